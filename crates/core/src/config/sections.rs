@@ -1,0 +1,300 @@
+//! The config schema: one struct per TOML table. Defaults here are the documented defaults.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::duration::HumanDuration;
+use super::secret::{SecretRef, ValueOrRef};
+
+/// The settings in force for one environment (the base with the environment's overrides).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Settings {
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+    #[serde(default = "default_state_dir")]
+    pub state_dir: PathBuf,
+    pub odoo: OdooConfig,
+    #[serde(default)]
+    pub postgres: PostgresConfig,
+    #[serde(default)]
+    pub runtime: RuntimeConfig,
+    #[serde(default)]
+    pub backup: BackupConfig,
+    #[serde(default)]
+    pub restore: RestoreConfig,
+    pub hacienda: Option<HaciendaConfig>,
+    pub alerting: Option<AlertingConfig>,
+}
+
+fn default_timezone() -> String {
+    "America/Costa_Rica".to_owned()
+}
+
+fn default_state_dir() -> PathBuf {
+    PathBuf::from("/var/lib/vigia")
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct OdooConfig {
+    pub url: Option<String>,
+    /// Defaults to `url`.
+    pub internal_url: Option<String>,
+    pub database: String,
+    pub data_dir: Option<PathBuf>,
+    #[serde(default)]
+    pub addons_paths: Vec<PathBuf>,
+    #[serde(default = "default_upgrade_command")]
+    pub upgrade_command: String,
+}
+
+fn default_upgrade_command() -> String {
+    "odoo -d {database} -u {modules} --stop-after-init".to_owned()
+}
+
+impl OdooConfig {
+    /// `internal-url`, else `url`.
+    pub fn internal_url(&self) -> Option<&str> {
+        self.internal_url.as_deref().or(self.url.as_deref())
+    }
+
+    /// `<data-dir>/filestore/<database>`, where Odoo keeps this database's attachments.
+    pub fn filestore_dir(&self) -> Option<PathBuf> {
+        self.data_dir
+            .as_ref()
+            .map(|d| d.join("filestore").join(&self.database))
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PostgresConfig {
+    #[serde(default = "default_pg_host")]
+    pub host: String,
+    #[serde(default = "default_pg_port")]
+    pub port: u16,
+    #[serde(default = "default_pg_user")]
+    pub user: String,
+    pub password: Option<SecretRef>,
+    pub bin_dir: Option<PathBuf>,
+}
+
+fn default_pg_host() -> String {
+    "localhost".to_owned()
+}
+
+const fn default_pg_port() -> u16 {
+    5432
+}
+
+fn default_pg_user() -> String {
+    "odoo".to_owned()
+}
+
+impl Default for PostgresConfig {
+    fn default() -> Self {
+        Self {
+            host: default_pg_host(),
+            port: default_pg_port(),
+            user: default_pg_user(),
+            password: None,
+            bin_dir: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RuntimeKind {
+    /// Services are managed elsewhere; Vigia never starts or stops them.
+    #[default]
+    None,
+    Compose,
+    Local,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RuntimeConfig {
+    #[serde(default)]
+    pub kind: RuntimeKind,
+    pub compose_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StoreKind {
+    Local,
+    S3,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct BackupConfig {
+    pub store: Option<StoreKind>,
+    pub path: Option<PathBuf>,
+    pub name_key: Option<SecretRef>,
+    pub heartbeat_url: Option<String>,
+    #[serde(default = "default_grace_period")]
+    pub grace_period: HumanDuration,
+    #[serde(default = "default_lock_wait")]
+    pub lock_wait: HumanDuration,
+    pub s3: Option<S3Config>,
+    pub encryption: Option<EncryptionConfig>,
+    #[serde(default)]
+    pub retention: RetentionConfig,
+}
+
+const fn default_grace_period() -> HumanDuration {
+    HumanDuration::from_secs(2 * 86_400)
+}
+
+const fn default_lock_wait() -> HumanDuration {
+    HumanDuration::from_secs(0)
+}
+
+impl Default for BackupConfig {
+    fn default() -> Self {
+        Self {
+            store: None,
+            path: None,
+            name_key: None,
+            heartbeat_url: None,
+            grace_period: default_grace_period(),
+            lock_wait: default_lock_wait(),
+            s3: None,
+            encryption: None,
+            retention: RetentionConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct S3Config {
+    pub bucket: String,
+    #[serde(default)]
+    pub prefix: String,
+    /// Omit for AWS.
+    pub endpoint: Option<String>,
+    #[serde(default = "default_region")]
+    pub region: String,
+    #[serde(default)]
+    pub path_style: bool,
+    pub access_key: Option<SecretRef>,
+    pub secret_key: Option<SecretRef>,
+}
+
+fn default_region() -> String {
+    "us-east-1".to_owned()
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct EncryptionConfig {
+    /// age x25519 public keys (`age1...`); every backup is readable by each of them.
+    pub recipients: Vec<String>,
+    /// The private key, needed only to read backups (full verify, drill, restore).
+    pub identity: Option<SecretRef>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RetentionConfig {
+    #[serde(default = "default_keep_last")]
+    pub keep_last: u32,
+    #[serde(default = "default_keep_daily")]
+    pub keep_daily: u32,
+    #[serde(default = "default_keep_weekly")]
+    pub keep_weekly: u32,
+    #[serde(default = "default_keep_monthly")]
+    pub keep_monthly: u32,
+}
+
+const fn default_keep_last() -> u32 {
+    7
+}
+const fn default_keep_daily() -> u32 {
+    14
+}
+const fn default_keep_weekly() -> u32 {
+    8
+}
+const fn default_keep_monthly() -> u32 {
+    12
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            keep_last: default_keep_last(),
+            keep_daily: default_keep_daily(),
+            keep_weekly: default_keep_weekly(),
+            keep_monthly: default_keep_monthly(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RestoreConfig {
+    #[serde(default = "default_jobs")]
+    pub jobs: u32,
+    #[serde(default = "default_no_owner")]
+    pub no_owner: bool,
+    #[serde(default)]
+    pub role: String,
+    #[serde(default)]
+    pub neutralize_sql: Vec<String>,
+}
+
+const fn default_jobs() -> u32 {
+    2
+}
+
+const fn default_no_owner() -> bool {
+    true
+}
+
+impl Default for RestoreConfig {
+    fn default() -> Self {
+        Self {
+            jobs: default_jobs(),
+            no_owner: default_no_owner(),
+            role: String::new(),
+            neutralize_sql: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HaciendaEnvironment {
+    #[default]
+    Sandbox,
+    Production,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct HaciendaConfig {
+    #[serde(default)]
+    pub environment: HaciendaEnvironment,
+    pub username: Option<ValueOrRef>,
+    pub password: Option<SecretRef>,
+    pub certificate: Option<PathBuf>,
+    pub pin: Option<SecretRef>,
+    pub cedula: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AlertingConfig {
+    #[serde(default)]
+    pub email_to: Vec<String>,
+    pub smtp_url: Option<String>,
+    pub smtp_password: Option<SecretRef>,
+    pub webhook_url: Option<SecretRef>,
+}

@@ -1,0 +1,169 @@
+//! Checks that types alone cannot express, each naming its key.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use super::sections::{Settings, StoreKind};
+use super::secret::{SecretRef, ValueOrRef};
+
+/// Every problem found, as (key path, message).
+pub(crate) fn validate(s: &Settings) -> Vec<(String, String)> {
+    let mut problems = Vec::new();
+    let mut bad = |key: &str, msg: String| problems.push((key.to_owned(), msg));
+
+    if jiff::tz::TimeZone::get(&s.timezone).is_err() {
+        bad(
+            "timezone",
+            format!("`{}` is not a known time zone: use an IANA name such as America/Costa_Rica", s.timezone),
+        );
+    }
+    for (key, url) in [
+        ("odoo.url", s.odoo.url.as_deref()),
+        ("odoo.internal-url", s.odoo.internal_url.as_deref()),
+        ("backup.heartbeat-url", s.backup.heartbeat_url.as_deref()),
+    ] {
+        if let Some(url) = url {
+            if !is_http_url(url) {
+                bad(key, format!("`{url}` is not an http:// or https:// URL"));
+            }
+        }
+    }
+    if let Err(msg) = check_database_name(&s.odoo.database) {
+        bad("odoo.database", msg);
+    }
+    if let Some(enc) = &s.backup.encryption {
+        if enc.recipients.is_empty() {
+            bad(
+                "backup.encryption.recipients",
+                "needs at least one age public key (age1...): create one with `vigia init` or `age-keygen`".into(),
+            );
+        }
+        for (i, r) in enc.recipients.iter().enumerate() {
+            if age::x25519::Recipient::from_str(r).is_err() {
+                bad(
+                    &format!("backup.encryption.recipients[{i}]"),
+                    format!("`{r}` is not an age x25519 public key (age1...)"),
+                );
+            }
+        }
+    }
+    if let Some(s3) = &s.backup.s3 {
+        if s3.bucket.is_empty() {
+            bad("backup.s3.bucket", "must not be empty".into());
+        }
+        if let Some(endpoint) = &s3.endpoint {
+            if !is_http_url(endpoint) {
+                bad("backup.s3.endpoint", format!("`{endpoint}` is not an http:// or https:// URL"));
+            }
+        }
+    }
+    if s.backup.store == Some(StoreKind::Local) && s.backup.path.is_none() {
+        bad("backup.path", "`store = \"local\"` needs `path`, the store's directory".into());
+    }
+    if s.backup.store == Some(StoreKind::S3) && s.backup.s3.is_none() {
+        bad("backup.s3", "`store = \"s3\"` needs a [backup.s3] table with `bucket`".into());
+    }
+    if s.restore.jobs == 0 {
+        bad("restore.jobs", "must be at least 1".into());
+    }
+    if let Some(h) = &s.hacienda {
+        if let Some(cedula) = &h.cedula {
+            let digits = cedula.chars().all(|c| c.is_ascii_digit());
+            if !digits || !(9..=12).contains(&cedula.len()) {
+                bad("hacienda.cedula", format!("`{cedula}` is not a cedula: 9 to 12 digits, no dashes"));
+            }
+        }
+    }
+    if let Some(a) = &s.alerting {
+        for (i, to) in a.email_to.iter().enumerate() {
+            if !to.contains('@') {
+                bad(&format!("alerting.email-to[{i}]"), format!("`{to}` is not an e-mail address"));
+            }
+        }
+        if let Some(url) = &a.smtp_url {
+            if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
+                bad("alerting.smtp-url", format!("`{url}` is not an smtp:// or smtps:// URL"));
+            }
+        }
+    }
+    problems
+}
+
+fn is_http_url(url: &str) -> bool {
+    ["http://", "https://"]
+        .iter()
+        .any(|scheme| url.strip_prefix(scheme).is_some_and(|rest| !rest.is_empty()))
+}
+
+/// PostgreSQL truncates identifiers to 63 bytes; refuse rather than let it.
+fn check_database_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if name.len() > 63 {
+        return Err(format!("`{name}` is longer than PostgreSQL's 63-byte limit"));
+    }
+    let ok = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.');
+    if !ok {
+        return Err(format!("`{name}` may hold only letters, digits, `_`, `-` and `.`"));
+    }
+    Ok(())
+}
+
+/// Makes every relative path relative to the config file's folder.
+pub(crate) fn anchor_paths(s: &mut Settings, base: &Path) {
+    let anchor = |p: &mut std::path::PathBuf| {
+        if p.is_relative() {
+            *p = base.join(&*p);
+        }
+    };
+    anchor(&mut s.state_dir);
+    s.odoo.data_dir.as_mut().map(anchor);
+    s.odoo.addons_paths.iter_mut().for_each(anchor);
+    s.postgres.bin_dir.as_mut().map(anchor);
+    s.runtime.compose_file.as_mut().map(anchor);
+    s.backup.path.as_mut().map(anchor);
+    for (_, secret) in secrets_mut(s) {
+        secret.anchor(base);
+    }
+    if let Some(h) = &mut s.hacienda {
+        h.certificate.as_mut().map(anchor);
+    }
+}
+
+/// Every secret reference with its key. Mutable so that paths can be anchored; `config check`
+/// calls it on a copy.
+pub(crate) fn secrets_mut(s: &mut Settings) -> Vec<(&'static str, &mut SecretRef)> {
+    let mut out = Vec::new();
+    add(&mut out, "postgres.password", s.postgres.password.as_mut());
+    add(&mut out, "backup.name-key", s.backup.name_key.as_mut());
+    if let Some(s3) = &mut s.backup.s3 {
+        add(&mut out, "backup.s3.access-key", s3.access_key.as_mut());
+        add(&mut out, "backup.s3.secret-key", s3.secret_key.as_mut());
+    }
+    if let Some(enc) = &mut s.backup.encryption {
+        add(&mut out, "backup.encryption.identity", enc.identity.as_mut());
+    }
+    if let Some(h) = &mut s.hacienda {
+        if let Some(ValueOrRef::Ref(r)) = &mut h.username {
+            add(&mut out, "hacienda.username", Some(r));
+        }
+        add(&mut out, "hacienda.password", h.password.as_mut());
+        add(&mut out, "hacienda.pin", h.pin.as_mut());
+    }
+    if let Some(a) = &mut s.alerting {
+        add(&mut out, "alerting.smtp-password", a.smtp_password.as_mut());
+        add(&mut out, "alerting.webhook-url", a.webhook_url.as_mut());
+    }
+    out
+}
+
+fn add<'a>(
+    out: &mut Vec<(&'static str, &'a mut SecretRef)>,
+    key: &'static str,
+    secret: Option<&'a mut SecretRef>,
+) {
+    out.extend(secret.map(|s| (key, s)));
+}

@@ -1,0 +1,151 @@
+//! `vigia init`: a working config for a local store, with fresh keys beside it.
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use age::secrecy::ExposeSecret;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+
+pub const CONFIG_FILE: &str = "vigia.toml";
+pub const IDENTITY_FILE: &str = "backup.agekey";
+pub const NAME_KEY_FILE: &str = "name.key";
+
+#[derive(Debug, Clone, Serialize)]
+pub struct InitReport {
+    pub config: PathBuf,
+    pub identity: PathBuf,
+    pub name_key: PathBuf,
+    /// The age public key backups are encrypted to.
+    pub recipient: String,
+}
+
+/// Writes `dir/vigia.toml`, `dir/backup.agekey` and `dir/name.key` (mode 0600). Refuses if any
+/// of them exists: an overwritten key makes every backup made with it unreadable.
+pub fn init(dir: &Path) -> Result<InitReport> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
+    let paths = [CONFIG_FILE, IDENTITY_FILE, NAME_KEY_FILE].map(|f| dir.join(f));
+    if let Some(existing) = paths.iter().find(|p| p.exists()) {
+        return Err(Error::invalid_input(format!(
+            "{} already exists; vigia init never overwrites (a replaced key makes old backups \
+             unreadable): choose another --dir or move it away",
+            existing.display()
+        ))
+        .with_file(existing));
+    }
+    let identity = age::x25519::Identity::generate();
+    let recipient = identity.to_public().to_string();
+    let created = jiff::Timestamp::now();
+    let identity_text = format!(
+        "# created: {created}\n# public key: {recipient}\n{}\n",
+        identity.to_string().expose_secret()
+    );
+    let name_key = format!("{}\n", hex::encode(crate::random_bytes::<32>()));
+    let config_text = config_text(&recipient);
+
+    let [config, identity_path, name_key_path] = paths;
+    let mut written: Vec<&Path> = Vec::new();
+    let result = [
+        (&identity_path, identity_text.as_str()),
+        (&name_key_path, name_key.as_str()),
+        (&config, config_text.as_str()),
+    ]
+    .into_iter()
+    .try_for_each(|(path, text)| {
+        write_private(path, text)?;
+        written.push(path);
+        Ok(())
+    });
+    if let Err(e) = result {
+        for path in written {
+            let _ = std::fs::remove_file(path);
+        }
+        return Err(e);
+    }
+    Ok(InitReport {
+        config,
+        identity: identity_path,
+        name_key: name_key_path,
+        recipient,
+    })
+}
+
+fn write_private(path: &Path, text: &str) -> Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| Error::io("create", path, e))?;
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|e| Error::io("write", path, e))
+}
+
+fn config_text(recipient: &str) -> String {
+    format!(
+        r#"# Written by `vigia init`. `vigia init --print` shows every key with its meaning.
+# Relative paths are relative to this file's folder.
+state-dir = "state"
+
+[odoo]
+# The database Odoo serves.
+database = "odoo"
+# data-dir = "/srv/odoo/data"     # the filestore is <data-dir>/filestore/<database>
+
+[postgres]
+host = "localhost"
+port = 5432
+user = "odoo"
+# password = "env:PGPASSWORD"
+
+[backup]
+store = "local"
+path = "backups"
+name-key = "file:{NAME_KEY_FILE}"
+
+[backup.encryption]
+recipients = ["{recipient}"]
+# Needed only to verify fully and to restore. Keep a copy of it OFF this machine: without it
+# no backup can be read.
+identity = "file:{IDENTITY_FILE}"
+"#
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+    use crate::config::ConfigSource;
+
+    #[test]
+    fn writes_a_config_that_checks_clean_with_private_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let report = init(dir.path()).unwrap();
+        for path in [&report.config, &report.identity, &report.name_key] {
+            let mode = std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", path.display());
+        }
+        let check = ConfigSource::from_file(&report.config)
+            .unwrap()
+            .check(None, true)
+            .unwrap();
+        assert!(check.warnings.is_empty(), "{:?}", check.warnings);
+        let key = std::fs::read_to_string(&report.name_key).unwrap();
+        assert_eq!(key.trim().len(), 64);
+    }
+
+    #[test]
+    fn never_overwrites() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(NAME_KEY_FILE), "keep me").unwrap();
+        let err = init(dir.path()).unwrap_err();
+        assert!(err.message().contains("never overwrites"));
+        assert_eq!(std::fs::read_to_string(dir.path().join(NAME_KEY_FILE)).unwrap(), "keep me");
+        assert!(!dir.path().join(CONFIG_FILE).exists());
+    }
+}

@@ -1,0 +1,33 @@
+//! Vigia's core: the config, the error type with its stable kinds and exit codes, the JSON
+//! envelope, and the ports (traits) that the domain crates implement.
+//!
+//! ```
+//! let source = vigia_core::ConfigSource::from_text("[odoo]\ndatabase = \"odoo\"\n", None)?;
+//! let config = source.load(None)?;
+//! assert_eq!(config.odoo.database, "odoo");
+//! assert_eq!(config.timezone, "America/Costa_Rica");
+//! # Ok::<(), vigia_core::Error>(())
+//! ```
+
+mod cancel;
+pub mod config;
+mod envelope;
+mod error;
+mod init;
+pub mod ports;
+
+pub use cancel::CancelToken;
+pub use config::{Config, ConfigSource};
+pub use envelope::{Envelope, EnvelopeError};
+pub use error::{Error, ErrorContext, ErrorKind, Result};
+pub use init::{InitReport, init};
+
+/// The version of the vigia crates, for reports and the FFI.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// `N` bytes from the operating system's random source.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut buf = [0u8; N];
+    getrandom::fill(&mut buf).expect("the operating system's random source failed");
+    buf
+}

@@ -1,0 +1,62 @@
+//! `Check`: one health or smoke check, and its result as the JSON shows it.
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+/// Ordered by severity, so the worst of several is their maximum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckStatus {
+    /// Not configured: its config section is absent.
+    Skipped,
+    Ok,
+    Warning,
+    Unknown,
+    Critical,
+}
+
+impl CheckStatus {
+    /// The monitoring-plugin exit code: 0 ok, 1 warning, 2 critical, 3 unknown.
+    pub const fn plugin_code(self) -> u8 {
+        match self {
+            Self::Skipped | Self::Ok => 0,
+            Self::Warning => 1,
+            Self::Critical => 2,
+            Self::Unknown => 3,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CheckResult {
+    pub name: String,
+    pub status: CheckStatus,
+    /// One line for the operator.
+    pub summary: String,
+    /// What was measured, for whoever digs further.
+    pub evidence: serde_json::Value,
+    pub duration_ms: u64,
+}
+
+#[async_trait]
+pub trait Check: Send + Sync {
+    fn name(&self) -> &str;
+    async fn run(&self) -> CheckResult;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CheckStatus;
+
+    #[test]
+    fn unknown_outranks_warning_and_critical_outranks_all() {
+        let worst = [CheckStatus::Ok, CheckStatus::Unknown, CheckStatus::Warning]
+            .into_iter()
+            .max();
+        assert_eq!(worst, Some(CheckStatus::Unknown));
+        assert_eq!(
+            [CheckStatus::Unknown, CheckStatus::Critical].into_iter().max(),
+            Some(CheckStatus::Critical)
+        );
+    }
+}
