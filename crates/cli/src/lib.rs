@@ -1,1 +1,22 @@
-//! placeholder
+//! The `vigia` command line. Each command parses its flags into the library's options, calls
+//! one library function and renders the result; this crate holds no domain logic.
+
+mod args;
+mod commands;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+pub use args::Cli;
+
+/// Runs `vigia` with the process's arguments and returns its exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return output::usage_error(&err),
+    };
+    output::init_logging(&cli);
+    commands::run(&cli)
+}

@@ -17,7 +17,7 @@ pub struct ConfigView {
 impl Config {
     pub fn view(&self) -> ConfigView {
         let mut settings = serde_json::to_value(self.settings()).unwrap_or_default();
-        mask_url_passwords(&mut settings);
+        clean(&mut settings);
         ConfigView {
             environment: self.environment.clone(),
             production: self.production,
@@ -27,11 +27,15 @@ impl Config {
     }
 }
 
-fn mask_url_passwords(value: &mut serde_json::Value) {
+/// Masks URL passwords and drops unset keys (TOML has no null).
+fn clean(value: &mut serde_json::Value) {
     match value {
         serde_json::Value::String(s) => *s = mask_url_password(s),
-        serde_json::Value::Array(items) => items.iter_mut().for_each(mask_url_passwords),
-        serde_json::Value::Object(map) => map.values_mut().for_each(mask_url_passwords),
+        serde_json::Value::Array(items) => items.iter_mut().for_each(clean),
+        serde_json::Value::Object(map) => {
+            map.retain(|_, v| !v.is_null());
+            map.values_mut().for_each(clean);
+        }
         _ => {}
     }
 }

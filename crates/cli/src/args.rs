@@ -1,0 +1,77 @@
+//! Flags and subcommands.
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "vigia",
+    version,
+    about = "Backups that restore, deploys that roll back, health checks that say what broke: \
+             operations for an Odoo 19 stack with Costa Rica e-invoicing"
+)]
+pub struct Cli {
+    /// The config file [default: $VIGIA_CONFIG, else ./vigia.toml]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// The environment to use [default: the config's default-env]
+    #[arg(long = "env", global = true, value_name = "NAME")]
+    pub environment: Option<String>,
+    /// Print exactly one JSON document on stdout (logs and progress go to stderr)
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// More log output (-v debug, -vv trace)
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors on stderr
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// No progress bars (periodic log lines are still written)
+    #[arg(long, global = true)]
+    pub no_progress: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a working vigia.toml with a fresh age key pair and name key (never overwrites)
+    Init(InitArgs),
+    /// Validate or show the config
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Where to write vigia.toml, backup.agekey and name.key
+    #[arg(long, value_name = "DIR", default_value = ".", conflicts_with = "print")]
+    pub dir: PathBuf,
+    /// Print the fully commented template (every key) instead of writing files
+    #[arg(long)]
+    pub print: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Check every key and environment, and that secrets can be found
+    Check {
+        /// Treat warnings (unset variables, missing files, incomplete backup settings) as errors
+        #[arg(long)]
+        strict: bool,
+    },
+    /// Print the settings in force for the environment, secrets redacted
+    Show,
+}
+
+impl Command {
+    /// The command's name in the JSON envelope.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Init(_) => "init",
+            Self::Config(ConfigCommand::Check { .. }) => "config check",
+            Self::Config(ConfigCommand::Show) => "config show",
+        }
+    }
+}

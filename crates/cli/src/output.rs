@@ -1,0 +1,83 @@
+//! The one place that prints results and errors and picks exit codes.
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+use serde::Serialize;
+use vigia_core::{Envelope, Error, ErrorKind, Result};
+
+use crate::args::Cli;
+
+/// How a result reads for a person.
+pub trait Human {
+    fn human(&self) -> String;
+}
+
+/// Prints the result (the envelope with `--json`, else text) and returns the exit code.
+pub fn finish<T: Serialize + Human>(cli: &Cli, command: &str, result: &Result<T>) -> ExitCode {
+    if cli.json {
+        let envelope = Envelope::from_result(command, result);
+        print_stdout(&format!("{}\n", envelope.to_json()));
+        return ExitCode::from(envelope.status());
+    }
+    match result {
+        Ok(value) => {
+            print_stdout(&value.human());
+            ExitCode::SUCCESS
+        }
+        Err(err) => report_error(err),
+    }
+}
+
+fn report_error(err: &Error) -> ExitCode {
+    let mut stderr = std::io::stderr().lock();
+    let _ = writeln!(stderr, "error: {err}");
+    ExitCode::from(err.kind().code())
+}
+
+fn print_stdout(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    // A closed pipe (`vigia ... | head`) is not an error worth reporting.
+    let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.flush();
+}
+
+/// Bad arguments: clap's message on stderr, the envelope on stdout with `--json`, exit 11.
+/// `--help` and `--version` print and exit 0.
+pub fn usage_error(err: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind as Clap;
+    if matches!(err.kind(), Clap::DisplayHelp | Clap::DisplayVersion | Clap::DisplayHelpOnMissingArgumentOrSubcommand) {
+        let _ = err.print();
+        return if err.kind() == Clap::DisplayHelpOnMissingArgumentOrSubcommand {
+            ExitCode::from(ErrorKind::InvalidInput.code())
+        } else {
+            ExitCode::SUCCESS
+        };
+    }
+    if std::env::args().any(|a| a == "--json") {
+        let message = err.kind().as_str().unwrap_or("invalid arguments").to_owned();
+        let error = Error::invalid_input(format!("{message}; see `vigia --help`"));
+        print_stdout(&format!("{}\n", Envelope::failure("vigia", &error).to_json()));
+    }
+    let _ = err.print();
+    ExitCode::from(ErrorKind::InvalidInput.code())
+}
+
+/// Logs go to stderr; `-v`/`-q` pick the level, `RUST_LOG` overrides, `NO_COLOR` is respected.
+pub fn init_logging(cli: &Cli) {
+    let level = match (cli.quiet, cli.verbose) {
+        (true, _) => "error",
+        (false, 0) => "info",
+        (false, 1) => "debug",
+        (false, _) => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("warn,vigia={level},vigia_core={level},vigia_backup={level},vigia_cli={level}")));
+    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(color)
+        .with_target(false)
+        .try_init();
+}
