@@ -46,7 +46,12 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct InitArgs {
     /// Where to write vigia.toml, backup.agekey and name.key
-    #[arg(long, value_name = "DIR", default_value = ".", conflicts_with = "print")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = ".",
+        conflicts_with = "print"
+    )]
     pub dir: PathBuf,
     /// Print the fully commented template (every key) instead of writing files
     #[arg(long)]

@@ -46,7 +46,10 @@ fn print_stdout(text: &str) {
 /// `--help` and `--version` print and exit 0.
 pub fn usage_error(err: &clap::Error) -> ExitCode {
     use clap::error::ErrorKind as Clap;
-    if matches!(err.kind(), Clap::DisplayHelp | Clap::DisplayVersion | Clap::DisplayHelpOnMissingArgumentOrSubcommand) {
+    if matches!(
+        err.kind(),
+        Clap::DisplayHelp | Clap::DisplayVersion | Clap::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
         let _ = err.print();
         return if err.kind() == Clap::DisplayHelpOnMissingArgumentOrSubcommand {
             ExitCode::from(ErrorKind::InvalidInput.code())
@@ -55,9 +58,16 @@ pub fn usage_error(err: &clap::Error) -> ExitCode {
         };
     }
     if std::env::args().any(|a| a == "--json") {
-        let message = err.kind().as_str().unwrap_or("invalid arguments").to_owned();
+        let message = err
+            .kind()
+            .as_str()
+            .unwrap_or("invalid arguments")
+            .to_owned();
         let error = Error::invalid_input(format!("{message}; see `vigia --help`"));
-        print_stdout(&format!("{}\n", Envelope::failure("vigia", &error).to_json()));
+        print_stdout(&format!(
+            "{}\n",
+            Envelope::failure("vigia", &error).to_json()
+        ));
     }
     let _ = err.print();
     ExitCode::from(ErrorKind::InvalidInput.code())
@@ -71,9 +81,13 @@ pub fn init_logging(cli: &Cli) {
         (false, 1) => "debug",
         (false, _) => "trace",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("warn,vigia={level},vigia_core={level},vigia_backup={level},vigia_cli={level}")));
-    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!(
+            "warn,vigia={level},vigia_core={level},vigia_backup={level},vigia_cli={level}"
+        ))
+    });
+    let color = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -81,7 +81,9 @@ impl ErrorKind {
     pub const fn meaning(self) -> &'static str {
         match self {
             Self::Config => "the configuration is invalid or incomplete",
-            Self::InvalidInput => "bad arguments, or a refusal (missing --confirm, e-invoice guard)",
+            Self::InvalidInput => {
+                "bad arguments, or a refusal (missing --confirm, e-invoice guard)"
+            }
             Self::Io => "a local file or process failed",
             Self::Network => "a remote service could not be reached",
             Self::Database => "PostgreSQL refused or failed",
@@ -122,9 +124,13 @@ impl ErrorContext {
     }
 }
 
-/// An error with a kind, a message that says what to do, and where it happened.
+/// An error with a kind, a message that says what to do, and where it happened. Boxed, so
+/// that `Result`s stay one pointer wide on the happy path.
 #[derive(Debug)]
-pub struct Error {
+pub struct Error(Box<Inner>);
+
+#[derive(Debug)]
+struct Inner {
     kind: ErrorKind,
     message: String,
     context: ErrorContext,
@@ -135,12 +141,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self {
+        Self(Box::new(Inner {
             kind,
             message: message.into(),
             context: ErrorContext::default(),
             source: None,
-        }
+        }))
     }
 
     pub fn config(message: impl Into<String>) -> Self {
@@ -167,56 +173,57 @@ impl Error {
 
     #[must_use]
     pub fn with_file(mut self, file: impl Into<PathBuf>) -> Self {
-        self.context.file = Some(file.into());
+        self.0.context.file = Some(file.into());
         self
     }
 
     #[must_use]
     pub fn with_line(mut self, line: usize) -> Self {
-        self.context.line = Some(line);
+        self.0.context.line = Some(line);
         self
     }
 
     #[must_use]
     pub fn with_key(mut self, key: impl Into<String>) -> Self {
-        self.context.key = Some(key.into());
+        self.0.context.key = Some(key.into());
         self
     }
 
     #[must_use]
     pub fn with_object(mut self, object: impl Into<String>) -> Self {
-        self.context.object = Some(object.into());
+        self.0.context.object = Some(object.into());
         self
     }
 
     #[must_use]
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
-        self.source = Some(Box::new(source));
+        self.0.source = Some(Box::new(source));
         self
     }
 
     pub fn kind(&self) -> ErrorKind {
-        self.kind
+        self.0.kind
     }
 
     pub fn message(&self) -> &str {
-        &self.message
+        &self.0.message
     }
 
     pub fn context(&self) -> &ErrorContext {
-        &self.context
+        &self.0.context
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        f.write_str(&self.0.message)
     }
 }
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source
+        self.0
+            .source
             .as_deref()
             .map(|e| e as &(dyn std::error::Error + 'static))
     }

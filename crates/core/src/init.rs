@@ -145,7 +145,10 @@ mod tests {
         std::fs::write(dir.path().join(NAME_KEY_FILE), "keep me").unwrap();
         let err = init(dir.path()).unwrap_err();
         assert!(err.message().contains("never overwrites"));
-        assert_eq!(std::fs::read_to_string(dir.path().join(NAME_KEY_FILE)).unwrap(), "keep me");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(NAME_KEY_FILE)).unwrap(),
+            "keep me"
+        );
         assert!(!dir.path().join(CONFIG_FILE).exists());
     }
 }

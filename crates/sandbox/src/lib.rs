@@ -1,1 +1,12 @@
-//! placeholder
+//! Throwaway local servers for Vigia's demo, tests and benchmarks.
+//!
+//! - [`postgres::PgCluster`] (feature `postgres`, the default, std only): a PostgreSQL cluster
+//!   from the system's `initdb`, on a Unix socket under a short /tmp path, removed on drop.
+//! - [`s3::S3Server`] (feature `s3`): an S3 server (s3s + s3s-fs) on a free loopback port.
+//!
+//! A missing system dependency is an error naming the Debian package, never a silent skip.
+
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(feature = "s3")]
+pub mod s3;

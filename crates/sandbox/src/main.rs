@@ -1,1 +1,84 @@
-fn main() {}
+//! `vigia-sandbox serve postgres|s3 [--bucket NAME]`: starts a throwaway server, prints its
+//! addresses as one JSON line on stdout, and runs until stdin closes or SIGINT / SIGTERM.
+//! For pytest, C tests and benchmarks.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use serde_json::json;
+use tokio::io::AsyncReadExt;
+use vigia_sandbox::postgres::PgCluster;
+use vigia_sandbox::s3::{REGION, S3Server};
+
+const USAGE: &str = "usage: vigia-sandbox serve postgres | vigia-sandbox serve s3 [--bucket NAME]";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let result = match args.as_slice() {
+        ["serve", "postgres"] => serve_postgres().await,
+        ["serve", "s3"] => serve_s3("vigia").await,
+        ["serve", "s3", "--bucket", bucket] => serve_s3(bucket).await,
+        _ => Err(USAGE.to_owned()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            let _ = writeln!(std::io::stderr(), "vigia-sandbox: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve_postgres() -> Result<(), String> {
+    let cluster = PgCluster::start().map_err(|e| e.to_string())?;
+    announce(&json!({
+        "kind": "postgres",
+        "host": cluster.socket_dir(),
+        "port": cluster.port(),
+        "user": cluster.user(),
+        "bin_dir": cluster.bin_dir(),
+        "log": cluster.log_path(),
+    }));
+    wait_for_stop().await;
+    drop(cluster);
+    Ok(())
+}
+
+async fn serve_s3(bucket: &str) -> Result<(), String> {
+    let server = S3Server::start().await.map_err(|e| e.to_string())?;
+    server.create_bucket(bucket).map_err(|e| e.to_string())?;
+    announce(&json!({
+        "kind": "s3",
+        "endpoint": server.endpoint(),
+        "region": REGION,
+        "bucket": bucket,
+        "access_key": server.access_key(),
+        "secret_key": server.secret_key(),
+        "bucket_dir": server.bucket_dir(bucket),
+    }));
+    wait_for_stop().await;
+    Ok(())
+}
+
+#[allow(clippy::print_stdout)]
+fn announce(value: &serde_json::Value) {
+    println!("{value}");
+    let _ = std::io::stdout().flush();
+}
+
+/// Until stdin reaches end of file, or SIGINT / SIGTERM.
+async fn wait_for_stop() {
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("a SIGTERM handler can be installed");
+    let stdin_closed = async {
+        let mut sink = Vec::new();
+        let _ = tokio::io::stdin().read_to_end(&mut sink).await;
+    };
+    tokio::select! {
+        () = stdin_closed => {}
+        _ = tokio::signal::ctrl_c() => {}
+        _ = sigterm.recv() => {}
+    }
+}

@@ -22,7 +22,10 @@ pub fn show(cli: &Cli) -> Result<ConfigView> {
 
 impl Human for CheckReport {
     fn human(&self) -> String {
-        let env = self.environment.as_deref().unwrap_or("base settings, no environment");
+        let env = self
+            .environment
+            .as_deref()
+            .unwrap_or("base settings, no environment");
         let mut out = format!("config OK ({env})\n");
         for w in &self.warnings {
             let _ = writeln!(out, "warning: {}", w.message);
@@ -37,11 +40,15 @@ impl Human for ConfigView {
         if let Some(file) = &self.file {
             let _ = writeln!(out, "# file: {}", file.display());
         }
-        let env = self.environment.as_deref().unwrap_or("(none: base settings)");
+        let env = self
+            .environment
+            .as_deref()
+            .unwrap_or("(none: base settings)");
         let _ = writeln!(out, "# environment: {env}, production: {}", self.production);
         match toml::to_string(&self.settings) {
             Ok(text) => out.push_str(&text),
-            Err(e) => out.push_str(&Error::internal(format!("cannot render the settings: {e}")).to_string()),
+            Err(e) => out
+                .push_str(&Error::internal(format!("cannot render the settings: {e}")).to_string()),
         }
         out
     }

@@ -32,18 +32,13 @@ impl ConfigSource {
             Some(file) => e.with_file(file),
             None => e,
         })?;
-        if strict {
-            if let Some(w) = warnings.first() {
-                let mut err = Error::config(format!(
-                    "{} (an error with --strict)",
-                    w.message
-                ))
-                .with_key(&w.key);
-                if let Some(file) = self.file() {
-                    err = err.with_file(file);
-                }
-                return Err(err);
+        if strict && let Some(w) = warnings.first() {
+            let mut err =
+                Error::config(format!("{} (an error with --strict)", w.message)).with_key(&w.key);
+            if let Some(file) = self.file() {
+                err = err.with_file(file);
             }
+            return Err(err);
         }
         Ok(CheckReport {
             environment: config.environment,
@@ -70,7 +65,10 @@ fn warnings(config: &Config) -> Result<Vec<ConfigWarning>> {
     if let Err(e) = config.backup_requirements() {
         out.push(ConfigWarning {
             key: e.context().key.clone().unwrap_or_default(),
-            message: format!("{}; backup, verify, prune and restore will fail", e.message()),
+            message: format!(
+                "{}; backup, verify, prune and restore will fail",
+                e.message()
+            ),
         });
     }
     Ok(out)

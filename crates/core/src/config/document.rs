@@ -3,8 +3,8 @@
 
 use std::ops::Range;
 
-use toml::de::{DeTable, DeValue};
 use toml::Spanned;
+use toml::de::{DeTable, DeValue};
 
 /// A config error found in the document: the key it is about, where, and what is expected.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,7 +132,11 @@ pub(crate) fn locate(table: &Table<'_>, path: &str) -> Option<Range<usize>> {
             (None, _) => value,
         };
         if segments.peek().is_none() {
-            return Some(if index.is_some() { value.span() } else { key.span() });
+            return Some(if index.is_some() {
+                value.span()
+            } else {
+                key.span()
+            });
         }
         match value.get_ref() {
             DeValue::Table(t) => current = t,
@@ -144,11 +148,7 @@ pub(crate) fn locate(table: &Table<'_>, path: &str) -> Option<Range<usize>> {
 
 /// 1-based line of a byte offset.
 pub(crate) fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())]
-        .iter()
-        .filter(|b| **b == b'\n')
-        .count()
-        + 1
+    text.get(..offset).unwrap_or(text).matches('\n').count() + 1
 }
 
 /// Turns a deserialization error into a located one with the full key path.

@@ -46,7 +46,7 @@ impl fmt::Display for HumanDuration {
         let secs = self.0.as_secs();
         let (n, unit) = [(604_800, "w"), (86_400, "d"), (3600, "h"), (60, "m")]
             .into_iter()
-            .find(|(scale, _)| secs != 0 && secs % scale == 0)
+            .find(|(scale, _)| secs != 0 && secs.is_multiple_of(*scale))
             .map_or((secs, "s"), |(scale, unit)| (secs / scale, unit));
         write!(f, "{n}{unit}")
     }
@@ -79,7 +79,11 @@ mod tests {
     #[test]
     fn refuses_missing_or_unknown_units() {
         assert!(HumanDuration::parse("10").unwrap_err().contains("no unit"));
-        assert!(HumanDuration::parse("3y").unwrap_err().contains("unknown unit"));
+        assert!(
+            HumanDuration::parse("3y")
+                .unwrap_err()
+                .contains("unknown unit")
+        );
     }
 
     #[test]

@@ -3,8 +3,8 @@
 mod check;
 mod document;
 mod duration;
-mod sections;
 mod secret;
+mod sections;
 mod show;
 mod template;
 mod validate;
@@ -13,14 +13,14 @@ use std::ops::Deref;
 use std::path::{Path, PathBuf};
 
 pub use check::{CheckReport, ConfigWarning};
-pub use show::ConfigView;
 pub use duration::HumanDuration;
+pub use secret::{Probe, Secret, SecretRef, ValueOrRef};
 pub use sections::{
     AlertingConfig, BackupConfig, EncryptionConfig, HaciendaConfig, HaciendaEnvironment,
     OdooConfig, PostgresConfig, RestoreConfig, RetentionConfig, RuntimeConfig, RuntimeKind,
     S3Config, Settings, StoreKind,
 };
-pub use secret::{Probe, Secret, SecretRef, ValueOrRef};
+pub use show::ConfigView;
 pub use template::TEMPLATE;
 
 use crate::error::{Error, Result};
@@ -71,10 +71,13 @@ impl ConfigSource {
             } else {
                 ""
             };
-            Error::config(format!("cannot read config {}: {e}{hint}", path.display())).with_file(path)
+            Error::config(format!("cannot read config {}: {e}{hint}", path.display()))
+                .with_file(path)
         })?;
         let absolute = std::path::absolute(path).map_err(|e| Error::io("resolve", path, e))?;
-        let base_dir = absolute.parent().map_or_else(|| PathBuf::from("/"), Path::to_path_buf);
+        let base_dir = absolute
+            .parent()
+            .map_or_else(|| PathBuf::from("/"), Path::to_path_buf);
         Ok(Self {
             text,
             file: Some(path.to_path_buf()),
@@ -115,28 +118,31 @@ impl ConfigSource {
         let doc = document::parse(&self.text).map_err(|l| self.error(l))?;
         let names = document::environment_names(doc.get_ref()).map_err(|l| self.error(l))?;
         let default = document::default_env(doc.get_ref()).map_err(|l| self.error(l))?;
-        if let Some(name) = &default {
-            if !names.contains(name) {
-                let span = document::locate(doc.get_ref(), "default-env");
-                return Err(self.error(Located {
-                    key: Some("default-env".into()),
-                    span,
-                    message: format!(
-                        "`default-env` names `{name}`, which is not defined; defined: {}",
-                        list(&names)
-                    ),
-                }));
-            }
+        if let Some(name) = &default
+            && !names.contains(name)
+        {
+            let span = document::locate(doc.get_ref(), "default-env");
+            return Err(self.error(Located {
+                key: Some("default-env".into()),
+                span,
+                message: format!(
+                    "`default-env` names `{name}`, which is not defined; defined: {}",
+                    list(&names)
+                ),
+            }));
         }
         let environment = env.map(str::to_owned).or(default);
-        if let Some(name) = &environment {
-            if !names.contains(name) {
-                return Err(self.error(Located {
-                    key: None,
-                    span: None,
-                    message: format!("environment `{name}` is not defined; defined: {}", list(&names)),
-                }));
-            }
+        if let Some(name) = &environment
+            && !names.contains(name)
+        {
+            return Err(self.error(Located {
+                key: None,
+                span: None,
+                message: format!(
+                    "environment `{name}` is not defined; defined: {}",
+                    list(&names)
+                ),
+            }));
         }
         let (table, production) =
             document::effective(&doc, environment.as_deref()).map_err(|l| self.error(l))?;
@@ -220,10 +226,16 @@ impl Config {
             Some(_) => {}
         }
         if self.backup.name_key.is_none() {
-            return missing("backup.name-key", "a reference to the 64-hex-character name key");
+            return missing(
+                "backup.name-key",
+                "a reference to the 64-hex-character name key",
+            );
         }
         if self.backup.encryption.is_none() {
-            return missing("backup.encryption.recipients", "the age public keys backups are encrypted to");
+            return missing(
+                "backup.encryption.recipients",
+                "the age public keys backups are encrypted to",
+            );
         }
         Ok(())
     }

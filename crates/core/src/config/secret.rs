@@ -64,7 +64,9 @@ impl SecretRef {
         let bad = || format!("a secret field takes a reference, not a value: {FORMS}");
         let (form, rest) = text.split_once(':').ok_or_else(bad)?;
         if rest.trim().is_empty() {
-            return Err(format!("`{form}:` needs something after the colon: {FORMS}"));
+            return Err(format!(
+                "`{form}:` needs something after the colon: {FORMS}"
+            ));
         }
         match form {
             "env" => Ok(Self::Env(rest.to_owned())),
@@ -76,10 +78,10 @@ impl SecretRef {
 
     /// Makes a relative `file:` path relative to `base` (the config file's folder).
     pub(crate) fn anchor(&mut self, base: &Path) {
-        if let Self::File(path) = self {
-            if path.is_relative() {
-                *path = base.join(&*path);
-            }
+        if let Self::File(path) = self
+            && path.is_relative()
+        {
+            *path = base.join(&*path);
         }
     }
 
@@ -104,7 +106,9 @@ impl SecretRef {
 
     /// Reads the secret. `key` names the config field, for the error message.
     pub fn resolve(&self, key: &str) -> Result<Secret> {
-        let fail = |msg: String| Error::config(format!("cannot resolve secret `{key}`: {msg}")).with_key(key);
+        let fail = |msg: String| {
+            Error::config(format!("cannot resolve secret `{key}`: {msg}")).with_key(key)
+        };
         match self {
             Self::Env(name) => std::env::var(name)
                 .map(Secret::new)
@@ -180,7 +184,8 @@ fn run_command(command: &str) -> std::result::Result<String, String> {
             stderr.trim()
         ));
     }
-    let text = String::from_utf8(out.to_vec()).map_err(|_| "the command's output is not UTF-8".to_owned())?;
+    let text = String::from_utf8(out.to_vec())
+        .map_err(|_| "the command's output is not UTF-8".to_owned())?;
     Ok(text.trim().to_owned())
 }
 
@@ -226,7 +231,9 @@ impl ValueOrRef {
 impl<'de> Deserialize<'de> for ValueOrRef {
     fn deserialize<D: Deserializer<'de>>(de: D) -> std::result::Result<Self, D::Error> {
         let text = String::deserialize(de)?;
-        let is_ref = ["env:", "file:", "cmd:"].iter().any(|p| text.starts_with(p));
+        let is_ref = ["env:", "file:", "cmd:"]
+            .iter()
+            .any(|p| text.starts_with(p));
         if is_ref {
             SecretRef::parse(&text)
                 .map(Self::Ref)
@@ -264,7 +271,9 @@ mod tests {
         let path = dir.path().join("pw");
         std::fs::write(&path, "s3cret\n").unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let err = SecretRef::File(path.clone()).resolve("postgres.password").unwrap_err();
+        let err = SecretRef::File(path.clone())
+            .resolve("postgres.password")
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Config);
         assert!(err.message().contains("mode 0644"), "{}", err.message());
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -274,18 +283,25 @@ mod tests {
 
     #[test]
     fn command_output_is_trimmed() {
-        let secret = SecretRef::Cmd("printf '  abc \\n'".into()).resolve("k").unwrap();
+        let secret = SecretRef::Cmd("printf '  abc \\n'".into())
+            .resolve("k")
+            .unwrap();
         assert_eq!(secret.expose(), "abc");
     }
 
     #[test]
     fn failing_command_is_an_error() {
-        let err = SecretRef::Cmd("echo nope >&2; exit 3".into()).resolve("k").unwrap_err();
+        let err = SecretRef::Cmd("echo nope >&2; exit 3".into())
+            .resolve("k")
+            .unwrap_err();
         assert!(err.message().contains("nope"), "{}", err.message());
     }
 
     #[test]
     fn debug_never_shows_the_value() {
-        assert_eq!(format!("{:?}", Secret::new("pw".into())), "Secret([redacted])");
+        assert_eq!(
+            format!("{:?}", Secret::new("pw".into())),
+            "Secret([redacted])"
+        );
     }
 }

@@ -65,6 +65,9 @@ mod tests {
             mask_url_password("smtp://ops:hunter2@mail.example.cr:587"),
             "smtp://ops:***@mail.example.cr:587"
         );
-        assert_eq!(mask_url_password("https://erp.example.cr/a@b"), "https://erp.example.cr/a@b");
+        assert_eq!(
+            mask_url_password("https://erp.example.cr/a@b"),
+            "https://erp.example.cr/a@b"
+        );
     }
 }

@@ -19,10 +19,20 @@ fn minimal_config_gets_the_documented_defaults() {
     let c = source(MINIMAL).load(None).unwrap();
     assert_eq!(c.timezone, "America/Costa_Rica");
     assert_eq!(c.state_dir, Path::new("/var/lib/vigia"));
-    assert_eq!((c.postgres.host.as_str(), c.postgres.port, c.postgres.user.as_str()), ("localhost", 5432, "odoo"));
+    assert_eq!(
+        (
+            c.postgres.host.as_str(),
+            c.postgres.port,
+            c.postgres.user.as_str()
+        ),
+        ("localhost", 5432, "odoo")
+    );
     assert_eq!(c.runtime.kind, RuntimeKind::None);
     let r = &c.backup.retention;
-    assert_eq!((r.keep_last, r.keep_daily, r.keep_weekly, r.keep_monthly), (7, 14, 8, 12));
+    assert_eq!(
+        (r.keep_last, r.keep_daily, r.keep_weekly, r.keep_monthly),
+        (7, 14, 8, 12)
+    );
     assert_eq!(c.backup.grace_period.to_string(), "2d");
     assert_eq!(c.restore.jobs, 2);
     assert!(c.restore.no_owner);
@@ -37,14 +47,28 @@ fn typo_in_a_key_names_file_line_and_key() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config);
     assert_eq!(err.context().line, Some(5));
-    assert_eq!(err.context().key.as_deref(), Some("backup.retention.keep-lastt"));
-    assert!(err.message().starts_with("/etc/vigia/vigia.toml:5: unknown key `backup.retention.keep-lastt`"), "{}", err.message());
-    assert!(err.message().contains("keep-last"), "the message lists the expected keys: {}", err.message());
+    assert_eq!(
+        err.context().key.as_deref(),
+        Some("backup.retention.keep-lastt")
+    );
+    assert!(
+        err.message()
+            .starts_with("/etc/vigia/vigia.toml:5: unknown key `backup.retention.keep-lastt`"),
+        "{}",
+        err.message()
+    );
+    assert!(
+        err.message().contains("keep-last"),
+        "the message lists the expected keys: {}",
+        err.message()
+    );
 }
 
 #[test]
 fn bad_value_says_what_is_expected() {
-    let err = source("[odoo]\ndatabase = \"odoo\"\n[postgres]\nport = \"5432\"\n").load(None).unwrap_err();
+    let err = source("[odoo]\ndatabase = \"odoo\"\n[postgres]\nport = \"5432\"\n")
+        .load(None)
+        .unwrap_err();
     assert_eq!(err.context().line, Some(4));
     assert_eq!(err.context().key.as_deref(), Some("postgres.port"));
     assert!(err.message().contains("expected"), "{}", err.message());
@@ -52,14 +76,23 @@ fn bad_value_says_what_is_expected() {
 
 #[test]
 fn missing_database_is_named() {
-    let err = source("[odoo]\nurl = \"https://erp.example.cr\"\n").load(None).unwrap_err();
+    let err = source("[odoo]\nurl = \"https://erp.example.cr\"\n")
+        .load(None)
+        .unwrap_err();
     assert_eq!(err.context().key.as_deref(), Some("odoo.database"));
-    assert!(err.message().contains("missing required key `odoo.database`"), "{}", err.message());
+    assert!(
+        err.message()
+            .contains("missing required key `odoo.database`"),
+        "{}",
+        err.message()
+    );
 }
 
 #[test]
 fn bare_secret_is_refused_without_echoing_it() {
-    let err = source("[odoo]\ndatabase = \"odoo\"\n[postgres]\npassword = \"hunter2\"\n").load(None).unwrap_err();
+    let err = source("[odoo]\ndatabase = \"odoo\"\n[postgres]\npassword = \"hunter2\"\n")
+        .load(None)
+        .unwrap_err();
     assert_eq!(err.context().line, Some(4));
     assert_eq!(err.context().key.as_deref(), Some("postgres.password"));
     assert!(err.message().contains("env:NAME"), "{}", err.message());
@@ -91,15 +124,26 @@ fn error_inside_an_environment_points_at_its_line() {
 
 #[test]
 fn unknown_environment_lists_the_defined_ones() {
-    let err = source("[odoo]\ndatabase = \"o\"\n[environments.staging]\n").load(Some("prod")).unwrap_err();
-    assert!(err.message().contains("`prod` is not defined; defined: staging"), "{}", err.message());
+    let err = source("[odoo]\ndatabase = \"o\"\n[environments.staging]\n")
+        .load(Some("prod"))
+        .unwrap_err();
+    assert!(
+        err.message()
+            .contains("`prod` is not defined; defined: staging"),
+        "{}",
+        err.message()
+    );
 }
 
 #[test]
 fn semantic_errors_name_the_key_and_line() {
-    let text = "[odoo]\ndatabase = \"odoo\"\n[backup.encryption]\nrecipients = [\n  \"age1nope\",\n]\n";
+    let text =
+        "[odoo]\ndatabase = \"odoo\"\n[backup.encryption]\nrecipients = [\n  \"age1nope\",\n]\n";
     let err = source(text).load(None).unwrap_err();
-    assert_eq!(err.context().key.as_deref(), Some("backup.encryption.recipients[0]"));
+    assert_eq!(
+        err.context().key.as_deref(),
+        Some("backup.encryption.recipients[0]")
+    );
     assert_eq!(err.context().line, Some(5));
 }
 
@@ -107,15 +151,27 @@ fn semantic_errors_name_the_key_and_line() {
 fn relative_paths_are_relative_to_the_config_folder() {
     let text = "[odoo]\ndatabase = \"odoo\"\n[backup]\nstore = \"local\"\npath = \"backups\"\nname-key = \"file:name.key\"\n";
     let c = source(text).load(None).unwrap();
-    assert_eq!(c.backup.path.as_deref(), Some(Path::new("/etc/vigia/backups")));
-    assert_eq!(c.backup.name_key, Some(SecretRef::File("/etc/vigia/name.key".into())));
+    assert_eq!(
+        c.backup.path.as_deref(),
+        Some(Path::new("/etc/vigia/backups"))
+    );
+    assert_eq!(
+        c.backup.name_key,
+        Some(SecretRef::File("/etc/vigia/name.key".into()))
+    );
 }
 
 #[test]
 fn check_warns_on_unset_variables_and_strict_makes_it_an_error() {
-    let text = "[odoo]\ndatabase = \"odoo\"\n[postgres]\npassword = \"env:VIGIA_TEST_SURELY_UNSET\"\n";
+    let text =
+        "[odoo]\ndatabase = \"odoo\"\n[postgres]\npassword = \"env:VIGIA_TEST_SURELY_UNSET\"\n";
     let report = source(text).check(None, false).unwrap();
-    assert!(report.warnings.iter().any(|w| w.key == "postgres.password" && w.message.contains("VIGIA_TEST_SURELY_UNSET")));
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.key == "postgres.password" && w.message.contains("VIGIA_TEST_SURELY_UNSET"))
+    );
     let err = source(text).check(None, true).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config);
 }
@@ -134,25 +190,39 @@ fn template_parses_in_every_environment() {
         src.load(Some(&env)).unwrap();
     }
     let c = src.load(None).unwrap();
-    assert!(c.production, "the template's default environment is production");
+    assert!(
+        c.production,
+        "the template's default environment is production"
+    );
 }
 
 #[test]
 fn template_names_every_key_of_the_schema() {
     let c = source(TEMPLATE).load(None).unwrap();
     let mut schema = BTreeSet::new();
-    key_paths("", &serde_json::to_value(c.settings()).unwrap(), &mut schema);
+    key_paths(
+        "",
+        &serde_json::to_value(c.settings()).unwrap(),
+        &mut schema,
+    );
     let doc: toml::Table = toml::from_str(TEMPLATE).unwrap();
     let mut documented = BTreeSet::new();
     key_paths("", &serde_json::to_value(&doc).unwrap(), &mut documented);
     let undocumented: Vec<_> = schema.difference(&documented).collect();
-    assert!(undocumented.is_empty(), "keys missing from the template: {undocumented:?}");
+    assert!(
+        undocumented.is_empty(),
+        "keys missing from the template: {undocumented:?}"
+    );
 }
 
 fn key_paths(prefix: &str, value: &serde_json::Value, out: &mut BTreeSet<String>) {
     if let serde_json::Value::Object(map) = value {
         for (k, v) in map {
-            let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+            let path = if prefix.is_empty() {
+                k.clone()
+            } else {
+                format!("{prefix}.{k}")
+            };
             if v.is_object() {
                 key_paths(&path, v, out);
             } else if !v.is_null() {

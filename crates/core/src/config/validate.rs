@@ -3,8 +3,8 @@
 use std::path::Path;
 use std::str::FromStr;
 
-use super::sections::{Settings, StoreKind};
 use super::secret::{SecretRef, ValueOrRef};
+use super::sections::{Settings, StoreKind};
 
 /// Every problem found, as (key path, message).
 pub(crate) fn validate(s: &Settings) -> Vec<(String, String)> {
@@ -14,7 +14,10 @@ pub(crate) fn validate(s: &Settings) -> Vec<(String, String)> {
     if jiff::tz::TimeZone::get(&s.timezone).is_err() {
         bad(
             "timezone",
-            format!("`{}` is not a known time zone: use an IANA name such as America/Costa_Rica", s.timezone),
+            format!(
+                "`{}` is not a known time zone: use an IANA name such as America/Costa_Rica",
+                s.timezone
+            ),
         );
     }
     for (key, url) in [
@@ -22,10 +25,10 @@ pub(crate) fn validate(s: &Settings) -> Vec<(String, String)> {
         ("odoo.internal-url", s.odoo.internal_url.as_deref()),
         ("backup.heartbeat-url", s.backup.heartbeat_url.as_deref()),
     ] {
-        if let Some(url) = url {
-            if !is_http_url(url) {
-                bad(key, format!("`{url}` is not an http:// or https:// URL"));
-            }
+        if let Some(url) = url
+            && !is_http_url(url)
+        {
+            bad(key, format!("`{url}` is not an http:// or https:// URL"));
         }
     }
     if let Err(msg) = check_database_name(&s.odoo.database) {
@@ -51,48 +54,67 @@ pub(crate) fn validate(s: &Settings) -> Vec<(String, String)> {
         if s3.bucket.is_empty() {
             bad("backup.s3.bucket", "must not be empty".into());
         }
-        if let Some(endpoint) = &s3.endpoint {
-            if !is_http_url(endpoint) {
-                bad("backup.s3.endpoint", format!("`{endpoint}` is not an http:// or https:// URL"));
-            }
+        if let Some(endpoint) = &s3.endpoint
+            && !is_http_url(endpoint)
+        {
+            bad(
+                "backup.s3.endpoint",
+                format!("`{endpoint}` is not an http:// or https:// URL"),
+            );
         }
     }
     if s.backup.store == Some(StoreKind::Local) && s.backup.path.is_none() {
-        bad("backup.path", "`store = \"local\"` needs `path`, the store's directory".into());
+        bad(
+            "backup.path",
+            "`store = \"local\"` needs `path`, the store's directory".into(),
+        );
     }
     if s.backup.store == Some(StoreKind::S3) && s.backup.s3.is_none() {
-        bad("backup.s3", "`store = \"s3\"` needs a [backup.s3] table with `bucket`".into());
+        bad(
+            "backup.s3",
+            "`store = \"s3\"` needs a [backup.s3] table with `bucket`".into(),
+        );
     }
     if s.restore.jobs == 0 {
         bad("restore.jobs", "must be at least 1".into());
     }
-    if let Some(h) = &s.hacienda {
-        if let Some(cedula) = &h.cedula {
-            let digits = cedula.chars().all(|c| c.is_ascii_digit());
-            if !digits || !(9..=12).contains(&cedula.len()) {
-                bad("hacienda.cedula", format!("`{cedula}` is not a cedula: 9 to 12 digits, no dashes"));
-            }
+    if let Some(h) = &s.hacienda
+        && let Some(cedula) = &h.cedula
+    {
+        let digits = cedula.chars().all(|c| c.is_ascii_digit());
+        if !digits || !(9..=12).contains(&cedula.len()) {
+            bad(
+                "hacienda.cedula",
+                format!("`{cedula}` is not a cedula: 9 to 12 digits, no dashes"),
+            );
         }
     }
     if let Some(a) = &s.alerting {
         for (i, to) in a.email_to.iter().enumerate() {
             if !to.contains('@') {
-                bad(&format!("alerting.email-to[{i}]"), format!("`{to}` is not an e-mail address"));
+                bad(
+                    &format!("alerting.email-to[{i}]"),
+                    format!("`{to}` is not an e-mail address"),
+                );
             }
         }
-        if let Some(url) = &a.smtp_url {
-            if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
-                bad("alerting.smtp-url", format!("`{url}` is not an smtp:// or smtps:// URL"));
-            }
+        if let Some(url) = &a.smtp_url
+            && !(url.starts_with("smtp://") || url.starts_with("smtps://"))
+        {
+            bad(
+                "alerting.smtp-url",
+                format!("`{url}` is not an smtp:// or smtps:// URL"),
+            );
         }
     }
     problems
 }
 
 fn is_http_url(url: &str) -> bool {
-    ["http://", "https://"]
-        .iter()
-        .any(|scheme| url.strip_prefix(scheme).is_some_and(|rest| !rest.is_empty()))
+    ["http://", "https://"].iter().any(|scheme| {
+        url.strip_prefix(scheme)
+            .is_some_and(|rest| !rest.is_empty())
+    })
 }
 
 /// PostgreSQL truncates identifiers to 63 bytes; refuse rather than let it.
@@ -101,13 +123,17 @@ fn check_database_name(name: &str) -> Result<(), String> {
         return Err("must not be empty".into());
     }
     if name.len() > 63 {
-        return Err(format!("`{name}` is longer than PostgreSQL's 63-byte limit"));
+        return Err(format!(
+            "`{name}` is longer than PostgreSQL's 63-byte limit"
+        ));
     }
     let ok = name
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.');
     if !ok {
-        return Err(format!("`{name}` may hold only letters, digits, `_`, `-` and `.`"));
+        return Err(format!(
+            "`{name}` may hold only letters, digits, `_`, `-` and `.`"
+        ));
     }
     Ok(())
 }
@@ -144,7 +170,11 @@ pub(crate) fn secrets_mut(s: &mut Settings) -> Vec<(&'static str, &mut SecretRef
         add(&mut out, "backup.s3.secret-key", s3.secret_key.as_mut());
     }
     if let Some(enc) = &mut s.backup.encryption {
-        add(&mut out, "backup.encryption.identity", enc.identity.as_mut());
+        add(
+            &mut out,
+            "backup.encryption.identity",
+            enc.identity.as_mut(),
+        );
     }
     if let Some(h) = &mut s.hacienda {
         if let Some(ValueOrRef::Ref(r)) = &mut h.username {

@@ -55,7 +55,9 @@ mod tests {
             .max();
         assert_eq!(worst, Some(CheckStatus::Unknown));
         assert_eq!(
-            [CheckStatus::Unknown, CheckStatus::Critical].into_iter().max(),
+            [CheckStatus::Unknown, CheckStatus::Critical]
+                .into_iter()
+                .max(),
             Some(CheckStatus::Critical)
         );
     }

@@ -12,10 +12,17 @@ pub enum ProgressEvent {
         total_bytes: Option<u64>,
     },
     /// `bytes` more done in the current phase.
-    Advanced { phase: String, bytes: u64 },
-    PhaseFinished { phase: String },
+    Advanced {
+        phase: String,
+        bytes: u64,
+    },
+    PhaseFinished {
+        phase: String,
+    },
     /// A line for the operator.
-    Message { text: String },
+    Message {
+        text: String,
+    },
 }
 
 pub trait Progress: Send + Sync {

@@ -32,7 +32,9 @@ pub enum ServiceState {
     Running,
     Stopped,
     /// The runtime cannot tell (e.g. services managed elsewhere).
-    Unknown { reason: String },
+    Unknown {
+        reason: String,
+    },
 }
 
 /// What a start or stop did, so callers can say it ("Odoo was not stopped: ...").

@@ -65,7 +65,9 @@ impl From<StoreError> for Error {
             _ => ErrorKind::Storage,
         };
         let key = e.key().to_owned();
-        Error::new(kind, e.to_string()).with_object(key).with_source(e)
+        Error::new(kind, e.to_string())
+            .with_object(key)
+            .with_source(e)
     }
 }
 
@@ -83,8 +85,7 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
     async fn put(&self, key: &str, body: ObjectReader) -> Result<ObjectMeta, StoreError>;
 
     /// Streams the object, or the byte `range` of it.
-    async fn get(&self, key: &str, range: Option<Range<u64>>)
-    -> Result<ObjectReader, StoreError>;
+    async fn get(&self, key: &str, range: Option<Range<u64>>) -> Result<ObjectReader, StoreError>;
 
     async fn head(&self, key: &str) -> Result<ObjectMeta, StoreError>;
 
@@ -122,8 +123,10 @@ pub fn validate_key(key: &str) -> Result<(), StoreError> {
         Some("it is empty")
     } else if key.starts_with('/') || key.ends_with('/') {
         Some("it starts or ends with `/`")
-    } else if key.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
-        Some("it has an empty, `.` or `..` segment")
+    } else if key.split('/').any(|s| s.is_empty() || s.starts_with('.')) {
+        // Dot segments could escape a directory store, and the local store keeps its
+        // temporary files under `.partial/`.
+        Some("it has an empty segment or one starting with `.`")
     } else if key.len() > 1024 {
         Some("it is longer than 1024 bytes")
     } else if key.chars().any(|c| c.is_control() || c == '\\') {
@@ -146,7 +149,17 @@ mod tests {
 
     #[test]
     fn keys_that_could_escape_or_collide_are_refused() {
-        for bad in ["", "/a", "a/", "a//b", "a/../b", "./a", "a\\b", "a\nb"] {
+        for bad in [
+            "",
+            "/a",
+            "a/",
+            "a//b",
+            "a/../b",
+            "./a",
+            ".partial/x",
+            "a\\b",
+            "a\nb",
+        ] {
             assert!(validate_key(bad).is_err(), "{bad:?}");
         }
         validate_key("backups/20261128T021530Z-k3f9/index.json").unwrap();

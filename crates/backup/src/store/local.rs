@@ -1,0 +1,253 @@
+//! The local directory store: objects are files under the root, written to a temporary name,
+//! fsynced, then renamed into place, so a crash never leaves a partial object visible.
+
+use std::io::ErrorKind as IoKind;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, BufWriter};
+use vigia_core::ports::store::{ObjectMeta, ObjectReader, ObjectStore, StoreError, validate_key};
+
+/// Temporary files live here, on the same file system as the objects (rename is atomic), and
+/// outside the key space (keys cannot start with a dot).
+const PARTIAL_DIR: &str = ".partial";
+const WRITE_BUFFER: usize = 256 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct LocalStore {
+    root: PathBuf,
+}
+
+impl LocalStore {
+    /// A store rooted at `root`, created if missing.
+    pub fn open(root: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(root.join(PARTIAL_DIR)).map_err(|e| StoreError::Backend {
+            store: format!("local directory {}", root.display()),
+            action: "create",
+            key: PARTIAL_DIR.into(),
+            message: e.to_string(),
+        })?;
+        Ok(Self {
+            root: root.to_path_buf(),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The file that holds `key`.
+    pub fn path_of(&self, key: &str) -> Result<PathBuf, StoreError> {
+        validate_key(key)?;
+        Ok(self.root.join(key))
+    }
+
+    fn fail(&self, action: &'static str, key: &str, err: &std::io::Error) -> StoreError {
+        if err.kind() == IoKind::NotFound && matches!(action, "get" | "head") {
+            return StoreError::NotFound {
+                store: self.location(),
+                key: key.to_owned(),
+            };
+        }
+        StoreError::Backend {
+            store: self.location(),
+            action,
+            key: key.to_owned(),
+            message: err.to_string(),
+        }
+    }
+
+    async fn write_temp(
+        &self,
+        key: &str,
+        temp: &Path,
+        mut body: ObjectReader,
+    ) -> Result<u64, StoreError> {
+        let file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(temp)
+            .await
+            .map_err(|e| self.fail("put", key, &e))?;
+        let mut writer = BufWriter::with_capacity(WRITE_BUFFER, file);
+        let mut buf = vec![0u8; WRITE_BUFFER];
+        let mut size = 0u64;
+        loop {
+            let n = body
+                .read(&mut buf)
+                .await
+                .map_err(|source| StoreError::Source {
+                    key: key.to_owned(),
+                    source,
+                })?;
+            if n == 0 {
+                break;
+            }
+            writer
+                .write_all(&buf[..n])
+                .await
+                .map_err(|e| self.fail("put", key, &e))?;
+            size += n as u64;
+        }
+        writer
+            .flush()
+            .await
+            .map_err(|e| self.fail("put", key, &e))?;
+        writer
+            .get_mut()
+            .sync_all()
+            .await
+            .map_err(|e| self.fail("put", key, &e))?;
+        Ok(size)
+    }
+}
+
+#[async_trait]
+impl ObjectStore for LocalStore {
+    fn location(&self) -> String {
+        format!("local directory {}", self.root.display())
+    }
+
+    async fn put(&self, key: &str, body: ObjectReader) -> Result<ObjectMeta, StoreError> {
+        let path = self.path_of(key)?;
+        let temp = self.root.join(PARTIAL_DIR).join(format!(
+            "{}.tmp",
+            hex::encode(vigia_core::random_bytes::<12>())
+        ));
+        let size = match self.write_temp(key, &temp, body).await {
+            Ok(size) => size,
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&temp).await;
+                return Err(e);
+            }
+        };
+        let parent = path.parent().expect("a key has a parent under the root");
+        let placed = async {
+            tokio::fs::create_dir_all(parent).await?;
+            tokio::fs::rename(&temp, &path).await?;
+            // The rename is durable only once the directory is.
+            tokio::fs::File::open(parent).await?.sync_all().await
+        }
+        .await;
+        if let Err(e) = placed {
+            let _ = tokio::fs::remove_file(&temp).await;
+            return Err(self.fail("put", key, &e));
+        }
+        Ok(ObjectMeta {
+            key: key.to_owned(),
+            size_bytes: size,
+        })
+    }
+
+    async fn get(&self, key: &str, range: Option<Range<u64>>) -> Result<ObjectReader, StoreError> {
+        let path = self.path_of(key)?;
+        let mut file = tokio::fs::File::open(&path)
+            .await
+            .map_err(|e| self.fail("get", key, &e))?;
+        match range {
+            None => Ok(Box::pin(file)),
+            Some(range) => {
+                file.seek(std::io::SeekFrom::Start(range.start))
+                    .await
+                    .map_err(|e| self.fail("get", key, &e))?;
+                Ok(Box::pin(file.take(range.end.saturating_sub(range.start))))
+            }
+        }
+    }
+
+    async fn head(&self, key: &str) -> Result<ObjectMeta, StoreError> {
+        let path = self.path_of(key)?;
+        let meta = tokio::fs::metadata(&path)
+            .await
+            .map_err(|e| self.fail("head", key, &e))?;
+        if !meta.is_file() {
+            return Err(StoreError::NotFound {
+                store: self.location(),
+                key: key.to_owned(),
+            });
+        }
+        Ok(ObjectMeta {
+            key: key.to_owned(),
+            size_bytes: meta.len(),
+        })
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StoreError> {
+        let root = self.root.clone();
+        let prefix = prefix.to_owned();
+        let location = self.location();
+        tokio::task::spawn_blocking(move || walk(&root, &prefix))
+            .await
+            .map_err(|e| StoreError::Backend {
+                store: location.clone(),
+                action: "list",
+                key: String::new(),
+                message: e.to_string(),
+            })?
+            .map_err(|e| StoreError::Backend {
+                store: location,
+                action: "list",
+                key: String::new(),
+                message: e.to_string(),
+            })
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        let path = self.path_of(key)?;
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == IoKind::NotFound => return Ok(()),
+            Err(e) => return Err(self.fail("delete", key, &e)),
+        }
+        // Tidy the directories the key leaves empty; a failure here loses nothing.
+        let mut dir = path.parent();
+        while let Some(d) = dir.filter(|d| *d != self.root) {
+            if tokio::fs::remove_dir(d).await.is_err() {
+                break;
+            }
+            dir = d.parent();
+        }
+        Ok(())
+    }
+}
+
+/// Every file under `root` whose key starts with `prefix`, sorted. Only the directory that the
+/// prefix names is walked, not the whole store.
+fn walk(root: &Path, prefix: &str) -> std::io::Result<Vec<ObjectMeta>> {
+    let start_dir = prefix.rfind('/').map_or("", |i| &prefix[..i]);
+    let mut out = Vec::new();
+    let mut stack = vec![root.join(start_dir)];
+    while let Some(dir) = stack.pop() {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == IoKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let entry = entry?;
+            if entry.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
+            let path = entry.path();
+            let file_type = entry.file_type()?;
+            if file_type.is_dir() {
+                stack.push(path);
+            } else if file_type.is_file() {
+                let key = path
+                    .strip_prefix(root)
+                    .expect("walked under the root")
+                    .to_string_lossy()
+                    .into_owned();
+                if key.starts_with(prefix) {
+                    out.push(ObjectMeta {
+                        key,
+                        size_bytes: entry.metadata()?.len(),
+                    });
+                }
+            }
+        }
+    }
+    out.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(out)
+}
