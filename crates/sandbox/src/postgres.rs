@@ -228,8 +228,14 @@ impl Drop for PgCluster {
 
 /// `VIGIA_PG_BIN`, else the newest `/usr/lib/postgresql/*/bin` holding initdb.
 pub fn find_bin_dir() -> Result<PathBuf> {
-    if let Some(dir) = std::env::var_os("VIGIA_PG_BIN") {
-        let dir = PathBuf::from(dir);
+    bin_dir_from(
+        std::env::var_os("VIGIA_PG_BIN").map(PathBuf::from),
+        Path::new("/usr/lib/postgresql"),
+    )
+}
+
+fn bin_dir_from(explicit: Option<PathBuf>, versions_root: &Path) -> Result<PathBuf> {
+    if let Some(dir) = explicit {
         if dir.join("initdb").is_file() {
             return Ok(dir);
         }
@@ -241,7 +247,7 @@ pub fn find_bin_dir() -> Result<PathBuf> {
             ),
         ));
     }
-    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir(versions_root)
         .into_iter()
         .flatten()
         .flatten()
@@ -255,7 +261,10 @@ pub fn find_bin_dir() -> Result<PathBuf> {
     versions.pop().map(|(_, bin)| bin).ok_or_else(|| {
         Error::new(
             ErrorKind::Io,
-            format!("no PostgreSQL server found under /usr/lib/postgresql: {PACKAGE_HINT}"),
+            format!(
+                "no PostgreSQL server found under {}: {PACKAGE_HINT}",
+                versions_root.display()
+            ),
         )
     })
 }
@@ -322,5 +331,37 @@ fn send_signal(pid: i32, signal: i32) {
     // SAFETY: kill(2) has no memory-safety preconditions; the pid is our own child's.
     unsafe {
         libc::kill(pid, signal);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_server_names_the_debian_package() {
+        let empty = tempfile::tempdir().unwrap();
+        let err = bin_dir_from(None, empty.path()).unwrap_err();
+        assert!(
+            err.message().contains("apt-get install postgresql"),
+            "{}",
+            err.message()
+        );
+        let err = bin_dir_from(Some(empty.path().to_path_buf()), empty.path()).unwrap_err();
+        assert!(err.message().contains("has no initdb"), "{}", err.message());
+    }
+
+    #[test]
+    fn newest_major_wins() {
+        let root = tempfile::tempdir().unwrap();
+        for major in ["13", "16", "9"] {
+            let bin = root.path().join(major).join("bin");
+            std::fs::create_dir_all(&bin).unwrap();
+            std::fs::write(bin.join("initdb"), "").unwrap();
+        }
+        assert_eq!(
+            bin_dir_from(None, root.path()).unwrap(),
+            root.path().join("16/bin")
+        );
     }
 }

@@ -1,0 +1,51 @@
+//! The throwaway cluster: starts, answers SQL, runs beside others, and leaves nothing behind.
+
+use vigia_sandbox::postgres::PgCluster;
+
+#[test]
+fn cluster_answers_sql_on_its_socket() {
+    let cluster = PgCluster::start().unwrap();
+    assert!(cluster.socket_dir().join(".s.PGSQL.5432").exists());
+    assert!(
+        cluster.socket_dir().as_os_str().len() < 40,
+        "short socket path"
+    );
+    cluster.create_database("odoo").unwrap();
+    cluster
+        .psql(
+            "odoo",
+            "CREATE TABLE t (x int); INSERT INTO t VALUES (41), (1);",
+        )
+        .unwrap();
+    assert_eq!(cluster.psql("odoo", "SELECT sum(x) FROM t").unwrap(), "42");
+    let err = cluster.psql("odoo", "SELECT * FROM missing").unwrap_err();
+    assert!(err.message().contains("missing"), "{}", err.message());
+}
+
+#[test]
+fn dropping_the_cluster_stops_it_and_removes_its_files() {
+    let cluster = PgCluster::start().unwrap();
+    let dir = cluster.socket_dir().to_path_buf();
+    let pid_file = std::fs::read_to_string(dir.join("data/postmaster.pid")).unwrap();
+    let pid = pid_file.lines().next().unwrap().to_owned();
+    drop(cluster);
+    assert!(!dir.exists(), "{} removed", dir.display());
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "postgres {pid} stopped"
+    );
+}
+
+#[test]
+fn clusters_run_side_by_side() {
+    let a = PgCluster::start().unwrap();
+    let b = PgCluster::start().unwrap();
+    a.create_database("only_in_a").unwrap();
+    let in_b = b
+        .psql(
+            "postgres",
+            "SELECT count(*) FROM pg_database WHERE datname = 'only_in_a'",
+        )
+        .unwrap();
+    assert_eq!(in_b, "0");
+}
