@@ -1,0 +1,177 @@
+"""Vigia from Python: ctypes over libvigia_ffi, no build step.
+
+The library is found through ``VIGIA_LIB``, else the workspace's ``target/debug`` then
+``target/release``. Every call returns the same envelope as ``vigia ... --json``, as a dict:
+``{"ok": bool, "command": str, "data": ..., "error": None | {"kind", "code", "message", "context"}}``.
+
+    import vigia
+    result = vigia.config_check(open("vigia.toml").read())
+    if not result["ok"]:
+        print(result["error"]["message"])
+"""
+
+import ctypes
+import json
+import os
+import pathlib
+
+__all__ = ["Context", "VigiaError", "config_check", "library_path", "version"]
+
+_WORKSPACE = pathlib.Path(__file__).resolve().parents[4]
+_LIB_NAME = "libvigia_ffi.so"
+
+
+class VigiaError(Exception):
+    """A call that produced no envelope failed (creating a Context)."""
+
+    def __init__(self, code, message):
+        super().__init__(f"{message} (status {code})")
+        self.code = code
+        self.message = message
+
+
+def library_path():
+    """Where libvigia_ffi is loaded from."""
+    explicit = os.environ.get("VIGIA_LIB")
+    if explicit:
+        return explicit
+    for profile in ("debug", "release"):
+        candidate = _WORKSPACE / "target" / profile / _LIB_NAME
+        if candidate.exists():
+            return str(candidate)
+    raise OSError(
+        f"{_LIB_NAME} not found: set VIGIA_LIB, or build it with `cargo build -p vigia-ffi` "
+        f"in {_WORKSPACE}"
+    )
+
+
+_PROGRESS_CB = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_void_p)
+_lib = None
+
+
+def _library():
+    global _lib
+    if _lib is not None:
+        return _lib
+    lib = ctypes.CDLL(library_path())
+    c_str, out_str = ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p)
+    lib.vigia_version.restype = c_str
+    lib.vigia_version.argtypes = []
+    lib.vigia_config_check.restype = ctypes.c_uint32
+    lib.vigia_config_check.argtypes = [c_str, c_str, ctypes.c_int, out_str]
+    lib.vigia_string_free.restype = None
+    lib.vigia_string_free.argtypes = [ctypes.c_void_p]
+    lib.vigia_last_error.restype = ctypes.c_void_p
+    lib.vigia_last_error.argtypes = []
+    lib.vigia_ctx_new.restype = ctypes.c_uint32
+    lib.vigia_ctx_new.argtypes = [c_str, c_str, c_str, ctypes.POINTER(ctypes.c_void_p)]
+    lib.vigia_ctx_free.restype = None
+    lib.vigia_ctx_free.argtypes = [ctypes.c_void_p]
+    lib.vigia_ctx_set_progress.restype = None
+    lib.vigia_ctx_set_progress.argtypes = [ctypes.c_void_p, _PROGRESS_CB, ctypes.c_void_p]
+    lib.vigia_ctx_cancel.restype = None
+    lib.vigia_ctx_cancel.argtypes = [ctypes.c_void_p]
+    lib.vigia_config_show.restype = ctypes.c_uint32
+    lib.vigia_config_show.argtypes = [ctypes.c_void_p, c_str, out_str]
+    _lib = lib
+    return lib
+
+
+def _encode(text):
+    return None if text is None else str(text).encode("utf-8")
+
+
+def _take_string(lib, ptr):
+    """Copies a library-owned string and frees it."""
+    if not ptr:
+        return None
+    try:
+        return ctypes.string_at(ptr).decode("utf-8")
+    finally:
+        lib.vigia_string_free(ptr)
+
+
+def _envelope(call):
+    lib = _library()
+    out = ctypes.c_void_p()
+    call(lib, ctypes.byref(out))
+    text = _take_string(lib, out.value)
+    if text is None:
+        raise VigiaError(30, _take_string(lib, lib.vigia_last_error()) or "no envelope returned")
+    return json.loads(text)
+
+
+def version():
+    """The library's version, e.g. "0.1.0"."""
+    return _library().vigia_version().decode("utf-8")
+
+
+def config_check(text, env=None, strict=False):
+    """Validates a config given as TOML text, like ``vigia config check --json``."""
+    return _envelope(
+        lambda lib, out: lib.vigia_config_check(_encode(text), _encode(env), int(bool(strict)), out)
+    )
+
+
+class Context:
+    """A loaded config for running commands; one call at a time.
+
+    ``progress``, when given, is called with each progress event as a dict.
+    Use as a context manager, or call ``close()``.
+    """
+
+    _handle = None
+
+    def __init__(self, config_text, env=None, base_dir=None, progress=None):
+        lib = _library()
+        handle = ctypes.c_void_p()
+        status = lib.vigia_ctx_new(
+            _encode(config_text), _encode(env), _encode(base_dir), ctypes.byref(handle)
+        )
+        if status != 0:
+            raise VigiaError(status, _take_string(lib, lib.vigia_last_error()) or "unknown error")
+        self._lib = lib
+        self._handle = handle
+        self._callback = None
+        if progress is not None:
+            self._set_progress(progress)
+
+    def _set_progress(self, progress):
+        def forward(event_json, _userdata):
+            try:
+                progress(json.loads(event_json.decode("utf-8")))
+            except Exception:  # an exception must not unwind into the library
+                pass
+
+        # Keep a reference: the library calls it for as long as the ctx lives.
+        self._callback = _PROGRESS_CB(forward)
+        self._lib.vigia_ctx_set_progress(self._handle, self._callback, None)
+
+    def _call(self, function, args=None):
+        if not self._handle:
+            raise ValueError("this Context is closed")
+        args_json = None if args is None else json.dumps(args)
+        return _envelope(lambda lib, out: function(self._handle, _encode(args_json), out))
+
+    def config_show(self):
+        """The settings in force, secrets redacted, like ``vigia config show --json``."""
+        return self._call(self._lib.vigia_config_show)
+
+    def cancel(self):
+        """Asks the running call (from another thread) to stop; it ends with ``cancelled``."""
+        if self._handle:
+            self._lib.vigia_ctx_cancel(self._handle)
+
+    def close(self):
+        if self._handle:
+            self._lib.vigia_ctx_free(self._handle)
+            self._handle = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        self.close()
