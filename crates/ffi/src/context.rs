@@ -254,7 +254,7 @@ mod tests {
                 &raw mut *ctx,
                 Some(record),
                 (&raw const events).cast_mut().cast(),
-            )
+            );
         };
         ctx.run(|_, progress, _| {
             progress.report(&ProgressEvent::PhaseStarted {
@@ -287,7 +287,7 @@ mod tests {
             }
         });
         canceller.join().unwrap();
-        let err: Error = result.map(|()| ()).unwrap_err();
+        let err: Error = result.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Cancelled);
         drop(guard);
         assert!(
