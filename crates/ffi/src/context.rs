@@ -280,7 +280,7 @@ mod tests {
             unsafe { vigia_ctx_cancel(raw as *mut vigia_ctx) };
         });
         let guard = ctx.lock().unwrap();
-        let result = guard.run(|_, _, cancel| {
+        let result: Result<()> = guard.run(|_, _, cancel| {
             loop {
                 cancel.check()?;
                 std::thread::sleep(Duration::from_millis(5));
