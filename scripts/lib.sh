@@ -1,0 +1,21 @@
+# Shared by scripts/demo and scripts/test: install missing Debian packages (as root with
+# apt-get, else print the exact command) and find PostgreSQL's server binaries.
+
+# need_debian_packages PKG... : installs the ones whose check fails; see callers for checks.
+install_debian_packages() {
+  [ "$#" -eq 0 ] && return 0
+  if [ "$(id -u)" -eq 0 ]; then
+    echo "installing Debian packages: $*" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+  else
+    echo "missing Debian packages: $*" >&2
+    echo "run: sudo apt-get install --no-install-recommends $*" >&2
+    exit 1
+  fi
+}
+
+have_postgres_server() {
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null
+}
