@@ -42,7 +42,10 @@ fn init_writes_a_config_that_checks_clean() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).starts_with("config OK"));
     for file in ["vigia.toml", "backup.agekey", "name.key"] {
-        let mode = std::fs::metadata(dir.path().join("etc").join(file)).unwrap().permissions().mode();
+        let mode = std::fs::metadata(dir.path().join("etc").join(file))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600, "{file}");
     }
 }
@@ -75,7 +78,9 @@ fn config_check_json_prints_the_envelope() {
 fn typo_in_a_key_fails_naming_the_line_and_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let config = init(dir.path());
-    let text = std::fs::read_to_string(&config).unwrap().replace("\nstore = ", "\nstroe = ");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("\nstore = ", "\nstroe = ");
     std::fs::write(&config, &text).unwrap();
     let line = text.lines().position(|l| l.starts_with("stroe")).unwrap() + 1;
 
@@ -127,7 +132,10 @@ fn config_show_picks_the_environment_and_shows_no_secret() {
     let out = vigia(&["--config", config, "config", "show", "--json"]);
     let shown = envelope(&out);
     assert_eq!(shown["data"]["settings"]["odoo"]["database"], "odoo");
-    assert_eq!(shown["data"]["settings"]["alerting"]["smtp-url"], "smtp://ops:***@mail.example.cr:587");
+    assert_eq!(
+        shown["data"]["settings"]["alerting"]["smtp-url"],
+        "smtp://ops:***@mail.example.cr:587"
+    );
 }
 
 #[test]
@@ -147,9 +155,20 @@ fn config_path_comes_from_vigia_config_when_no_flag() {
 fn missing_config_says_how_to_make_one() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nope.toml");
-    let out = vigia(&["--config", missing.to_str().unwrap(), "config", "check", "--json"]);
+    let out = vigia(&[
+        "--config",
+        missing.to_str().unwrap(),
+        "config",
+        "check",
+        "--json",
+    ]);
     assert_eq!(out.status.code(), Some(10));
-    assert!(envelope(&out)["error"]["message"].as_str().unwrap().contains("vigia init"));
+    assert!(
+        envelope(&out)["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("vigia init")
+    );
 }
 
 #[test]
@@ -175,7 +194,8 @@ fn help_lists_only_built_commands() {
 
 #[test]
 fn readme_exit_code_table_matches_the_error_kinds() {
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
     for kind in vigia::core::ErrorKind::ALL {
         let row = format!("| {} | `{}` |", kind.code(), kind.as_str());
         assert!(readme.contains(&row), "README lacks the row `{row}`");
