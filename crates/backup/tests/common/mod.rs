@@ -59,6 +59,14 @@ impl Fixture {
             .collect()
     }
 
+    /// The S3 server behind an S3 fixture, to inject faults.
+    pub fn s3_server(&self) -> &S3Server {
+        match self {
+            Self::S3(server, _) => server,
+            Self::Local(..) => panic!("not an S3 fixture"),
+        }
+    }
+
     pub fn store(&self) -> &dyn ObjectStore {
         match self {
             Self::Local(_, s) => s.as_ref(),
