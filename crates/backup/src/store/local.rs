@@ -44,18 +44,13 @@ impl LocalStore {
     }
 
     fn fail(&self, action: &'static str, key: &str, err: &std::io::Error) -> StoreError {
-        if err.kind() == IoKind::NotFound && matches!(action, "get" | "head") {
-            return StoreError::NotFound {
-                store: self.location(),
-                key: key.to_owned(),
-            };
-        }
-        StoreError::Backend {
-            store: self.location(),
+        StoreError::backend(
+            self.location(),
             action,
-            key: key.to_owned(),
-            message: err.to_string(),
-        }
+            key,
+            err.to_string(),
+            err.kind() == IoKind::NotFound,
+        )
     }
 
     async fn write_temp(
@@ -176,21 +171,10 @@ impl ObjectStore for LocalStore {
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StoreError> {
         let root = self.root.clone();
         let prefix = prefix.to_owned();
-        let location = self.location();
-        tokio::task::spawn_blocking(move || walk(&root, &prefix))
+        let walked = tokio::task::spawn_blocking(move || walk(&root, &prefix))
             .await
-            .map_err(|e| StoreError::Backend {
-                store: location.clone(),
-                action: "list",
-                key: String::new(),
-                message: e.to_string(),
-            })?
-            .map_err(|e| StoreError::Backend {
-                store: location,
-                action: "list",
-                key: String::new(),
-                message: e.to_string(),
-            })
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        walked.map_err(|e| self.fail("list", "", &e))
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {

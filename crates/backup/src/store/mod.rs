@@ -37,3 +37,43 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn ObjectStore>> {
         None => Err(Error::config("missing `backup.store`").with_key("backup.store")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vigia_core::ConfigSource;
+
+    #[tokio::test]
+    async fn opens_the_configured_local_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = r#"
+            [odoo]
+            database = "odoo"
+            [backup]
+            store = "local"
+            path = "store"
+            name-key = "env:K"
+            [backup.encryption]
+            recipients = ["age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"]
+        "#;
+        let config = ConfigSource::from_text(text, Some(dir.path()))
+            .unwrap()
+            .load(None)
+            .unwrap();
+        let store = open_store(&config).await.unwrap();
+        assert_eq!(
+            store.location(),
+            format!("local directory {}", dir.path().join("store").display())
+        );
+    }
+
+    #[tokio::test]
+    async fn names_the_missing_key() {
+        let config = ConfigSource::from_text("[odoo]\ndatabase = \"odoo\"\n", None)
+            .unwrap()
+            .load(None)
+            .unwrap();
+        let err = open_store(&config).await.unwrap_err();
+        assert_eq!(err.context().key.as_deref(), Some("backup.store"));
+    }
+}

@@ -129,19 +129,14 @@ impl S3Store {
         err: &SdkError<E, R>,
     ) -> StoreError {
         // GetObject answers NoSuchKey; HeadObject has no body, and the SDK calls its 404 NotFound.
-        let not_found = matches!(err.code(), Some("NoSuchKey" | "NotFound"));
-        if not_found && matches!(action, "get" | "head") {
-            return StoreError::NotFound {
-                store: self.location(),
-                key: key.to_owned(),
-            };
-        }
-        StoreError::Backend {
-            store: self.location(),
+        let missing = matches!(err.code(), Some("NoSuchKey" | "NotFound"));
+        StoreError::backend(
+            self.location(),
             action,
-            key: key.to_owned(),
-            message: DisplayErrorContext(err).to_string(),
-        }
+            key,
+            DisplayErrorContext(err).to_string(),
+            missing,
+        )
     }
 
     async fn put_multipart(

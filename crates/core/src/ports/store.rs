@@ -43,6 +43,29 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// A failure reported by a store's backend; a read (`get`, `head`) of a missing object
+    /// becomes `NotFound`, the case callers branch on.
+    pub fn backend(
+        store: String,
+        action: &'static str,
+        key: &str,
+        message: String,
+        missing: bool,
+    ) -> Self {
+        if missing && matches!(action, "get" | "head") {
+            return Self::NotFound {
+                store,
+                key: key.to_owned(),
+            };
+        }
+        Self::Backend {
+            store,
+            action,
+            key: key.to_owned(),
+            message,
+        }
+    }
+
     pub fn is_not_found(&self) -> bool {
         matches!(self, Self::NotFound { .. })
     }
