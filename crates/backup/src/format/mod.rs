@@ -1,0 +1,40 @@
+//! What the store holds and how it is named (DESIGN.md "Store layout and ids").
+
+mod id;
+mod name_key;
+
+pub use id::{BackupId, compact_utc, parse_compact_utc};
+pub use name_key::{NameKey, canonical_json};
+
+/// `backups/<id>/index.json`: public, written last; a backup exists only when it does.
+pub fn index_key(id: &BackupId) -> String {
+    format!("backups/{id}/index.json")
+}
+
+/// `backups/<id>/manifest.age`: encrypted row counts, modules, filestore list.
+pub fn manifest_key(id: &BackupId) -> String {
+    format!("backups/{id}/manifest.age")
+}
+
+/// `backups/<id>/dump.age`: encrypted zstd of `pg_dump -Fc`.
+pub fn dump_key(id: &BackupId) -> String {
+    format!("backups/{id}/dump.age")
+}
+
+/// `backups/<id>/extra.age`: encrypted certificates and config bundle.
+pub fn extra_key(id: &BackupId) -> String {
+    format!("backups/{id}/extra.age")
+}
+
+/// `objects/<name>`: one encrypted filestore file, shared by every backup that has it.
+pub fn object_key(name: &str) -> String {
+    format!("objects/{name}")
+}
+
+/// `verifications/<id>/<compact time>.json`.
+pub fn verification_key(id: &BackupId, at: jiff::Timestamp) -> String {
+    format!("verifications/{id}/{}.json", compact_utc(at))
+}
+
+pub const LOCK_KEY: &str = "locks/store.json";
+pub const NAME_KEY_KEY: &str = "keys/name-key.age";
