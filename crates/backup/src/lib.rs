@@ -1,7 +1,12 @@
 //! Vigia's backups: the object stores (local directory, S3) behind the `ObjectStore` port,
-//! and the store's format (ids, keys, the name key and the MACs of its JSON files).
+//! the store's format (ids, keys, the name key and the MACs of its JSON files), and sealed
+//! objects (zstd + age, streamed with bounded memory).
 
 pub mod format;
+mod keys;
+mod seal;
 mod store;
 
+pub use keys::{Identity, Recipients};
+pub use seal::{SealedObject, ZSTD_LEVEL, open_sealed, put_sealed};
 pub use store::{LocalStore, PART_SIZE, S3Options, S3Store, open_store};

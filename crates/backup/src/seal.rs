@@ -1,0 +1,233 @@
+//! Sealed objects: plain bytes -> zstd -> age (every recipient) -> sha256 -> the store, in one
+//! streaming pass with bounded memory; and the way back.
+//!
+//! Compression and encryption are synchronous (zstd, age), so they run on a thread of their
+//! own that hands fixed-size chunks to the async upload through a small bounded channel.
+
+use std::io::{self, Read, Write};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncRead, ReadBuf};
+use tokio::sync::mpsc;
+use vigia_core::ports::store::ObjectStore;
+use vigia_core::{Error, ErrorKind, Result};
+
+use crate::keys::{Identity, Recipients};
+
+const CHUNK: usize = 256 * 1024;
+/// Chunks in flight between the sealing thread and the upload: 4 x 256 KiB.
+const CHANNEL_DEPTH: usize = 4;
+/// Fast enough to keep up with pg_dump, and most of zstd's ratio on SQL dumps.
+pub const ZSTD_LEVEL: i32 = 1;
+
+/// One object as the index lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct SealedObject {
+    pub key: String,
+    /// Bytes stored (encrypted).
+    pub size_bytes: u64,
+    /// sha256 of the stored bytes, hex.
+    pub sha256: String,
+    /// Bytes before compression and encryption.
+    #[serde(skip)]
+    pub plain_bytes: u64,
+}
+
+/// Streams what `open_source` returns, on a dedicated thread, into `key`. The source is opened
+/// on that thread so that a child process reading for it (pg_dump) is tied to a thread that
+/// lives as long as the stream (its parent-death signal follows the spawning thread).
+pub async fn put_sealed<F>(
+    store: &dyn ObjectStore,
+    key: &str,
+    recipients: &Recipients,
+    open_source: F,
+) -> Result<SealedObject>
+where
+    F: FnOnce() -> io::Result<Box<dyn Read>> + Send + 'static,
+{
+    let encryptor = recipients.encryptor()?;
+    let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(CHANNEL_DEPTH);
+    let sealing_thread = std::thread::Builder::new()
+        .name("vigia-seal".into())
+        .spawn(move || {
+            let result = seal(open_source, encryptor, ChannelWriter::new(tx.clone()));
+            if let Err(e) = &result {
+                // The upload sees the failure as a read error and stores nothing.
+                let _ = tx.blocking_send(Err(io::Error::new(e.kind(), e.to_string())));
+            }
+            result
+        })
+        .map_err(|e| Error::internal(format!("cannot start the sealing thread: {e}")))?;
+    let uploaded = store
+        .put(
+            key,
+            Box::pin(ChannelReader {
+                rx,
+                pending: Bytes::new(),
+            }),
+        )
+        .await;
+    let sealed = sealing_thread
+        .join()
+        .map_err(|_| Error::internal("the sealing thread panicked"))?;
+    match (uploaded, sealed) {
+        (Ok(meta), Ok((sha256, stored, plain))) => {
+            if meta.size_bytes != stored {
+                return Err(Error::new(
+                    ErrorKind::Storage,
+                    format!(
+                        "{key}: the store took {} bytes of {stored}",
+                        meta.size_bytes
+                    ),
+                )
+                .with_object(key));
+            }
+            Ok(SealedObject {
+                key: key.to_owned(),
+                size_bytes: stored,
+                sha256,
+                plain_bytes: plain,
+            })
+        }
+        // The source's own error says more than the store's "reading the data failed".
+        (Err(_), Err(e)) => Err(Error::new(ErrorKind::Io, format!("{key}: {e}")).with_object(key)),
+        (Err(e), Ok(_)) => Err(e.into()),
+        (Ok(_), Err(e)) => Err(Error::internal(format!(
+            "{key}: stored although sealing failed: {e}"
+        ))),
+    }
+}
+
+/// Returns (sha256 hex of the sealed bytes, sealed size, plain size).
+fn seal<F>(
+    open_source: F,
+    encryptor: age::Encryptor,
+    sink: ChannelWriter,
+) -> io::Result<(String, u64, u64)>
+where
+    F: FnOnce() -> io::Result<Box<dyn Read>>,
+{
+    let mut source = open_source()?;
+    let encrypted = encryptor.wrap_output(sink)?;
+    let mut compressed = zstd::Encoder::new(encrypted, ZSTD_LEVEL)?;
+    let plain = io::copy(&mut source, &mut compressed)?;
+    let sink = compressed.finish()?.finish()?;
+    let (sha256, size) = sink.finish()?;
+    Ok((sha256, size, plain))
+}
+
+/// Hashes and counts what it is given, and sends it on in `CHUNK`-sized pieces.
+struct ChannelWriter {
+    tx: mpsc::Sender<io::Result<Bytes>>,
+    buf: Vec<u8>,
+    hasher: Sha256,
+    size: u64,
+}
+
+impl ChannelWriter {
+    fn new(tx: mpsc::Sender<io::Result<Bytes>>) -> Self {
+        Self {
+            tx,
+            buf: Vec::with_capacity(CHUNK),
+            hasher: Sha256::new(),
+            size: 0,
+        }
+    }
+
+    fn send(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
+        self.tx
+            .blocking_send(Ok(chunk))
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the upload stopped"))
+    }
+
+    fn finish(mut self) -> io::Result<(String, u64)> {
+        self.send()?;
+        Ok((hex::encode(self.hasher.finalize()), self.size))
+    }
+}
+
+impl Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let n = data.len().min(CHUNK - self.buf.len());
+        self.buf.extend_from_slice(&data[..n]);
+        self.hasher.update(&data[..n]);
+        self.size += n as u64;
+        if self.buf.len() == CHUNK {
+            self.send()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The async end of the channel, as the body of a store upload.
+struct ChannelReader {
+    rx: mpsc::Receiver<io::Result<Bytes>>,
+    pending: Bytes,
+}
+
+impl AsyncRead for ChannelReader {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        while self.pending.is_empty() {
+            match self.rx.poll_recv(cx) {
+                Poll::Ready(Some(Ok(chunk))) => self.pending = chunk,
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(e)),
+                Poll::Ready(None) => return Poll::Ready(Ok(())),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        let n = self.pending.len().min(buf.remaining());
+        buf.put_slice(&self.pending.split_to(n));
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// Reads a sealed object back: a blocking reader of the plain bytes, for a blocking thread
+/// (`tokio::task::spawn_blocking` or a thread of its own). Fails with `crypto` when
+/// `identity` is not one of the object's recipients.
+pub async fn open_sealed(
+    store: &dyn ObjectStore,
+    key: &str,
+    identity: &Identity,
+) -> Result<Box<dyn Read + Send>> {
+    let body = store.get(key, None).await?;
+    let bridge = tokio_util::io::SyncIoBridge::new(body);
+    let identity = identity.clone();
+    let key = key.to_owned();
+    tokio::task::spawn_blocking(move || -> Result<Box<dyn Read + Send>> {
+        let decryptor = age::Decryptor::new(bridge).map_err(|e| crypto_error(&key, &e))?;
+        let plain = decryptor
+            .decrypt(std::iter::once(identity.as_age()))
+            .map_err(|e| crypto_error(&key, &e))?;
+        let decoder = zstd::Decoder::new(plain)
+            .map_err(|e| Error::io("decompress", std::path::Path::new(&key), e))?;
+        Ok(Box::new(decoder))
+    })
+    .await
+    .map_err(|e| Error::internal(format!("the decrypting task failed: {e}")))?
+}
+
+fn crypto_error(key: &str, err: &age::DecryptError) -> Error {
+    let message = match err {
+        age::DecryptError::NoMatchingKeys => {
+            format!("{key}: this identity cannot decrypt it (it was encrypted to other recipients)")
+        }
+        other => format!("{key}: cannot decrypt: {other}"),
+    };
+    Error::new(ErrorKind::Crypto, message).with_object(key)
+}
