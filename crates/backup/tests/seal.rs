@@ -15,10 +15,12 @@ const MARKER: &str = "FACTURA-ELECTRONICA-SECRETA-4242";
 
 /// Compressible text with a marker, like a dump.
 fn plain_text() -> Vec<u8> {
-    (0..60_000)
-        .map(|i| format!("{i}\t{MARKER}\tcliente {}\n", i % 97))
-        .collect::<String>()
-        .into_bytes()
+    use std::fmt::Write;
+    let mut text = String::new();
+    for i in 0..60_000 {
+        let _ = writeln!(text, "{i}\t{MARKER}\tcliente {}", i % 97);
+    }
+    text.into_bytes()
 }
 
 fn source(data: Vec<u8>) -> impl FnOnce() -> std::io::Result<Box<dyn Read>> + Send + 'static {
