@@ -4,6 +4,7 @@
 
 pub mod format;
 mod keys;
+pub mod pg;
 mod seal;
 mod store;
 

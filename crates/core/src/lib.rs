@@ -15,6 +15,7 @@ mod envelope;
 mod error;
 mod init;
 pub mod ports;
+pub mod process;
 
 pub use cancel::CancelToken;
 pub use config::{Config, ConfigSource};

@@ -83,7 +83,7 @@ impl PgCluster {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log);
-        die_with_parent(&mut command);
+        vigia_core::process::die_with_parent(&mut command);
         let server = command
             .spawn()
             .map_err(|e| missing_or_io(&bin_dir.join("postgres"), e))?;
@@ -310,20 +310,6 @@ fn run_as(owner: Option<(u32, u32)>, mut command: Command) -> Command {
         command.uid(uid).gid(gid);
     }
     command
-}
-
-#[allow(unsafe_code)]
-fn die_with_parent(command: &mut Command) {
-    // SAFETY: the closure runs in the forked child before exec and only calls prctl(2),
-    // which is async-signal-safe. Without it a killed test would leave the server running.
-    unsafe {
-        command.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
 }
 
 #[allow(unsafe_code)]

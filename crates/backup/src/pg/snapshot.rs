@@ -1,0 +1,139 @@
+//! A read-only repeatable-read transaction whose snapshot `pg_dump --snapshot` shares: what
+//! it reads (the filestore files referenced, module versions, row counts) is exactly what the
+//! dump holds.
+
+use std::collections::BTreeMap;
+
+use tokio_postgres::Client;
+use vigia_core::{Error, ErrorKind, Result};
+
+use super::PgTarget;
+
+#[derive(Debug)]
+pub struct SnapshotSession {
+    client: Client,
+    snapshot: String,
+    server_version_num: u32,
+}
+
+fn db_error(what: &str, e: &tokio_postgres::Error) -> Error {
+    Error::new(ErrorKind::Database, format!("{what}: {e}"))
+}
+
+impl SnapshotSession {
+    /// Opens the transaction and exports its snapshot. Keep the session alive until pg_dump
+    /// has started: the snapshot lives as long as the transaction.
+    pub async fn open(target: &PgTarget, database: &str) -> Result<Self> {
+        let client = target.connect(database).await?;
+        client
+            .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .await
+            .map_err(|e| db_error("cannot start the snapshot transaction", &e))?;
+        let row = client
+            .query_one(
+                "SELECT pg_export_snapshot(), current_setting('server_version_num')::int",
+                &[],
+            )
+            .await
+            .map_err(|e| db_error("cannot export a snapshot", &e))?;
+        let version: i32 = row.get(1);
+        Ok(Self {
+            client,
+            snapshot: row.get(0),
+            server_version_num: u32::try_from(version).unwrap_or_default(),
+        })
+    }
+
+    /// The id to pass to `pg_dump --snapshot`.
+    pub fn snapshot_id(&self) -> &str {
+        &self.snapshot
+    }
+
+    /// `server_version_num`, e.g. 150018.
+    pub fn server_version_num(&self) -> u32 {
+        self.server_version_num
+    }
+
+    async fn has_table(&self, name: &str) -> Result<bool> {
+        let row = self
+            .client
+            .query_one("SELECT to_regclass($1) IS NOT NULL", &[&name])
+            .await
+            .map_err(|e| db_error("cannot read the catalog", &e))?;
+        Ok(row.get(0))
+    }
+
+    /// The filestore files the database references (`ir_attachment.store_fname`, `xx/sha1`),
+    /// sorted and unique; None when the database has no `ir_attachment` (not an Odoo database).
+    pub async fn filestore_refs(&self) -> Result<Option<Vec<String>>> {
+        if !self.has_table("ir_attachment").await? {
+            return Ok(None);
+        }
+        let rows = self
+            .client
+            .query(
+                "SELECT DISTINCT store_fname FROM ir_attachment WHERE store_fname IS NOT NULL \
+                 AND store_fname <> '' ORDER BY 1",
+                &[],
+            )
+            .await
+            .map_err(|e| db_error("cannot list the filestore files", &e))?;
+        Ok(Some(rows.iter().map(|r| r.get(0)).collect()))
+    }
+
+    /// Installed modules and their versions (`ir_module_module`); empty when not an Odoo database.
+    pub async fn module_versions(&self) -> Result<BTreeMap<String, String>> {
+        if !self.has_table("ir_module_module").await? {
+            return Ok(BTreeMap::new());
+        }
+        let rows = self
+            .client
+            .query(
+                "SELECT name, coalesce(latest_version, '') FROM ir_module_module \
+                 WHERE state = 'installed' ORDER BY name",
+                &[],
+            )
+            .await
+            .map_err(|e| db_error("cannot list the modules", &e))?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// Exact row counts of every user table, as `schema.table`.
+    pub async fn row_counts(&self) -> Result<BTreeMap<String, u64>> {
+        let tables = self
+            .client
+            .query(
+                "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname), n.nspname, c.relname \
+                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+                 AND n.nspname NOT LIKE 'pg_toast%' ORDER BY 2, 3",
+                &[],
+            )
+            .await
+            .map_err(|e| db_error("cannot list the tables", &e))?;
+        let mut counts = BTreeMap::new();
+        for table in tables {
+            let quoted: String = table.get(0);
+            let (schema, name): (String, String) = (table.get(1), table.get(2));
+            let row = self
+                .client
+                .query_one(&format!("SELECT count(*) FROM ONLY {quoted}"), &[])
+                .await
+                .map_err(|e| db_error(&format!("cannot count the rows of {quoted}"), &e))?;
+            let count: i64 = row.get(0);
+            counts.insert(
+                format!("{schema}.{name}"),
+                u64::try_from(count).unwrap_or_default(),
+            );
+        }
+        Ok(counts)
+    }
+
+    /// Ends the transaction (and with it the snapshot).
+    pub async fn close(self) -> Result<()> {
+        self.client
+            .batch_execute("COMMIT")
+            .await
+            .map_err(|e| db_error("cannot end the snapshot transaction", &e))
+    }
+}

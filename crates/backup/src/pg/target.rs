@@ -1,0 +1,115 @@
+//! Where the PostgreSQL server is and which client binaries talk to it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use tokio_postgres::NoTls;
+use vigia_core::config::Secret;
+use vigia_core::{Config, Error, ErrorKind, Result};
+
+#[derive(Debug, Clone)]
+pub struct PgTarget {
+    /// Host name, address, or Unix socket directory.
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: Option<Secret>,
+    /// Where pg_dump / pg_restore live; None: from PATH.
+    pub bin_dir: Option<PathBuf>,
+}
+
+impl PgTarget {
+    pub fn from_config(config: &Config) -> Result<Self> {
+        let pg = &config.postgres;
+        Ok(Self {
+            host: pg.host.clone(),
+            port: pg.port,
+            user: pg.user.clone(),
+            password: pg
+                .password
+                .as_ref()
+                .map(|p| p.resolve("postgres.password"))
+                .transpose()?,
+            bin_dir: pg.bin_dir.clone(),
+        })
+    }
+
+    /// A client program (`pg_dump`, `pg_restore`), from `bin-dir` or PATH.
+    pub fn program(&self, name: &str) -> PathBuf {
+        self.bin_dir
+            .as_ref()
+            .map_or_else(|| PathBuf::from(name), |d| d.join(name))
+    }
+
+    pub(crate) fn describe(&self) -> String {
+        format!("{}:{} as {}", self.host, self.port, self.user)
+    }
+
+    /// Connects to `database`; the connection runs on a task of the current runtime.
+    pub async fn connect(&self, database: &str) -> Result<tokio_postgres::Client> {
+        let mut config = tokio_postgres::Config::new();
+        config
+            .host(&self.host)
+            .port(self.port)
+            .user(&self.user)
+            .dbname(database)
+            .application_name("vigia");
+        if let Some(password) = &self.password {
+            config.password(password.expose());
+        }
+        let (client, connection) = config.connect(NoTls).await.map_err(|e| {
+            Error::new(
+                ErrorKind::Database,
+                format!(
+                    "cannot connect to PostgreSQL at {} (database {database}): {e}",
+                    self.describe()
+                ),
+            )
+        })?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::warn!("PostgreSQL connection ended: {e}");
+            }
+        });
+        Ok(client)
+    }
+
+    /// Refuses a `pg_dump` older than the server: it cannot dump a newer server's catalog.
+    pub fn check_client_version(&self, server_version_num: u32) -> Result<()> {
+        let program = self.program("pg_dump");
+        let server_major = server_version_num / 10_000;
+        let client_major = client_major(&program)?;
+        if client_major < server_major {
+            return Err(Error::config(format!(
+                "{} is PostgreSQL {client_major}, older than the server ({server_major}): install the \
+                 Debian package postgresql-client-{server_major}, or set [postgres] bin-dir to the \
+                 folder of a pg_dump {server_major} or newer",
+                program.display()
+            ))
+            .with_key("postgres.bin-dir"));
+        }
+        Ok(())
+    }
+}
+
+/// The major version `pg_dump --version` reports ("pg_dump (PostgreSQL) 15.18 (Debian ...)").
+fn client_major(program: &Path) -> Result<u32> {
+    let out = Command::new(program).arg("--version").output().map_err(|e| {
+        Error::new(
+            ErrorKind::Io,
+            format!(
+                "cannot run {}: {e}; install the Debian package postgresql-client, or set [postgres] bin-dir",
+                program.display()
+            ),
+        )
+    })?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace()
+        .find_map(|word| word.split('.').next()?.parse::<u32>().ok())
+        .ok_or_else(|| {
+            Error::new(
+                ErrorKind::Io,
+                format!("cannot read the version of {}: {text}", program.display()),
+            )
+        })
+}
