@@ -2,12 +2,14 @@
 //! the store's format (ids, keys, the name key and the MACs of its JSON files), and sealed
 //! objects (zstd + age, streamed with bounded memory).
 
+mod filestore;
 pub mod format;
 mod keys;
 pub mod pg;
 mod seal;
 mod store;
 
+pub use filestore::{FilestoreBackup, FilestoreEntry, FilestoreProblem, FilestoreReport};
 pub use keys::{Identity, Recipients};
 pub use seal::{SealedObject, ZSTD_LEVEL, open_sealed, put_sealed};
 pub use store::{LocalStore, PART_SIZE, S3Options, S3Store, open_store};

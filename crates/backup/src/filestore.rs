@@ -1,0 +1,228 @@
+//! The filestore, incrementally: every referenced file is re-hashed (Odoo names it by its
+//! sha1, so a damaged file is caught here, before it is backed up), and uploaded, sealed, only
+//! when its object is not in the store yet. One LIST per run, not a HEAD per file.
+
+use std::collections::HashSet;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use futures::stream::{self, StreamExt, TryStreamExt};
+use serde::{Deserialize, Serialize};
+use sha1::{Digest, Sha1};
+use vigia_core::ports::store::ObjectStore;
+use vigia_core::{Error, ErrorKind, Result};
+
+use crate::format::{NameKey, object_key};
+use crate::keys::Recipients;
+use crate::seal::put_sealed;
+
+/// Files hashed and uploaded at once.
+const CONCURRENCY: usize = 4;
+/// How many problem files an error message names.
+const NAMED: usize = 10;
+
+/// One file of the backup, as the manifest lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FilestoreEntry {
+    /// `ab/ab12...`, as `ir_attachment.store_fname` says.
+    pub store_fname: String,
+    pub sha1: String,
+    /// `objects/<name>`.
+    pub object: String,
+    pub size_bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "problem", rename_all = "snake_case")]
+pub enum FilestoreProblem {
+    Missing {
+        store_fname: String,
+    },
+    /// The content's sha1 is not the one in its name: the file was damaged after Odoo wrote it.
+    Damaged {
+        store_fname: String,
+        actual_sha1: String,
+    },
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct FilestoreReport {
+    pub files: u64,
+    pub new_files: u64,
+    /// Bytes uploaded (sealed) for new files.
+    pub new_bytes: u64,
+    #[serde(skip)]
+    pub entries: Vec<FilestoreEntry>,
+    /// Files skipped with `--allow-missing-files`.
+    pub problems: Vec<FilestoreProblem>,
+}
+
+#[derive(Debug)]
+pub struct FilestoreBackup<'a> {
+    pub store: &'a dyn ObjectStore,
+    /// `<data-dir>/filestore/<database>`.
+    pub dir: &'a Path,
+    pub name_key: &'a NameKey,
+    pub recipients: &'a Recipients,
+    /// Back up what is there instead of failing on missing or damaged files.
+    pub allow_missing: bool,
+}
+
+impl FilestoreBackup<'_> {
+    /// Backs up the files `refs` (`ir_attachment.store_fname` values) name.
+    pub async fn run(&self, refs: &[String]) -> Result<FilestoreReport> {
+        let existing: HashSet<String> = self
+            .store
+            .list("objects/")
+            .await?
+            .into_iter()
+            .map(|m| m.key)
+            .collect();
+        let hashed: Vec<Hashed> = stream::iter(refs.iter().cloned())
+            .map(|store_fname| self.hash(store_fname))
+            .buffered(CONCURRENCY)
+            .try_collect()
+            .await?;
+        let mut report = FilestoreReport::default();
+        let mut good = Vec::new();
+        for h in hashed {
+            match h {
+                Hashed::Ok(entry) => good.push(entry),
+                Hashed::Problem(p) => report.problems.push(p),
+            }
+        }
+        if !report.problems.is_empty() && !self.allow_missing {
+            return Err(problems_error(self.dir, &report.problems));
+        }
+        // Odoo may reference one file from several attachments: upload each object once.
+        let mut seen = HashSet::new();
+        let to_upload: Vec<&FilestoreEntry> = good
+            .iter()
+            .filter(|e| !existing.contains(&e.object) && seen.insert(e.object.clone()))
+            .collect();
+        let uploaded: Vec<u64> = stream::iter(to_upload)
+            .map(|entry| self.upload(entry))
+            .buffer_unordered(CONCURRENCY)
+            .try_collect()
+            .await?;
+        report.files = good.len() as u64;
+        report.new_files = uploaded.len() as u64;
+        report.new_bytes = uploaded.iter().sum();
+        report.entries = good;
+        Ok(report)
+    }
+
+    async fn hash(&self, store_fname: String) -> Result<Hashed> {
+        let path = file_path(self.dir, &store_fname)?;
+        let name_key = self.name_key.clone();
+        tokio::task::spawn_blocking(move || hash_file(&path, store_fname, &name_key))
+            .await
+            .map_err(|e| Error::internal(format!("the hashing task failed: {e}")))?
+    }
+
+    async fn upload(&self, entry: &FilestoreEntry) -> Result<u64> {
+        let path = self.dir.join(&entry.store_fname);
+        let sealed = put_sealed(self.store, &entry.object, self.recipients, move || {
+            std::fs::File::open(&path).map(|f| Box::new(f) as Box<dyn Read>)
+        })
+        .await?;
+        Ok(sealed.size_bytes)
+    }
+}
+
+enum Hashed {
+    Ok(FilestoreEntry),
+    Problem(FilestoreProblem),
+}
+
+/// `xx/<40 hex>` under the filestore folder; anything else is refused, so a crafted
+/// `store_fname` cannot make vigia read files outside it.
+fn file_path(dir: &Path, store_fname: &str) -> Result<PathBuf> {
+    let valid = store_fname.split_once('/').is_some_and(|(prefix, name)| {
+        prefix.len() == 2
+            && name.len() == 40
+            && name.starts_with(prefix)
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    });
+    if !valid {
+        return Err(Error::new(
+            ErrorKind::Integrity,
+            format!(
+                "ir_attachment.store_fname `{store_fname}` is not of Odoo's form `xx/<sha1>`; refusing to read it"
+            ),
+        ));
+    }
+    Ok(dir.join(store_fname))
+}
+
+fn hash_file(path: &Path, store_fname: String, name_key: &NameKey) -> Result<Hashed> {
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Hashed::Problem(FilestoreProblem::Missing { store_fname }));
+        }
+        Err(e) => return Err(Error::io("read", path, e)),
+    };
+    let mut hasher = Sha1::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut size = 0u64;
+    loop {
+        let n = file
+            .read(&mut buf)
+            .map_err(|e| Error::io("read", path, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        size += n as u64;
+    }
+    let sha1 = hex::encode(hasher.finalize());
+    let expected = &store_fname[3..];
+    if sha1 != expected {
+        return Ok(Hashed::Problem(FilestoreProblem::Damaged {
+            store_fname,
+            actual_sha1: sha1,
+        }));
+    }
+    Ok(Hashed::Ok(FilestoreEntry {
+        object: object_key(&name_key.object_name(&sha1)),
+        store_fname,
+        sha1,
+        size_bytes: size,
+    }))
+}
+
+fn problems_error(dir: &Path, problems: &[FilestoreProblem]) -> Error {
+    let named: Vec<String> = problems
+        .iter()
+        .take(NAMED)
+        .map(|p| match p {
+            FilestoreProblem::Missing { store_fname } => format!("{store_fname} (missing)"),
+            FilestoreProblem::Damaged {
+                store_fname,
+                actual_sha1,
+            } => {
+                format!("{store_fname} (damaged: its content's sha1 is {actual_sha1})")
+            }
+        })
+        .collect();
+    let more = problems.len().saturating_sub(NAMED);
+    let more = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    Error::new(
+        ErrorKind::Integrity,
+        format!(
+            "{} referenced filestore file(s) in {} cannot be backed up: {}{more}; restore them from an \
+             older backup, or pass --allow-missing-files to back up the rest",
+            problems.len(),
+            dir.display(),
+            named.join(", ")
+        ),
+    )
+    .with_file(dir)
+}

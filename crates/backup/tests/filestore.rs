@@ -1,0 +1,165 @@
+//! The incremental filestore: new files uploaded once, unchanged ones never again, damaged
+//! and missing files named, and nothing read outside the filestore.
+
+mod common;
+
+use std::io::Read;
+use std::path::Path;
+
+use common::Fixture;
+use sha1::{Digest, Sha1};
+use vigia_backup::format::NameKey;
+use vigia_backup::{FilestoreBackup, FilestoreProblem, Identity, open_sealed};
+use vigia_core::ErrorKind;
+use vigia_core::config::Secret;
+
+/// Writes `content` where Odoo would and returns its `store_fname`.
+fn odoo_file(dir: &Path, content: &[u8]) -> String {
+    let sha1 = hex::encode(Sha1::digest(content));
+    let store_fname = format!("{}/{sha1}", &sha1[..2]);
+    std::fs::create_dir_all(dir.join(&sha1[..2])).unwrap();
+    std::fs::write(dir.join(&store_fname), content).unwrap();
+    store_fname
+}
+
+struct Setup {
+    fixture: Fixture,
+    dir: tempfile::TempDir,
+    name_key: NameKey,
+    identity: Identity,
+}
+
+impl Setup {
+    fn new() -> Self {
+        Self {
+            fixture: Fixture::local(),
+            dir: tempfile::tempdir().unwrap(),
+            name_key: NameKey::from_secret(&Secret::new(hex::encode([9u8; 32]))).unwrap(),
+            identity: Identity::generate(),
+        }
+    }
+
+    async fn run(
+        &self,
+        refs: &[String],
+        allow_missing: bool,
+    ) -> vigia_core::Result<vigia_backup::FilestoreReport> {
+        let recipients = self.identity.recipients();
+        FilestoreBackup {
+            store: self.fixture.store(),
+            dir: self.dir.path(),
+            name_key: &self.name_key,
+            recipients: &recipients,
+            allow_missing,
+        }
+        .run(refs)
+        .await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn second_run_uploads_nothing_and_three_new_files_upload_exactly_three() {
+    let s = Setup::new();
+    let mut refs: Vec<String> = (0..40)
+        .map(|i| odoo_file(s.dir.path(), format!("factura {i}").as_bytes()))
+        .collect();
+    let first = s.run(&refs, false).await.unwrap();
+    assert_eq!((first.files, first.new_files), (40, 40));
+    assert!(first.new_bytes > 0);
+    let second = s.run(&refs, false).await.unwrap();
+    assert_eq!(
+        (second.files, second.new_files, second.new_bytes),
+        (40, 0, 0)
+    );
+    refs.extend((40..43).map(|i| odoo_file(s.dir.path(), format!("factura {i}").as_bytes())));
+    let third = s.run(&refs, false).await.unwrap();
+    assert_eq!((third.files, third.new_files), (43, 3));
+    assert_eq!(s.fixture.store().list("objects/").await.unwrap().len(), 43);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_decrypt_to_the_files_and_names_reveal_nothing() {
+    let s = Setup::new();
+    let content = b"<FacturaElectronica>secreta</FacturaElectronica>".to_vec();
+    let store_fname = odoo_file(s.dir.path(), &content);
+    let report = s
+        .run(std::slice::from_ref(&store_fname), false)
+        .await
+        .unwrap();
+    let entry = &report.entries[0];
+    assert!(
+        !entry.object.contains(&entry.sha1),
+        "object names are keyed, not the sha1"
+    );
+    let mut reader = open_sealed(s.fixture.store(), &entry.object, &s.identity)
+        .await
+        .unwrap();
+    let back = tokio::task::spawn_blocking(move || {
+        let mut out = Vec::new();
+        reader.read_to_end(&mut out).unwrap();
+        out
+    })
+    .await
+    .unwrap();
+    assert_eq!(back, content);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_referenced_twice_is_uploaded_once() {
+    let s = Setup::new();
+    let store_fname = odoo_file(s.dir.path(), b"same");
+    let report = s
+        .run(&[store_fname.clone(), store_fname], false)
+        .await
+        .unwrap();
+    assert_eq!(report.new_files, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_and_damaged_files_are_named_and_fail_the_run() {
+    let s = Setup::new();
+    let good = odoo_file(s.dir.path(), b"good");
+    let damaged = odoo_file(s.dir.path(), b"original");
+    std::fs::write(s.dir.path().join(&damaged), b"changed on disk").unwrap();
+    let missing = "aa/aa00000000000000000000000000000000000000".to_owned();
+    let refs = [good, damaged.clone(), missing.clone()];
+    let err = s.run(&refs, false).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Integrity);
+    assert!(
+        err.message().contains(&format!("{missing} (missing)")),
+        "{}",
+        err.message()
+    );
+    assert!(
+        err.message().contains(&format!("{damaged} (damaged")),
+        "{}",
+        err.message()
+    );
+    assert!(err.message().contains("--allow-missing-files"));
+    assert!(
+        s.fixture.store().list("objects/").await.unwrap().is_empty(),
+        "nothing uploaded"
+    );
+
+    let report = s.run(&refs, true).await.unwrap();
+    assert_eq!((report.files, report.new_files), (1, 1));
+    assert_eq!(report.problems.len(), 2);
+    assert!(report.problems.contains(&FilestoreProblem::Missing {
+        store_fname: missing
+    }));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_fname_outside_the_filestore_is_refused() {
+    let s = Setup::new();
+    let err = s
+        .run(&["../../../etc/passwd".to_owned()], true)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Integrity);
+    assert!(
+        err.message().contains("refusing to read it"),
+        "{}",
+        err.message()
+    );
+}
