@@ -2,7 +2,7 @@
 //! sha1, so a damaged file is caught here, before it is backed up), and uploaded, sealed, only
 //! when its object is not in the store yet. One LIST per run, not a HEAD per file.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -14,7 +14,7 @@ use vigia_core::{Error, ErrorKind, Result};
 
 use crate::format::{NameKey, object_key};
 use crate::keys::Recipients;
-use crate::seal::put_sealed;
+use crate::seal::{SealedObject, put_sealed};
 
 /// Files hashed and uploaded at once.
 const CONCURRENCY: usize = 4;
@@ -53,6 +53,9 @@ pub struct FilestoreReport {
     pub new_bytes: u64,
     #[serde(skip)]
     pub entries: Vec<FilestoreEntry>,
+    /// Every object the entries need, once each: new ones and those reused from earlier backups.
+    #[serde(skip)]
+    pub objects: Vec<SealedObject>,
     /// Files skipped with `--allow-missing-files`.
     pub problems: Vec<FilestoreProblem>,
 }
@@ -69,8 +72,14 @@ pub struct FilestoreBackup<'a> {
 }
 
 impl FilestoreBackup<'_> {
-    /// Backs up the files `refs` (`ir_attachment.store_fname` values) name.
-    pub async fn run(&self, refs: &[String]) -> Result<FilestoreReport> {
+    /// Backs up the files `refs` (`ir_attachment.store_fname` values) name. `known` holds the
+    /// objects earlier backups' indexes list (with their sha256): those still in the store are
+    /// reused; anything else in `objects/` (left by a run that died) is uploaded again.
+    pub async fn run(
+        &self,
+        refs: &[String],
+        known: &HashMap<String, SealedObject>,
+    ) -> Result<FilestoreReport> {
         let existing: HashSet<String> = self
             .store
             .list("objects/")
@@ -94,20 +103,31 @@ impl FilestoreBackup<'_> {
         if !report.problems.is_empty() && !self.allow_missing {
             return Err(problems_error(self.dir, &report.problems));
         }
-        // Odoo may reference one file from several attachments: upload each object once.
+        // Odoo may reference one file from several attachments: one object each.
         let mut seen = HashSet::new();
-        let to_upload: Vec<&FilestoreEntry> = good
-            .iter()
-            .filter(|e| !existing.contains(&e.object) && seen.insert(e.object.clone()))
-            .collect();
-        let uploaded: Vec<u64> = stream::iter(to_upload)
+        let mut to_upload = Vec::new();
+        for entry in &good {
+            if !seen.insert(entry.object.clone()) {
+                continue;
+            }
+            match known
+                .get(&entry.object)
+                .filter(|_| existing.contains(&entry.object))
+            {
+                Some(reused) => report.objects.push(reused.clone()),
+                None => to_upload.push(entry),
+            }
+        }
+        let uploaded: Vec<SealedObject> = stream::iter(to_upload)
             .map(|entry| self.upload(entry))
             .buffer_unordered(CONCURRENCY)
             .try_collect()
             .await?;
         report.files = good.len() as u64;
         report.new_files = uploaded.len() as u64;
-        report.new_bytes = uploaded.iter().sum();
+        report.new_bytes = uploaded.iter().map(|o| o.size_bytes).sum();
+        report.objects.extend(uploaded);
+        report.objects.sort_by(|a, b| a.key.cmp(&b.key));
         report.entries = good;
         Ok(report)
     }
@@ -120,13 +140,12 @@ impl FilestoreBackup<'_> {
             .map_err(|e| Error::internal(format!("the hashing task failed: {e}")))?
     }
 
-    async fn upload(&self, entry: &FilestoreEntry) -> Result<u64> {
+    async fn upload(&self, entry: &FilestoreEntry) -> Result<SealedObject> {
         let path = self.dir.join(&entry.store_fname);
-        let sealed = put_sealed(self.store, &entry.object, self.recipients, move || {
+        put_sealed(self.store, &entry.object, self.recipients, move || {
             std::fs::File::open(&path).map(|f| Box::new(f) as Box<dyn Read>)
         })
-        .await?;
-        Ok(sealed.size_bytes)
+        .await
     }
 }
 

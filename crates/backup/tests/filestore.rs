@@ -3,13 +3,14 @@
 
 mod common;
 
+use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;
 
 use common::Fixture;
 use sha1::{Digest, Sha1};
 use vigia_backup::format::NameKey;
-use vigia_backup::{FilestoreBackup, FilestoreProblem, Identity, open_sealed};
+use vigia_backup::{FilestoreBackup, FilestoreProblem, Identity, SealedObject, open_sealed};
 use vigia_core::ErrorKind;
 use vigia_core::config::Secret;
 
@@ -27,6 +28,7 @@ struct Setup {
     dir: tempfile::TempDir,
     name_key: NameKey,
     identity: Identity,
+    known: std::sync::Mutex<HashMap<String, SealedObject>>,
 }
 
 impl Setup {
@@ -36,24 +38,31 @@ impl Setup {
             dir: tempfile::tempdir().unwrap(),
             name_key: NameKey::from_secret(&Secret::new(hex::encode([9u8; 32]))).unwrap(),
             identity: Identity::generate(),
+            known: std::sync::Mutex::default(),
         }
     }
 
+    /// Runs with every object earlier runs stored as known, the way the catalog of earlier
+    /// backups' indexes would list them.
     async fn run(
         &self,
         refs: &[String],
         allow_missing: bool,
     ) -> vigia_core::Result<vigia_backup::FilestoreReport> {
         let recipients = self.identity.recipients();
-        FilestoreBackup {
+        let known = self.known.lock().unwrap().clone();
+        let report = FilestoreBackup {
             store: self.fixture.store(),
             dir: self.dir.path(),
             name_key: &self.name_key,
             recipients: &recipients,
             allow_missing,
         }
-        .run(refs)
-        .await
+        .run(refs, &known)
+        .await?;
+        let mut known = self.known.lock().unwrap();
+        known.extend(report.objects.iter().map(|o| (o.key.clone(), o.clone())));
+        Ok(report)
     }
 }
 
@@ -75,6 +84,24 @@ async fn second_run_uploads_nothing_and_three_new_files_upload_exactly_three() {
     let third = s.run(&refs, false).await.unwrap();
     assert_eq!((third.files, third.new_files), (43, 3));
     assert_eq!(s.fixture.store().list("objects/").await.unwrap().len(), 43);
+    assert_eq!(
+        third.objects.len(),
+        43,
+        "the report lists every object the backup needs"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_no_index_knows_are_uploaded_again() {
+    let s = Setup::new();
+    let refs = vec![odoo_file(s.dir.path(), b"left by a dead run")];
+    s.run(&refs, false).await.unwrap();
+    s.known.lock().unwrap().clear();
+    let again = s.run(&refs, false).await.unwrap();
+    assert_eq!(
+        again.new_files, 1,
+        "an object without a known sha256 is uploaded again"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
