@@ -2,6 +2,8 @@
 //! the store's format (ids, keys, the name key and the MACs of its JSON files), and sealed
 //! objects (zstd + age, streamed with bounded memory).
 
+mod backup;
+mod catalog;
 mod filestore;
 pub mod format;
 mod keys;
@@ -9,6 +11,8 @@ pub mod pg;
 mod seal;
 mod store;
 
+pub use backup::{BackupJob, BackupReport};
+pub use catalog::Catalog;
 pub use filestore::{FilestoreBackup, FilestoreEntry, FilestoreProblem, FilestoreReport};
 pub use keys::{Identity, Recipients};
 pub use seal::{SealedObject, ZSTD_LEVEL, open_sealed, put_sealed};

@@ -5,23 +5,12 @@ mod common;
 
 use std::collections::HashMap;
 use std::io::Read;
-use std::path::Path;
 
-use common::Fixture;
-use sha1::{Digest, Sha1};
+use common::{Fixture, odoo_file};
 use vigia_backup::format::NameKey;
 use vigia_backup::{FilestoreBackup, FilestoreProblem, Identity, SealedObject, open_sealed};
 use vigia_core::ErrorKind;
 use vigia_core::config::Secret;
-
-/// Writes `content` where Odoo would and returns its `store_fname`.
-fn odoo_file(dir: &Path, content: &[u8]) -> String {
-    let sha1 = hex::encode(Sha1::digest(content));
-    let store_fname = format!("{}/{sha1}", &sha1[..2]);
-    std::fs::create_dir_all(dir.join(&sha1[..2])).unwrap();
-    std::fs::write(dir.join(&store_fname), content).unwrap();
-    store_fname
-}
 
 struct Setup {
     fixture: Fixture,

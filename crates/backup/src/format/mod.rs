@@ -1,9 +1,13 @@
 //! What the store holds and how it is named (DESIGN.md "Store layout and ids").
 
 mod id;
+mod index;
+mod manifest;
 mod name_key;
 
 pub use id::{BackupId, compact_utc, parse_compact_utc};
+pub use index::{BackupIndex, FORMAT};
+pub use manifest::BackupManifest;
 pub use name_key::{NameKey, canonical_json};
 
 /// `backups/<id>/index.json`: public, written last; a backup exists only when it does.

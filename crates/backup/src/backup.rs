@@ -1,0 +1,219 @@
+//! Taking a backup: one snapshot for the dump, the filestore list and the row counts; dump and
+//! filestore streamed concurrently; the manifest, then the index last (the commit point).
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Serialize;
+use vigia_core::ports::clock::{Clock, SystemClock};
+use vigia_core::ports::store::{ObjectStore, StoreError};
+use vigia_core::{Config, Error, Result, VERSION};
+
+use crate::catalog::Catalog;
+use crate::filestore::{FilestoreBackup, FilestoreReport};
+use crate::format::{
+    BackupId, BackupIndex, BackupManifest, FORMAT, NAME_KEY_KEY, NameKey, dump_key, index_key,
+    manifest_key,
+};
+use crate::keys::Recipients;
+use crate::pg::{PgDump, PgTarget, SnapshotSession};
+use crate::seal::{SealedObject, put_sealed};
+use crate::store::open_store;
+
+/// Everything a backup needs; `from_config` builds it from `[postgres]`, `[odoo]`, `[backup]`.
+/// Only public keys are needed: a host that takes backups cannot read them.
+#[derive(Clone)]
+pub struct BackupJob {
+    pub store: Arc<dyn ObjectStore>,
+    pub name_key: NameKey,
+    pub recipients: Recipients,
+    pub target: PgTarget,
+    pub database: String,
+    /// `<data-dir>/filestore/<database>`; None when `[odoo] data-dir` is not set.
+    pub filestore_dir: Option<PathBuf>,
+    pub allow_missing_files: bool,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for BackupJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BackupJob")
+            .field("store", &self.store.location())
+            .field("database", &self.database)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The `data` of `vigia backup --json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct BackupReport {
+    pub id: BackupId,
+    pub database: String,
+    /// Everything the backup references (what a restore reads).
+    pub size_bytes: u64,
+    /// What this run stored.
+    pub uploaded_bytes: u64,
+    pub filestore: FilestoreReport,
+    pub duration_ms: u64,
+}
+
+impl BackupJob {
+    pub async fn from_config(config: &Config) -> Result<Self> {
+        config.backup_requirements()?;
+        let name_key = config
+            .backup
+            .name_key
+            .as_ref()
+            .expect("checked by backup_requirements");
+        let encryption = config
+            .backup
+            .encryption
+            .as_ref()
+            .expect("checked by backup_requirements");
+        Ok(Self {
+            store: open_store(config).await?,
+            name_key: NameKey::from_secret(&name_key.resolve("backup.name-key")?)?,
+            recipients: Recipients::from_config(encryption)?,
+            target: PgTarget::from_config(config)?,
+            database: config.odoo.database.clone(),
+            filestore_dir: config.odoo.filestore_dir(),
+            allow_missing_files: false,
+            clock: Arc::new(SystemClock),
+        })
+    }
+
+    pub async fn run(&self) -> Result<BackupReport> {
+        let timer = Instant::now();
+        let started_at = self.clock.now();
+        let id = BackupId::new(started_at);
+        let known = Catalog::read(self.store.as_ref(), &self.name_key)
+            .await?
+            .known_objects();
+
+        let session = SnapshotSession::open(&self.target, &self.database).await?;
+        self.target
+            .check_client_version(session.server_version_num())?;
+        let refs = session.filestore_refs().await?.unwrap_or_default();
+        let filestore_dir = match (&self.filestore_dir, refs.is_empty()) {
+            (Some(dir), _) => Some(dir.clone()),
+            (None, true) => None,
+            (None, false) => {
+                return Err(Error::config(format!(
+                    "database {} references {} filestore files, but `odoo.data-dir` is not set: \
+                     set it to the host path of Odoo's data dir",
+                    self.database,
+                    refs.len()
+                ))
+                .with_key("odoo.data-dir"));
+            }
+        };
+        let modules = session.module_versions().await?;
+        let row_counts = session.row_counts().await?;
+
+        let dump = self.dump(&id, &session);
+        let filestore = async {
+            match &filestore_dir {
+                Some(dir) => {
+                    FilestoreBackup {
+                        store: self.store.as_ref(),
+                        dir,
+                        name_key: &self.name_key,
+                        recipients: &self.recipients,
+                        allow_missing: self.allow_missing_files,
+                    }
+                    .run(&refs, &known)
+                    .await
+                }
+                None => Ok(FilestoreReport::default()),
+            }
+        };
+        let (dump, filestore) = tokio::try_join!(dump, filestore)?;
+        let snapshot = session.snapshot_id().to_owned();
+        let server_version_num = session.server_version_num();
+        session.close().await?;
+
+        let manifest = BackupManifest {
+            format: FORMAT,
+            id: id.clone(),
+            database: self.database.clone(),
+            started_at,
+            vigia_version: VERSION.to_owned(),
+            snapshot,
+            server_version_num,
+            row_counts,
+            modules,
+            filestore: filestore.entries.clone(),
+            filestore_problems: filestore.problems.clone(),
+        };
+        let manifest = self
+            .put_sealed_bytes(&manifest_key(&id), self.name_key.seal(&manifest)?)
+            .await?;
+        self.ensure_name_key_copy().await?;
+
+        let mut objects = vec![dump, manifest];
+        let uploaded_bytes =
+            objects.iter().map(|o| o.size_bytes).sum::<u64>() + filestore.new_bytes;
+        objects.extend(filestore.objects.iter().cloned());
+        let index = BackupIndex {
+            format: FORMAT,
+            id: id.clone(),
+            database: self.database.clone(),
+            started_at,
+            finished_at: self.clock.now(),
+            vigia_version: VERSION.to_owned(),
+            objects,
+        };
+        let sealed_index = self.name_key.seal(&index)?;
+        self.store
+            .put_bytes(&index_key(&id), sealed_index.into())
+            .await?;
+        Ok(BackupReport {
+            id,
+            database: self.database.clone(),
+            size_bytes: index.size_bytes(),
+            uploaded_bytes,
+            filestore,
+            duration_ms: u64::try_from(timer.elapsed().as_millis()).unwrap_or(u64::MAX),
+        })
+    }
+
+    async fn dump(&self, id: &BackupId, session: &SnapshotSession) -> Result<SealedObject> {
+        let target = self.target.clone();
+        let database = self.database.clone();
+        let snapshot = session.snapshot_id().to_owned();
+        put_sealed(
+            self.store.as_ref(),
+            &dump_key(id),
+            &self.recipients,
+            move || {
+                PgDump::spawn(&target, &database, Some(&snapshot))
+                    .map(|d| Box::new(d) as Box<dyn Read>)
+            },
+        )
+        .await
+    }
+
+    async fn put_sealed_bytes(&self, key: &str, bytes: Vec<u8>) -> Result<SealedObject> {
+        put_sealed(self.store.as_ref(), key, &self.recipients, move || {
+            Ok(Box::new(std::io::Cursor::new(bytes)) as Box<dyn Read>)
+        })
+        .await
+    }
+
+    /// `keys/name-key.age`: the name key, encrypted to the recipients, so that whoever holds
+    /// the identity can recover it from the store alone.
+    async fn ensure_name_key_copy(&self) -> Result<()> {
+        match self.store.head(NAME_KEY_KEY).await {
+            Ok(_) => Ok(()),
+            Err(StoreError::NotFound { .. }) => {
+                let hex = self.name_key.to_hex();
+                self.put_sealed_bytes(NAME_KEY_KEY, format!("{}\n", hex.as_str()).into_bytes())
+                    .await
+                    .map(drop)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
