@@ -4,9 +4,10 @@
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
+use vigia_core::config::StoreKind;
 use vigia_core::ports::clock::{Clock, SystemClock};
 use vigia_core::ports::store::{ObjectStore, StoreError};
 use vigia_core::{Config, Error, Result, VERSION};
@@ -18,6 +19,7 @@ use crate::format::{
     manifest_key,
 };
 use crate::keys::Recipients;
+use crate::lock::StoreLock;
 use crate::pg::{PgDump, PgTarget, SnapshotSession};
 use crate::seal::{SealedObject, put_sealed};
 use crate::store::open_store;
@@ -34,6 +36,10 @@ pub struct BackupJob {
     /// `<data-dir>/filestore/<database>`; None when `[odoo] data-dir` is not set.
     pub filestore_dir: Option<PathBuf>,
     pub allow_missing_files: bool,
+    /// How long to wait for a busy store lock.
+    pub lock_wait: Duration,
+    /// The local store's directory, locked with an OS lock too; None for S3.
+    pub os_lock_dir: Option<PathBuf>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -80,11 +86,33 @@ impl BackupJob {
             database: config.odoo.database.clone(),
             filestore_dir: config.odoo.filestore_dir(),
             allow_missing_files: false,
+            lock_wait: config.backup.lock_wait.0,
+            os_lock_dir: match config.backup.store {
+                Some(StoreKind::Local) => config.backup.path.clone(),
+                _ => None,
+            },
             clock: Arc::new(SystemClock),
         })
     }
 
+    /// Takes a backup under the store lock.
     pub async fn run(&self) -> Result<BackupReport> {
+        let lock = StoreLock::acquire(
+            Arc::clone(&self.store),
+            &self.name_key,
+            "backup",
+            self.lock_wait,
+            self.os_lock_dir.as_deref(),
+        )
+        .await?;
+        let result = self.run_locked().await;
+        let released = lock.release(&self.name_key).await;
+        let report = result?;
+        released?;
+        Ok(report)
+    }
+
+    async fn run_locked(&self) -> Result<BackupReport> {
         let timer = Instant::now();
         let started_at = self.clock.now();
         let id = BackupId::new(started_at);

@@ -63,6 +63,11 @@ fn stack(fixture: &Fixture) -> Stack {
         database: "odoo".into(),
         filestore_dir: Some(filestore.path().to_path_buf()),
         allow_missing_files: false,
+        lock_wait: std::time::Duration::ZERO,
+        os_lock_dir: match fixture {
+            Fixture::Local(dir, _) => Some(dir.path().join("store")),
+            Fixture::S3(..) => None,
+        },
         clock: Arc::new(SystemClock),
     };
     Stack {
@@ -224,4 +229,29 @@ async fn a_tampered_index_is_reported_damaged() {
         "{:?}",
         catalog.damaged
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_backup_fails_clearly_while_the_store_is_locked() {
+    let fixture = Fixture::local();
+    let s = stack(&fixture);
+    let held = vigia_backup::StoreLock::acquire(
+        Arc::clone(&s.job.store),
+        &s.job.name_key,
+        "prune",
+        std::time::Duration::ZERO,
+        s.job.os_lock_dir.as_deref(),
+    )
+    .await
+    .unwrap();
+    let err = s.job.run().await.unwrap_err();
+    assert_eq!(err.kind(), vigia_core::ErrorKind::Locked);
+    assert!(
+        err.message()
+            .contains(&format!("prune (pid {}", std::process::id())),
+        "{}",
+        err.message()
+    );
+    held.release(&s.job.name_key).await.unwrap();
+    s.job.run().await.unwrap();
 }
