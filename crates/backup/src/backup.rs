@@ -12,6 +12,7 @@ use vigia_core::ports::clock::{Clock, SystemClock};
 use vigia_core::ports::store::{ObjectStore, StoreError};
 use vigia_core::{Config, Error, Result, VERSION};
 
+use crate::access::StoreAccess;
 use crate::catalog::Catalog;
 use crate::filestore::{FilestoreBackup, FilestoreReport};
 use crate::format::{
@@ -22,7 +23,6 @@ use crate::keys::Recipients;
 use crate::lock::StoreLock;
 use crate::pg::{PgDump, PgTarget, SnapshotSession};
 use crate::seal::{SealedObject, put_sealed};
-use crate::store::open_store;
 
 /// Everything a backup needs; `from_config` builds it from `[postgres]`, `[odoo]`, `[backup]`.
 /// Only public keys are needed: a host that takes backups cannot read them.
@@ -67,20 +67,15 @@ pub struct BackupReport {
 
 impl BackupJob {
     pub async fn from_config(config: &Config) -> Result<Self> {
-        config.backup_requirements()?;
-        let name_key = config
-            .backup
-            .name_key
-            .as_ref()
-            .expect("checked by backup_requirements");
+        let access = StoreAccess::from_config(config).await?;
         let encryption = config
             .backup
             .encryption
             .as_ref()
             .expect("checked by backup_requirements");
         Ok(Self {
-            store: open_store(config).await?,
-            name_key: NameKey::from_secret(&name_key.resolve("backup.name-key")?)?,
+            store: access.store,
+            name_key: access.name_key,
             recipients: Recipients::from_config(encryption)?,
             target: PgTarget::from_config(config)?,
             database: config.odoo.database.clone(),

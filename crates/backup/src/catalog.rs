@@ -1,12 +1,16 @@
 //! The catalog: every backup whose index is in the store, each index checked against its mac.
 
 use std::collections::HashMap;
+use std::io::Read;
 
-use vigia_core::Result;
+use jiff::Timestamp;
+use serde::Serialize;
 use vigia_core::ports::store::ObjectStore;
+use vigia_core::{Error, ErrorKind, Result};
 
-use crate::format::{BackupIndex, NameKey};
-use crate::seal::SealedObject;
+use crate::access::StoreAccess;
+use crate::format::{BackupId, BackupIndex, BackupManifest, NameKey, index_key, manifest_key};
+use crate::seal::{SealedObject, open_sealed};
 
 #[derive(Debug, Default)]
 pub struct Catalog {
@@ -29,7 +33,10 @@ impl Catalog {
                 Err(e) => catalog.damaged.push((meta.key, e.message().to_owned())),
             }
         }
-        catalog.backups.sort_by(|a, b| a.id.cmp(&b.id));
+        // Ids sort by their second; the start time orders backups taken within one.
+        catalog
+            .backups
+            .sort_by(|a, b| (a.started_at, &a.id).cmp(&(b.started_at, &b.id)));
         Ok(catalog)
     }
 
@@ -40,5 +47,97 @@ impl Catalog {
             .flat_map(|b| &b.objects)
             .map(|o| (o.key.clone(), o.clone()))
             .collect()
+    }
+}
+
+/// The `data` of `vigia backup list --json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct BackupList {
+    /// Oldest first.
+    pub backups: Vec<BackupSummary>,
+    /// Indexes that failed their mac: listed so that nobody restores from them unawares.
+    pub damaged: Vec<DamagedIndex>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BackupSummary {
+    pub id: BackupId,
+    pub started_at: Timestamp,
+    pub finished_at: Timestamp,
+    pub database: String,
+    pub size_bytes: u64,
+    /// The latest verification record; null until `vigia verify` has run on it.
+    pub verified: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DamagedIndex {
+    pub key: String,
+    pub problem: String,
+}
+
+/// The `data` of `vigia backup show ID --json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct BackupDetails {
+    pub index: BackupIndex,
+    /// Null when no identity is configured (the manifest is encrypted).
+    pub manifest: Option<BackupManifest>,
+}
+
+impl StoreAccess {
+    pub async fn list_backups(&self) -> Result<BackupList> {
+        let catalog = Catalog::read(self.store.as_ref(), &self.name_key).await?;
+        Ok(BackupList {
+            backups: catalog
+                .backups
+                .iter()
+                .map(|b| BackupSummary {
+                    id: b.id.clone(),
+                    started_at: b.started_at,
+                    finished_at: b.finished_at,
+                    database: b.database.clone(),
+                    size_bytes: b.size_bytes(),
+                    verified: None,
+                })
+                .collect(),
+            damaged: catalog
+                .damaged
+                .into_iter()
+                .map(|(key, problem)| DamagedIndex { key, problem })
+                .collect(),
+        })
+    }
+
+    pub async fn show_backup(&self, id: &BackupId) -> Result<BackupDetails> {
+        let key = index_key(id);
+        let bytes = self.store.get_bytes(&key).await.map_err(|e| {
+            if e.is_not_found() {
+                Error::invalid_input(format!(
+                    "there is no backup {id} in {}; see `vigia backup list`",
+                    self.store.location()
+                ))
+            } else {
+                e.into()
+            }
+        })?;
+        let index: BackupIndex = self.name_key.open(&bytes, &key)?;
+        let manifest = match &self.identity()? {
+            Some(identity) => {
+                let key = manifest_key(id);
+                let mut reader = open_sealed(self.store.as_ref(), &key, identity).await?;
+                let plain = tokio::task::spawn_blocking(move || {
+                    let mut out = Vec::new();
+                    reader.read_to_end(&mut out).map(|_| out)
+                })
+                .await
+                .map_err(|e| Error::internal(format!("the reading task failed: {e}")))?
+                .map_err(|e| {
+                    Error::new(ErrorKind::Integrity, format!("{key}: {e}")).with_object(&key)
+                })?;
+                Some(self.name_key.open(&plain, &key)?)
+            }
+            None => None,
+        };
+        Ok(BackupDetails { index, manifest })
     }
 }

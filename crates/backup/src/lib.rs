@@ -2,6 +2,7 @@
 //! the store's format (ids, keys, the name key and the MACs of its JSON files), and sealed
 //! objects (zstd + age, streamed with bounded memory).
 
+mod access;
 mod backup;
 mod catalog;
 mod filestore;
@@ -12,8 +13,9 @@ pub mod pg;
 mod seal;
 mod store;
 
+pub use access::StoreAccess;
 pub use backup::{BackupJob, BackupReport};
-pub use catalog::Catalog;
+pub use catalog::{BackupDetails, BackupList, BackupSummary, Catalog, DamagedIndex};
 pub use filestore::{FilestoreBackup, FilestoreEntry, FilestoreProblem, FilestoreReport};
 pub use keys::{Identity, Recipients};
 pub use lock::{LockRecord, StoreLock};

@@ -41,6 +41,30 @@ pub enum Command {
     /// Validate or show the config
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Take a backup (database and filestore, encrypted), or list and show backups
+    Backup(BackupArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct BackupArgs {
+    /// Back up the rest when referenced filestore files are missing or damaged (they are
+    /// named in the report) instead of failing
+    #[arg(long)]
+    pub allow_missing_files: bool,
+    #[command(subcommand)]
+    pub command: Option<BackupCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// The backups in the store, oldest first
+    List,
+    /// One backup's index, and its manifest when an identity is configured
+    Show {
+        /// The backup id, as `vigia backup list` shows it
+        id: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -77,6 +101,15 @@ impl Command {
             Self::Init(_) => "init",
             Self::Config(ConfigCommand::Check { .. }) => "config check",
             Self::Config(ConfigCommand::Show) => "config show",
+            Self::Backup(BackupArgs { command: None, .. }) => "backup",
+            Self::Backup(BackupArgs {
+                command: Some(BackupCommand::List),
+                ..
+            }) => "backup list",
+            Self::Backup(BackupArgs {
+                command: Some(BackupCommand::Show { .. }),
+                ..
+            }) => "backup show",
         }
     }
 }

@@ -1,11 +1,15 @@
 //! One module per command.
 
+mod backup;
 mod config;
 mod init;
 
 use std::process::ExitCode;
 
-use crate::args::{Cli, Command, ConfigCommand};
+use vigia_core::config::default_config_path;
+use vigia_core::{Config, Error, Result};
+
+use crate::args::{BackupArgs, BackupCommand, Cli, Command, ConfigCommand};
 use crate::output;
 
 pub fn run(cli: &Cli) -> ExitCode {
@@ -16,5 +20,32 @@ pub fn run(cli: &Cli) -> ExitCode {
             output::finish(cli, name, &config::check(cli, *strict))
         }
         Command::Config(ConfigCommand::Show) => output::finish(cli, name, &config::show(cli)),
+        Command::Backup(args @ BackupArgs { command: None, .. }) => {
+            output::finish(cli, name, &backup::take(cli, args))
+        }
+        Command::Backup(BackupArgs {
+            command: Some(BackupCommand::List),
+            ..
+        }) => output::finish(cli, name, &backup::list(cli)),
+        Command::Backup(BackupArgs {
+            command: Some(BackupCommand::Show { id }),
+            ..
+        }) => output::finish(cli, name, &backup::show(cli, id)),
     }
+}
+
+/// The config file for `--config` / `VIGIA_CONFIG`, in the `--env` environment.
+pub fn load_config(cli: &Cli) -> Result<Config> {
+    Config::load(
+        &default_config_path(cli.config.as_deref()),
+        cli.environment.as_deref(),
+    )
+}
+
+/// The async runtime for commands that do I/O.
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))
 }

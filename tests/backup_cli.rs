@@ -1,0 +1,188 @@
+//! `vigia backup`, `backup list`, `backup show` end to end: the real binary, a throwaway
+//! PostgreSQL with an Odoo-shaped database, a filestore on disk, the local store.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use sha1::Digest;
+use vigia_sandbox::postgres::PgCluster;
+
+struct Setup {
+    _cluster: PgCluster,
+    dir: tempfile::TempDir,
+    config: String,
+}
+
+fn setup() -> Setup {
+    let cluster = PgCluster::start().unwrap();
+    cluster.create_database("odoo").unwrap();
+    cluster
+        .psql(
+            "odoo",
+            "CREATE TABLE ir_module_module (id serial PRIMARY KEY, name varchar, state varchar, latest_version varchar);
+             INSERT INTO ir_module_module (name, state, latest_version) VALUES ('base', 'installed', '19.0.1.3');
+             CREATE TABLE ir_attachment (id serial PRIMARY KEY, name varchar, store_fname varchar);
+             CREATE TABLE res_partner (id serial PRIMARY KEY, name varchar);
+             INSERT INTO res_partner (name) SELECT 'Cliente ' || g FROM generate_series(1, 25) g;",
+        )
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let filestore = dir.path().join("data/filestore/odoo");
+    for i in 0..12 {
+        let content = format!("adjunto {i}");
+        let sha1 = hex::encode(sha1::Sha1::digest(content.as_bytes()));
+        std::fs::create_dir_all(filestore.join(&sha1[..2])).unwrap();
+        std::fs::write(filestore.join(&sha1[..2]).join(&sha1), &content).unwrap();
+        cluster
+            .psql(
+                "odoo",
+                &format!(
+                    "INSERT INTO ir_attachment (name, store_fname) VALUES ('f{i}', '{}/{sha1}')",
+                    &sha1[..2]
+                ),
+            )
+            .unwrap();
+    }
+    let out = vigia(&["init", "--dir", dir.path().to_str().unwrap()]);
+    assert!(out.status.success());
+    let config = dir.path().join("vigia.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let text = text
+        .replace("# data-dir = \"/srv/odoo/data\"", "data-dir = \"data\"")
+        .replace(
+            "host = \"localhost\"",
+            &format!("host = \"{}\"", cluster.socket_dir().display()),
+        )
+        .replace(
+            "user = \"odoo\"",
+            &format!(
+                "user = \"postgres\"\nbin-dir = \"{}\"",
+                cluster.bin_dir().display()
+            ),
+        );
+    std::fs::write(&config, text).unwrap();
+    Setup {
+        _cluster: cluster,
+        config: config.to_str().unwrap().to_owned(),
+        dir,
+    }
+}
+
+fn vigia(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vigia"))
+        .args(args)
+        .env_remove("VIGIA_CONFIG")
+        .output()
+        .unwrap()
+}
+
+fn json(s: &Setup, args: &[&str]) -> (Option<i32>, serde_json::Value) {
+    let mut all = vec!["--config", &s.config, "--json"];
+    all.extend_from_slice(args);
+    let out = vigia(&all);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        text.lines().count(),
+        1,
+        "one JSON document: {text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), serde_json::from_str(&text).unwrap())
+}
+
+#[test]
+fn backup_twice_then_list_and_show() {
+    let s = setup();
+    let (code, first) = json(&s, &["backup"]);
+    assert_eq!(code, Some(0), "{first}");
+    let data = &first["data"];
+    assert_eq!(data["database"], "odoo");
+    assert_eq!(data["filestore"]["files"], 12);
+    assert_eq!(data["filestore"]["new_files"], 12);
+    assert!(data["size_bytes"].as_u64().unwrap() >= data["uploaded_bytes"].as_u64().unwrap());
+    for field in ["id", "duration_ms", "uploaded_bytes"] {
+        assert!(!data[field].is_null(), "{field}");
+    }
+
+    let (_, second) = json(&s, &["backup"]);
+    assert_eq!(second["data"]["filestore"]["new_files"], 0);
+    assert_eq!(second["data"]["filestore"]["new_bytes"], 0);
+
+    let (code, list) = json(&s, &["backup", "list"]);
+    assert_eq!(code, Some(0));
+    let backups = list["data"]["backups"].as_array().unwrap();
+    assert_eq!(backups.len(), 2);
+    assert_eq!(backups[0]["id"], first["data"]["id"]);
+    for field in [
+        "id",
+        "started_at",
+        "finished_at",
+        "database",
+        "size_bytes",
+        "verified",
+    ] {
+        assert!(backups[0].get(field).is_some(), "backup list has `{field}`");
+    }
+
+    let id = first["data"]["id"].as_str().unwrap();
+    let (code, show) = json(&s, &["backup", "show", id]);
+    assert_eq!(code, Some(0), "{show}");
+    assert_eq!(show["data"]["index"]["id"], id);
+    assert_eq!(
+        show["data"]["manifest"]["row_counts"]["public.res_partner"],
+        25
+    );
+    assert_eq!(show["data"]["manifest"]["modules"]["base"], "19.0.1.3");
+    assert!(Path::new(&s.dir.path().join("backups/keys/name-key.age")).exists());
+}
+
+#[test]
+fn show_of_an_unknown_or_malformed_id_is_invalid_input() {
+    let s = setup();
+    let (code, out) = json(&s, &["backup", "show", "20200101T000000Z-zzzz"]);
+    assert_eq!(code, Some(11));
+    assert!(
+        out["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("vigia backup list")
+    );
+    let (code, _) = json(&s, &["backup", "show", "yesterday"]);
+    assert_eq!(code, Some(11));
+}
+
+#[test]
+fn a_missing_filestore_file_fails_the_backup_unless_allowed() {
+    let s = setup();
+    let filestore = s.dir.path().join("data/filestore/odoo");
+    let first_dir = std::fs::read_dir(&filestore)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let victim = std::fs::read_dir(&first_dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::fs::remove_file(&victim).unwrap();
+    let (code, out) = json(&s, &["backup"]);
+    assert_eq!(code, Some(17), "{out}");
+    let name = victim.file_name().unwrap().to_str().unwrap();
+    assert!(out["error"]["message"].as_str().unwrap().contains(name));
+    let (_, list) = json(&s, &["backup", "list"]);
+    assert_eq!(
+        list["data"]["backups"].as_array().unwrap().len(),
+        0,
+        "a failed backup is not listed"
+    );
+    let (code, out) = json(&s, &["backup", "--allow-missing-files"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(out["data"]["filestore"]["files"], 11);
+    assert_eq!(
+        out["data"]["filestore"]["problems"][0]["problem"],
+        "missing"
+    );
+}
