@@ -7,8 +7,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
+use vigia_core::CancelToken;
 use vigia_core::config::StoreKind;
 use vigia_core::ports::clock::{Clock, SystemClock};
+use vigia_core::ports::progress::{NoProgress, Progress, ProgressEvent};
 use vigia_core::ports::store::{ObjectStore, StoreError};
 use vigia_core::{Config, Error, Result, VERSION};
 
@@ -41,6 +43,9 @@ pub struct BackupJob {
     /// The local store's directory, locked with an OS lock too; None for S3.
     pub os_lock_dir: Option<PathBuf>,
     pub clock: Arc<dyn Clock>,
+    pub progress: Arc<dyn Progress>,
+    /// Checked between phases and while the dump streams; a cancelled run stores no index.
+    pub cancel: CancelToken,
 }
 
 impl std::fmt::Debug for BackupJob {
@@ -87,6 +92,8 @@ impl BackupJob {
                 _ => None,
             },
             clock: Arc::new(SystemClock),
+            progress: Arc::new(NoProgress),
+            cancel: CancelToken::new(),
         })
     }
 
@@ -109,6 +116,7 @@ impl BackupJob {
 
     async fn run_locked(&self) -> Result<BackupReport> {
         let timer = Instant::now();
+        self.phase("snapshot");
         let started_at = self.clock.now();
         let id = BackupId::new(started_at);
         let known = Catalog::read(self.store.as_ref(), &self.name_key)
@@ -134,6 +142,8 @@ impl BackupJob {
         };
         let modules = session.module_versions().await?;
         let row_counts = session.row_counts().await?;
+        self.cancel.check()?;
+        self.phase("dump and filestore");
 
         let dump = self.dump(&id, &session);
         let filestore = async {
@@ -152,11 +162,16 @@ impl BackupJob {
                 None => Ok(FilestoreReport::default()),
             }
         };
-        let (dump, filestore) = tokio::try_join!(dump, filestore)?;
+        let (dump, filestore) = tokio::select! {
+            done = async { tokio::try_join!(dump, filestore) } => done?,
+            () = cancelled(&self.cancel) => return Err(self.cancel.check().unwrap_err()),
+        };
         let snapshot = session.snapshot_id().to_owned();
         let server_version_num = session.server_version_num();
         session.close().await?;
 
+        self.cancel.check()?;
+        self.phase("manifest and index");
         let manifest = BackupManifest {
             format: FORMAT,
             id: id.clone(),
@@ -202,6 +217,13 @@ impl BackupJob {
         })
     }
 
+    fn phase(&self, phase: &str) {
+        self.progress.report(&ProgressEvent::PhaseStarted {
+            phase: phase.to_owned(),
+            total_bytes: None,
+        });
+    }
+
     async fn dump(&self, id: &BackupId, session: &SnapshotSession) -> Result<SealedObject> {
         let target = self.target.clone();
         let database = self.database.clone();
@@ -238,5 +260,12 @@ impl BackupJob {
             }
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+/// Resolves once `token` is cancelled (it is set from another thread, so it is polled).
+async fn cancelled(token: &CancelToken) {
+    while !token.is_cancelled() {
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

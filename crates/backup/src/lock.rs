@@ -128,13 +128,19 @@ impl StoreLock {
 
     /// Stops the heartbeat and removes the record if it is still ours.
     pub async fn release(self, name_key: &NameKey) -> Result<()> {
-        self.heartbeat.abort();
         if let Some(current) = read_record(self.store.as_ref(), name_key).await?
             && current.nonce == self.record.nonce
         {
             self.store.delete(LOCK_KEY).await?;
         }
         Ok(())
+    }
+}
+
+impl Drop for StoreLock {
+    /// A lock dropped without `release` (a dropped future) stops beating, so it goes stale.
+    fn drop(&mut self) {
+        self.heartbeat.abort();
     }
 }
 

@@ -69,6 +69,8 @@ fn stack(fixture: &Fixture) -> Stack {
             Fixture::S3(..) => None,
         },
         clock: Arc::new(SystemClock),
+        progress: Arc::new(vigia_core::ports::progress::NoProgress),
+        cancel: vigia_core::CancelToken::new(),
     };
     Stack {
         cluster,
@@ -254,4 +256,22 @@ async fn a_second_backup_fails_clearly_while_the_store_is_locked() {
     );
     held.release(&s.job.name_key).await.unwrap();
     s.job.run().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_backup_stores_no_index_and_releases_the_lock() {
+    let fixture = Fixture::local();
+    let s = stack(&fixture);
+    s.job.cancel.cancel();
+    let err = s.job.run().await.unwrap_err();
+    assert_eq!(err.kind(), vigia_core::ErrorKind::Cancelled);
+    assert!(
+        Catalog::read(fixture.store(), &s.job.name_key)
+            .await
+            .unwrap()
+            .backups
+            .is_empty()
+    );
+    s.job.cancel.reset();
+    s.job.run().await.expect("the lock was released");
 }

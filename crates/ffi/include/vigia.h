@@ -38,6 +38,26 @@ void vigia_string_free(char *s);
 // owns the copy: free it with `vigia_string_free`.
 char *vigia_last_error(void);
 
+// `vigia backup --json`. `args_json`: `{"allow_missing_files": bool}` or NULL. Progress
+// events go to the ctx's callback; `vigia_ctx_cancel` stops it (no backup is recorded).
+//
+// # Safety
+// `ctx` must be a valid ctx, `args_json` NULL or a NUL-terminated string, `out_json` NULL or
+// a valid pointer to a `char *`.
+uint32_t vigia_backup(struct vigia_ctx *ctx, const char *args_json, char **out_json);
+
+// `vigia backup list --json`. `args_json` is NULL or `{}`.
+//
+// # Safety
+// As for `vigia_backup`.
+uint32_t vigia_backup_list(struct vigia_ctx *ctx, const char *args_json, char **out_json);
+
+// `vigia backup show ID --json`. `args_json`: `{"id": "20261128T021530Z-k3f9"}`.
+//
+// # Safety
+// As for `vigia_backup`.
+uint32_t vigia_backup_show(struct vigia_ctx *ctx, const char *args_json, char **out_json);
+
 // Loads a config (TOML text) for `env` (NULL: its `default-env`); relative paths are relative
 // to `base_dir` (NULL: the current directory). On success `*out` holds the new ctx and 0 is
 // returned; else the error code, with the message in `vigia_last_error()`.

@@ -20,6 +20,7 @@ pub type vigia_progress_cb =
 #[allow(non_camel_case_types)]
 pub struct vigia_ctx {
     config: Config,
+    runtime: tokio::runtime::Runtime,
     progress: Mutex<CallbackProgress>,
     cancel: CancelToken,
     busy: AtomicBool,
@@ -35,7 +36,7 @@ impl std::fmt::Debug for vigia_ctx {
 
 /// Forwards progress events to the C callback.
 #[derive(Debug, Clone, Copy)]
-struct CallbackProgress {
+pub(crate) struct CallbackProgress {
     callback: vigia_progress_cb,
     userdata: *mut c_void,
 }
@@ -67,7 +68,7 @@ impl vigia_ctx {
     /// and gives the call the progress reporter and the cancellation token.
     pub(crate) fn run<T>(
         &self,
-        call: impl FnOnce(&Self, &dyn Progress, &CancelToken) -> Result<T>,
+        call: impl FnOnce(&Self, CallbackProgress, &CancelToken) -> Result<T>,
     ) -> Result<T> {
         if self.busy.swap(true, Ordering::SeqCst) {
             return Err(Error::new(
@@ -80,7 +81,7 @@ impl vigia_ctx {
             .progress
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let result = call(self, &progress, &self.cancel);
+        let result = call(self, progress, &self.cancel);
         self.busy.store(false, Ordering::SeqCst);
         result
     }
@@ -88,12 +89,23 @@ impl vigia_ctx {
     pub(crate) fn config(&self) -> &Config {
         &self.config
     }
+
+    pub(crate) fn runtime(&self) -> &tokio::runtime::Runtime {
+        &self.runtime
+    }
 }
 
 fn new_ctx(text: &str, env: Option<&str>, base_dir: Option<&str>) -> Result<vigia_ctx> {
     let config = ConfigSource::from_text(text, base_dir.map(std::path::Path::new))?.load(env)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .thread_name("vigia-ffi")
+        .build()
+        .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))?;
     Ok(vigia_ctx {
         config,
+        runtime,
         progress: Mutex::new(CallbackProgress {
             callback: None,
             userdata: std::ptr::null_mut(),

@@ -10,12 +10,14 @@
 #![allow(unsafe_code)]
 
 mod boundary;
+mod commands;
 mod context;
 
 use std::ffi::{CStr, c_char, c_int};
 
 use vigia_core::ConfigSource;
 
+pub use commands::{vigia_backup, vigia_backup_list, vigia_backup_show};
 pub use context::{
     vigia_config_show, vigia_ctx, vigia_ctx_cancel, vigia_ctx_free, vigia_ctx_new,
     vigia_ctx_set_progress, vigia_progress_cb,

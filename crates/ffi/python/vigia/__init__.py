@@ -71,8 +71,10 @@ def _library():
     lib.vigia_ctx_set_progress.argtypes = [ctypes.c_void_p, _PROGRESS_CB, ctypes.c_void_p]
     lib.vigia_ctx_cancel.restype = None
     lib.vigia_ctx_cancel.argtypes = [ctypes.c_void_p]
-    lib.vigia_config_show.restype = ctypes.c_uint32
-    lib.vigia_config_show.argtypes = [ctypes.c_void_p, c_str, out_str]
+    for command in ("config_show", "backup", "backup_list", "backup_show"):
+        function = getattr(lib, f"vigia_{command}")
+        function.restype = ctypes.c_uint32
+        function.argtypes = [ctypes.c_void_p, c_str, out_str]
     _lib = lib
     return lib
 
@@ -156,6 +158,18 @@ class Context:
     def config_show(self):
         """The settings in force, secrets redacted, like ``vigia config show --json``."""
         return self._call(self._lib.vigia_config_show)
+
+    def backup(self, allow_missing_files=False):
+        """Takes a backup, like ``vigia backup --json``."""
+        return self._call(self._lib.vigia_backup, {"allow_missing_files": bool(allow_missing_files)})
+
+    def backup_list(self):
+        """The backups in the store, like ``vigia backup list --json``."""
+        return self._call(self._lib.vigia_backup_list)
+
+    def backup_show(self, id):
+        """One backup's index (and manifest with an identity), like ``vigia backup show ID --json``."""
+        return self._call(self._lib.vigia_backup_show, {"id": id})
 
     def cancel(self):
         """Asks the running call (from another thread) to stop; it ends with ``cancelled``."""

@@ -1,0 +1,88 @@
+"""Backups through the Python package: against a throwaway PostgreSQL from vigia-sandbox."""
+
+import json
+import os
+import pathlib
+import subprocess
+
+import pytest
+
+import vigia
+
+WORKSPACE = pathlib.Path(__file__).resolve().parents[4]
+
+
+def binary(env, name):
+    path = os.environ.get(env, str(WORKSPACE / "target" / "debug" / name))
+    assert os.path.exists(path), f"{path} missing: run `cargo build --workspace --all-features`"
+    return path
+
+
+@pytest.fixture
+def postgres():
+    server = subprocess.Popen(
+        [binary("VIGIA_SANDBOX", "vigia-sandbox"), "serve", "postgres"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    info = json.loads(server.stdout.readline())
+    psql = os.path.join(info["bin_dir"], "psql")
+    run = lambda db, sql: subprocess.run(  # noqa: E731
+        [psql, "-X", "-q", "-h", info["host"], "-U", "postgres", "-d", db, "-c", sql], check=True
+    )
+    run("postgres", "CREATE DATABASE odoo")
+    run("odoo", "CREATE TABLE ir_attachment (id int, store_fname varchar); "
+                "CREATE TABLE res_partner AS SELECT g AS id FROM generate_series(1, 30) g")
+    yield info
+    server.stdin.close()
+    server.wait(timeout=30)
+
+
+@pytest.fixture
+def config(tmp_path, postgres):
+    subprocess.run([binary("VIGIA_BIN", "vigia"), "init", "--dir", str(tmp_path)], check=True,
+                   capture_output=True)
+    path = tmp_path / "vigia.toml"
+    text = path.read_text()
+    text = text.replace('host = "localhost"', f'host = "{postgres["host"]}"')
+    text = text.replace('user = "odoo"', f'user = "postgres"\nbin-dir = "{postgres["bin_dir"]}"')
+    path.write_text(text)
+    return path
+
+
+def cli(config, *args):
+    done = subprocess.run([binary("VIGIA_BIN", "vigia"), "--config", str(config), "--json", *args],
+                          capture_output=True, text=True)
+    return json.loads(done.stdout)
+
+
+def test_backup_list_and_show(config):
+    progress = []
+    with vigia.Context(config.read_text(), base_dir=str(config.parent), progress=progress.append) as ctx:
+        taken = ctx.backup()
+        assert taken["ok"], taken
+        assert taken["command"] == "backup"
+        assert taken["data"]["database"] == "odoo"
+        listed = ctx.backup_list()
+        shown = ctx.backup_show(taken["data"]["id"])
+    assert [p["phase"] for p in progress if p["event"] == "phase_started"] == [
+        "snapshot", "dump and filestore", "manifest and index"]
+    assert listed == cli(config, "backup", "list")
+    assert listed["data"]["backups"][0]["id"] == taken["data"]["id"]
+    assert shown == cli(config, "backup", "show", taken["data"]["id"])
+    assert shown["data"]["manifest"]["row_counts"]["public.res_partner"] == 30
+
+
+def test_backup_show_refuses_a_bad_id(config):
+    with vigia.Context(config.read_text(), base_dir=str(config.parent)) as ctx:
+        result = ctx.backup_show("not-an-id")
+    assert result["error"]["kind"] == "invalid_input"
+    assert result["error"]["code"] == 11
+
+
+def test_backup_with_unknown_args_is_invalid_input(config):
+    with vigia.Context(config.read_text(), base_dir=str(config.parent)) as ctx:
+        result = ctx._call(ctx._lib.vigia_backup, {"allow_missing": True})
+    assert result["error"]["code"] == 11
+    assert "allow_missing" in result["error"]["message"]
