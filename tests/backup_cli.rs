@@ -186,3 +186,84 @@ fn a_missing_filestore_file_fails_the_backup_unless_allowed() {
         "missing"
     );
 }
+
+/// The password reaches pg_dump and the connection through the environment: it appears on no
+/// process's command line while the backup runs, and in none of vigia's output.
+#[test]
+fn the_database_password_is_on_no_command_line_and_in_no_output() {
+    const PASSWORD: &str = "Sup3r-Secreta-pg-2026";
+    let cluster = PgCluster::start_with_password(PASSWORD).unwrap();
+    cluster.create_database("odoo").unwrap();
+    cluster
+        .psql("odoo", "CREATE TABLE ir_attachment (id int, store_fname varchar); CREATE TABLE big AS SELECT g, md5(g::text) FROM generate_series(1, 200000) g")
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    assert!(
+        vigia(&["init", "--dir", dir.path().to_str().unwrap()])
+            .status
+            .success()
+    );
+    let config = dir.path().join("vigia.toml");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace(
+            "host = \"localhost\"",
+            &format!("host = \"{}\"", cluster.socket_dir().display()),
+        )
+        .replace(
+            "user = \"odoo\"",
+            &format!(
+                "user = \"postgres\"\nbin-dir = \"{}\"",
+                cluster.bin_dir().display()
+            ),
+        )
+        .replace(
+            "# password = \"env:PGPASSWORD\"",
+            "password = \"env:VIGIA_TEST_PG_PASSWORD\"",
+        );
+    std::fs::write(&config, text).unwrap();
+
+    let child = Command::new(env!("CARGO_BIN_EXE_vigia"))
+        .args(["--config", config.to_str().unwrap(), "backup", "-v"])
+        .env("VIGIA_TEST_PG_PASSWORD", PASSWORD)
+        .env_remove("PGPASSWORD")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut samples = 0;
+    let mut saw_pg_dump = false;
+    while Path::new(&format!("/proc/{pid}")).exists() && !is_zombie(pid) {
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+                continue;
+            };
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            assert!(
+                !cmdline.contains(PASSWORD),
+                "the password is on a command line: {cmdline}"
+            );
+            saw_pg_dump |= cmdline.contains("pg_dump");
+        }
+        samples += 1;
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        samples > 0 && saw_pg_dump,
+        "pg_dump was seen while sampling ({samples} samples)"
+    );
+    for stream in [&out.stdout, &out.stderr] {
+        assert!(!String::from_utf8_lossy(stream).contains(PASSWORD));
+    }
+}
+
+fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| s.split_whitespace().nth(2) == Some("Z"))
+}

@@ -22,11 +22,22 @@ pub struct PgCluster {
     bin_dir: PathBuf,
     server: Child,
     owner: Option<(u32, u32)>,
+    password: Option<String>,
 }
 
 impl PgCluster {
-    /// Creates and starts a cluster; usually well under a second.
+    /// Creates and starts a cluster that trusts local connections; usually well under a second.
     pub fn start() -> Result<Self> {
+        Self::start_inner(None)
+    }
+
+    /// A cluster whose superuser needs `password` (scram-sha-256), to test that clients pass
+    /// it the way they should (the environment, never the command line).
+    pub fn start_with_password(password: &str) -> Result<Self> {
+        Self::start_inner(Some(password))
+    }
+
+    fn start_inner(password: Option<&str>) -> Result<Self> {
         let bin_dir = find_bin_dir()?;
         // Short path: a Unix socket path must stay under ~107 bytes.
         let dir = tempfile::Builder::new()
@@ -92,6 +103,7 @@ impl PgCluster {
             bin_dir,
             server,
             owner,
+            password: password.map(str::to_owned),
         };
         cluster.wait_ready()?;
         Ok(cluster)
@@ -174,7 +186,11 @@ impl PgCluster {
 
     /// Runs SQL through `psql` (stopping at the first error) and returns its unaligned output.
     pub fn psql(&self, database: &str, sql: &str) -> Result<String> {
-        let out = Command::new(self.bin_dir.join("psql"))
+        let mut psql = Command::new(self.bin_dir.join("psql"));
+        if let Some(password) = &self.password {
+            psql.env("PGPASSWORD", password);
+        }
+        let out = psql
             .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d"])
             .arg(self.conninfo(database))
             .args(["-c", sql])
