@@ -267,3 +267,69 @@ fn is_zombie(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .is_ok_and(|s| s.split_whitespace().nth(2) == Some("Z"))
 }
+
+/// A one-request HTTP server on loopback; returns its URL and the request line it received.
+fn heartbeat_server() -> (String, std::thread::JoinHandle<String>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/ping/abc", listener.local_addr().unwrap());
+    let handle = std::thread::spawn(move || {
+        let (mut socket, _) = listener.accept().unwrap();
+        let mut line = String::new();
+        BufReader::new(socket.try_clone().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        socket
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nOK")
+            .unwrap();
+        line
+    });
+    (url, handle)
+}
+
+fn set_heartbeat(s: &Setup, url: &str) {
+    let text = std::fs::read_to_string(&s.config).unwrap().replace(
+        "store = \"local\"",
+        &format!("store = \"local\"\nheartbeat-url = \"{url}\""),
+    );
+    std::fs::write(&s.config, text).unwrap();
+}
+
+#[test]
+fn success_writes_metrics_and_pings_the_heartbeat() {
+    let s = setup();
+    let (url, server) = heartbeat_server();
+    set_heartbeat(&s, &url);
+    let (code, out) = json(&s, &["backup"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(out["data"]["warnings"], serde_json::json!([]));
+    assert_eq!(server.join().unwrap().trim(), "GET /ping/abc HTTP/1.1");
+    let metrics = std::fs::read_to_string(s.dir.path().join("state/vigia-backup.prom")).unwrap();
+    let size = out["data"]["size_bytes"].as_u64().unwrap();
+    assert!(
+        metrics.contains(&format!("vigia_backup_size_bytes {size}\n")),
+        "{metrics}"
+    );
+    assert!(metrics.contains("vigia_backup_last_success_timestamp_seconds "));
+}
+
+#[test]
+fn an_unreachable_heartbeat_is_a_warning_not_a_failed_backup() {
+    let s = setup();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    set_heartbeat(&s, &format!("http://{closed}/ping"));
+    let (code, out) = json(&s, &["backup"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out["data"]["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("heartbeat"),
+        "{out}"
+    );
+    let (_, list) = json(&s, &["backup", "list"]);
+    assert_eq!(list["data"]["backups"].as_array().unwrap().len(), 1);
+}

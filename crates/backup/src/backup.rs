@@ -23,6 +23,7 @@ use crate::format::{
 };
 use crate::keys::Recipients;
 use crate::lock::StoreLock;
+use crate::metrics::{ping_heartbeat, write_backup_metrics};
 use crate::pg::{PgDump, PgTarget, SnapshotSession};
 use crate::seal::{SealedObject, put_sealed};
 
@@ -44,6 +45,10 @@ pub struct BackupJob {
     pub os_lock_dir: Option<PathBuf>,
     pub clock: Arc<dyn Clock>,
     pub progress: Arc<dyn Progress>,
+    /// Where the textfile metrics go; None: not written.
+    pub state_dir: Option<PathBuf>,
+    /// GET after each successful backup.
+    pub heartbeat_url: Option<String>,
     /// Checked between phases and while the dump streams; a cancelled run stores no index.
     pub cancel: CancelToken,
 }
@@ -68,6 +73,8 @@ pub struct BackupReport {
     pub uploaded_bytes: u64,
     pub filestore: FilestoreReport,
     pub duration_ms: u64,
+    /// What went wrong after the backup was safely stored (metrics, heartbeat).
+    pub warnings: Vec<String>,
 }
 
 impl BackupJob {
@@ -94,6 +101,8 @@ impl BackupJob {
             clock: Arc::new(SystemClock),
             progress: Arc::new(NoProgress),
             cancel: CancelToken::new(),
+            state_dir: Some(config.state_dir.clone()),
+            heartbeat_url: config.backup.heartbeat_url.clone(),
         })
     }
 
@@ -109,9 +118,29 @@ impl BackupJob {
         .await?;
         let result = self.run_locked().await;
         let released = lock.release(&self.name_key).await;
-        let report = result?;
+        let mut report = result?;
         released?;
+        self.after_success(&mut report).await;
         Ok(report)
+    }
+
+    /// Metrics and heartbeat: their failure is a warning, the backup itself is safe.
+    async fn after_success(&self, report: &mut BackupReport) {
+        if let Some(dir) = &self.state_dir {
+            let written =
+                write_backup_metrics(dir, self.clock.now(), report.size_bytes, report.duration_ms);
+            if let Err(e) = written {
+                report.warnings.push(format!("metrics not written: {e}"));
+            }
+        }
+        if let Some(url) = &self.heartbeat_url
+            && let Err(e) = ping_heartbeat(url).await
+        {
+            report.warnings.push(e);
+        }
+        for warning in &report.warnings {
+            tracing::warn!("{warning}");
+        }
     }
 
     async fn run_locked(&self) -> Result<BackupReport> {
@@ -214,6 +243,7 @@ impl BackupJob {
             uploaded_bytes,
             filestore,
             duration_ms: u64::try_from(timer.elapsed().as_millis()).unwrap_or(u64::MAX),
+            warnings: Vec::new(),
         })
     }
 

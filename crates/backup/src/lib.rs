@@ -9,6 +9,7 @@ mod filestore;
 pub mod format;
 mod keys;
 mod lock;
+mod metrics;
 pub mod pg;
 mod seal;
 mod store;
@@ -19,5 +20,6 @@ pub use catalog::{BackupDetails, BackupList, BackupSummary, Catalog, DamagedInde
 pub use filestore::{FilestoreBackup, FilestoreEntry, FilestoreProblem, FilestoreReport};
 pub use keys::{Identity, Recipients};
 pub use lock::{LockRecord, StoreLock};
+pub use metrics::BACKUP_METRICS_FILE;
 pub use seal::{SealedObject, ZSTD_LEVEL, open_sealed, put_sealed};
 pub use store::{LocalStore, PART_SIZE, S3Options, S3Store, open_store};

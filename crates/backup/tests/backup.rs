@@ -71,6 +71,8 @@ fn stack(fixture: &Fixture) -> Stack {
         clock: Arc::new(SystemClock),
         progress: Arc::new(vigia_core::ports::progress::NoProgress),
         cancel: vigia_core::CancelToken::new(),
+        state_dir: None,
+        heartbeat_url: None,
     };
     Stack {
         cluster,
