@@ -299,3 +299,5 @@ async fn cancelled(token: &CancelToken) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+impl vigia_core::Outcome for BackupReport {}

@@ -11,6 +11,7 @@ use vigia_core::{Error, ErrorKind, Result};
 use crate::access::StoreAccess;
 use crate::format::{BackupId, BackupIndex, BackupManifest, NameKey, index_key, manifest_key};
 use crate::seal::{SealedObject, open_sealed};
+use crate::verify::{VerificationLog, VerifyLevel};
 
 #[derive(Debug, Default)]
 pub struct Catalog {
@@ -66,8 +67,15 @@ pub struct BackupSummary {
     pub finished_at: Timestamp,
     pub database: String,
     pub size_bytes: u64,
-    /// The latest verification record; null until `vigia verify` has run on it.
-    pub verified: Option<serde_json::Value>,
+    /// The latest verification; null until `vigia verify` has run on it.
+    pub verified: Option<Verified>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Verified {
+    pub level: VerifyLevel,
+    pub at: Timestamp,
+    pub ok: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -86,20 +94,30 @@ pub struct BackupDetails {
 
 impl StoreAccess {
     pub async fn list_backups(&self) -> Result<BackupList> {
-        let catalog = Catalog::read(self.store.as_ref(), &self.name_key).await?;
+        let store = self.store.as_ref();
+        let catalog = Catalog::read(store, &self.name_key).await?;
+        let log = VerificationLog::read(store).await?;
+        let mut backups = Vec::with_capacity(catalog.backups.len());
+        for b in &catalog.backups {
+            let verified = log
+                .latest(store, &self.name_key, &b.id, VerifyLevel::Quick)
+                .await?
+                .map(|r| Verified {
+                    level: r.level,
+                    at: r.at,
+                    ok: r.ok,
+                });
+            backups.push(BackupSummary {
+                id: b.id.clone(),
+                started_at: b.started_at,
+                finished_at: b.finished_at,
+                database: b.database.clone(),
+                size_bytes: b.size_bytes(),
+                verified,
+            });
+        }
         Ok(BackupList {
-            backups: catalog
-                .backups
-                .iter()
-                .map(|b| BackupSummary {
-                    id: b.id.clone(),
-                    started_at: b.started_at,
-                    finished_at: b.finished_at,
-                    database: b.database.clone(),
-                    size_bytes: b.size_bytes(),
-                    verified: None,
-                })
-                .collect(),
+            backups,
             damaged: catalog
                 .damaged
                 .into_iter()
@@ -141,3 +159,7 @@ impl StoreAccess {
         Ok(BackupDetails { index, manifest })
     }
 }
+
+impl vigia_core::Outcome for BackupList {}
+
+impl vigia_core::Outcome for BackupDetails {}

@@ -13,13 +13,18 @@ mod metrics;
 pub mod pg;
 mod seal;
 mod store;
+mod verify;
 
 pub use access::StoreAccess;
 pub use backup::{BackupJob, BackupReport};
-pub use catalog::{BackupDetails, BackupList, BackupSummary, Catalog, DamagedIndex};
+pub use catalog::{BackupDetails, BackupList, BackupSummary, Catalog, DamagedIndex, Verified};
 pub use filestore::{FilestoreBackup, FilestoreEntry, FilestoreProblem, FilestoreReport};
 pub use keys::{Identity, Recipients};
 pub use lock::{LockRecord, StoreLock};
-pub use metrics::BACKUP_METRICS_FILE;
-pub use seal::{SealedObject, ZSTD_LEVEL, open_sealed, put_sealed};
+pub use metrics::{BACKUP_METRICS_FILE, VERIFY_METRICS_FILE};
+pub use seal::{SealedObject, ZSTD_LEVEL, open_sealed, put_sealed, read_back};
 pub use store::{LocalStore, PART_SIZE, S3Options, S3Store, open_store};
+pub use verify::{
+    Problem, Selection, VerificationLog, VerificationRecord, VerifyJob, VerifyLevel, VerifyReport,
+    VerifyResult,
+};

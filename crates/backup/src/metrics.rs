@@ -1,11 +1,15 @@
-//! After a successful backup: textfile metrics for node_exporter's textfile collector, and a
+//! After a successful backup or verification: textfile metrics for node_exporter's textfile collector, and a
 //! GET of the heartbeat URL (a dead man's switch that alerts when backups stop).
 
+use std::collections::BTreeMap;
+use std::fmt::Write;
 use std::path::Path;
 use std::time::Duration;
 
 use jiff::Timestamp;
 use vigia_core::{Error, Result};
+
+use crate::verify::VerifyLevel;
 
 /// The file node_exporter's textfile collector reads, in `state-dir`.
 pub const BACKUP_METRICS_FILE: &str = "vigia-backup.prom";
@@ -17,7 +21,6 @@ pub fn write_backup_metrics(
     size_bytes: u64,
     duration_ms: u64,
 ) -> Result<()> {
-    std::fs::create_dir_all(state_dir).map_err(|e| Error::io("create", state_dir, e))?;
     let text = format!(
         "# HELP vigia_backup_last_success_timestamp_seconds When the last backup finished successfully.\n\
          # TYPE vigia_backup_last_success_timestamp_seconds gauge\n\
@@ -31,8 +34,39 @@ pub fn write_backup_metrics(
         finished_at.as_second(),
         duration_ms as f64 / 1000.0,
     );
-    let path = state_dir.join(BACKUP_METRICS_FILE);
-    let temp = state_dir.join(format!(".{BACKUP_METRICS_FILE}.tmp"));
+    write_atomically(state_dir, BACKUP_METRICS_FILE, &text)
+}
+
+/// The file with `vigia_backup_last_verified_timestamp_seconds{level}`, in `state-dir`.
+pub const VERIFY_METRICS_FILE: &str = "vigia-verify.prom";
+const VERIFIED: &str = "vigia_backup_last_verified_timestamp_seconds";
+
+/// Records that a verification at `level` passed at `at`, keeping the other levels' times.
+pub fn write_verify_metrics(state_dir: &Path, level: VerifyLevel, at: Timestamp) -> Result<()> {
+    let path = state_dir.join(VERIFY_METRICS_FILE);
+    let mut times: BTreeMap<String, i64> = std::fs::read_to_string(&path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix(VERIFIED)?.strip_prefix("{level=\"")?;
+            let (level, value) = rest.split_once("\"} ")?;
+            Some((level.to_owned(), value.trim().parse().ok()?))
+        })
+        .collect();
+    times.insert(level.as_str().to_owned(), at.as_second());
+    let mut text = format!(
+        "# HELP {VERIFIED} When a verification at this level last passed.\n# TYPE {VERIFIED} gauge\n"
+    );
+    for (level, at) in times {
+        let _ = writeln!(text, "{VERIFIED}{{level=\"{level}\"}} {at}");
+    }
+    write_atomically(state_dir, VERIFY_METRICS_FILE, &text)
+}
+
+fn write_atomically(state_dir: &Path, name: &str, text: &str) -> Result<()> {
+    std::fs::create_dir_all(state_dir).map_err(|e| Error::io("create", state_dir, e))?;
+    let path = state_dir.join(name);
+    let temp = state_dir.join(format!(".{name}.tmp"));
     std::fs::write(&temp, text).map_err(|e| Error::io("write", &temp, e))?;
     std::fs::rename(&temp, &path).map_err(|e| Error::io("rename", &path, e))
 }

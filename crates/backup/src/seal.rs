@@ -231,3 +231,119 @@ fn crypto_error(key: &str, err: &age::DecryptError) -> Error {
     };
     Error::new(ErrorKind::Crypto, message).with_object(key)
 }
+
+/// What reading an object back found wrong with it (not a failure of the store itself).
+pub type Damage = String;
+
+/// Reads `expected.key` back in one pass: the stored bytes counted and hashed against the
+/// index's size and sha256, decrypted and decompressed into `consume`. Outer `Err`: the store
+/// failed (nothing is known about the object); inner `Err`: the object is damaged, and how.
+pub async fn read_back<T, F>(
+    store: &dyn ObjectStore,
+    expected: &SealedObject,
+    identity: &Identity,
+    consume: F,
+) -> Result<std::result::Result<T, Damage>>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut dyn Read) -> io::Result<T> + Send + 'static,
+{
+    let body = store.get(&expected.key, None).await?;
+    let bridge = tokio_util::io::SyncIoBridge::new(body);
+    let identity = identity.clone();
+    let expected = expected.clone();
+    tokio::task::spawn_blocking(move || read_back_blocking(bridge, &expected, &identity, consume))
+        .await
+        .map_err(|e| Error::internal(format!("the reading task failed: {e}")))?
+}
+
+fn read_back_blocking<T>(
+    body: impl Read,
+    expected: &SealedObject,
+    identity: &Identity,
+    consume: impl FnOnce(&mut dyn Read) -> io::Result<T>,
+) -> Result<std::result::Result<T, Damage>> {
+    let mut stored = HashingReader::new(body);
+    let mut wrong_identity = None;
+    let outcome = (|| {
+        let decryptor =
+            age::Decryptor::new(&mut stored).map_err(|e| format!("cannot decrypt: {e}"))?;
+        let plain = decryptor
+            .decrypt(std::iter::once(identity.as_age()))
+            .map_err(|e| {
+                if matches!(e, age::DecryptError::NoMatchingKeys) {
+                    wrong_identity = Some(crypto_error(&expected.key, &e));
+                }
+                format!("cannot decrypt: {e}")
+            })?;
+        let mut decoder =
+            zstd::Decoder::new(plain).map_err(|e| format!("cannot decompress: {e}"))?;
+        let value = consume(&mut decoder).map_err(|e| format!("cannot read it back: {e}"))?;
+        io::copy(&mut decoder, &mut io::sink()).map_err(|e| format!("cannot read it back: {e}"))?;
+        Ok::<_, Damage>(value)
+    })();
+    // The rest of the stored bytes, so that the checksum covers them all.
+    let _ = io::copy(&mut stored, &mut io::sink());
+    if let Some(e) = stored.source_error.take() {
+        return Err(Error::new(
+            ErrorKind::Storage,
+            format!("reading {} from the store failed: {e}", expected.key),
+        )
+        .with_object(&expected.key));
+    }
+    let sha256 = hex::encode(stored.hasher.finalize_reset());
+    if stored.bytes != expected.size_bytes {
+        return Ok(Err(format!(
+            "size: {} bytes stored, the index says {}",
+            stored.bytes, expected.size_bytes
+        )));
+    }
+    if sha256 != expected.sha256 {
+        return Ok(Err(format!(
+            "sha256 mismatch: the stored bytes hash to {sha256}, the index says {}",
+            expected.sha256
+        )));
+    }
+    // Intact bytes that this key cannot open: the identity is wrong, not the object.
+    if let Some(e) = wrong_identity {
+        return Err(e);
+    }
+    Ok(outcome)
+}
+
+/// Counts and hashes what passes through; remembers an error of the underlying reader, which
+/// is the store failing rather than the object being damaged.
+struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+    bytes: u64,
+    source_error: Option<io::Error>,
+}
+
+impl<R: Read> HashingReader<R> {
+    fn new(inner: R) -> Self {
+        Self {
+            inner,
+            hasher: Sha256::new(),
+            bytes: 0,
+            source_error: None,
+        }
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.inner.read(buf) {
+            Ok(n) => {
+                self.hasher.update(&buf[..n]);
+                self.bytes += n as u64;
+                Ok(n)
+            }
+            Err(e) => {
+                let copy = io::Error::new(e.kind(), e.to_string());
+                self.source_error = Some(e);
+                Err(copy)
+            }
+        }
+    }
+}

@@ -4,111 +4,12 @@
 
 mod common;
 
-use std::io::Read;
 use std::sync::Arc;
 
+use common::odoo::{SECRET_FILE, SECRET_ROW, attach, read_all, stack};
 use common::{Fixture, odoo_file};
-use vigia_backup::format::{BackupManifest, NAME_KEY_KEY, NameKey, index_key, manifest_key};
-use vigia_backup::pg::PgTarget;
-use vigia_backup::{BackupJob, Catalog, Identity, open_sealed};
-use vigia_core::config::Secret;
-use vigia_core::ports::clock::SystemClock;
-use vigia_sandbox::postgres::PgCluster;
-
-const SECRET_ROW: &str = "Distribuidora Secreta Limitada";
-const SECRET_FILE: &[u8] = b"<Clave>50628112600310112345600100001010000000001100000001</Clave>";
-
-struct Stack {
-    cluster: PgCluster,
-    filestore: tempfile::TempDir,
-    files: Vec<String>,
-    identity: Identity,
-    job: BackupJob,
-}
-
-fn stack(fixture: &Fixture) -> Stack {
-    let cluster = PgCluster::start().unwrap();
-    cluster.create_database("odoo").unwrap();
-    cluster
-        .psql("odoo", include_str!("common/odoo.sql"))
-        .unwrap();
-    cluster
-        .psql(
-            "odoo",
-            &format!("INSERT INTO res_partner (name) VALUES ('{SECRET_ROW}')"),
-        )
-        .unwrap();
-    let filestore = tempfile::tempdir().unwrap();
-    let mut files: Vec<String> = (0..30)
-        .map(|i| odoo_file(filestore.path(), format!("adjunto {i}").as_bytes()))
-        .collect();
-    files.push(odoo_file(filestore.path(), SECRET_FILE));
-    attach(&cluster, &files);
-    let identity = Identity::generate();
-    let store: Arc<dyn vigia_core::ports::store::ObjectStore> = match fixture {
-        Fixture::Local(_, s) => s.clone(),
-        Fixture::S3(_, s) => s.clone(),
-    };
-    let job = BackupJob {
-        store,
-        name_key: NameKey::from_secret(&Secret::new(hex::encode([5u8; 32]))).unwrap(),
-        recipients: identity.recipients(),
-        target: PgTarget {
-            host: cluster.socket_dir().to_str().unwrap().to_owned(),
-            port: cluster.port(),
-            user: cluster.user().to_owned(),
-            password: None,
-            bin_dir: Some(cluster.bin_dir().to_path_buf()),
-        },
-        database: "odoo".into(),
-        filestore_dir: Some(filestore.path().to_path_buf()),
-        allow_missing_files: false,
-        lock_wait: std::time::Duration::ZERO,
-        os_lock_dir: match fixture {
-            Fixture::Local(dir, _) => Some(dir.path().join("store")),
-            Fixture::S3(..) => None,
-        },
-        clock: Arc::new(SystemClock),
-        progress: Arc::new(vigia_core::ports::progress::NoProgress),
-        cancel: vigia_core::CancelToken::new(),
-        state_dir: None,
-        heartbeat_url: None,
-    };
-    Stack {
-        cluster,
-        filestore,
-        files,
-        identity,
-        job,
-    }
-}
-
-fn attach(cluster: &PgCluster, files: &[String]) {
-    let values: Vec<String> = files
-        .iter()
-        .map(|f| format!("('{f}', '{f}', '{}')", &f[3..]))
-        .collect();
-    cluster
-        .psql(
-            "odoo",
-            &format!(
-                "INSERT INTO ir_attachment (name, store_fname, checksum) VALUES {}",
-                values.join(",")
-            ),
-        )
-        .unwrap();
-}
-
-async fn read_all(fixture: &Fixture, key: &str, identity: &Identity) -> Vec<u8> {
-    let mut reader = open_sealed(fixture.store(), key, identity).await.unwrap();
-    tokio::task::spawn_blocking(move || {
-        let mut out = Vec::new();
-        reader.read_to_end(&mut out).unwrap();
-        out
-    })
-    .await
-    .unwrap()
-}
+use vigia_backup::Catalog;
+use vigia_backup::format::{BackupManifest, NAME_KEY_KEY, index_key, manifest_key};
 
 async fn backup_round(fixture: Fixture) {
     let s = stack(&fixture);

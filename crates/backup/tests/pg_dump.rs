@@ -12,11 +12,7 @@ use vigia_backup::{Identity, open_sealed, put_sealed};
 use vigia_sandbox::postgres::PgCluster;
 
 fn odoo_cluster() -> (PgCluster, PgTarget) {
-    let cluster = PgCluster::start().unwrap();
-    cluster.create_database("odoo").unwrap();
-    cluster
-        .psql("odoo", include_str!("common/odoo.sql"))
-        .unwrap();
+    let cluster = common::odoo::odoo_cluster();
     cluster
         .psql(
             "odoo",
@@ -25,13 +21,7 @@ fn odoo_cluster() -> (PgCluster, PgTarget) {
              ('b-copy.xml', 'account.move', 'cd/cd02', 'cd02'), ('inline', 'res.partner', NULL, NULL)",
         )
         .unwrap();
-    let target = PgTarget {
-        host: cluster.socket_dir().to_str().unwrap().to_owned(),
-        port: cluster.port(),
-        user: cluster.user().to_owned(),
-        password: None,
-        bin_dir: Some(cluster.bin_dir().to_path_buf()),
-    };
+    let target = common::odoo::target(&cluster);
     (cluster, target)
 }
 

@@ -43,6 +43,23 @@ pub enum Command {
     Config(ConfigCommand),
     /// Take a backup (database and filestore, encrypted), or list and show backups
     Backup(BackupArgs),
+    /// Check that backups are whole and restorable (results are recorded in the store)
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The backup to verify [default: the newest]
+    #[arg(conflicts_with = "all")]
+    pub id: Option<String>,
+    /// Verify every backup in the store
+    #[arg(long)]
+    pub all: bool,
+    /// quick: objects exist with their sizes; full: read back, sha256, decrypt, pg_restore
+    /// --list, every file's sha1; drill: full plus a restore into a scratch database whose row
+    /// counts must match [default: full with an identity configured, else quick]
+    #[arg(long, value_name = "LEVEL", value_parser = ["quick", "full", "drill"])]
+    pub level: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -110,6 +127,7 @@ impl Command {
                 command: Some(BackupCommand::Show { .. }),
                 ..
             }) => "backup show",
+            Self::Verify(_) => "verify",
         }
     }
 }

@@ -4,7 +4,7 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use serde::Serialize;
-use vigia_core::{Envelope, Error, ErrorKind, Result};
+use vigia_core::{Envelope, Error, ErrorKind, Outcome, Result};
 
 use crate::args::Cli;
 
@@ -14,16 +14,22 @@ pub trait Human {
 }
 
 /// Prints the result (the envelope with `--json`, else text) and returns the exit code.
-pub fn finish<T: Serialize + Human>(cli: &Cli, command: &str, result: &Result<T>) -> ExitCode {
+pub fn finish<T: Serialize + Human + Outcome>(
+    cli: &Cli,
+    command: &str,
+    result: &Result<T>,
+) -> ExitCode {
     if cli.json {
-        let envelope = Envelope::from_result(command, result);
+        let envelope = Envelope::from_outcome(command, result);
         print_stdout(&format!("{}\n", envelope.to_json()));
         return ExitCode::from(envelope.status());
     }
     match result {
         Ok(value) => {
             print_stdout(&value.human());
-            ExitCode::SUCCESS
+            value
+                .failure()
+                .map_or(ExitCode::SUCCESS, |err| report_error(&err))
         }
         Err(err) => report_error(err),
     }

@@ -22,7 +22,31 @@ pub struct EnvelopeError {
     pub context: ErrorContext,
 }
 
+/// A result that ran to its end and still failed: `vigia verify` that found corruption. Its
+/// data is the answer (which objects, what is wrong) and goes into the envelope beside the error.
+pub trait Outcome {
+    /// The error that makes this result a failure (its kind picks the exit code); None: success.
+    fn failure(&self) -> Option<Error> {
+        None
+    }
+}
+
+impl Outcome for () {}
+
 impl Envelope {
+    /// Like `from_result`, with an `Outcome`'s failure turned into an error that keeps the data.
+    pub fn from_outcome<T: Serialize + Outcome>(command: &str, result: &Result<T, Error>) -> Self {
+        let mut envelope = Self::from_result(command, result);
+        if let Ok(value) = result
+            && let Some(error) = value.failure()
+        {
+            let data = std::mem::take(&mut envelope.data);
+            envelope = Self::failure(command, &error);
+            envelope.data = data;
+        }
+        envelope
+    }
+
     /// Wraps a command's result: `data` on success, the error (and `null` data) on failure.
     pub fn from_result<T: Serialize>(command: &str, result: &Result<T, Error>) -> Self {
         match result {

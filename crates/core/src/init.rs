@@ -115,6 +115,8 @@ identity = "file:{IDENTITY_FILE}"
     )
 }
 
+impl crate::envelope::Outcome for InitReport {}
+
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::PermissionsExt;

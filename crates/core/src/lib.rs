@@ -19,7 +19,7 @@ pub mod process;
 
 pub use cancel::CancelToken;
 pub use config::{Config, ConfigSource};
-pub use envelope::{Envelope, EnvelopeError};
+pub use envelope::{Envelope, EnvelopeError, Outcome};
 pub use error::{Error, ErrorContext, ErrorKind, Result};
 pub use init::{InitReport, init};
 

@@ -5,7 +5,7 @@ use std::ffi::{CStr, CString, c_char};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use serde::Serialize;
-use vigia_core::{Envelope, Error, Result};
+use vigia_core::{Envelope, Error, Outcome, Result};
 
 thread_local! {
     static LAST_ERROR: RefCell<Option<String>> = const { RefCell::new(None) };
@@ -13,7 +13,7 @@ thread_local! {
 
 /// Runs `call`, wraps its result in the envelope for `command`, writes it to `out` and returns
 /// the status. A panic becomes an `internal` error instead of unwinding into C.
-pub fn guard<T: Serialize>(
+pub fn guard<T: Serialize + Outcome>(
     command: &str,
     out: *mut *mut c_char,
     call: impl FnOnce() -> Result<T>,
@@ -28,7 +28,7 @@ pub fn guard<T: Serialize>(
             "vigia panicked: {what}; please report this bug"
         )))
     });
-    write_out(&Envelope::from_result(command, &result), out)
+    write_out(&Envelope::from_outcome(command, &result), out)
 }
 
 /// Stores the envelope's error as the thread's last error, writes the envelope to `out`.

@@ -1,10 +1,16 @@
-//! PostgreSQL for backups: a connection holding an exported snapshot, and `pg_dump` reading
-//! that snapshot, so the dump, the filestore list and the row counts are one point in time.
+//! PostgreSQL for backups: a connection holding an exported snapshot, `pg_dump` reading that
+//! snapshot (so the dump, the filestore list and the row counts are one point in time), and
+//! `pg_restore` reading a dump back.
 
+mod client;
 mod dump;
+mod restore;
+mod rows;
 mod snapshot;
 mod target;
 
 pub use dump::PgDump;
+pub use restore::{RestoreMode, pg_restore_stream};
+pub use rows::row_counts;
 pub use snapshot::SnapshotSession;
 pub use target::PgTarget;

@@ -100,33 +100,7 @@ impl SnapshotSession {
 
     /// Exact row counts of every user table, as `schema.table`.
     pub async fn row_counts(&self) -> Result<BTreeMap<String, u64>> {
-        let tables = self
-            .client
-            .query(
-                "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname), n.nspname, c.relname \
-                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-                 WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
-                 AND n.nspname NOT LIKE 'pg_toast%' ORDER BY 2, 3",
-                &[],
-            )
-            .await
-            .map_err(|e| db_error("cannot list the tables", &e))?;
-        let mut counts = BTreeMap::new();
-        for table in tables {
-            let quoted: String = table.get(0);
-            let (schema, name): (String, String) = (table.get(1), table.get(2));
-            let row = self
-                .client
-                .query_one(&format!("SELECT count(*) FROM ONLY {quoted}"), &[])
-                .await
-                .map_err(|e| db_error(&format!("cannot count the rows of {quoted}"), &e))?;
-            let count: i64 = row.get(0);
-            counts.insert(
-                format!("{schema}.{name}"),
-                u64::try_from(count).unwrap_or_default(),
-            );
-        }
-        Ok(counts)
+        super::row_counts(&self.client).await
     }
 
     /// Ends the transaction (and with it the snapshot).

@@ -34,6 +34,18 @@ impl PgTarget {
         })
     }
 
+    /// Where the server is, without the password: enough to run `pg_restore --list`.
+    pub fn client_only(config: &Config) -> Self {
+        let pg = &config.postgres;
+        Self {
+            host: pg.host.clone(),
+            port: pg.port,
+            user: pg.user.clone(),
+            password: None,
+            bin_dir: pg.bin_dir.clone(),
+        }
+    }
+
     /// A client program (`pg_dump`, `pg_restore`), from `bin-dir` or PATH.
     pub fn program(&self, name: &str) -> PathBuf {
         self.bin_dir

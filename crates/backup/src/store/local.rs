@@ -132,6 +132,7 @@ impl ObjectStore for LocalStore {
         Ok(ObjectMeta {
             key: key.to_owned(),
             size_bytes: size,
+            modified: None,
         })
     }
 
@@ -165,6 +166,7 @@ impl ObjectStore for LocalStore {
         Ok(ObjectMeta {
             key: key.to_owned(),
             size_bytes: meta.len(),
+            modified: modified(&meta),
         })
     }
 
@@ -224,9 +226,11 @@ fn walk(root: &Path, prefix: &str) -> std::io::Result<Vec<ObjectMeta>> {
                     .to_string_lossy()
                     .into_owned();
                 if key.starts_with(prefix) {
+                    let meta = entry.metadata()?;
                     out.push(ObjectMeta {
                         key,
-                        size_bytes: entry.metadata()?.len(),
+                        size_bytes: meta.len(),
+                        modified: modified(&meta),
                     });
                 }
             }
@@ -234,4 +238,10 @@ fn walk(root: &Path, prefix: &str) -> std::io::Result<Vec<ObjectMeta>> {
     }
     out.sort_by(|a, b| a.key.cmp(&b.key));
     Ok(out)
+}
+
+fn modified(meta: &std::fs::Metadata) -> Option<jiff::Timestamp> {
+    meta.modified()
+        .ok()
+        .and_then(|t| jiff::Timestamp::try_from(t).ok())
 }

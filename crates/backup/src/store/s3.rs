@@ -286,6 +286,7 @@ impl ObjectStore for S3Store {
         Ok(ObjectMeta {
             key: key.to_owned(),
             size_bytes,
+            modified: None,
         })
     }
 
@@ -321,6 +322,7 @@ impl ObjectStore for S3Store {
                 .content_length()
                 .and_then(|n| u64::try_from(n).ok())
                 .unwrap_or(0),
+            modified: output.last_modified().and_then(aws_time),
         })
     }
 
@@ -346,6 +348,7 @@ impl ObjectStore for S3Store {
                         .size()
                         .and_then(|n| u64::try_from(n).ok())
                         .unwrap_or(0),
+                    modified: object.last_modified().and_then(aws_time),
                 });
             }
         }
@@ -364,4 +367,8 @@ impl ObjectStore for S3Store {
             .map_err(|e| self.fail("delete", key, &e))?;
         Ok(())
     }
+}
+
+fn aws_time(t: &aws_sdk_s3::primitives::DateTime) -> Option<jiff::Timestamp> {
+    jiff::Timestamp::new(t.secs(), t.subsec_nanos().try_into().ok()?).ok()
 }

@@ -13,6 +13,8 @@ use vigia_core::config::Secret;
 use vigia_core::ports::store::ObjectStore;
 use vigia_sandbox::s3::{REGION, S3Server};
 
+pub mod odoo;
+
 pub const BUCKET: &str = "vigia-test";
 
 /// A store and whatever keeps it alive.
@@ -64,6 +66,13 @@ impl Fixture {
         match self {
             Self::S3(server, _) => server,
             Self::Local(..) => panic!("not an S3 fixture"),
+        }
+    }
+
+    pub fn shared_store(&self) -> Arc<dyn ObjectStore> {
+        match self {
+            Self::Local(_, s) => s.clone(),
+            Self::S3(_, s) => s.clone(),
         }
     }
 

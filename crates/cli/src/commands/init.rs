@@ -38,3 +38,5 @@ impl Human for InitOutcome {
         }
     }
 }
+
+impl vigia_core::Outcome for InitOutcome {}

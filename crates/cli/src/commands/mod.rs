@@ -3,6 +3,7 @@
 mod backup;
 mod config;
 mod init;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -31,6 +32,7 @@ pub fn run(cli: &Cli) -> ExitCode {
             command: Some(BackupCommand::Show { id }),
             ..
         }) => output::finish(cli, name, &backup::show(cli, id)),
+        Command::Verify(args) => output::finish(cli, name, &verify::run(cli, args)),
     }
 }
 

@@ -73,3 +73,5 @@ fn warnings(config: &Config) -> Result<Vec<ConfigWarning>> {
     }
     Ok(out)
 }
+
+impl crate::envelope::Outcome for CheckReport {}

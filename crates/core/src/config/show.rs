@@ -55,6 +55,8 @@ fn mask_url_password(s: &str) -> String {
     }
 }
 
+impl crate::envelope::Outcome for ConfigView {}
+
 #[cfg(test)]
 mod tests {
     use super::mask_url_password;

@@ -18,6 +18,8 @@ pub type ObjectReader = Pin<Box<dyn AsyncRead + Send>>;
 pub struct ObjectMeta {
     pub key: String,
     pub size_bytes: u64,
+    /// When the object was last written, when the store says (prune's grace period uses it).
+    pub modified: Option<jiff::Timestamp>,
 }
 
 /// Why a store operation failed. `NotFound` is its own case: callers branch on it.

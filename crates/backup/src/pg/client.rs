@@ -1,0 +1,77 @@
+//! Running PostgreSQL's client programs (`pg_dump`, `pg_restore`): the password through the
+//! environment (never the command line), low CPU and I/O priority, killed with their parent.
+
+use std::io::{self, Read};
+use std::path::Path;
+use std::process::{Child, Command};
+use std::thread::JoinHandle;
+
+use super::PgTarget;
+
+impl PgTarget {
+    /// `PROGRAM --host --port --username --no-password` with the password in its environment,
+    /// under nice/ionice, dying with the spawning thread.
+    pub fn client_command(&self, name: &str, app_name: &str) -> Command {
+        let mut command = low_priority(&self.program(name));
+        command
+            .arg("--no-password")
+            .arg(format!("--host={}", self.host))
+            .arg(format!("--port={}", self.port))
+            .arg(format!("--username={}", self.user))
+            .env("PGAPPNAME", app_name)
+            .env_remove("PGPASSWORD");
+        if let Some(password) = &self.password {
+            command.env("PGPASSWORD", password.expose());
+        }
+        vigia_core::process::die_with_parent(&mut command);
+        command
+    }
+
+    /// Spawns `command`; a missing program is an error naming the package to install.
+    pub(crate) fn spawn_client(&self, command: &mut Command, name: &str) -> io::Result<Child> {
+        command.spawn().map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "cannot run {}: {e}; install the Debian package postgresql-client or set [postgres] bin-dir",
+                    self.program(name).display()
+                ),
+            )
+        })
+    }
+}
+
+/// Collects a child's stderr on a thread, so a chatty child never blocks on a full pipe.
+pub(crate) fn collect_stderr(child: &mut Child) -> JoinHandle<String> {
+    let mut stderr = child.stderr.take().expect("piped stderr");
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    })
+}
+
+/// The last lines of a child's stderr, for an error message.
+pub(crate) fn tail(stderr: &str, lines: usize) -> String {
+    let tail: Vec<&str> = stderr.lines().rev().take(lines).collect();
+    tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
+}
+
+/// `nice -n 10 ionice -c 2 -n 7 PROGRAM` where nice and ionice exist: a backup must not slow
+/// down the invoices being issued meanwhile.
+fn low_priority(program: &Path) -> Command {
+    let have = |tool: &str| {
+        std::env::var_os("PATH")
+            .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
+    };
+    if !have("nice") {
+        return Command::new(program);
+    }
+    let mut command = Command::new("nice");
+    command.args(["-n", "10"]);
+    if have("ionice") {
+        command.args(["ionice", "-c", "2", "-n", "7"]);
+    }
+    command.arg(program);
+    command
+}

@@ -1,0 +1,78 @@
+//! `pg_restore` reading a dump from its stdin: `--list` to check an archive, or a restore
+//! into a database (the drill's scratch database). A dump written to a pipe restores in one
+//! sequential pass with one job; `-j` needs a file (the restore command spools one).
+
+use std::io::{self, Read, Write};
+use std::process::Stdio;
+
+use super::PgTarget;
+use super::client::{collect_stderr, tail};
+
+/// What to do with the archive.
+#[derive(Debug, Clone)]
+pub enum RestoreMode {
+    /// `pg_restore --list`: the archive's table of contents must read.
+    List,
+    /// Restore into this (existing, empty) database; every error is fatal.
+    Into { database: String },
+}
+
+/// Feeds `dump` to `pg_restore`; Ok(stdout) when it exited 0. Reads `dump` to its end even
+/// when pg_restore stopped reading early (`--list` needs only the header), so the caller's
+/// checksum covers every byte. Blocking, and the child dies with the calling thread.
+pub fn pg_restore_stream(
+    target: &PgTarget,
+    mode: &RestoreMode,
+    dump: &mut dyn Read,
+) -> io::Result<String> {
+    let mut command = target.client_command("pg_restore", "vigia-verify");
+    match mode {
+        RestoreMode::List => {
+            command.arg("--list");
+        }
+        RestoreMode::Into { database } => {
+            command
+                .args(["--exit-on-error", "--no-owner", "--no-privileges"])
+                .arg(format!("--dbname={database}"));
+        }
+    }
+    command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = target.spawn_client(&mut command, "pg_restore")?;
+    let stderr = collect_stderr(&mut child);
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    let stdout = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        text
+    });
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut child_reading = true;
+    loop {
+        let n = dump.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        if child_reading && let Err(e) = stdin.write_all(&buf[..n]) {
+            if e.kind() != io::ErrorKind::BrokenPipe {
+                return Err(e);
+            }
+            child_reading = false;
+        }
+    }
+    drop(stdin);
+    let status = child.wait()?;
+    let stderr = stderr.join().unwrap_or_default();
+    let stdout = stdout.join().unwrap_or_default();
+    if status.success() {
+        Ok(stdout)
+    } else {
+        Err(io::Error::other(format!(
+            "pg_restore exited with {status}: {}",
+            tail(&stderr, 5)
+        )))
+    }
+}

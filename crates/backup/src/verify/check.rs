@@ -1,0 +1,303 @@
+//! The checks of one backup, level by level.
+
+use std::collections::HashMap;
+use std::io::{self, Read};
+
+use futures::StreamExt;
+use sha1::{Digest, Sha1};
+use vigia_core::ports::store::ObjectStore;
+use vigia_core::{Error, ErrorKind, Result};
+
+use super::drill::Drill;
+use super::{Problem, VerifyJob, VerifyLevel};
+use crate::format::{BackupIndex, BackupManifest, NAME_KEY_KEY, dump_key, manifest_key};
+use crate::keys::Identity;
+use crate::pg::{PgTarget, RestoreMode, pg_restore_stream};
+use crate::seal::{SealedObject, read_back};
+
+pub(super) struct Checker<'j> {
+    job: &'j VerifyJob,
+    level: VerifyLevel,
+    identity: Option<Identity>,
+    /// Every key under `backups/` and `objects/` with its size: one LIST each per run.
+    listing: HashMap<String, u64>,
+    /// Problems of `keys/name-key.age`, found once per run and reported with every backup.
+    name_key_problems: Vec<Problem>,
+}
+
+impl<'j> Checker<'j> {
+    pub async fn new(
+        job: &'j VerifyJob,
+        identity: Option<Identity>,
+        level: VerifyLevel,
+    ) -> Result<Self> {
+        let store = job.access.store.as_ref();
+        let mut listing = HashMap::new();
+        for prefix in ["backups/", "objects/"] {
+            for meta in store.list(prefix).await? {
+                listing.insert(meta.key, meta.size_bytes);
+            }
+        }
+        let mut checker = Self {
+            job,
+            level,
+            identity,
+            listing,
+            name_key_problems: Vec::new(),
+        };
+        if level >= VerifyLevel::Full {
+            checker.name_key_problems = checker.check_name_key_copy().await?;
+        }
+        Ok(checker)
+    }
+
+    fn store(&self) -> &dyn ObjectStore {
+        self.job.access.store.as_ref()
+    }
+
+    fn identity(&self) -> &Identity {
+        self.identity
+            .as_ref()
+            .expect("full and drill are only chosen with an identity")
+    }
+
+    /// Every problem found in `index`'s backup at the checker's level; empty when it passed.
+    pub async fn check(&self, index: &BackupIndex) -> Result<Vec<Problem>> {
+        let mut problems = self.quick(index);
+        if self.level == VerifyLevel::Quick || !problems.is_empty() {
+            // A missing or short object fails every deeper check the same way.
+            return Ok(problems);
+        }
+        problems.extend(self.name_key_problems.iter().cloned());
+        problems.extend(self.full(index).await?);
+        Ok(problems)
+    }
+
+    /// Every object the index names exists with its size, and the index names a dump and a
+    /// manifest. (The index's own mac was checked when the catalog was read.)
+    fn quick(&self, index: &BackupIndex) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        for required in [dump_key(&index.id), manifest_key(&index.id)] {
+            if !index.objects.iter().any(|o| o.key == required) {
+                problems.push(Problem::new(&required, "the index does not list it"));
+            }
+        }
+        for object in &index.objects {
+            match self.listing.get(&object.key) {
+                None => problems.push(Problem::new(&object.key, "missing from the store")),
+                Some(&size) if size != object.size_bytes => problems.push(Problem::new(
+                    &object.key,
+                    format!(
+                        "size: {size} bytes stored, the index says {}",
+                        object.size_bytes
+                    ),
+                )),
+                Some(_) => {}
+            }
+        }
+        problems
+    }
+
+    async fn full(&self, index: &BackupIndex) -> Result<Vec<Problem>> {
+        let find = |key: String| index.objects.iter().find(|o| o.key == key);
+        let manifest_object = find(manifest_key(&index.id)).expect("checked by quick");
+        let dump_object = find(dump_key(&index.id)).expect("checked by quick");
+
+        let manifest = match self.read_manifest(index, manifest_object).await? {
+            Ok(manifest) => manifest,
+            Err(problem) => return Ok(vec![problem]),
+        };
+        let mut problems = Vec::new();
+        let drill = if self.level == VerifyLevel::Drill {
+            Some(Drill::prepare(&self.job.target, &index.id).await?)
+        } else {
+            None
+        };
+        let mode = drill
+            .as_ref()
+            .map_or(RestoreMode::List, |d| RestoreMode::Into {
+                database: d.database().to_owned(),
+            });
+        let dump = self.read_dump(dump_object, mode);
+        let files = self.read_files(index, &manifest);
+        let (dump, files) = tokio::join!(dump, files);
+        let dump_ok = match dump {
+            Ok(Ok(())) => true,
+            Ok(Err(problem)) => {
+                problems.push(problem);
+                false
+            }
+            Err(e) => {
+                if let Some(drill) = drill {
+                    drill.drop_scratch().await;
+                }
+                return Err(e);
+            }
+        };
+        problems.extend(files?);
+        if let Some(drill) = drill {
+            if dump_ok {
+                problems.extend(drill.compare(&manifest, &dump_object.key).await);
+            }
+            drill.drop_scratch().await;
+        }
+        Ok(problems)
+    }
+
+    async fn read_manifest(
+        &self,
+        index: &BackupIndex,
+        object: &SealedObject,
+    ) -> Result<std::result::Result<BackupManifest, Problem>> {
+        let plain = read_back(self.store(), object, self.identity(), |r| {
+            let mut out = Vec::new();
+            r.read_to_end(&mut out).map(|_| out)
+        })
+        .await?;
+        let plain = match plain {
+            Ok(plain) => plain,
+            Err(damage) => return Ok(Err(Problem::new(&object.key, damage))),
+        };
+        let manifest: BackupManifest = match self.job.access.name_key.open(&plain, &object.key) {
+            Ok(manifest) => manifest,
+            Err(e) => return Ok(Err(Problem::new(&object.key, e.message()))),
+        };
+        if manifest.id != index.id {
+            return Ok(Err(Problem::new(
+                &object.key,
+                format!("it describes backup {}, not {}", manifest.id, index.id),
+            )));
+        }
+        Ok(Ok(manifest))
+    }
+
+    /// The dump read back into `pg_restore` (its table of contents, or a restore for a drill).
+    async fn read_dump(
+        &self,
+        object: &SealedObject,
+        mode: RestoreMode,
+    ) -> Result<std::result::Result<(), Problem>> {
+        let target: PgTarget = self.job.target.clone();
+        let result = read_back(self.store(), object, self.identity(), move |dump| {
+            pg_restore_stream(&target, &mode, dump).map(drop)
+        })
+        .await?;
+        Ok(result.map_err(|damage| Problem::new(&object.key, damage)))
+    }
+
+    /// Every filestore object decrypts to content whose sha1 is the one the manifest gives.
+    async fn read_files(
+        &self,
+        index: &BackupIndex,
+        manifest: &BackupManifest,
+    ) -> Result<Vec<Problem>> {
+        let expected: HashMap<&str, &str> = manifest
+            .filestore
+            .iter()
+            .map(|f| (f.object.as_str(), f.sha1.as_str()))
+            .collect();
+        let mut problems: Vec<Problem> = manifest
+            .filestore
+            .iter()
+            .filter(|f| !index.objects.iter().any(|o| o.key == f.object))
+            .map(|f| {
+                Problem::new(
+                    &f.object,
+                    format!(
+                        "the manifest lists it for {}, the index does not",
+                        f.store_fname
+                    ),
+                )
+            })
+            .collect();
+        let reads = index
+            .objects
+            .iter()
+            .filter(|o| o.key.starts_with("objects/"))
+            .map(|object| {
+                let sha1 = expected.get(object.key.as_str()).map(|s| (*s).to_owned());
+                self.read_file(object, sha1)
+            });
+        let mut reads = futures::stream::iter(reads).buffer_unordered(self.job.concurrency.max(1));
+        while let Some(result) = reads.next().await {
+            self.job.cancel.check()?;
+            problems.extend(result?);
+        }
+        Ok(problems)
+    }
+
+    async fn read_file(
+        &self,
+        object: &SealedObject,
+        expected_sha1: Option<String>,
+    ) -> Result<Option<Problem>> {
+        let Some(expected_sha1) = expected_sha1 else {
+            return Ok(Some(Problem::new(
+                &object.key,
+                "the index lists it but the manifest names no file for it",
+            )));
+        };
+        let sha1 = read_back(self.store(), object, self.identity(), |content| {
+            let mut hasher = Sha1::new();
+            io::copy(content, &mut HashWriter(&mut hasher))?;
+            Ok(hex::encode(hasher.finalize()))
+        })
+        .await?;
+        Ok(match sha1 {
+            Err(damage) => Some(Problem::new(&object.key, damage)),
+            Ok(sha1) if sha1 != expected_sha1 => Some(Problem::new(
+                &object.key,
+                format!("the file inside has sha1 {sha1}, the manifest says {expected_sha1}"),
+            )),
+            Ok(_) => None,
+        })
+    }
+
+    /// `keys/name-key.age` decrypts to the configured name key: the store alone, with the
+    /// identity, is enough to recover everything.
+    async fn check_name_key_copy(&self) -> Result<Vec<Problem>> {
+        match self.store().head(NAME_KEY_KEY).await {
+            Ok(_) => {}
+            Err(e) if e.is_not_found() => {
+                return Ok(vec![Problem::new(NAME_KEY_KEY, "missing from the store")]);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let mut reader =
+            match crate::seal::open_sealed(self.store(), NAME_KEY_KEY, self.identity()).await {
+                Ok(reader) => reader,
+                Err(e) if e.kind() == ErrorKind::Crypto => {
+                    return Ok(vec![Problem::new(NAME_KEY_KEY, e.message())]);
+                }
+                Err(e) => return Err(e),
+            };
+        let text = tokio::task::spawn_blocking(move || {
+            let mut out = String::new();
+            reader.read_to_string(&mut out).map(|_| out)
+        })
+        .await
+        .map_err(|e| Error::internal(format!("the reading task failed: {e}")))?;
+        let problem = match text {
+            Err(e) => format!("cannot read it back: {e}"),
+            Ok(text) if text.trim_end() == self.job.access.name_key.to_hex().as_str() => {
+                return Ok(Vec::new());
+            }
+            Ok(_) => "it does not hold the configured name key".to_owned(),
+        };
+        Ok(vec![Problem::new(NAME_KEY_KEY, problem)])
+    }
+}
+
+/// `io::Write` into a hasher, for `io::copy`.
+struct HashWriter<'h>(&'h mut Sha1);
+
+impl io::Write for HashWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}

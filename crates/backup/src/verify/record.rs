@@ -1,0 +1,95 @@
+//! `verifications/<id>/<time>.json`: what each verification found, with its mac. `backup list`
+//! shows the latest; prune keeps the newest backup whose latest full or drill passed.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use vigia_core::Result;
+use vigia_core::ports::store::ObjectStore;
+
+use super::{Problem, VerifyLevel};
+use crate::format::{BackupId, NameKey, verification_key};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerificationRecord {
+    pub id: BackupId,
+    pub level: VerifyLevel,
+    pub at: Timestamp,
+    pub ok: bool,
+    pub problems: Vec<Problem>,
+}
+
+impl VerificationRecord {
+    pub async fn write(&self, store: &dyn ObjectStore, name_key: &NameKey) -> Result<()> {
+        let key = verification_key(&self.id, self.at);
+        store.put_bytes(&key, name_key.seal(self)?.into()).await?;
+        Ok(())
+    }
+}
+
+/// The record keys in the store, per backup, oldest first (compact times sort as strings).
+#[derive(Debug, Default)]
+pub struct VerificationLog {
+    keys: BTreeMap<BackupId, Vec<String>>,
+}
+
+impl VerificationLog {
+    /// One LIST of `verifications/`.
+    pub async fn read(store: &dyn ObjectStore) -> Result<Self> {
+        let mut log = Self::default();
+        for meta in store.list("verifications/").await? {
+            let Some(id) = meta
+                .key
+                .strip_prefix("verifications/")
+                .and_then(|rest| rest.split_once('/'))
+                .and_then(|(id, _)| id.parse::<BackupId>().ok())
+            else {
+                continue;
+            };
+            log.keys.entry(id).or_default().push(meta.key);
+        }
+        for keys in log.keys.values_mut() {
+            keys.sort();
+        }
+        Ok(log)
+    }
+
+    /// Every record key of `id`.
+    pub fn keys_of(&self, id: &BackupId) -> &[String] {
+        self.keys.get(id).map_or(&[], Vec::as_slice)
+    }
+
+    /// The newest record of `id` at `min_level` or above. A record whose mac fails counts as
+    /// a failed verification: a forged "ok" must not protect or excuse anything.
+    pub async fn latest(
+        &self,
+        store: &dyn ObjectStore,
+        name_key: &NameKey,
+        id: &BackupId,
+        min_level: VerifyLevel,
+    ) -> Result<Option<VerificationRecord>> {
+        for key in self.keys_of(id).iter().rev() {
+            let bytes = store.get_bytes(key).await?;
+            let record = match name_key.open::<VerificationRecord>(&bytes, key) {
+                Ok(record) if record.id == *id => record,
+                Ok(_) | Err(_) => VerificationRecord {
+                    id: id.clone(),
+                    level: min_level,
+                    at: Timestamp::UNIX_EPOCH,
+                    ok: false,
+                    problems: vec![Problem {
+                        object: key.clone(),
+                        problem: "this verification record fails its mac or names another backup"
+                            .into(),
+                    }],
+                },
+            };
+            if record.level >= min_level {
+                return Ok(Some(record));
+            }
+        }
+        Ok(None)
+    }
+}

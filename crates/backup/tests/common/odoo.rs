@@ -1,0 +1,155 @@
+//! An Odoo-shaped stack for backup tests: a throwaway cluster with the module's tables and
+//! data, a filestore, keys, and a backup job and verify job on a fixture's store.
+
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::sync::Arc;
+
+use vigia_backup::format::NameKey;
+use vigia_backup::pg::PgTarget;
+use vigia_backup::{
+    BackupJob, Identity, Selection, StoreAccess, VerifyJob, VerifyLevel, open_sealed,
+};
+use vigia_core::config::{Secret, SecretRef};
+use vigia_core::ports::clock::SystemClock;
+use vigia_core::ports::progress::NoProgress;
+use vigia_sandbox::postgres::PgCluster;
+
+use super::Fixture;
+
+pub const SECRET_ROW: &str = "Distribuidora Secreta Limitada";
+pub const SECRET_FILE: &[u8] = b"<Clave>50628112600310112345600100001010000000001100000001</Clave>";
+
+/// A cluster with database `odoo` holding the module's tables (common/odoo.sql).
+pub fn odoo_cluster() -> PgCluster {
+    let cluster = PgCluster::start().unwrap();
+    cluster.create_database("odoo").unwrap();
+    cluster.psql("odoo", include_str!("odoo.sql")).unwrap();
+    cluster
+}
+
+/// The cluster as a backup target (Unix socket, its own client binaries).
+pub fn target(cluster: &PgCluster) -> PgTarget {
+    PgTarget {
+        host: cluster.socket_dir().to_str().unwrap().to_owned(),
+        port: cluster.port(),
+        user: cluster.user().to_owned(),
+        password: None,
+        bin_dir: Some(cluster.bin_dir().to_path_buf()),
+    }
+}
+
+/// Rows in `ir_attachment` for filestore files (`xx/sha1` names).
+pub fn attach(cluster: &PgCluster, files: &[String]) {
+    let values: Vec<String> = files
+        .iter()
+        .map(|f| format!("('{f}', '{f}', '{}')", &f[3..]))
+        .collect();
+    cluster
+        .psql(
+            "odoo",
+            &format!(
+                "INSERT INTO ir_attachment (name, store_fname, checksum) VALUES {}",
+                values.join(",")
+            ),
+        )
+        .unwrap();
+}
+
+pub struct Stack {
+    pub cluster: PgCluster,
+    pub filestore: tempfile::TempDir,
+    /// The filestore files, `xx/sha1`.
+    pub files: Vec<String>,
+    pub identity: Identity,
+    /// Holds `identity.key` (0600), for `file:` references.
+    pub keys: tempfile::TempDir,
+    pub job: BackupJob,
+}
+
+/// 31 files (one with a known secret content) and a known secret row.
+pub fn stack(fixture: &Fixture) -> Stack {
+    let cluster = odoo_cluster();
+    cluster
+        .psql(
+            "odoo",
+            &format!("INSERT INTO res_partner (name) VALUES ('{SECRET_ROW}')"),
+        )
+        .unwrap();
+    let filestore = tempfile::tempdir().unwrap();
+    let mut files: Vec<String> = (0..30)
+        .map(|i| super::odoo_file(filestore.path(), format!("adjunto {i}").as_bytes()))
+        .collect();
+    files.push(super::odoo_file(filestore.path(), SECRET_FILE));
+    attach(&cluster, &files);
+    let identity = Identity::generate();
+    let keys = tempfile::tempdir().unwrap();
+    let identity_file = keys.path().join("identity.key");
+    std::fs::write(&identity_file, identity.to_file_text()).unwrap();
+    std::fs::set_permissions(&identity_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let job = BackupJob {
+        store: fixture.shared_store(),
+        name_key: NameKey::from_secret(&Secret::new(hex::encode([5u8; 32]))).unwrap(),
+        recipients: identity.recipients(),
+        target: target(&cluster),
+        database: "odoo".into(),
+        filestore_dir: Some(filestore.path().to_path_buf()),
+        allow_missing_files: false,
+        lock_wait: std::time::Duration::ZERO,
+        os_lock_dir: match fixture {
+            Fixture::Local(dir, _) => Some(dir.path().join("store")),
+            Fixture::S3(..) => None,
+        },
+        clock: Arc::new(SystemClock),
+        progress: Arc::new(NoProgress),
+        cancel: vigia_core::CancelToken::new(),
+        state_dir: None,
+        heartbeat_url: None,
+    };
+    Stack {
+        cluster,
+        filestore,
+        files,
+        identity,
+        keys,
+        job,
+    }
+}
+
+impl Stack {
+    /// The store with the name key, and the identity when `with_identity`.
+    pub fn access(&self, with_identity: bool) -> StoreAccess {
+        let identity = format!("file:{}", self.keys.path().join("identity.key").display());
+        StoreAccess {
+            store: Arc::clone(&self.job.store),
+            name_key: self.job.name_key.clone(),
+            identity: with_identity.then(|| SecretRef::parse(&identity).unwrap()),
+        }
+    }
+
+    pub fn verify_job(&self, level: Option<VerifyLevel>, selection: Selection) -> VerifyJob {
+        VerifyJob {
+            access: self.access(true),
+            level,
+            selection,
+            target: target(&self.cluster),
+            clock: Arc::new(SystemClock),
+            progress: Arc::new(NoProgress),
+            cancel: vigia_core::CancelToken::new(),
+            state_dir: None,
+            concurrency: 4,
+        }
+    }
+}
+
+/// A sealed object decrypted to the end.
+pub async fn read_all(fixture: &Fixture, key: &str, identity: &Identity) -> Vec<u8> {
+    let mut reader = open_sealed(fixture.store(), key, identity).await.unwrap();
+    tokio::task::spawn_blocking(move || {
+        let mut out = Vec::new();
+        reader.read_to_end(&mut out).unwrap();
+        out
+    })
+    .await
+    .unwrap()
+}

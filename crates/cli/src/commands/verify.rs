@@ -1,0 +1,50 @@
+//! `vigia verify [ID | --all] [--level quick|full|drill]`.
+
+use std::fmt::Write;
+use std::sync::Arc;
+
+use vigia_backup::{Selection, VerifyJob, VerifyReport};
+use vigia_core::Result;
+
+use super::{load_config, runtime};
+use crate::args::{Cli, VerifyArgs};
+use crate::output::Human;
+use crate::progress::LogProgress;
+
+pub fn run(cli: &Cli, args: &VerifyArgs) -> Result<VerifyReport> {
+    let level = args.level.as_deref().map(str::parse).transpose()?;
+    let selection = match (&args.id, args.all) {
+        (_, true) => Selection::All,
+        (Some(id), false) => Selection::One(id.parse()?),
+        (None, false) => Selection::Newest,
+    };
+    let config = load_config(cli)?;
+    runtime()?.block_on(async {
+        let mut job = VerifyJob::from_config(&config, level, selection).await?;
+        job.progress = Arc::new(LogProgress);
+        job.run().await
+    })
+}
+
+impl Human for VerifyReport {
+    fn human(&self) -> String {
+        let mut out = String::new();
+        for note in &self.notes {
+            let _ = writeln!(out, "note: {note}");
+        }
+        for r in &self.results {
+            let verdict = if r.ok { "ok" } else { "FAILED" };
+            let _ = writeln!(
+                out,
+                "{} {} {verdict} ({:.1} s)",
+                r.id,
+                r.level,
+                r.duration_ms as f64 / 1000.0
+            );
+            for p in &r.problems {
+                let _ = writeln!(out, "  {}: {}", p.object, p.problem);
+            }
+        }
+        out
+    }
+}
