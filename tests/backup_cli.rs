@@ -333,3 +333,49 @@ fn an_unreachable_heartbeat_is_a_warning_not_a_failed_backup() {
     let (_, list) = json(&s, &["backup", "list"]);
     assert_eq!(list["data"]["backups"].as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn verify_records_its_result_and_fails_with_17_naming_a_corrupt_object() {
+    let s = setup();
+    let (_, backup) = json(&s, &["backup"]);
+    let id = backup["data"]["id"].as_str().unwrap();
+
+    let (code, out) = json(&s, &["verify"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(
+        out["data"]["results"][0]["level"], "full",
+        "an identity is configured"
+    );
+    let (code, out) = json(&s, &["verify", id, "--level", "drill"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(out["data"]["results"][0]["ok"], true);
+    let (_, list) = json(&s, &["backup", "list"]);
+    assert_eq!(list["data"]["backups"][0]["verified"]["level"], "drill");
+    assert_eq!(list["data"]["backups"][0]["verified"]["ok"], true);
+
+    let objects = s.dir.path().join("backups/objects");
+    let victim = std::fs::read_dir(&objects)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    let mut bytes = std::fs::read(victim.path()).unwrap();
+    let final_byte = bytes.len() - 1;
+    bytes[final_byte] ^= 0x80;
+    std::fs::write(victim.path(), bytes).unwrap();
+    let (code, out) = json(&s, &["verify", "--all"]);
+    assert_eq!(code, Some(17), "{out}");
+    assert_eq!(out["ok"], false);
+    assert_eq!(out["error"]["kind"], "integrity");
+    let problem = &out["data"]["results"][0]["problems"][0];
+    let key = format!("objects/{}", victim.file_name().to_str().unwrap());
+    assert_eq!(problem["object"], key.as_str());
+    assert!(
+        problem["problem"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256 mismatch")
+    );
+    let (code, _) = json(&s, &["verify", "--level", "sideways"]);
+    assert_eq!(code, Some(11));
+}

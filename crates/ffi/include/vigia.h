@@ -58,6 +58,14 @@ uint32_t vigia_backup_list(struct vigia_ctx *ctx, const char *args_json, char **
 // As for `vigia_backup`.
 uint32_t vigia_backup_show(struct vigia_ctx *ctx, const char *args_json, char **out_json);
 
+// `vigia verify --json`. `args_json`: `{"id": "...", "all": bool, "level": "quick" | "full" |
+// "drill"}`, every key optional (NULL: the newest backup at the default level). Returns 17
+// (integrity) with the results in the envelope's data when a backup fails.
+//
+// # Safety
+// As for `vigia_backup`.
+uint32_t vigia_verify(struct vigia_ctx *ctx, const char *args_json, char **out_json);
+
 // Loads a config (TOML text) for `env` (NULL: its `default-env`); relative paths are relative
 // to `base_dir` (NULL: the current directory). On success `*out` holds the new ctx and 0 is
 // returned; else the error code, with the message in `vigia_last_error()`.

@@ -4,14 +4,14 @@
 use std::ffi::c_char;
 use std::sync::Arc;
 
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use vigia_backup::format::BackupId;
-use vigia_backup::{BackupJob, StoreAccess};
-use vigia_core::{Error, Result};
+use vigia_backup::{BackupJob, Selection, StoreAccess, VerifyJob, VerifyLevel};
+use vigia_core::{CancelToken, Config, Error, Outcome, Result};
 
 use crate::boundary::{guard, opt_str};
-use crate::context::vigia_ctx;
+use crate::context::{CallbackProgress, vigia_ctx};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -30,32 +30,58 @@ struct ShowArgs {
     id: String,
 }
 
-/// Parses `args_json` (NULL: `{}`).
-///
-/// # Safety
-/// `args_json` must be NULL or a valid NUL-terminated string.
-unsafe fn args<T: DeserializeOwned>(args_json: *const c_char) -> Result<T> {
-    // SAFETY: forwarded from the caller.
-    let text = unsafe { opt_str(args_json, "args_json") }?.unwrap_or("{}");
-    serde_json::from_str(text).map_err(|e| Error::invalid_input(format!("bad args_json: {e}")))
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VerifyArgs {
+    id: Option<String>,
+    #[serde(default)]
+    all: bool,
+    level: Option<String>,
 }
 
-/// Runs `call` on the ctx, or fails with invalid_input for a NULL ctx.
+/// What a command body gets: the ctx's config, its parsed arguments, progress and cancellation.
+struct Call<A> {
+    config: Config,
+    args: A,
+    progress: CallbackProgress,
+    cancel: CancelToken,
+}
+
+/// Parses `args_json` (NULL: `{}`), runs `body` on the ctx's runtime, and writes the envelope
+/// for `command`.
 ///
 /// # Safety
-/// `ctx` must be NULL or a valid ctx.
-unsafe fn with_ctx<T>(
+/// `ctx` must be NULL or a valid ctx, `args_json` NULL or a NUL-terminated string, `out_json`
+/// NULL or a valid pointer to a `char *`.
+unsafe fn run_command<A, T>(
+    command: &str,
     ctx: *mut vigia_ctx,
-    call: impl FnOnce(
-        &vigia_ctx,
-        crate::context::CallbackProgress,
-        &vigia_core::CancelToken,
-    ) -> Result<T>,
-) -> Result<T> {
-    // SAFETY: forwarded from the caller.
-    let ctx =
-        unsafe { ctx.as_ref() }.ok_or_else(|| Error::invalid_input("`ctx` must not be NULL"))?;
-    ctx.run(call)
+    args_json: *const c_char,
+    out_json: *mut *mut c_char,
+    body: impl AsyncFnOnce(Call<A>) -> Result<T>,
+) -> u32
+where
+    A: DeserializeOwned,
+    T: Serialize + Outcome,
+{
+    guard(command, out_json, || {
+        // SAFETY: forwarded from the caller.
+        let text = unsafe { opt_str(args_json, "args_json") }?.unwrap_or("{}");
+        let args: A = serde_json::from_str(text)
+            .map_err(|e| Error::invalid_input(format!("bad args_json: {e}")))?;
+        // SAFETY: forwarded from the caller.
+        let ctx = unsafe { ctx.as_ref() }
+            .ok_or_else(|| Error::invalid_input("`ctx` must not be NULL"))?;
+        ctx.run(|ctx, progress, cancel| {
+            let call = Call {
+                config: ctx.config().clone(),
+                args,
+                progress,
+                cancel: cancel.clone(),
+            };
+            ctx.runtime().block_on(body(call))
+        })
+    })
 }
 
 /// `vigia backup --json`. `args_json`: `{"allow_missing_files": bool}` or NULL. Progress
@@ -70,22 +96,22 @@ pub unsafe extern "C" fn vigia_backup(
     args_json: *const c_char,
     out_json: *mut *mut c_char,
 ) -> u32 {
-    guard("backup", out_json, || {
-        // SAFETY: the caller's pointers, as documented.
-        let args: BackupArgs = unsafe { args(args_json) }?;
-        // SAFETY: as above.
-        unsafe {
-            with_ctx(ctx, |ctx, progress, cancel| {
-                ctx.runtime().block_on(async {
-                    let mut job = BackupJob::from_config(ctx.config()).await?;
-                    job.allow_missing_files = args.allow_missing_files;
-                    job.progress = Arc::new(progress);
-                    job.cancel = cancel.clone();
-                    job.run().await
-                })
-            })
-        }
-    })
+    // SAFETY: the caller's pointers, as documented.
+    unsafe {
+        run_command(
+            "backup",
+            ctx,
+            args_json,
+            out_json,
+            async |c: Call<BackupArgs>| {
+                let mut job = BackupJob::from_config(&c.config).await?;
+                job.allow_missing_files = c.args.allow_missing_files;
+                job.progress = Arc::new(c.progress);
+                job.cancel = c.cancel;
+                job.run().await
+            },
+        )
+    }
 }
 
 /// `vigia backup list --json`. `args_json` is NULL or `{}`.
@@ -98,21 +124,21 @@ pub unsafe extern "C" fn vigia_backup_list(
     args_json: *const c_char,
     out_json: *mut *mut c_char,
 ) -> u32 {
-    guard("backup list", out_json, || {
-        // SAFETY: the caller's pointers, as documented.
-        let NoArgs {} = unsafe { args(args_json) }?;
-        // SAFETY: as above.
-        unsafe {
-            with_ctx(ctx, |ctx, _, _| {
-                ctx.runtime().block_on(async {
-                    StoreAccess::from_config(ctx.config())
-                        .await?
-                        .list_backups()
-                        .await
-                })
-            })
-        }
-    })
+    // SAFETY: the caller's pointers, as documented.
+    unsafe {
+        run_command(
+            "backup list",
+            ctx,
+            args_json,
+            out_json,
+            async |c: Call<NoArgs>| {
+                StoreAccess::from_config(&c.config)
+                    .await?
+                    .list_backups()
+                    .await
+            },
+        )
+    }
 }
 
 /// `vigia backup show ID --json`. `args_json`: `{"id": "20261128T021530Z-k3f9"}`.
@@ -125,20 +151,59 @@ pub unsafe extern "C" fn vigia_backup_show(
     args_json: *const c_char,
     out_json: *mut *mut c_char,
 ) -> u32 {
-    guard("backup show", out_json, || {
-        // SAFETY: the caller's pointers, as documented.
-        let ShowArgs { id } = unsafe { args(args_json) }?;
-        let id: BackupId = id.parse()?;
-        // SAFETY: as above.
-        unsafe {
-            with_ctx(ctx, |ctx, _, _| {
-                ctx.runtime().block_on(async {
-                    StoreAccess::from_config(ctx.config())
-                        .await?
-                        .show_backup(&id)
-                        .await
-                })
-            })
-        }
-    })
+    // SAFETY: the caller's pointers, as documented.
+    unsafe {
+        run_command(
+            "backup show",
+            ctx,
+            args_json,
+            out_json,
+            async |c: Call<ShowArgs>| {
+                let id: BackupId = c.args.id.parse()?;
+                StoreAccess::from_config(&c.config)
+                    .await?
+                    .show_backup(&id)
+                    .await
+            },
+        )
+    }
+}
+
+/// `vigia verify --json`. `args_json`: `{"id": "...", "all": bool, "level": "quick" | "full" |
+/// "drill"}`, every key optional (NULL: the newest backup at the default level). Returns 17
+/// (integrity) with the results in the envelope's data when a backup fails.
+///
+/// # Safety
+/// As for `vigia_backup`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn vigia_verify(
+    ctx: *mut vigia_ctx,
+    args_json: *const c_char,
+    out_json: *mut *mut c_char,
+) -> u32 {
+    // SAFETY: the caller's pointers, as documented.
+    unsafe {
+        run_command(
+            "verify",
+            ctx,
+            args_json,
+            out_json,
+            async |c: Call<VerifyArgs>| {
+                let level: Option<VerifyLevel> =
+                    c.args.level.as_deref().map(str::parse).transpose()?;
+                let selection = match (c.args.id, c.args.all) {
+                    (Some(_), true) => {
+                        return Err(Error::invalid_input("give `id` or `all`, not both"));
+                    }
+                    (_, true) => Selection::All,
+                    (Some(id), false) => Selection::One(id.parse()?),
+                    (None, false) => Selection::Newest,
+                };
+                let mut job = VerifyJob::from_config(&c.config, level, selection).await?;
+                job.progress = Arc::new(c.progress);
+                job.cancel = c.cancel;
+                job.run().await
+            },
+        )
+    }
 }

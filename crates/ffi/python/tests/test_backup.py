@@ -86,3 +86,30 @@ def test_backup_with_unknown_args_is_invalid_input(config):
         result = ctx._call(ctx._lib.vigia_backup, {"allow_missing": True})
     assert result["error"]["code"] == 11
     assert "allow_missing" in result["error"]["message"]
+
+
+def test_verify_at_every_level_and_a_corrupt_object(config):
+    with vigia.Context(config.read_text(), base_dir=str(config.parent)) as ctx:
+        taken = ctx.backup()
+        assert taken["ok"], taken
+        for level in ("quick", "full", "drill"):
+            result = ctx.verify(level=level)
+            assert result["ok"], result
+            assert result["data"]["results"][0]["level"] == level
+            assert result["data"]["results"][0]["id"] == taken["data"]["id"]
+        assert ctx.backup_list()["data"]["backups"][0]["verified"]["level"] == "drill"
+        dump = config.parent / "backups" / "backups" / taken["data"]["id"] / "dump.age"
+        data = bytearray(dump.read_bytes())
+        data[len(data) // 2] ^= 1
+        dump.write_bytes(bytes(data))
+        failed = ctx.verify(id=taken["data"]["id"])
+        both = ctx.verify(id=taken["data"]["id"], all=True)
+    assert failed["ok"] is False
+    assert failed["error"]["code"] == 17
+    problem = failed["data"]["results"][0]["problems"][0]
+    assert problem["object"] == f"backups/{taken['data']['id']}/dump.age"
+    assert problem["problem"].startswith("sha256 mismatch")
+    from_cli = cli(config, "verify", taken["data"]["id"])
+    assert from_cli["error"]["code"] == 17
+    assert from_cli["data"]["results"][0]["problems"] == failed["data"]["results"][0]["problems"]
+    assert both["error"]["kind"] == "invalid_input"

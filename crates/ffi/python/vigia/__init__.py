@@ -71,7 +71,7 @@ def _library():
     lib.vigia_ctx_set_progress.argtypes = [ctypes.c_void_p, _PROGRESS_CB, ctypes.c_void_p]
     lib.vigia_ctx_cancel.restype = None
     lib.vigia_ctx_cancel.argtypes = [ctypes.c_void_p]
-    for command in ("config_show", "backup", "backup_list", "backup_show"):
+    for command in ("config_show", "backup", "backup_list", "backup_show", "verify"):
         function = getattr(lib, f"vigia_{command}")
         function.restype = ctypes.c_uint32
         function.argtypes = [ctypes.c_void_p, c_str, out_str]
@@ -170,6 +170,16 @@ class Context:
     def backup_show(self, id):
         """One backup's index (and manifest with an identity), like ``vigia backup show ID --json``."""
         return self._call(self._lib.vigia_backup_show, {"id": id})
+
+    def verify(self, id=None, level=None, all=False):
+        """Verifies the newest backup (or ``id``, or every one with ``all``) at ``level``
+        (quick, full or drill), like ``vigia verify --json``; code 17 when one fails."""
+        args = {"all": bool(all)}
+        if id is not None:
+            args["id"] = id
+        if level is not None:
+            args["level"] = level
+        return self._call(self._lib.vigia_verify, args)
 
     def cancel(self):
         """Asks the running call (from another thread) to stop; it ends with ``cancelled``."""
