@@ -379,3 +379,46 @@ fn verify_records_its_result_and_fails_with_17_naming_a_corrupt_object() {
     let (code, _) = json(&s, &["verify", "--level", "sideways"]);
     assert_eq!(code, Some(11));
 }
+
+#[test]
+fn prune_plans_then_applies_and_keeps_the_newest_verified_backup() {
+    let s = setup();
+    let mut text = std::fs::read_to_string(&s.config).unwrap();
+    text.push_str(
+        "\n[backup.retention]\nkeep-last = 1\nkeep-daily = 0\nkeep-weekly = 0\nkeep-monthly = 0\n",
+    );
+    std::fs::write(&s.config, text).unwrap();
+    let ids: Vec<String> = (0..3)
+        .map(|_| {
+            json(&s, &["backup"]).1["data"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let (code, _) = json(&s, &["verify", &ids[0]]);
+    assert_eq!(code, Some(0));
+
+    let (code, plan) = json(&s, &["prune", "--dry-run"]);
+    assert_eq!(code, Some(0), "{plan}");
+    assert_eq!(plan["data"]["applied"], false);
+    assert_eq!(plan["data"]["keep"], serde_json::json!([ids[0], ids[2]]));
+    assert_eq!(plan["data"]["delete"], serde_json::json!([ids[1]]));
+    assert_eq!(plan["data"]["reasons"][&ids[0]][0], "newest verified");
+    let (_, list) = json(&s, &["backup", "list"]);
+    assert_eq!(list["data"]["backups"].as_array().unwrap().len(), 3);
+
+    let (code, applied) = json(&s, &["prune"]);
+    assert_eq!(code, Some(0), "{applied}");
+    assert_eq!(applied["data"]["applied"], true);
+    assert_eq!(applied["data"]["delete"], plan["data"]["delete"]);
+    assert!(applied["data"]["bytes_freed"].as_u64().unwrap() > 0);
+    let (_, list) = json(&s, &["backup", "list"]);
+    let left: Vec<&str> = list["data"]["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(left, [ids[0].as_str(), ids[2].as_str()]);
+}

@@ -11,6 +11,7 @@ mod keys;
 mod lock;
 mod metrics;
 pub mod pg;
+mod prune;
 mod seal;
 mod store;
 mod verify;
@@ -22,6 +23,7 @@ pub use filestore::{FilestoreBackup, FilestoreEntry, FilestoreProblem, Filestore
 pub use keys::{Identity, Recipients};
 pub use lock::{LockRecord, StoreLock};
 pub use metrics::{BACKUP_METRICS_FILE, VERIFY_METRICS_FILE};
+pub use prune::{PruneJob, PruneReport, Reasons};
 pub use seal::{SealedObject, ZSTD_LEVEL, open_sealed, put_sealed, read_back};
 pub use store::{LocalStore, PART_SIZE, S3Options, S3Store, open_store};
 pub use verify::{

@@ -45,6 +45,15 @@ pub enum Command {
     Backup(BackupArgs),
     /// Check that backups are whole and restorable (results are recorded in the store)
     Verify(VerifyArgs),
+    /// Apply retention: plan, then delete (never the newest verified backup)
+    Prune(PruneArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Show the plan (what is kept and why, what would be deleted) and delete nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]
@@ -128,6 +137,7 @@ impl Command {
                 ..
             }) => "backup show",
             Self::Verify(_) => "verify",
+            Self::Prune(_) => "prune",
         }
     }
 }

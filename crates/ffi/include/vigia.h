@@ -66,6 +66,12 @@ uint32_t vigia_backup_show(struct vigia_ctx *ctx, const char *args_json, char **
 // As for `vigia_backup`.
 uint32_t vigia_verify(struct vigia_ctx *ctx, const char *args_json, char **out_json);
 
+// `vigia prune --json`. `args_json`: `{"dry_run": bool}` or NULL (apply).
+//
+// # Safety
+// As for `vigia_backup`.
+uint32_t vigia_prune(struct vigia_ctx *ctx, const char *args_json, char **out_json);
+
 // Loads a config (TOML text) for `env` (NULL: its `default-env`); relative paths are relative
 // to `base_dir` (NULL: the current directory). On success `*out` holds the new ctx and 0 is
 // returned; else the error code, with the message in `vigia_last_error()`.

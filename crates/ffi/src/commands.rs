@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use vigia_backup::format::BackupId;
-use vigia_backup::{BackupJob, Selection, StoreAccess, VerifyJob, VerifyLevel};
+use vigia_backup::{BackupJob, PruneJob, Selection, StoreAccess, VerifyJob, VerifyLevel};
 use vigia_core::{CancelToken, Config, Error, Outcome, Result};
 
 use crate::boundary::{guard, opt_str};
@@ -28,6 +28,13 @@ struct NoArgs {}
 #[serde(deny_unknown_fields)]
 struct ShowArgs {
     id: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PruneArgs {
+    #[serde(default)]
+    dry_run: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -203,6 +210,33 @@ pub unsafe extern "C" fn vigia_verify(
                 job.progress = Arc::new(c.progress);
                 job.cancel = c.cancel;
                 job.run().await
+            },
+        )
+    }
+}
+
+/// `vigia prune --json`. `args_json`: `{"dry_run": bool}` or NULL (apply).
+///
+/// # Safety
+/// As for `vigia_backup`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn vigia_prune(
+    ctx: *mut vigia_ctx,
+    args_json: *const c_char,
+    out_json: *mut *mut c_char,
+) -> u32 {
+    // SAFETY: the caller's pointers, as documented.
+    unsafe {
+        run_command(
+            "prune",
+            ctx,
+            args_json,
+            out_json,
+            async |c: Call<PruneArgs>| {
+                PruneJob::from_config(&c.config, c.args.dry_run)
+                    .await?
+                    .run()
+                    .await
             },
         )
     }

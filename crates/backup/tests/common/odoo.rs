@@ -8,9 +8,9 @@ use std::sync::Arc;
 use vigia_backup::format::NameKey;
 use vigia_backup::pg::PgTarget;
 use vigia_backup::{
-    BackupJob, Identity, Selection, StoreAccess, VerifyJob, VerifyLevel, open_sealed,
+    BackupJob, Identity, PruneJob, Selection, StoreAccess, VerifyJob, VerifyLevel, open_sealed,
 };
-use vigia_core::config::{Secret, SecretRef};
+use vigia_core::config::{RetentionConfig, Secret, SecretRef};
 use vigia_core::ports::clock::SystemClock;
 use vigia_core::ports::progress::NoProgress;
 use vigia_sandbox::postgres::PgCluster;
@@ -124,6 +124,32 @@ impl Stack {
             store: Arc::clone(&self.job.store),
             name_key: self.job.name_key.clone(),
             identity: with_identity.then(|| SecretRef::parse(&identity).unwrap()),
+        }
+    }
+
+    /// A prune with `retention` (last, daily, weekly, monthly) and `grace`, as if run at `now`.
+    pub fn prune_job(
+        &self,
+        retention: [u32; 4],
+        grace: std::time::Duration,
+        now: jiff::Timestamp,
+        dry_run: bool,
+    ) -> PruneJob {
+        let [keep_last, keep_daily, keep_weekly, keep_monthly] = retention;
+        PruneJob {
+            access: self.access(false),
+            retention: RetentionConfig {
+                keep_last,
+                keep_daily,
+                keep_weekly,
+                keep_monthly,
+            },
+            timezone: jiff::tz::TimeZone::get("America/Costa_Rica").unwrap(),
+            grace_period: grace,
+            dry_run,
+            lock_wait: std::time::Duration::ZERO,
+            os_lock_dir: self.job.os_lock_dir.clone(),
+            clock: Arc::new(vigia_core::ports::clock::FixedClock(now)),
         }
     }
 

@@ -3,6 +3,7 @@
 mod backup;
 mod config;
 mod init;
+mod prune;
 mod verify;
 
 use std::process::ExitCode;
@@ -33,6 +34,7 @@ pub fn run(cli: &Cli) -> ExitCode {
             ..
         }) => output::finish(cli, name, &backup::show(cli, id)),
         Command::Verify(args) => output::finish(cli, name, &verify::run(cli, args)),
+        Command::Prune(args) => output::finish(cli, name, &prune::run(cli, args)),
     }
 }
 

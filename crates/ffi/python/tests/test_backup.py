@@ -113,3 +113,20 @@ def test_verify_at_every_level_and_a_corrupt_object(config):
     assert from_cli["error"]["code"] == 17
     assert from_cli["data"]["results"][0]["problems"] == failed["data"]["results"][0]["problems"]
     assert both["error"]["kind"] == "invalid_input"
+
+
+def test_prune_plans_then_applies(config):
+    config.write_text(config.read_text() + "\n[backup.retention]\nkeep-last = 1\nkeep-daily = 0\n"
+                      "keep-weekly = 0\nkeep-monthly = 0\n")
+    with vigia.Context(config.read_text(), base_dir=str(config.parent)) as ctx:
+        ids = [ctx.backup()["data"]["id"] for _ in range(2)]
+        plan = ctx.prune(dry_run=True)
+        assert plan["ok"], plan
+        assert plan["data"]["applied"] is False
+        assert plan["data"]["delete"] == [ids[0]]
+        assert plan["data"]["keep"] == [ids[1]]
+        assert len(ctx.backup_list()["data"]["backups"]) == 2
+        applied = ctx.prune()
+        assert applied["data"]["applied"] is True
+        assert [b["id"] for b in ctx.backup_list()["data"]["backups"]] == [ids[1]]
+    assert cli(config, "prune", "--dry-run")["data"]["delete"] == []

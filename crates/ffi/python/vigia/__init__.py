@@ -71,7 +71,7 @@ def _library():
     lib.vigia_ctx_set_progress.argtypes = [ctypes.c_void_p, _PROGRESS_CB, ctypes.c_void_p]
     lib.vigia_ctx_cancel.restype = None
     lib.vigia_ctx_cancel.argtypes = [ctypes.c_void_p]
-    for command in ("config_show", "backup", "backup_list", "backup_show", "verify"):
+    for command in ("config_show", "backup", "backup_list", "backup_show", "verify", "prune"):
         function = getattr(lib, f"vigia_{command}")
         function.restype = ctypes.c_uint32
         function.argtypes = [ctypes.c_void_p, c_str, out_str]
@@ -180,6 +180,10 @@ class Context:
         if level is not None:
             args["level"] = level
         return self._call(self._lib.vigia_verify, args)
+
+    def prune(self, dry_run=False):
+        """Applies retention (or only plans it with ``dry_run``), like ``vigia prune --json``."""
+        return self._call(self._lib.vigia_prune, {"dry_run": bool(dry_run)})
 
     def cancel(self):
         """Asks the running call (from another thread) to stop; it ends with ``cancelled``."""

@@ -1,0 +1,191 @@
+//! prune against real backups: the plan, then the deletions; the newest verified backup
+//! survives any policy; unreferenced filestore objects go only after the grace period; the
+//! leftovers of dead runs are swept; a damaged index stops object collection.
+
+mod common;
+
+use std::time::Duration;
+
+use common::Fixture;
+use common::odoo::{Stack, stack};
+use jiff::{SignedDuration, Timestamp};
+use vigia_backup::format::{BackupId, index_key};
+use vigia_backup::{Selection, VerifyLevel};
+
+const DAYS_2: Duration = Duration::from_hours(48);
+
+fn ids(list: &[BackupId]) -> Vec<&str> {
+    list.iter().map(BackupId::as_str).collect()
+}
+
+async fn listed(s: &Stack) -> Vec<String> {
+    s.access(false)
+        .list_backups()
+        .await
+        .unwrap()
+        .backups
+        .into_iter()
+        .map(|b| b.id.as_str().to_owned())
+        .collect()
+}
+
+fn later(hours: i64) -> Timestamp {
+    Timestamp::now()
+        .checked_add(SignedDuration::from_hours(hours))
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_newest_verified_backup_survives_a_policy_that_would_delete_it() {
+    let fixture = Fixture::local();
+    let s = stack(&fixture);
+    let first = s.job.run().await.unwrap().id;
+    let report = s
+        .verify_job(Some(VerifyLevel::Full), Selection::One(first.clone()))
+        .run()
+        .await
+        .unwrap();
+    assert!(report.results[0].ok);
+    let second = s.job.run().await.unwrap().id;
+    let third = s.job.run().await.unwrap().id;
+
+    let plan = s
+        .prune_job([1, 0, 0, 0], DAYS_2, later(0), true)
+        .run()
+        .await
+        .unwrap();
+    assert!(!plan.applied);
+    assert_eq!(ids(&plan.keep), [first.as_str(), third.as_str()]);
+    assert_eq!(ids(&plan.delete), [second.as_str()]);
+    assert_eq!(plan.reasons[&first], ["newest verified"]);
+    assert_eq!(plan.reasons[&third], ["newest", "last 1"]);
+    assert_eq!(listed(&s).await.len(), 3, "a dry run deletes nothing");
+
+    let applied = s
+        .prune_job([1, 0, 0, 0], DAYS_2, later(0), false)
+        .run()
+        .await
+        .unwrap();
+    assert!(applied.applied);
+    assert_eq!(ids(&applied.delete), [second.as_str()]);
+    assert_eq!(
+        applied.objects_deleted, plan.objects_deleted,
+        "the plan is what was applied"
+    );
+    assert_eq!(listed(&s).await, [first.as_str(), third.as_str()]);
+    assert!(
+        fixture
+            .store()
+            .list(&format!("backups/{second}/"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn unreferenced_objects_wait_for_the_grace_period(fixture: Fixture) {
+    let s = stack(&fixture);
+    s.job.run().await.unwrap();
+    // The next backups no longer reference one file.
+    let gone = &s.files[0];
+    s.cluster
+        .psql(
+            "odoo",
+            &format!("DELETE FROM ir_attachment WHERE store_fname = '{gone}'"),
+        )
+        .unwrap();
+    s.job.run().await.unwrap();
+    let objects_before = fixture.store().list("objects/").await.unwrap().len();
+
+    // Within the grace period: the old backup goes, its unique object stays.
+    let report = s
+        .prune_job([1, 0, 0, 0], DAYS_2, later(1), false)
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(report.delete.len(), 1);
+    assert_eq!(report.objects_in_grace, 1);
+    let objects = fixture.store().list("objects/").await.unwrap().len();
+    assert_eq!(objects, objects_before);
+
+    // Three days later it is collected, and only it.
+    let report = s
+        .prune_job([1, 0, 0, 0], DAYS_2, later(72), false)
+        .run()
+        .await
+        .unwrap();
+    assert_eq!((report.delete.len(), report.objects_deleted), (0, 1));
+    assert!(report.bytes_freed > 0);
+    let objects = fixture.store().list("objects/").await.unwrap().len();
+    assert_eq!(objects, objects_before - 1);
+    let verify = s
+        .verify_job(Some(VerifyLevel::Full), Selection::All)
+        .run()
+        .await
+        .unwrap();
+    assert!(verify.results.iter().all(|r| r.ok), "{verify:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreferenced_objects_wait_for_the_grace_period_in_the_local_store() {
+    unreferenced_objects_wait_for_the_grace_period(Fixture::local()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreferenced_objects_wait_for_the_grace_period_in_s3() {
+    unreferenced_objects_wait_for_the_grace_period(Fixture::s3().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leftovers_of_a_dead_run_are_swept_after_the_grace_period() {
+    let fixture = Fixture::local();
+    let s = stack(&fixture);
+    s.job.run().await.unwrap();
+    let dead = "backups/20261101T000000Z-dead/dump.age";
+    fixture
+        .store()
+        .put_bytes(dead, vec![7u8; 1000].into())
+        .await
+        .unwrap();
+    let young = s
+        .prune_job([7, 14, 8, 12], DAYS_2, later(1), false)
+        .run()
+        .await
+        .unwrap();
+    assert!(young.swept.is_empty());
+    let old = s
+        .prune_job([7, 14, 8, 12], DAYS_2, later(72), false)
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(old.swept, ["backups/20261101T000000Z-dead/"]);
+    assert_eq!((old.objects_deleted, old.bytes_freed), (1, 1000));
+    assert!(fixture.store().head(dead).await.unwrap_err().is_not_found());
+    assert_eq!(listed(&s).await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_index_stops_object_collection() {
+    let fixture = Fixture::local();
+    let s = stack(&fixture);
+    let first = s.job.run().await.unwrap().id;
+    s.job.run().await.unwrap();
+    let key = index_key(&first);
+    let text = String::from_utf8(fixture.store().get_bytes(&key).await.unwrap()).unwrap();
+    fixture
+        .store()
+        .put_bytes(&key, text.replacen("odoo", "odoo2", 1).into_bytes().into())
+        .await
+        .unwrap();
+    let report = s
+        .prune_job([1, 0, 0, 0], Duration::ZERO, later(72), false)
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(report.objects_deleted, 0);
+    assert!(report.notes[0].contains("damaged"), "{:?}", report.notes);
+    assert!(
+        fixture.store().head(&key).await.is_ok(),
+        "a damaged index is left for a person"
+    );
+}
