@@ -8,7 +8,7 @@ use sha1::Digest;
 use vigia_sandbox::postgres::PgCluster;
 
 struct Setup {
-    _cluster: PgCluster,
+    _cluster: Option<PgCluster>,
     dir: tempfile::TempDir,
     config: String,
 }
@@ -62,7 +62,7 @@ fn setup() -> Setup {
         );
     std::fs::write(&config, text).unwrap();
     Setup {
-        _cluster: cluster,
+        _cluster: Some(cluster),
         config: config.to_str().unwrap().to_owned(),
         dir,
     }
@@ -421,4 +421,37 @@ fn prune_plans_then_applies_and_keeps_the_newest_verified_backup() {
         .map(|b| b["id"].as_str().unwrap())
         .collect();
     assert_eq!(left, [ids[0].as_str(), ids[2].as_str()]);
+}
+
+/// The README's first command: everything on embedded defaults, and the report says where.
+#[test]
+fn demo_backs_up_drills_and_backs_up_again_with_nothing_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = vigia(&["demo", "--dir", dir.path().to_str().unwrap()]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("Drill passed"), "{text}");
+    assert!(
+        text.contains("0 new filestore files, 0 B of filestore uploaded"),
+        "{text}"
+    );
+    assert!(text.contains(&dir.path().join("backups").display().to_string()));
+
+    let config = dir.path().join("vigia.toml");
+    let s = Setup {
+        _cluster: None,
+        config: config.to_str().unwrap().to_owned(),
+        dir,
+    };
+    let (code, list) = json(&s, &["backup", "list"]);
+    assert_eq!(code, Some(0), "{list}");
+    let backups = list["data"]["backups"].as_array().unwrap();
+    assert_eq!(backups.len(), 2);
+    assert_eq!(backups[0]["verified"]["level"], "drill");
+    let (code, again) = json(&s, &["demo", "--dir", s.dir.path().to_str().unwrap()]);
+    assert_eq!(code, Some(11), "the demo never overwrites keys: {again}");
 }

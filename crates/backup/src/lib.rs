@@ -5,6 +5,8 @@
 mod access;
 mod backup;
 mod catalog;
+#[cfg(feature = "demo")]
+mod demo;
 mod filestore;
 pub mod format;
 mod keys;
@@ -19,6 +21,8 @@ mod verify;
 pub use access::StoreAccess;
 pub use backup::{BackupJob, BackupReport};
 pub use catalog::{BackupDetails, BackupList, BackupSummary, Catalog, DamagedIndex, Verified};
+#[cfg(feature = "demo")]
+pub use demo::{DemoReport, run_demo};
 pub use filestore::{FilestoreBackup, FilestoreEntry, FilestoreProblem, FilestoreReport};
 pub use keys::{Identity, Recipients};
 pub use lock::{LockRecord, StoreLock};

@@ -41,12 +41,21 @@ pub enum Command {
     /// Validate or show the config
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// The main job end to end on a throwaway PostgreSQL: backup, drill, incremental backup
+    Demo(DemoArgs),
     /// Take a backup (database and filestore, encrypted), or list and show backups
     Backup(BackupArgs),
     /// Check that backups are whole and restorable (results are recorded in the store)
     Verify(VerifyArgs),
     /// Apply retention: plan, then delete (never the newest verified backup)
     Prune(PruneArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where to put the config, keys and store [default: a new folder under /tmp]
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -127,6 +136,7 @@ impl Command {
             Self::Init(_) => "init",
             Self::Config(ConfigCommand::Check { .. }) => "config check",
             Self::Config(ConfigCommand::Show) => "config show",
+            Self::Demo(_) => "demo",
             Self::Backup(BackupArgs { command: None, .. }) => "backup",
             Self::Backup(BackupArgs {
                 command: Some(BackupCommand::List),

@@ -22,9 +22,37 @@ pub struct InitReport {
     pub recipient: String,
 }
 
+/// What the written config says beyond the keys: where Odoo's data and PostgreSQL are.
+#[derive(Debug, Clone)]
+pub struct InitSettings {
+    /// `[odoo] data-dir`; None: left commented out.
+    pub data_dir: Option<PathBuf>,
+    pub postgres_host: String,
+    pub postgres_port: u16,
+    pub postgres_user: String,
+    pub postgres_bin_dir: Option<PathBuf>,
+}
+
+impl Default for InitSettings {
+    fn default() -> Self {
+        Self {
+            data_dir: None,
+            postgres_host: "localhost".into(),
+            postgres_port: 5432,
+            postgres_user: "odoo".into(),
+            postgres_bin_dir: None,
+        }
+    }
+}
+
 /// Writes `dir/vigia.toml`, `dir/backup.agekey` and `dir/name.key` (mode 0600). Refuses if any
 /// of them exists: an overwritten key makes every backup made with it unreadable.
 pub fn init(dir: &Path) -> Result<InitReport> {
+    init_with(dir, &InitSettings::default())
+}
+
+/// `init` with `settings` in the config (the demo points it at its throwaway cluster).
+pub fn init_with(dir: &Path, settings: &InitSettings) -> Result<InitReport> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
     let paths = [CONFIG_FILE, IDENTITY_FILE, NAME_KEY_FILE].map(|f| dir.join(f));
     if let Some(existing) = paths.iter().find(|p| p.exists()) {
@@ -43,7 +71,7 @@ pub fn init(dir: &Path) -> Result<InitReport> {
         identity.to_string().expose_secret()
     );
     let name_key = format!("{}\n", hex::encode(crate::random_bytes::<32>()));
-    let config_text = config_text(&recipient);
+    let config_text = config_text(&recipient, settings);
 
     let [config, identity_path, name_key_path] = paths;
     let mut written: Vec<&Path> = Vec::new();
@@ -84,7 +112,27 @@ fn write_private(path: &Path, text: &str) -> Result<()> {
         .map_err(|e| Error::io("write", path, e))
 }
 
-fn config_text(recipient: &str) -> String {
+fn config_text(recipient: &str, settings: &InitSettings) -> String {
+    let data_dir = settings.data_dir.as_ref().map_or_else(
+        || {
+            "# data-dir = \"/srv/odoo/data\"     # the filestore is <data-dir>/filestore/<database>"
+                .to_owned()
+        },
+        |d| {
+            format!(
+                "data-dir = {}  # the filestore is <data-dir>/filestore/<database>",
+                toml_string(d)
+            )
+        },
+    );
+    let bin_dir = settings
+        .postgres_bin_dir
+        .as_ref()
+        .map(|d| format!("bin-dir = {}\n", toml_string(d)))
+        .unwrap_or_default();
+    let host = toml::Value::String(settings.postgres_host.clone());
+    let user = toml::Value::String(settings.postgres_user.clone());
+    let port = settings.postgres_port;
     format!(
         r#"# Written by `vigia init`. `vigia init --print` shows every key with its meaning.
 # Relative paths are relative to this file's folder.
@@ -93,13 +141,13 @@ state-dir = "state"
 [odoo]
 # The database Odoo serves.
 database = "odoo"
-# data-dir = "/srv/odoo/data"     # the filestore is <data-dir>/filestore/<database>
+{data_dir}
 
 [postgres]
-host = "localhost"
-port = 5432
-user = "odoo"
-# password = "env:PGPASSWORD"
+host = {host}
+port = {port}
+user = {user}
+{bin_dir}# password = "env:PGPASSWORD"
 
 [backup]
 store = "local"
@@ -113,6 +161,10 @@ recipients = ["{recipient}"]
 identity = "file:{IDENTITY_FILE}"
 "#
     )
+}
+
+fn toml_string(path: &Path) -> String {
+    toml::Value::String(path.to_string_lossy().into_owned()).to_string()
 }
 
 impl crate::envelope::Outcome for InitReport {}

@@ -21,7 +21,7 @@ pub use cancel::CancelToken;
 pub use config::{Config, ConfigSource};
 pub use envelope::{Envelope, EnvelopeError, Outcome};
 pub use error::{Error, ErrorContext, ErrorKind, Result};
-pub use init::{InitReport, init};
+pub use init::{InitReport, InitSettings, init, init_with};
 
 /// The version of the vigia crates, for reports and the FFI.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

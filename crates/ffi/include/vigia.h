@@ -34,6 +34,14 @@ uint32_t vigia_config_check(const char *config_toml, const char *env, int strict
 // `s` must be NULL or a string from this library, not freed before.
 void vigia_string_free(char *s);
 
+// `vigia demo --json`: the main job end to end on a throwaway PostgreSQL (no config, no ctx).
+// `args_json`: `{"dir": "/path"}` or NULL (a new folder under the temp dir).
+//
+// # Safety
+// `args_json` must be NULL or a NUL-terminated string, `out_json` NULL or a valid pointer to
+// a `char *`.
+uint32_t vigia_demo(const char *args_json, char **out_json);
+
 // The calling thread's last error message, or NULL when the last call succeeded. The caller
 // owns the copy: free it with `vigia_string_free`.
 char *vigia_last_error(void);

@@ -15,7 +15,7 @@ mod context;
 
 use std::ffi::{CStr, c_char, c_int};
 
-use vigia_core::ConfigSource;
+use vigia_core::{ConfigSource, Error};
 
 pub use commands::{vigia_backup, vigia_backup_list, vigia_backup_show};
 pub use context::{
@@ -69,6 +69,36 @@ pub unsafe extern "C" fn vigia_string_free(s: *mut c_char) {
         // SAFETY: the caller passes a string this library allocated with CString::into_raw.
         drop(unsafe { std::ffi::CString::from_raw(s) });
     }
+}
+
+/// `vigia demo --json`: the main job end to end on a throwaway PostgreSQL (no config, no ctx).
+/// `args_json`: `{"dir": "/path"}` or NULL (a new folder under the temp dir).
+///
+/// # Safety
+/// `args_json` must be NULL or a NUL-terminated string, `out_json` NULL or a valid pointer to
+/// a `char *`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn vigia_demo(args_json: *const c_char, out_json: *mut *mut c_char) -> u32 {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct DemoArgs {
+        dir: Option<std::path::PathBuf>,
+    }
+    guard("demo", out_json, || {
+        // SAFETY: the caller passes a NUL-terminated string or NULL.
+        let text = unsafe { opt_str(args_json, "args_json") }?.unwrap_or("{}");
+        let args: DemoArgs = serde_json::from_str(text)
+            .map_err(|e| Error::invalid_input(format!("bad args_json: {e}")))?;
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))?
+            .block_on(vigia_backup::run_demo(
+                args.dir.as_deref(),
+                std::sync::Arc::new(vigia_core::ports::progress::NoProgress),
+                vigia_core::CancelToken::new(),
+            ))
+    })
 }
 
 /// The calling thread's last error message, or NULL when the last call succeeded. The caller

@@ -2,10 +2,13 @@
 //!
 //! - [`postgres::PgCluster`] (feature `postgres`, the default, std only): a PostgreSQL cluster
 //!   from the system's `initdb`, on a Unix socket under a short /tmp path, removed on drop.
+//! - [`odoo`]: an Odoo-shaped database and filestore on such a cluster.
 //! - [`s3::S3Server`] (feature `s3`): an S3 server (s3s + s3s-fs) on a free loopback port.
 //!
 //! A missing system dependency is an error naming the Debian package, never a silent skip.
 
+#[cfg(feature = "postgres")]
+pub mod odoo;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(feature = "s3")]

@@ -155,10 +155,5 @@ pub async fn check_pattern(mut reader: vigia_core::ports::store::ObjectReader, o
 
 /// Writes `content` where Odoo would (`<dir>/<sha1[:2]>/<sha1>`) and returns its `store_fname`.
 pub fn odoo_file(dir: &std::path::Path, content: &[u8]) -> String {
-    use sha1::Digest;
-    let sha1 = hex::encode(sha1::Sha1::digest(content));
-    let store_fname = format!("{}/{sha1}", &sha1[..2]);
-    std::fs::create_dir_all(dir.join(&sha1[..2])).unwrap();
-    std::fs::write(dir.join(&store_fname), content).unwrap();
-    store_fname
+    vigia_sandbox::odoo::write_file(dir, content).unwrap()
 }

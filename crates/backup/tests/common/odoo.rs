@@ -20,11 +20,10 @@ use super::Fixture;
 pub const SECRET_ROW: &str = "Distribuidora Secreta Limitada";
 pub const SECRET_FILE: &[u8] = b"<Clave>50628112600310112345600100001010000000001100000001</Clave>";
 
-/// A cluster with database `odoo` holding the module's tables (common/odoo.sql).
+/// A cluster with database `odoo` holding the module's tables.
 pub fn odoo_cluster() -> PgCluster {
     let cluster = PgCluster::start().unwrap();
-    cluster.create_database("odoo").unwrap();
-    cluster.psql("odoo", include_str!("odoo.sql")).unwrap();
+    vigia_sandbox::odoo::create_odoo_database(&cluster, "odoo").unwrap();
     cluster
 }
 
@@ -41,19 +40,7 @@ pub fn target(cluster: &PgCluster) -> PgTarget {
 
 /// Rows in `ir_attachment` for filestore files (`xx/sha1` names).
 pub fn attach(cluster: &PgCluster, files: &[String]) {
-    let values: Vec<String> = files
-        .iter()
-        .map(|f| format!("('{f}', '{f}', '{}')", &f[3..]))
-        .collect();
-    cluster
-        .psql(
-            "odoo",
-            &format!(
-                "INSERT INTO ir_attachment (name, store_fname, checksum) VALUES {}",
-                values.join(",")
-            ),
-        )
-        .unwrap();
+    vigia_sandbox::odoo::attach(cluster, "odoo", files).unwrap();
 }
 
 pub struct Stack {

@@ -130,3 +130,15 @@ def test_prune_plans_then_applies(config):
         assert applied["data"]["applied"] is True
         assert [b["id"] for b in ctx.backup_list()["data"]["backups"]] == [ids[1]]
     assert cli(config, "prune", "--dry-run")["data"]["delete"] == []
+
+
+def test_demo_backs_up_drills_and_backs_up_again(tmp_path):
+    result = vigia.demo(dir=tmp_path / "demo")
+    assert result["ok"], result
+    data = result["data"]
+    assert data["first_backup"]["filestore"]["new_files"] == 200
+    assert data["drill"]["ok"] is True and data["drill"]["level"] == "drill"
+    assert data["second_backup"]["filestore"]["new_bytes"] == 0
+    listed = cli(pathlib.Path(data["config"]), "backup", "list")
+    assert [b["id"] for b in listed["data"]["backups"]] == [
+        data["first_backup"]["id"], data["second_backup"]["id"]]

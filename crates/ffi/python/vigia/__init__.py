@@ -64,6 +64,8 @@ def _library():
     lib.vigia_last_error.restype = ctypes.c_void_p
     lib.vigia_last_error.argtypes = []
     lib.vigia_ctx_new.restype = ctypes.c_uint32
+    lib.vigia_demo.restype = ctypes.c_uint32
+    lib.vigia_demo.argtypes = [c_str, out_str]
     lib.vigia_ctx_new.argtypes = [c_str, c_str, c_str, ctypes.POINTER(ctypes.c_void_p)]
     lib.vigia_ctx_free.restype = None
     lib.vigia_ctx_free.argtypes = [ctypes.c_void_p]
@@ -113,6 +115,12 @@ def config_check(text, env=None, strict=False):
     return _envelope(
         lambda lib, out: lib.vigia_config_check(_encode(text), _encode(env), int(bool(strict)), out)
     )
+
+
+def demo(dir=None):
+    """The main job end to end on a throwaway PostgreSQL, like ``vigia demo --json``."""
+    args = json.dumps({"dir": str(dir)} if dir is not None else {})
+    return _envelope(lambda lib, out: lib.vigia_demo(_encode(args), out))
 
 
 class Context:
