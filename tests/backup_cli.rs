@@ -1,93 +1,21 @@
 //! `vigia backup`, `backup list`, `backup show` end to end: the real binary, a throwaway
 //! PostgreSQL with an Odoo-shaped database, a filestore on disk, the local store.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
-use sha1::Digest;
+use std::path::Path;
+use std::process::Command;
+
 use vigia_sandbox::postgres::PgCluster;
 
-struct Setup {
-    _cluster: Option<PgCluster>,
-    dir: tempfile::TempDir,
-    config: String,
+use common::{Stack, init_config, stack, vigia};
+
+fn setup() -> Stack {
+    stack(0)
 }
 
-fn setup() -> Setup {
-    let cluster = PgCluster::start().unwrap();
-    cluster.create_database("odoo").unwrap();
-    cluster
-        .psql(
-            "odoo",
-            "CREATE TABLE ir_module_module (id serial PRIMARY KEY, name varchar, state varchar, latest_version varchar);
-             INSERT INTO ir_module_module (name, state, latest_version) VALUES ('base', 'installed', '19.0.1.3');
-             CREATE TABLE ir_attachment (id serial PRIMARY KEY, name varchar, store_fname varchar);
-             CREATE TABLE res_partner (id serial PRIMARY KEY, name varchar);
-             INSERT INTO res_partner (name) SELECT 'Cliente ' || g FROM generate_series(1, 25) g;",
-        )
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let filestore = dir.path().join("data/filestore/odoo");
-    for i in 0..12 {
-        let content = format!("adjunto {i}");
-        let sha1 = hex::encode(sha1::Sha1::digest(content.as_bytes()));
-        std::fs::create_dir_all(filestore.join(&sha1[..2])).unwrap();
-        std::fs::write(filestore.join(&sha1[..2]).join(&sha1), &content).unwrap();
-        cluster
-            .psql(
-                "odoo",
-                &format!(
-                    "INSERT INTO ir_attachment (name, store_fname) VALUES ('f{i}', '{}/{sha1}')",
-                    &sha1[..2]
-                ),
-            )
-            .unwrap();
-    }
-    let out = vigia(&["init", "--dir", dir.path().to_str().unwrap()]);
-    assert!(out.status.success());
-    let config = dir.path().join("vigia.toml");
-    let text = std::fs::read_to_string(&config).unwrap();
-    let text = text
-        .replace("# data-dir = \"/srv/odoo/data\"", "data-dir = \"data\"")
-        .replace(
-            "host = \"localhost\"",
-            &format!("host = \"{}\"", cluster.socket_dir().display()),
-        )
-        .replace(
-            "user = \"odoo\"",
-            &format!(
-                "user = \"postgres\"\nbin-dir = \"{}\"",
-                cluster.bin_dir().display()
-            ),
-        );
-    std::fs::write(&config, text).unwrap();
-    Setup {
-        _cluster: Some(cluster),
-        config: config.to_str().unwrap().to_owned(),
-        dir,
-    }
-}
-
-fn vigia(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vigia"))
-        .args(args)
-        .env_remove("VIGIA_CONFIG")
-        .output()
-        .unwrap()
-}
-
-fn json(s: &Setup, args: &[&str]) -> (Option<i32>, serde_json::Value) {
-    let mut all = vec!["--config", &s.config, "--json"];
-    all.extend_from_slice(args);
-    let out = vigia(&all);
-    let text = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(
-        text.lines().count(),
-        1,
-        "one JSON document: {text}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code(), serde_json::from_str(&text).unwrap())
+fn json(s: &Stack, args: &[&str]) -> (Option<i32>, serde_json::Value) {
+    s.json(args)
 }
 
 #[test]
@@ -130,7 +58,7 @@ fn backup_twice_then_list_and_show() {
     assert_eq!(show["data"]["index"]["id"], id);
     assert_eq!(
         show["data"]["manifest"]["row_counts"]["public.res_partner"],
-        25
+        50
     );
     assert_eq!(show["data"]["manifest"]["modules"]["base"], "19.0.1.3");
     assert!(Path::new(&s.dir.path().join("backups/keys/name-key.age")).exists());
@@ -198,33 +126,15 @@ fn the_database_password_is_on_no_command_line_and_in_no_output() {
         .psql("odoo", "CREATE TABLE ir_attachment (id int, store_fname varchar); CREATE TABLE big AS SELECT g, md5(g::text) FROM generate_series(1, 200000) g")
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    assert!(
-        vigia(&["init", "--dir", dir.path().to_str().unwrap()])
-            .status
-            .success()
+    let config = init_config(dir.path(), &cluster);
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "# password = \"env:PGPASSWORD\"",
+        "password = \"env:VIGIA_TEST_PG_PASSWORD\"",
     );
-    let config = dir.path().join("vigia.toml");
-    let text = std::fs::read_to_string(&config)
-        .unwrap()
-        .replace(
-            "host = \"localhost\"",
-            &format!("host = \"{}\"", cluster.socket_dir().display()),
-        )
-        .replace(
-            "user = \"odoo\"",
-            &format!(
-                "user = \"postgres\"\nbin-dir = \"{}\"",
-                cluster.bin_dir().display()
-            ),
-        )
-        .replace(
-            "# password = \"env:PGPASSWORD\"",
-            "password = \"env:VIGIA_TEST_PG_PASSWORD\"",
-        );
     std::fs::write(&config, text).unwrap();
 
     let child = Command::new(env!("CARGO_BIN_EXE_vigia"))
-        .args(["--config", config.to_str().unwrap(), "backup", "-v"])
+        .args(["--config", &config, "backup", "-v"])
         .env("VIGIA_TEST_PG_PASSWORD", PASSWORD)
         .env_remove("PGPASSWORD")
         .stdout(std::process::Stdio::piped())
@@ -287,7 +197,7 @@ fn heartbeat_server() -> (String, std::thread::JoinHandle<String>) {
     (url, handle)
 }
 
-fn set_heartbeat(s: &Setup, url: &str) {
+fn set_heartbeat(s: &Stack, url: &str) {
     let text = std::fs::read_to_string(&s.config).unwrap().replace(
         "store = \"local\"",
         &format!("store = \"local\"\nheartbeat-url = \"{url}\""),
@@ -442,10 +352,11 @@ fn demo_backs_up_drills_and_backs_up_again_with_nothing_configured() {
     assert!(text.contains(&dir.path().join("backups").display().to_string()));
 
     let config = dir.path().join("vigia.toml");
-    let s = Setup {
-        _cluster: None,
+    let s = Stack {
+        cluster: None,
         config: config.to_str().unwrap().to_owned(),
         dir,
+        env: Vec::new(),
     };
     let (code, list) = json(&s, &["backup", "list"]);
     assert_eq!(code, Some(0), "{list}");

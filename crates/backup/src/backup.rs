@@ -22,6 +22,7 @@ use crate::format::{
     manifest_key,
 };
 use crate::keys::Recipients;
+use crate::leftovers::sweep_dead_runs;
 use crate::lock::StoreLock;
 use crate::metrics::{ping_heartbeat, write_backup_metrics};
 use crate::pg::{PgDump, PgTarget, SnapshotSession};
@@ -116,7 +117,13 @@ impl BackupJob {
             self.os_lock_dir.as_deref(),
         )
         .await?;
-        let result = self.run_locked().await;
+        let result = async {
+            if lock.sole_writer() {
+                sweep_dead_runs(self.store.as_ref()).await?;
+            }
+            self.run_locked().await
+        }
+        .await;
         let released = lock.release(&self.name_key).await;
         let mut report = result?;
         released?;
@@ -171,6 +178,7 @@ impl BackupJob {
         };
         let modules = session.module_versions().await?;
         let row_counts = session.row_counts().await?;
+        vigia_core::failpoint::hit("backup.snapshot")?;
         self.cancel.check()?;
         self.phase("dump and filestore");
 
@@ -218,6 +226,7 @@ impl BackupJob {
             .put_sealed_bytes(&manifest_key(&id), self.name_key.seal(&manifest)?)
             .await?;
         self.ensure_name_key_copy().await?;
+        vigia_core::failpoint::hit("backup.manifest")?;
 
         let mut objects = vec![dump, manifest];
         let uploaded_bytes =

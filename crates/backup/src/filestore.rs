@@ -142,10 +142,12 @@ impl FilestoreBackup<'_> {
 
     async fn upload(&self, entry: &FilestoreEntry) -> Result<SealedObject> {
         let path = self.dir.join(&entry.store_fname);
-        put_sealed(self.store, &entry.object, self.recipients, move || {
+        let object = put_sealed(self.store, &entry.object, self.recipients, move || {
             std::fs::File::open(&path).map(|f| Box::new(f) as Box<dyn Read>)
         })
-        .await
+        .await?;
+        vigia_core::failpoint::hit("backup.filestore")?;
+        Ok(object)
     }
 }
 

@@ -10,6 +10,7 @@ mod demo;
 mod filestore;
 pub mod format;
 mod keys;
+mod leftovers;
 mod lock;
 mod metrics;
 pub mod pg;

@@ -43,8 +43,11 @@ impl LockRecord {
     /// Dead: no heartbeat for five minutes, or its process is gone from this host.
     fn is_stale(&self, now: Timestamp) -> bool {
         let silent = now.duration_since(self.heartbeat_at).unsigned_abs() > STALE_AFTER;
-        let gone = self.host == hostname() && !Path::new(&format!("/proc/{}", self.pid)).exists();
-        silent || gone
+        silent || self.is_gone()
+    }
+
+    fn is_gone(&self) -> bool {
+        self.host == hostname() && !Path::new(&format!("/proc/{}", self.pid)).exists()
     }
 }
 
@@ -56,6 +59,7 @@ pub struct StoreLock {
     record: LockRecord,
     heartbeat: tokio::task::JoinHandle<()>,
     _os_lock: Option<File>,
+    sole_writer: bool,
 }
 
 impl StoreLock {
@@ -89,18 +93,21 @@ impl StoreLock {
                 Some(Some(file)) => Some(file),
                 None => None,
             };
-            match read_record(store.as_ref(), name_key).await? {
+            let sole_writer = match read_record(store.as_ref(), name_key).await? {
                 Some(holder) if !holder.is_stale(Timestamp::now()) => {
                     drop(os_lock);
                     wait_or_fail(deadline, Some(&holder)).await?;
                     continue;
                 }
-                Some(stale) => tracing::warn!(
-                    "taking over a stale store lock held by {}",
-                    stale.describe()
-                ),
-                None => {}
-            }
+                Some(stale) => {
+                    tracing::warn!(
+                        "taking over a stale store lock held by {}",
+                        stale.describe()
+                    );
+                    stale.is_gone()
+                }
+                None => true,
+            };
             write_record(store.as_ref(), name_key, &record).await?;
             tokio::time::sleep(SETTLE).await;
             match read_record(store.as_ref(), name_key).await? {
@@ -112,6 +119,7 @@ impl StoreLock {
                         record,
                         heartbeat,
                         _os_lock: os_lock,
+                        sole_writer,
                     });
                 }
                 other => {
@@ -124,6 +132,13 @@ impl StoreLock {
 
     pub fn record(&self) -> &LockRecord {
         &self.record
+    }
+
+    /// No earlier holder can still be writing: the lock was free, or its holder's process is
+    /// gone from this host. (A holder that only went silent may be alive on another host.)
+    /// Only then are a dead run's leftovers swept at once.
+    pub fn sole_writer(&self) -> bool {
+        self.sole_writer
     }
 
     /// Stops the heartbeat and removes the record if it is still ours.
@@ -220,7 +235,7 @@ fn try_os_lock(dir: &Path) -> Result<Option<File>> {
     }
 }
 
-fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map_or_else(|_| "unknown".to_owned(), |h| h.trim().to_owned())
 }

@@ -13,6 +13,7 @@ mod cancel;
 pub mod config;
 mod envelope;
 mod error;
+pub mod failpoint;
 mod init;
 pub mod ports;
 pub mod process;

@@ -5,7 +5,7 @@
 
 mod policy;
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +23,7 @@ pub use policy::{Reasons, keep};
 use crate::access::StoreAccess;
 use crate::catalog::Catalog;
 use crate::format::{BackupId, index_key};
+use crate::leftovers::index_less;
 use crate::lock::StoreLock;
 use crate::verify::{VerificationLog, VerifyLevel};
 
@@ -172,20 +173,13 @@ impl PruneJob {
             plan.deletions.extend(files);
             plan.deletions.extend(records_of(id.as_str()));
         }
-        let mut leftovers: BTreeMap<&str, Vec<&ObjectMeta>> = BTreeMap::new();
-        for meta in &backup_files {
-            if let Some((id, _)) = meta.key["backups/".len()..].split_once('/') {
-                leftovers.entry(id).or_default().push(meta);
-            }
-        }
-        for (id, files) in leftovers {
-            let committed = files.iter().any(|m| m.key.ends_with("/index.json"));
-            if committed || !files.iter().all(|m| is_older(m, cutoff)) {
+        for (id, files) in index_less(&backup_files) {
+            if !files.iter().all(|m| is_older(m, cutoff)) {
                 continue;
             }
             plan.report_swept.push(format!("backups/{id}/"));
-            plan.deletions.extend(files.into_iter().cloned());
-            plan.deletions.extend(records_of(id));
+            plan.deletions.extend(files);
+            plan.deletions.extend(records_of(&id));
         }
 
         let mut notes = Vec::new();

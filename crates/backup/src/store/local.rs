@@ -9,10 +9,16 @@ use async_trait::async_trait;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, BufWriter};
 use vigia_core::ports::store::{ObjectMeta, ObjectReader, ObjectStore, StoreError, validate_key};
 
+use super::upload_failpoint;
+
 /// Temporary files live here, on the same file system as the objects (rename is atomic), and
 /// outside the key space (keys cannot start with a dot).
 const PARTIAL_DIR: &str = ".partial";
 const WRITE_BUFFER: usize = 256 * 1024;
+/// A temporary file from another host untouched this long belongs to a put that died.
+const DEAD_WRITE_IDLE: std::time::Duration = std::time::Duration::from_hours(24);
+/// The `backup.upload` fail point fires once a put has written this much: mid-stream.
+const UPLOAD_FAILPOINT_AT: u64 = 1024 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct LocalStore {
@@ -83,7 +89,15 @@ impl LocalStore {
                 .write_all(&buf[..n])
                 .await
                 .map_err(|e| self.fail("put", key, &e))?;
+            let before = size;
             size += n as u64;
+            if before < UPLOAD_FAILPOINT_AT && size >= UPLOAD_FAILPOINT_AT {
+                writer
+                    .flush()
+                    .await
+                    .map_err(|e| self.fail("put", key, &e))?;
+                upload_failpoint(key)?;
+            }
         }
         writer
             .flush()
@@ -106,9 +120,12 @@ impl ObjectStore for LocalStore {
 
     async fn put(&self, key: &str, body: ObjectReader) -> Result<ObjectMeta, StoreError> {
         let path = self.path_of(key)?;
+        // Host and pid in the name: `clean_dead_writes` can tell a dead writer's file.
         let temp = self.root.join(PARTIAL_DIR).join(format!(
-            "{}.tmp",
-            hex::encode(vigia_core::random_bytes::<12>())
+            "{}-{}-{}.tmp",
+            crate::lock::hostname(),
+            std::process::id(),
+            hex::encode(vigia_core::random_bytes::<6>())
         ));
         let size = match self.write_temp(key, &temp, body).await {
             Ok(size) => size,
@@ -134,6 +151,35 @@ impl ObjectStore for LocalStore {
             size_bytes: size,
             modified: None,
         })
+    }
+
+    /// Temporary files of puts whose process is gone from this host (or, from another host
+    /// sharing the directory, untouched for a day).
+    async fn clean_dead_writes(&self) -> Result<u64, StoreError> {
+        let dir = self.root.join(PARTIAL_DIR);
+        let removed = tokio::task::spawn_blocking(move || -> std::io::Result<u64> {
+            let mut removed = 0;
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == IoKind::NotFound => return Ok(0),
+                Err(e) => return Err(e),
+            };
+            for entry in entries {
+                let entry = entry?;
+                let idle = entry.metadata()?.modified()?.elapsed().unwrap_or_default();
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if is_dead_write(&name) || idle > DEAD_WRITE_IDLE {
+                    std::fs::remove_file(entry.path())?;
+                    removed += 1;
+                }
+            }
+            Ok(removed)
+        })
+        .await
+        .map_err(|e| {
+            StoreError::backend(self.location(), "clean", PARTIAL_DIR, e.to_string(), false)
+        })?;
+        removed.map_err(|e| self.fail("clean", PARTIAL_DIR, &e))
     }
 
     async fn get(&self, key: &str, range: Option<Range<u64>>) -> Result<ObjectReader, StoreError> {
@@ -244,4 +290,16 @@ fn modified(meta: &std::fs::Metadata) -> Option<jiff::Timestamp> {
     meta.modified()
         .ok()
         .and_then(|t| jiff::Timestamp::try_from(t).ok())
+}
+
+/// `<host>-<pid>-<random>.tmp` written on this host by a process that is gone.
+fn is_dead_write(name: &str) -> bool {
+    let host = crate::lock::hostname();
+    let Some(rest) = name.strip_prefix(&format!("{host}-")) else {
+        return false;
+    };
+    rest.split('-')
+        .next()
+        .and_then(|pid| pid.parse::<u32>().ok())
+        .is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists())
 }

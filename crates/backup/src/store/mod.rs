@@ -1,5 +1,6 @@
 //! The object stores: a local directory (the embedded default) and S3.
 
+mod journal;
 mod local;
 mod s3;
 
@@ -11,6 +12,19 @@ use vigia_core::{Config, Error, Result};
 
 pub use local::LocalStore;
 pub use s3::{PART_SIZE, S3Options, S3Store};
+
+/// Where `state-dir` keeps the S3 uploads in flight.
+pub const UPLOAD_JOURNAL_DIR: &str = "s3-uploads";
+
+/// The `backup.upload` fail point, in the middle of a large object's upload.
+fn upload_failpoint(key: &str) -> Result<(), vigia_core::ports::store::StoreError> {
+    vigia_core::failpoint::hit("backup.upload").map_err(|e| {
+        vigia_core::ports::store::StoreError::Source {
+            key: key.to_owned(),
+            source: std::io::Error::other(e.to_string()),
+        }
+    })
+}
 
 /// The store `[backup]` configures.
 pub async fn open_store(config: &Config) -> Result<Arc<dyn ObjectStore>> {
@@ -30,9 +44,10 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn ObjectStore>> {
                 .s3
                 .as_ref()
                 .expect("checked by backup_requirements");
-            Ok(Arc::new(
-                S3Store::connect(S3Options::from_config(s3)?).await,
-            ))
+            let store = S3Store::connect(S3Options::from_config(s3)?)
+                .await
+                .with_upload_journal(&config.state_dir.join(UPLOAD_JOURNAL_DIR));
+            Ok(Arc::new(store))
         }
         None => Err(Error::config("missing `backup.store`").with_key("backup.store")),
     }

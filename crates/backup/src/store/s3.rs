@@ -19,6 +19,8 @@ use tokio::io::AsyncReadExt;
 use vigia_core::config::{S3Config, Secret};
 use vigia_core::ports::store::{ObjectMeta, ObjectReader, ObjectStore, StoreError, validate_key};
 
+use super::journal::{UploadEntry, UploadJournal};
+
 /// Parts are this big, so at most two of them (one uploading, one filling) are in memory.
 pub const PART_SIZE: usize = 8 * 1024 * 1024;
 const MAX_ATTEMPTS: u32 = 5;
@@ -70,6 +72,7 @@ pub struct S3Store {
     client: Client,
     bucket: String,
     prefix: String,
+    journal: Option<UploadJournal>,
 }
 
 impl S3Store {
@@ -114,6 +117,31 @@ impl S3Store {
             client: Client::from_conf(builder.build()),
             bucket: options.bucket,
             prefix: options.prefix,
+            journal: None,
+        }
+    }
+
+    /// Records in-flight multipart uploads under `dir`, so that `clean_dead_writes` can abort
+    /// a dead run's.
+    #[must_use]
+    pub fn with_upload_journal(mut self, dir: &std::path::Path) -> Self {
+        self.journal = Some(UploadJournal::new(dir));
+        self
+    }
+
+    async fn abort_upload(&self, full: &str, upload_id: &str) -> Result<(), String> {
+        let aborted = self
+            .client
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(full)
+            .upload_id(upload_id)
+            .send()
+            .await;
+        match aborted {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("NoSuchUpload") => Ok(()),
+            Err(e) => Err(DisplayErrorContext(&e).to_string()),
         }
     }
 
@@ -155,6 +183,15 @@ impl S3Store {
             .await
             .map_err(|e| self.fail("start upload of", key, &e))?;
         let upload_id = created.upload_id().unwrap_or_default().to_owned();
+        if let Some(journal) = &self.journal {
+            let entry = UploadEntry {
+                key: full.to_owned(),
+                upload_id: upload_id.clone(),
+            };
+            if let Err(e) = journal.record(&entry) {
+                tracing::warn!("cannot record the multipart upload {upload_id} of {full}: {e}");
+            }
+        }
         let uploaded = self.upload_parts(key, full, &upload_id, first, body).await;
         let completed = match uploaded {
             Ok((parts, size)) => self
@@ -176,20 +213,14 @@ impl S3Store {
         };
         if completed.is_err() {
             // Parts of an unfinished upload are invisible but billed: drop them now.
-            let aborted = self
-                .client
-                .abort_multipart_upload()
-                .bucket(&self.bucket)
-                .key(full)
-                .upload_id(&upload_id)
-                .send()
-                .await;
-            if let Err(e) = aborted {
-                tracing::warn!(
-                    "could not abort the multipart upload {upload_id} of {full}: {}",
-                    DisplayErrorContext(&e)
-                );
+            if let Err(e) = self.abort_upload(full, &upload_id).await {
+                tracing::warn!("could not abort the multipart upload {upload_id} of {full}: {e}");
+                // Left in the journal: the next run tries again.
+                return completed;
             }
+        }
+        if let Some(journal) = &self.journal {
+            journal.forget(&upload_id);
         }
         completed
     }
@@ -239,6 +270,9 @@ impl S3Store {
                     .set_e_tag(sent.e_tag().map(str::to_owned))
                     .build(),
             );
+            if number == 1 {
+                super::upload_failpoint(key)?;
+            }
             chunk = next?;
             number += 1;
         }
@@ -354,6 +388,28 @@ impl ObjectStore for S3Store {
         }
         out.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(out)
+    }
+
+    /// Aborts the multipart uploads a dead run recorded in the journal.
+    async fn clean_dead_writes(&self) -> Result<u64, StoreError> {
+        let Some(journal) = &self.journal else {
+            return Ok(0);
+        };
+        let mut aborted = 0;
+        for entry in journal.entries() {
+            match self.abort_upload(&entry.key, &entry.upload_id).await {
+                Ok(()) => {
+                    journal.forget(&entry.upload_id);
+                    aborted += 1;
+                }
+                Err(e) => tracing::warn!(
+                    "could not abort the dead multipart upload {} of {}: {e}",
+                    entry.upload_id,
+                    entry.key
+                ),
+            }
+        }
+        Ok(aborted)
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {

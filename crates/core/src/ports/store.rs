@@ -120,6 +120,12 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
     /// Deletes `key`; deleting a missing object is not an error.
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
 
+    /// Removes what writes of a process that died left behind (temporary files, unfinished
+    /// multipart uploads it recorded) and returns how many. Call under the store lock.
+    async fn clean_dead_writes(&self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+
     /// Stores a small object from memory.
     async fn put_bytes(&self, key: &str, data: Bytes) -> Result<ObjectMeta, StoreError> {
         self.put(key, Box::pin(std::io::Cursor::new(data))).await

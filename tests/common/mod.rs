@@ -1,0 +1,118 @@
+//! For the end-to-end tests: the real `vigia` binary against a throwaway PostgreSQL holding
+//! the Odoo-shaped database, a filestore on disk and a config written by `vigia init`.
+
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use vigia_sandbox::odoo::{attach, create_odoo_database, write_file};
+use vigia_sandbox::postgres::PgCluster;
+
+pub struct Stack {
+    pub cluster: Option<PgCluster>,
+    pub dir: tempfile::TempDir,
+    pub config: String,
+    /// Extra environment for every vigia run (secrets referenced as `env:`).
+    pub env: Vec<(String, String)>,
+}
+
+/// 12 filestore files; `big_rows` rows of 64 hex characters in table `big` (a dump of a
+/// few MiB per 100 000 rows).
+pub fn stack(big_rows: u32) -> Stack {
+    let cluster = PgCluster::start().unwrap();
+    create_odoo_database(&cluster, "odoo").unwrap();
+    if big_rows > 0 {
+        cluster
+            .psql(
+                "odoo",
+                &format!(
+                    "CREATE TABLE big AS SELECT g, md5(g::text) || md5((g * 7)::text) AS v \
+                     FROM generate_series(1, {big_rows}) g"
+                ),
+            )
+            .unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let filestore = dir.path().join("data/filestore/odoo");
+    let files: Vec<String> = (0..12)
+        .map(|i| write_file(&filestore, format!("adjunto {i}").as_bytes()).unwrap())
+        .collect();
+    attach(&cluster, "odoo", &files).unwrap();
+    let config = init_config(dir.path(), &cluster);
+    Stack {
+        cluster: Some(cluster),
+        dir,
+        config,
+        env: Vec::new(),
+    }
+}
+
+/// `vigia init --dir DIR`, then the config pointed at `cluster` and `DIR/data`.
+pub fn init_config(dir: &Path, cluster: &PgCluster) -> String {
+    let out = vigia(&["init", "--dir", dir.to_str().unwrap()]);
+    assert!(out.status.success());
+    let config = dir.join("vigia.toml");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("# data-dir = \"/srv/odoo/data\"", "data-dir = \"data\"")
+        .replace(
+            "host = \"localhost\"",
+            &format!("host = \"{}\"", cluster.socket_dir().display()),
+        )
+        .replace(
+            "user = \"odoo\"",
+            &format!(
+                "user = \"postgres\"\nbin-dir = \"{}\"",
+                cluster.bin_dir().display()
+            ),
+        );
+    std::fs::write(&config, text).unwrap();
+    config.to_str().unwrap().to_owned()
+}
+
+impl Stack {
+    /// Rewrites the config's text with `edit`.
+    pub fn edit_config(&self, edit: impl FnOnce(String) -> String) {
+        let text = std::fs::read_to_string(&self.config).unwrap();
+        std::fs::write(&self.config, edit(text)).unwrap();
+    }
+
+    /// Runs vigia with `--config` and `--json`; (exit code, the envelope).
+    pub fn json(&self, args: &[&str]) -> (Option<i32>, serde_json::Value) {
+        let out = self.run(&[&["--json"], args].concat(), &[]);
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(
+            text.lines().count(),
+            1,
+            "one JSON document: {text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code(), serde_json::from_str(&text).unwrap())
+    }
+
+    /// Runs vigia with `--config`, the stack's environment and `extra_env`.
+    pub fn run(&self, args: &[&str], extra_env: &[(&str, &str)]) -> Output {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_vigia"));
+        command
+            .args(["--config", &self.config])
+            .args(args)
+            .env_remove("VIGIA_CONFIG")
+            .env_remove("VIGIA_FAILPOINT");
+        for (k, v) in &self.env {
+            command.env(k, v);
+        }
+        for (k, v) in extra_env {
+            command.env(k, v);
+        }
+        command.output().unwrap()
+    }
+}
+
+pub fn vigia(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vigia"))
+        .args(args)
+        .env_remove("VIGIA_CONFIG")
+        .output()
+        .unwrap()
+}

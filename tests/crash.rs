@@ -1,0 +1,202 @@
+//! A backup SIGKILLed at each phase (fail points, built with `--features failpoints`): the
+//! killed run is never listed, no pg_dump outlives it, and the next backup succeeds and sweeps
+//! what it left (index-less folders, temporary files, unfinished S3 multipart uploads).
+
+mod common;
+
+use std::os::unix::process::ExitStatusExt;
+use std::time::{Duration, Instant};
+
+use common::{Stack, stack};
+use vigia_sandbox::odoo::{attach, write_file};
+use vigia_sandbox::s3::{REGION, S3Server};
+
+const POINTS: [&str; 4] = [
+    "backup.snapshot",
+    "backup.upload",
+    "backup.filestore",
+    "backup.manifest",
+];
+
+/// Enough rows for a dump of several 8 MiB parts after compression.
+const BIG_ROWS: u32 = 600_000;
+
+fn backups(s: &Stack) -> Vec<String> {
+    let (code, list) = s.json(&["backup", "list"]);
+    assert_eq!(code, Some(0), "{list}");
+    list["data"]["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// pg_dump processes talking to this stack's cluster, waiting up to 5 s for them to go
+/// (the parent-death signal is delivered asynchronously).
+fn surviving_pg_dumps(s: &Stack) -> Vec<String> {
+    let socket = s
+        .cluster
+        .as_ref()
+        .unwrap()
+        .socket_dir()
+        .display()
+        .to_string();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let found: Vec<String> = std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+            .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+            .filter(|c| c.contains("pg_dump") && c.contains(&socket))
+            .collect();
+        if found.is_empty() || Instant::now() > deadline {
+            return found;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn kill_at(s: &Stack, point: &str) {
+    let out = s.run(
+        &["backup"],
+        &[("VIGIA_FAILPOINT", &format!("{point}:kill"))],
+    );
+    assert_eq!(
+        out.status.signal(),
+        Some(9),
+        "{point}: the fail point kills the run ({:?}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The store's files under `sub` (relative paths), for a local store.
+fn files_under(root: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            if entry.file_type().unwrap().is_dir() {
+                stack.push(entry.path());
+            } else {
+                out.push(
+                    entry
+                        .path()
+                        .strip_prefix(root)
+                        .unwrap()
+                        .display()
+                        .to_string(),
+                );
+            }
+        }
+    }
+    out
+}
+
+fn index_less_dirs(backups_dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(backups_dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| !e.path().join("index.json").exists())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_backup_killed_at_any_phase_is_never_listed_and_the_next_one_sweeps_it() {
+    let s = stack(BIG_ROWS);
+    let store = s.dir.path().join("backups");
+    let filestore = s.dir.path().join("data/filestore/odoo");
+    for point in POINTS {
+        // A new file each round, so that the filestore phase has something to upload.
+        let file = write_file(&filestore, point.as_bytes()).unwrap();
+        attach(s.cluster.as_ref().unwrap(), "odoo", &[file]).unwrap();
+        let before = backups(&s);
+        kill_at(&s, point);
+        assert_eq!(backups(&s), before, "{point}: the killed run is not listed");
+        assert_eq!(surviving_pg_dumps(&s), Vec::<String>::new(), "{point}");
+        let left = files_under(&store.join(".partial")).len()
+            + index_less_dirs(&store.join("backups")).len();
+        if point == "backup.snapshot" {
+            assert_eq!(left, 0, "{point}: nothing was written yet");
+        } else {
+            assert!(
+                left > 0,
+                "{point}: the dead run left a temporary file or a folder"
+            );
+        }
+
+        let (code, next) = s.json(&["backup"]);
+        assert_eq!(code, Some(0), "{point}: the next backup succeeds: {next}");
+        assert_eq!(backups(&s).len(), before.len() + 1);
+        assert!(
+            index_less_dirs(&store.join("backups")).is_empty(),
+            "{point}: the dead run's folder is swept"
+        );
+        assert!(
+            files_under(&store.join(".partial")).is_empty(),
+            "{point}: temporary files are swept"
+        );
+    }
+    let (code, verify) = s.json(&["verify", "--all"]);
+    assert_eq!(code, Some(0), "{verify}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_killed_mid_multipart_upload_is_aborted_by_the_next_run() {
+    let server = S3Server::start().await.unwrap();
+    server.create_bucket("vigia-crash").unwrap();
+    let mut s = stack(BIG_ROWS);
+    s.edit_config(|text| {
+        text.replace(
+            "store = \"local\"\npath = \"backups\"\n",
+            "store = \"s3\"\n",
+        )
+        .replace(
+            "[backup.encryption]",
+            &format!(
+                "[backup.s3]\nbucket = \"vigia-crash\"\nendpoint = \"{}\"\nregion = \"{REGION}\"\n\
+                     path-style = true\naccess-key = \"env:VIGIA_TEST_S3_ACCESS\"\n\
+                     secret-key = \"env:VIGIA_TEST_S3_SECRET\"\n\n[backup.encryption]",
+                server.endpoint()
+            ),
+        )
+    });
+    s.env = vec![
+        ("VIGIA_TEST_S3_ACCESS".into(), server.access_key().into()),
+        ("VIGIA_TEST_S3_SECRET".into(), server.secret_key().into()),
+    ];
+    let uploads = |server: &S3Server| -> Vec<String> {
+        std::fs::read_dir(server.root())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".upload_id-"))
+            .collect()
+    };
+    tokio::task::block_in_place(|| {
+        kill_at(&s, "backup.upload");
+        assert!(backups(&s).is_empty());
+        assert_eq!(uploads(&server).len(), 1, "one multipart upload left open");
+        let journal = s.dir.path().join("state/s3-uploads");
+        assert_eq!(std::fs::read_dir(&journal).unwrap().count(), 1);
+
+        let (code, next) = s.json(&["backup"]);
+        assert_eq!(code, Some(0), "{next}");
+        assert_eq!(
+            uploads(&server),
+            Vec::<String>::new(),
+            "the dead upload was aborted"
+        );
+        assert_eq!(std::fs::read_dir(&journal).unwrap().count(), 0);
+        assert_eq!(backups(&s).len(), 1);
+    });
+}
