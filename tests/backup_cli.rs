@@ -62,6 +62,26 @@ fn backup_twice_then_list_and_show() {
     );
     assert_eq!(show["data"]["manifest"]["modules"]["base"], "19.0.1.3");
     assert!(Path::new(&s.dir.path().join("backups/keys/name-key.age")).exists());
+
+    // Without vigia: the Go age CLI, zstd and pg_restore read the stored dump.
+    let dump = s.dir.path().join(format!("backups/backups/{id}/dump.age"));
+    let pg_restore = s.cluster.as_ref().unwrap().bin_dir().join("pg_restore");
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "set -o pipefail; age -d -i '{}' '{}' | zstd -d -c | '{}' --list",
+            s.dir.path().join("backup.agekey").display(),
+            dump.display(),
+            pg_restore.display()
+        ))
+        .output()
+        .unwrap();
+    let toc = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && toc.contains("TABLE DATA public res_partner"),
+        "age | zstd -d | pg_restore --list (Debian packages age, zstd): {toc}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -171,6 +191,33 @@ fn the_database_password_is_on_no_command_line_and_in_no_output() {
     for stream in [&out.stdout, &out.stderr] {
         assert!(!String::from_utf8_lossy(stream).contains(PASSWORD));
     }
+}
+
+#[test]
+fn a_wrong_database_password_is_a_database_error() {
+    let cluster = PgCluster::start_with_password("the-right-one").unwrap();
+    cluster.create_database("odoo").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let s = Stack {
+        config: init_config(dir.path(), &cluster),
+        cluster: Some(cluster),
+        dir,
+        env: vec![("VIGIA_TEST_PG_PASSWORD".into(), "a-wrong-one".into())],
+    };
+    s.edit_config(|t| {
+        t.replace(
+            "# password = \"env:PGPASSWORD\"",
+            "password = \"env:VIGIA_TEST_PG_PASSWORD\"",
+        )
+    });
+    let (code, out) = s.json(&["backup"]);
+    assert_eq!(code, Some(14), "{out}");
+    let message = out["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("password authentication failed"),
+        "{message}"
+    );
+    assert!(!message.contains("a-wrong-one"));
 }
 
 fn is_zombie(pid: u32) -> bool {

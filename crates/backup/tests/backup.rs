@@ -8,8 +8,9 @@ use std::sync::Arc;
 
 use common::odoo::{SECRET_FILE, SECRET_ROW, attach, read_all, stack};
 use common::{Fixture, odoo_file};
-use vigia_backup::Catalog;
 use vigia_backup::format::{BackupManifest, NAME_KEY_KEY, index_key, manifest_key};
+use vigia_backup::{Catalog, Selection, VerifyLevel};
+use vigia_sandbox::s3::{Fault, FaultPlan};
 
 async fn backup_round(fixture: Fixture) {
     let s = stack(&fixture);
@@ -177,4 +178,46 @@ async fn a_cancelled_backup_stores_no_index_and_releases_the_lock() {
     );
     s.job.cancel.reset();
     s.job.run().await.expect("the lock was released");
+}
+
+/// A whole backup against an S3 server failing every third request (500, 503, dropped
+/// connections): retried, completed, and every object reads back intact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_through_a_faulty_s3_server_completes_and_verifies() {
+    for fault in [Fault::InternalError, Fault::SlowDown, Fault::Reset] {
+        let fixture = Fixture::s3().await;
+        let s = stack(&fixture);
+        fixture
+            .s3_server()
+            .set_faults(Some(FaultPlan { every: 3, fault }));
+        let report = s.job.run().await.unwrap();
+        assert!(fixture.s3_server().faults_injected() > 5, "{fault:?}");
+        fixture.s3_server().set_faults(None);
+        let verify = s
+            .verify_job(Some(VerifyLevel::Full), Selection::One(report.id))
+            .run()
+            .await
+            .unwrap();
+        assert!(verify.results[0].ok, "{fault:?}: {:?}", verify.results[0]);
+    }
+}
+
+/// A server that fails every request: the backup fails clearly and nothing is listed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_to_a_failing_s3_server_fails_clearly_and_is_not_listed() {
+    let fixture = Fixture::s3().await;
+    let s = stack(&fixture);
+    s.job.run().await.unwrap();
+    fixture.s3_server().set_faults(Some(FaultPlan {
+        every: 1,
+        fault: Fault::InternalError,
+    }));
+    let err = s.job.run().await.unwrap_err();
+    assert_eq!(err.kind(), vigia_core::ErrorKind::Storage, "{err}");
+    assert!(err.message().contains("InternalError"), "{}", err.message());
+    fixture.s3_server().set_faults(None);
+    let catalog = Catalog::read(fixture.store(), &s.job.name_key)
+        .await
+        .unwrap();
+    assert_eq!(catalog.backups.len(), 1, "only the first, complete backup");
 }

@@ -52,22 +52,36 @@ impl PgCluster {
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
             .map_err(|e| Error::io("chmod", dir.path(), e))?;
         let data = dir.path().join("data");
-        let initdb = run_as(owner, Command::new(bin_dir.join("initdb")))
-            .args(["-D"])
-            .arg(&data)
-            .args([
-                "-U",
-                SUPERUSER,
-                "-A",
-                "trust",
-                "-E",
-                "UTF8",
-                "--no-locale",
-                "--no-sync",
-            ])
+        let mut initdb = run_as(owner, Command::new(bin_dir.join("initdb")));
+        initdb.args(["-D"]).arg(&data).args([
+            "-U",
+            SUPERUSER,
+            "-E",
+            "UTF8",
+            "--no-locale",
+            "--no-sync",
+        ]);
+        // With a password, every connection (the Unix socket too) must give it.
+        let pwfile = dir.path().join("pwfile");
+        match password {
+            Some(password) => {
+                std::fs::write(&pwfile, password).map_err(|e| Error::io("write", &pwfile, e))?;
+                if let Some((uid, gid)) = owner {
+                    std::os::unix::fs::chown(&pwfile, Some(uid), Some(gid))
+                        .map_err(|e| Error::io("chown", &pwfile, e))?;
+                }
+                initdb.arg(format!("--pwfile={}", pwfile.display()));
+                initdb.args(["-A", "scram-sha-256"]);
+            }
+            None => {
+                initdb.args(["-A", "trust"]);
+            }
+        }
+        let initdb = initdb
             .stdin(Stdio::null())
             .output()
             .map_err(|e| missing_or_io(&bin_dir.join("initdb"), e))?;
+        let _ = std::fs::remove_file(&pwfile);
         if !initdb.status.success() {
             return Err(Error::new(
                 ErrorKind::Database,

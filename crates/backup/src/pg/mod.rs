@@ -14,3 +14,4 @@ pub use restore::{RestoreMode, pg_restore_stream};
 pub use rows::row_counts;
 pub use snapshot::SnapshotSession;
 pub use target::PgTarget;
+pub(crate) use target::db_error;

@@ -3,11 +3,9 @@
 use std::collections::BTreeMap;
 
 use tokio_postgres::Client;
-use vigia_core::{Error, ErrorKind, Result};
 
-fn db_error(what: &str, e: &tokio_postgres::Error) -> Error {
-    Error::new(ErrorKind::Database, format!("{what}: {e}"))
-}
+use super::db_error;
+use vigia_core::Result;
 
 /// Every user table's exact row count, keyed `schema.table`.
 pub async fn row_counts(client: &Client) -> Result<BTreeMap<String, u64>> {

@@ -5,19 +5,15 @@
 use std::collections::BTreeMap;
 
 use tokio_postgres::Client;
-use vigia_core::{Error, ErrorKind, Result};
+use vigia_core::Result;
 
-use super::PgTarget;
+use super::{PgTarget, db_error};
 
 #[derive(Debug)]
 pub struct SnapshotSession {
     client: Client,
     snapshot: String,
     server_version_num: u32,
-}
-
-fn db_error(what: &str, e: &tokio_postgres::Error) -> Error {
-    Error::new(ErrorKind::Database, format!("{what}: {e}"))
 }
 
 impl SnapshotSession {

@@ -73,8 +73,9 @@ impl PgTarget {
             Error::new(
                 ErrorKind::Database,
                 format!(
-                    "cannot connect to PostgreSQL at {} (database {database}): {e}",
-                    self.describe()
+                    "cannot connect to PostgreSQL at {} (database {database}): {}",
+                    self.describe(),
+                    pg_message(&e)
                 ),
             )
         })?;
@@ -124,4 +125,28 @@ fn client_major(program: &Path) -> Result<u32> {
                 format!("cannot read the version of {}: {text}", program.display()),
             )
         })
+}
+
+/// What PostgreSQL said (its message and detail), not tokio-postgres' bare "db error".
+pub(crate) fn pg_message(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => match db.detail() {
+            Some(detail) => format!("{} ({detail})", db.message()),
+            None => db.message().to_owned(),
+        },
+        None => {
+            let mut text = e.to_string();
+            let mut source = std::error::Error::source(e);
+            while let Some(s) = source {
+                text.push_str(&format!(": {s}"));
+                source = s.source();
+            }
+            text
+        }
+    }
+}
+
+/// A database error saying what vigia was doing and what PostgreSQL said.
+pub(crate) fn db_error(what: &str, e: &tokio_postgres::Error) -> Error {
+    Error::new(ErrorKind::Database, format!("{what}: {}", pg_message(e)))
 }

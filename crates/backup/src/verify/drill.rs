@@ -1,11 +1,11 @@
 //! The drill: the dump restored into a scratch database on the configured server, its row
 //! counts compared with the manifest's, the scratch dropped whatever happened.
 
-use vigia_core::{Error, ErrorKind, Result};
+use vigia_core::Result;
 
 use super::Problem;
 use crate::format::{BackupId, BackupManifest};
-use crate::pg::{PgTarget, row_counts};
+use crate::pg::{PgTarget, db_error, row_counts};
 
 /// The database the drill connects to for CREATE and DROP DATABASE.
 const MAINTENANCE_DB: &str = "postgres";
@@ -13,10 +13,6 @@ const MAINTENANCE_DB: &str = "postgres";
 pub(super) struct Drill {
     target: PgTarget,
     database: String,
-}
-
-fn db_error(what: &str, e: &tokio_postgres::Error) -> Error {
-    Error::new(ErrorKind::Database, format!("{what}: {e}"))
 }
 
 impl Drill {
