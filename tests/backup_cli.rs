@@ -413,3 +413,56 @@ fn demo_backs_up_drills_and_backs_up_again_with_nothing_configured() {
     let (code, again) = json(&s, &["demo", "--dir", s.dir.path().to_str().unwrap()]);
     assert_eq!(code, Some(11), "the demo never overwrites keys: {again}");
 }
+
+/// `extra.age` holds the config and the Hacienda certificate (encrypted, never in the clear),
+/// and the manifest hashes the addons, so a restore knows which code matched the database.
+#[test]
+fn the_certificate_config_and_addon_hashes_are_in_the_backup() {
+    const P12: &[u8] = b"0\x82\x0a\x1fllave criptografica de prueba 3101123456";
+    let s = setup();
+    std::fs::write(s.dir.path().join("llave.p12"), P12).unwrap();
+    let module = s.dir.path().join("addons/l10n_cr_einvoice");
+    std::fs::create_dir_all(&module).unwrap();
+    std::fs::write(module.join("__manifest__.py"), "{'version': '19.0.2.1.0'}").unwrap();
+    s.edit_config(|t| {
+        t.replace(
+            "data-dir = \"data\"",
+            "data-dir = \"data\"\naddons-paths = [\"addons\"]",
+        ) + "\n[hacienda]\ncertificate = \"llave.p12\"\n"
+    });
+    let (code, backup) = json(&s, &["backup"]);
+    assert_eq!(code, Some(0), "{backup}");
+    let id = backup["data"]["id"].as_str().unwrap();
+    let (_, show) = json(&s, &["backup", "show", id]);
+    let manifest = &show["data"]["manifest"];
+    assert_eq!(
+        manifest["addons"]["l10n_cr_einvoice"]
+            .as_str()
+            .unwrap()
+            .len(),
+        64
+    );
+    let names: Vec<&str> = manifest["extra"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["config/vigia.toml", "hacienda/llave.p12"]);
+
+    let extra = s.dir.path().join(format!("backups/backups/{id}/extra.age"));
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "set -o pipefail; age -d -i '{}' '{}' | zstd -d -c | tar -xO hacienda/llave.p12",
+            s.dir.path().join("backup.agekey").display(),
+            extra.display()
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(out.stdout, P12, "{}", String::from_utf8_lossy(&out.stderr));
+    let stored = std::fs::read(&extra).unwrap();
+    assert!(!stored.windows(P12.len()).any(|w| w == P12));
+    let (code, verify) = json(&s, &["verify"]);
+    assert_eq!(code, Some(0), "{verify}");
+}

@@ -15,11 +15,13 @@ use vigia_core::ports::store::{ObjectStore, StoreError};
 use vigia_core::{Config, Error, Result, VERSION};
 
 use crate::access::StoreAccess;
+use crate::addons::addon_hashes;
 use crate::catalog::Catalog;
+use crate::extra::{ExtraFile, bundle, extra_files};
 use crate::filestore::{FilestoreBackup, FilestoreReport};
 use crate::format::{
-    BackupId, BackupIndex, BackupManifest, FORMAT, NAME_KEY_KEY, NameKey, dump_key, index_key,
-    manifest_key,
+    BackupId, BackupIndex, BackupManifest, FORMAT, NAME_KEY_KEY, NameKey, dump_key, extra_key,
+    index_key, manifest_key,
 };
 use crate::keys::Recipients;
 use crate::leftovers::sweep_dead_runs;
@@ -52,6 +54,10 @@ pub struct BackupJob {
     pub heartbeat_url: Option<String>,
     /// Checked between phases and while the dump streams; a cancelled run stores no index.
     pub cancel: CancelToken,
+    /// `[odoo] addons-paths`, hashed into the manifest.
+    pub addons_paths: Vec<PathBuf>,
+    /// The config, certificate and compose file, stored as `extra.age`.
+    pub extra: Vec<ExtraFile>,
 }
 
 impl std::fmt::Debug for BackupJob {
@@ -104,6 +110,8 @@ impl BackupJob {
             cancel: CancelToken::new(),
             state_dir: Some(config.state_dir.clone()),
             heartbeat_url: config.backup.heartbeat_url.clone(),
+            addons_paths: config.odoo.addons_paths.clone(),
+            extra: extra_files(config),
         })
     }
 
@@ -209,6 +217,19 @@ impl BackupJob {
 
         self.cancel.check()?;
         self.phase("manifest and index");
+        let mut warnings = Vec::new();
+        let (archive, extra, missing) = bundle(&self.extra)?;
+        warnings.extend(
+            missing
+                .into_iter()
+                .map(|m| format!("not in extra.age: {m}")),
+        );
+        let extra_object = self.put_sealed_bytes(&extra_key(&id), archive).await?;
+        let paths = self.addons_paths.clone();
+        let (addons, addon_problems) = tokio::task::spawn_blocking(move || addon_hashes(&paths))
+            .await
+            .map_err(|e| Error::internal(format!("the addon hashing task failed: {e}")))?;
+        warnings.extend(addon_problems);
         let manifest = BackupManifest {
             format: FORMAT,
             id: id.clone(),
@@ -221,6 +242,8 @@ impl BackupJob {
             modules,
             filestore: filestore.entries.clone(),
             filestore_problems: filestore.problems.clone(),
+            addons,
+            extra,
         };
         let manifest = self
             .put_sealed_bytes(&manifest_key(&id), self.name_key.seal(&manifest)?)
@@ -228,7 +251,7 @@ impl BackupJob {
         self.ensure_name_key_copy().await?;
         vigia_core::failpoint::hit("backup.manifest")?;
 
-        let mut objects = vec![dump, manifest];
+        let mut objects = vec![dump, manifest, extra_object];
         let uploaded_bytes =
             objects.iter().map(|o| o.size_bytes).sum::<u64>() + filestore.new_bytes;
         objects.extend(filestore.objects.iter().cloned());
@@ -252,7 +275,7 @@ impl BackupJob {
             uploaded_bytes,
             filestore,
             duration_ms: u64::try_from(timer.elapsed().as_millis()).unwrap_or(u64::MAX),
-            warnings: Vec::new(),
+            warnings,
         })
     }
 

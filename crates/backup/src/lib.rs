@@ -3,10 +3,12 @@
 //! objects (zstd + age, streamed with bounded memory).
 
 mod access;
+mod addons;
 mod backup;
 mod catalog;
 #[cfg(feature = "demo")]
 mod demo;
+mod extra;
 mod filestore;
 pub mod format;
 mod keys;
@@ -24,6 +26,7 @@ pub use backup::{BackupJob, BackupReport};
 pub use catalog::{BackupDetails, BackupList, BackupSummary, Catalog, DamagedIndex, Verified};
 #[cfg(feature = "demo")]
 pub use demo::{DemoReport, run_demo};
+pub use extra::{ExtraEntry, ExtraFile, ExtraSource};
 pub use filestore::{FilestoreBackup, FilestoreEntry, FilestoreProblem, FilestoreReport};
 pub use keys::{Identity, Recipients};
 pub use lock::{LockRecord, StoreLock};

@@ -25,8 +25,8 @@ async fn backup_round(fixture: Fixture) {
     assert_eq!(index.id, first.id);
     assert_eq!(
         index.objects.len(),
-        2 + 31,
-        "dump, manifest and every filestore object"
+        3 + 31,
+        "dump, manifest, extra and every filestore object"
     );
     assert_eq!(index.size_bytes(), first.size_bytes);
 

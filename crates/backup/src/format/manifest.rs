@@ -8,6 +8,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::BackupId;
+use crate::extra::ExtraEntry;
 use crate::filestore::{FilestoreEntry, FilestoreProblem};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,4 +29,10 @@ pub struct BackupManifest {
     pub filestore: Vec<FilestoreEntry>,
     /// Files left out with `--allow-missing-files`.
     pub filestore_problems: Vec<FilestoreProblem>,
+    /// Module folder -> sha256 of its code, from `[odoo] addons-paths`.
+    #[serde(default)]
+    pub addons: BTreeMap<String, String>,
+    /// What `extra.age` holds.
+    #[serde(default)]
+    pub extra: Vec<ExtraEntry>,
 }

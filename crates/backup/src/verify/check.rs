@@ -10,7 +10,8 @@ use vigia_core::{Error, ErrorKind, Result};
 
 use super::drill::Drill;
 use super::{Problem, VerifyJob, VerifyLevel};
-use crate::format::{BackupIndex, BackupManifest, NAME_KEY_KEY, dump_key, manifest_key};
+use crate::extra::extra_entries;
+use crate::format::{BackupIndex, BackupManifest, NAME_KEY_KEY, dump_key, extra_key, manifest_key};
 use crate::keys::Identity;
 use crate::pg::{PgTarget, RestoreMode, pg_restore_stream};
 use crate::seal::{SealedObject, read_back};
@@ -135,6 +136,13 @@ impl<'j> Checker<'j> {
             }
         };
         problems.extend(files?);
+        for object in index.objects.iter().filter(|o| {
+            o.key != manifest_object.key
+                && o.key != dump_object.key
+                && !o.key.starts_with("objects/")
+        }) {
+            problems.extend(self.read_other(object, &manifest).await?);
+        }
         if let Some(drill) = drill {
             if dump_ok {
                 problems.extend(drill.compare(&manifest, &dump_object.key).await);
@@ -183,6 +191,38 @@ impl<'j> Checker<'j> {
         })
         .await?;
         Ok(result.map_err(|damage| Problem::new(&object.key, damage)))
+    }
+
+    /// `extra.age` (a tar whose files must match the manifest's list), or any other object
+    /// the index names (read back to the end).
+    async fn read_other(
+        &self,
+        object: &SealedObject,
+        manifest: &BackupManifest,
+    ) -> Result<Option<Problem>> {
+        let content = read_back(self.store(), object, self.identity(), |r| {
+            let mut out = Vec::new();
+            r.read_to_end(&mut out).map(|_| out)
+        })
+        .await?;
+        let content = match content {
+            Ok(content) => content,
+            Err(damage) => return Ok(Some(Problem::new(&object.key, damage))),
+        };
+        if object.key != extra_key(&manifest.id) {
+            return Ok(None);
+        }
+        Ok(match extra_entries(&content) {
+            Ok(entries) if entries == manifest.extra => None,
+            Ok(_) => Some(Problem::new(
+                &object.key,
+                "its files differ from the manifest's list",
+            )),
+            Err(e) => Some(Problem::new(
+                &object.key,
+                format!("not a readable tar: {e}"),
+            )),
+        })
     }
 
     /// Every filestore object decrypts to content whose sha1 is the one the manifest gives.

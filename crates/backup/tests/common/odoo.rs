@@ -92,6 +92,8 @@ pub fn stack(fixture: &Fixture) -> Stack {
         cancel: vigia_core::CancelToken::new(),
         state_dir: None,
         heartbeat_url: None,
+        addons_paths: Vec::new(),
+        extra: Vec::new(),
     };
     Stack {
         cluster,

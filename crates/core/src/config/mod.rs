@@ -53,6 +53,9 @@ pub struct Config {
     pub file: Option<PathBuf>,
     /// The folder relative paths are relative to.
     pub base_dir: PathBuf,
+    /// The TOML as given (secrets in it are references only): kept in each backup's
+    /// `extra.age`.
+    pub text: String,
 }
 
 impl Deref for Config {
@@ -165,6 +168,7 @@ impl ConfigSource {
             production,
             file: self.file.clone(),
             base_dir: self.base_dir.clone(),
+            text: self.text.clone(),
         })
     }
 
