@@ -10,7 +10,7 @@ use serde::Serialize;
 use vigia_core::CancelToken;
 use vigia_core::config::StoreKind;
 use vigia_core::ports::clock::{Clock, SystemClock};
-use vigia_core::ports::progress::{NoProgress, Progress, ProgressEvent};
+use vigia_core::ports::progress::{NoProgress, Progress, ProgressEvent, ProgressReader};
 use vigia_core::ports::store::{ObjectStore, StoreError};
 use vigia_core::{Config, Error, Result, VERSION};
 
@@ -29,6 +29,9 @@ use crate::lock::StoreLock;
 use crate::metrics::{ping_heartbeat, write_backup_metrics};
 use crate::pg::{PgDump, PgTarget, SnapshotSession};
 use crate::seal::{SealedObject, put_sealed};
+
+/// The phase the dump streams in; its bytes are reported as they are read from pg_dump.
+const DUMP_PHASE: &str = "dump and filestore";
 
 /// Everything a backup needs; `from_config` builds it from `[postgres]`, `[odoo]`, `[backup]`.
 /// Only public keys are needed: a host that takes backups cannot read them.
@@ -188,7 +191,7 @@ impl BackupJob {
         let row_counts = session.row_counts().await?;
         vigia_core::failpoint::hit("backup.snapshot")?;
         self.cancel.check()?;
-        self.phase("dump and filestore");
+        self.phase(DUMP_PHASE);
 
         let dump = self.dump(&id, &session);
         let filestore = async {
@@ -290,13 +293,15 @@ impl BackupJob {
         let target = self.target.clone();
         let database = self.database.clone();
         let snapshot = session.snapshot_id().to_owned();
+        let progress = Arc::clone(&self.progress);
         put_sealed(
             self.store.as_ref(),
             &dump_key(id),
             &self.recipients,
             move || {
-                PgDump::spawn(&target, &database, Some(&snapshot))
-                    .map(|d| Box::new(d) as Box<dyn Read>)
+                PgDump::spawn(&target, &database, Some(&snapshot)).map(|d| {
+                    Box::new(ProgressReader::new(d, progress, DUMP_PHASE)) as Box<dyn Read>
+                })
             },
         )
         .await

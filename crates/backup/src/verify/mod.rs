@@ -224,7 +224,7 @@ impl VerifyJob {
             self.cancel.check()?;
             self.progress.report(&ProgressEvent::PhaseStarted {
                 phase: format!("verify {} ({level})", index.id),
-                total_bytes: Some(index.size_bytes()),
+                total_bytes: None,
             });
             let timer = Instant::now();
             let problems = checker.check(index).await?;

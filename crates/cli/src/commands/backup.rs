@@ -1,7 +1,6 @@
 //! `vigia backup`, `vigia backup list`, `vigia backup show ID`.
 
 use std::fmt::Write;
-use std::sync::Arc;
 
 use vigia_backup::format::BackupId;
 use vigia_backup::{BackupDetails, BackupJob, BackupList, BackupReport, StoreAccess};
@@ -10,14 +9,14 @@ use vigia_core::Result;
 use super::{load_config, runtime};
 use crate::args::{BackupArgs, Cli};
 use crate::output::{Human, bytes};
-use crate::progress::LogProgress;
+use crate::progress;
 
 pub fn take(cli: &Cli, args: &BackupArgs) -> Result<BackupReport> {
     let config = load_config(cli)?;
     runtime()?.block_on(async {
         let mut job = BackupJob::from_config(&config).await?;
         job.allow_missing_files = args.allow_missing_files;
-        job.progress = Arc::new(LogProgress);
+        job.progress = progress::for_cli(cli);
         job.run().await
     })
 }

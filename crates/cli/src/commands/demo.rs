@@ -1,20 +1,19 @@
 //! `vigia demo [--dir DIR]`.
 
 use std::fmt::Write;
-use std::sync::Arc;
 
 use vigia_backup::{DemoReport, run_demo};
 use vigia_core::{CancelToken, Result};
 
 use super::runtime;
-use crate::args::DemoArgs;
+use crate::args::{Cli, DemoArgs};
 use crate::output::{Human, bytes};
-use crate::progress::LogProgress;
+use crate::progress;
 
-pub fn run(args: &DemoArgs) -> Result<DemoReport> {
+pub fn run(cli: &Cli, args: &DemoArgs) -> Result<DemoReport> {
     runtime()?.block_on(run_demo(
         args.dir.as_deref(),
-        Arc::new(LogProgress),
+        progress::for_cli(cli),
         CancelToken::new(),
     ))
 }

@@ -23,7 +23,7 @@ pub fn run(cli: &Cli) -> ExitCode {
             output::finish(cli, name, &config::check(cli, *strict))
         }
         Command::Config(ConfigCommand::Show) => output::finish(cli, name, &config::show(cli)),
-        Command::Demo(args) => output::finish(cli, name, &demo::run(args)),
+        Command::Demo(args) => output::finish(cli, name, &demo::run(cli, args)),
         Command::Backup(args @ BackupArgs { command: None, .. }) => {
             output::finish(cli, name, &backup::take(cli, args))
         }

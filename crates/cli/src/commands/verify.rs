@@ -1,7 +1,6 @@
 //! `vigia verify [ID | --all] [--level quick|full|drill]`.
 
 use std::fmt::Write;
-use std::sync::Arc;
 
 use vigia_backup::{Selection, VerifyJob, VerifyReport};
 use vigia_core::Result;
@@ -9,7 +8,7 @@ use vigia_core::Result;
 use super::{load_config, runtime};
 use crate::args::{Cli, VerifyArgs};
 use crate::output::Human;
-use crate::progress::LogProgress;
+use crate::progress;
 
 pub fn run(cli: &Cli, args: &VerifyArgs) -> Result<VerifyReport> {
     let level = args.level.as_deref().map(str::parse).transpose()?;
@@ -21,7 +20,7 @@ pub fn run(cli: &Cli, args: &VerifyArgs) -> Result<VerifyReport> {
     let config = load_config(cli)?;
     runtime()?.block_on(async {
         let mut job = VerifyJob::from_config(&config, level, selection).await?;
-        job.progress = Arc::new(LogProgress);
+        job.progress = progress::for_cli(cli);
         job.run().await
     })
 }
