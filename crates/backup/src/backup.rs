@@ -188,7 +188,6 @@ impl BackupJob {
             }
         };
         let modules = session.module_versions().await?;
-        let row_counts = session.row_counts().await?;
         vigia_core::failpoint::hit("backup.snapshot")?;
         self.cancel.check()?;
         self.phase(DUMP_PHASE);
@@ -210,8 +209,11 @@ impl BackupJob {
                 None => Ok(FilestoreReport::default()),
             }
         };
-        let (dump, filestore) = tokio::select! {
-            done = async { tokio::try_join!(dump, filestore) } => done?,
+        // Exact row counts in the same snapshot, on the session's own connection while the
+        // dump streams: their cost hides behind the dump instead of adding to it.
+        let row_counts = session.row_counts();
+        let (dump, filestore, row_counts) = tokio::select! {
+            done = async { tokio::try_join!(dump, filestore, row_counts) } => done?,
             () = cancelled(&self.cancel) => return Err(self.cancel.check().unwrap_err()),
         };
         let snapshot = session.snapshot_id().to_owned();

@@ -58,6 +58,8 @@ pub struct FilestoreReport {
     pub objects: Vec<SealedObject>,
     /// Files skipped with `--allow-missing-files`.
     pub problems: Vec<FilestoreProblem>,
+    /// How long the filestore pass took (listing, re-hashing, uploading), beside the dump.
+    pub duration_ms: u64,
 }
 
 #[derive(Debug)]
@@ -80,6 +82,7 @@ impl FilestoreBackup<'_> {
         refs: &[String],
         known: &HashMap<String, SealedObject>,
     ) -> Result<FilestoreReport> {
+        let timer = std::time::Instant::now();
         let existing: HashSet<String> = self
             .store
             .list("objects/")
@@ -129,6 +132,7 @@ impl FilestoreBackup<'_> {
         report.objects.extend(uploaded);
         report.objects.sort_by(|a, b| a.key.cmp(&b.key));
         report.entries = good;
+        report.duration_ms = u64::try_from(timer.elapsed().as_millis()).unwrap_or(u64::MAX);
         Ok(report)
     }
 
