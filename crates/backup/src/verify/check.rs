@@ -157,14 +157,9 @@ impl<'j> Checker<'j> {
         index: &BackupIndex,
         object: &SealedObject,
     ) -> Result<std::result::Result<BackupManifest, Problem>> {
-        let plain = read_back(self.store(), object, self.identity(), |r| {
-            let mut out = Vec::new();
-            r.read_to_end(&mut out).map(|_| out)
-        })
-        .await?;
-        let plain = match plain {
+        let plain = match self.read_small(object).await? {
             Ok(plain) => plain,
-            Err(damage) => return Ok(Err(Problem::new(&object.key, damage))),
+            Err(problem) => return Ok(Err(problem)),
         };
         let manifest: BackupManifest = match self.job.access.name_key.open(&plain, &object.key) {
             Ok(manifest) => manifest,
@@ -193,6 +188,19 @@ impl<'j> Checker<'j> {
         Ok(result.map_err(|damage| Problem::new(&object.key, damage)))
     }
 
+    /// A small object (manifest, extra bundle) read back whole into memory.
+    async fn read_small(
+        &self,
+        object: &SealedObject,
+    ) -> Result<std::result::Result<Vec<u8>, Problem>> {
+        let content = read_back(self.store(), object, self.identity(), |r| {
+            let mut out = Vec::new();
+            r.read_to_end(&mut out).map(|_| out)
+        })
+        .await?;
+        Ok(content.map_err(|damage| Problem::new(&object.key, damage)))
+    }
+
     /// `extra.age` (a tar whose files must match the manifest's list), or any other object
     /// the index names (read back to the end).
     async fn read_other(
@@ -200,14 +208,9 @@ impl<'j> Checker<'j> {
         object: &SealedObject,
         manifest: &BackupManifest,
     ) -> Result<Option<Problem>> {
-        let content = read_back(self.store(), object, self.identity(), |r| {
-            let mut out = Vec::new();
-            r.read_to_end(&mut out).map(|_| out)
-        })
-        .await?;
-        let content = match content {
+        let content = match self.read_small(object).await? {
             Ok(content) => content,
-            Err(damage) => return Ok(Some(Problem::new(&object.key, damage))),
+            Err(problem) => return Ok(Some(problem)),
         };
         if object.key != extra_key(&manifest.id) {
             return Ok(None);
