@@ -54,6 +54,7 @@ where
     let sealing_thread = std::thread::Builder::new()
         .name("vigia-seal".into())
         .spawn(move || {
+            vigia_core::process::lower_thread_priority();
             let result = seal(open_source, encryptor, ChannelWriter::new(tx.clone()));
             if let Err(e) = &result {
                 // The upload sees the failure as a read error and stores nothing.

@@ -19,3 +19,15 @@ pub fn die_with_parent(command: &mut Command) {
         });
     }
 }
+
+/// Lowers the calling thread's CPU priority to nice 10, like the pg_dump it feeds: the
+/// compression and encryption of a backup must not take CPU from the Odoo serving invoices.
+/// (On Linux, nice is per thread.) Failure is harmless and ignored.
+#[allow(unsafe_code)]
+pub fn lower_thread_priority() {
+    // SAFETY: setpriority(2) on the calling thread (who = 0) with a plain integer; it touches
+    // no memory of ours.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, 10);
+    }
+}
