@@ -466,3 +466,36 @@ fn the_certificate_config_and_addon_hashes_are_in_the_backup() {
     let (code, verify) = json(&s, &["verify"]);
     assert_eq!(code, Some(0), "{verify}");
 }
+
+#[test]
+fn restore_beside_the_live_database() {
+    let s = setup();
+    let (_, backup) = json(&s, &["backup"]);
+    let id = backup["data"]["id"].as_str().unwrap();
+    let (code, out) = json(
+        &s,
+        &["restore", id, "--target-db", "odoo_copy", "--jobs", "1"],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    let data = &out["data"];
+    assert_eq!(data["target_database"], "odoo_copy");
+    assert_eq!(data["swapped"], false);
+    assert!(data["aside"].is_null());
+    assert_eq!(data["phases"].as_array().unwrap().len(), 5);
+    let cluster = s.cluster.as_ref().unwrap();
+    let partners = cluster
+        .psql("odoo_copy", "SELECT count(*) FROM res_partner")
+        .unwrap();
+    assert_eq!(partners.trim(), "50");
+    let restored = s.dir.path().join("data/filestore/odoo_copy");
+    let files: usize = std::fs::read_dir(&restored)
+        .unwrap()
+        .map(|d| std::fs::read_dir(d.unwrap().path()).unwrap().count())
+        .sum();
+    assert_eq!(files, 12);
+
+    let (code, again) = json(&s, &["restore", id, "--target-db", "odoo_copy"]);
+    assert_eq!(code, Some(11), "{again}");
+    let (code, _) = json(&s, &["restore", id]);
+    assert_eq!(code, Some(11), "--target-db is required");
+}

@@ -249,6 +249,7 @@ impl BackupJob {
             filestore_problems: filestore.problems.clone(),
             addons,
             extra,
+            dump_bytes: dump.plain_bytes,
         };
         let manifest = self
             .put_sealed_bytes(&manifest_key(&id), self.name_key.seal(&manifest)?)

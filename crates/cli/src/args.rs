@@ -49,6 +49,23 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Apply retention: plan, then delete (never the newest verified backup)
     Prune(PruneArgs),
+    /// Restore a backup into a new database beside the live one (the live one is untouched)
+    Restore(RestoreArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The backup id, as `vigia backup list` shows it
+    pub id: String,
+    /// The new database (and filestore/NAME) to restore into; it must not exist
+    #[arg(long, value_name = "NAME", required = true)]
+    pub target_db: String,
+    /// pg_restore jobs [default: [restore] jobs]
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<u32>,
+    /// Restore as this role (pg_restore --role) [default: [restore] role]
+    #[arg(long, value_name = "ROLE")]
+    pub role: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -148,6 +165,7 @@ impl Command {
             }) => "backup show",
             Self::Verify(_) => "verify",
             Self::Prune(_) => "prune",
+            Self::Restore(_) => "restore",
         }
     }
 }

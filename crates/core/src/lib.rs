@@ -11,6 +11,7 @@
 
 mod cancel;
 pub mod config;
+pub mod disk;
 mod envelope;
 mod error;
 pub mod failpoint;

@@ -80,6 +80,14 @@ uint32_t vigia_verify(struct vigia_ctx *ctx, const char *args_json, char **out_j
 // As for `vigia_backup`.
 uint32_t vigia_prune(struct vigia_ctx *ctx, const char *args_json, char **out_json);
 
+// `vigia restore ID --target-db NAME --json`. `args_json`: `{"id": "...", "target_db":
+// "...", "jobs": N, "role": "..."}` (`jobs` and `role` optional). The live database is never
+// touched.
+//
+// # Safety
+// As for `vigia_backup`.
+uint32_t vigia_restore(struct vigia_ctx *ctx, const char *args_json, char **out_json);
+
 // Loads a config (TOML text) for `env` (NULL: its `default-env`); relative paths are relative
 // to `base_dir` (NULL: the current directory). On success `*out` holds the new ctx and 0 is
 // returned; else the error code, with the message in `vigia_last_error()`.

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use vigia_backup::format::BackupId;
-use vigia_backup::{BackupJob, PruneJob, Selection, StoreAccess, VerifyJob, VerifyLevel};
+use vigia_backup::{
+    BackupJob, PruneJob, RestoreJob, Selection, StoreAccess, VerifyJob, VerifyLevel,
+};
 use vigia_core::{CancelToken, Config, Error, Outcome, Result};
 
 use crate::boundary::{guard, opt_str};
@@ -28,6 +30,15 @@ struct NoArgs {}
 #[serde(deny_unknown_fields)]
 struct ShowArgs {
     id: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RestoreArgs {
+    id: String,
+    target_db: String,
+    jobs: Option<u32>,
+    role: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -237,6 +248,43 @@ pub unsafe extern "C" fn vigia_prune(
                     .await?
                     .run()
                     .await
+            },
+        )
+    }
+}
+
+/// `vigia restore ID --target-db NAME --json`. `args_json`: `{"id": "...", "target_db":
+/// "...", "jobs": N, "role": "..."}` (`jobs` and `role` optional). The live database is never
+/// touched.
+///
+/// # Safety
+/// As for `vigia_backup`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn vigia_restore(
+    ctx: *mut vigia_ctx,
+    args_json: *const c_char,
+    out_json: *mut *mut c_char,
+) -> u32 {
+    // SAFETY: the caller's pointers, as documented.
+    unsafe {
+        run_command(
+            "restore",
+            ctx,
+            args_json,
+            out_json,
+            async |c: Call<RestoreArgs>| {
+                let mut job =
+                    RestoreJob::from_config(&c.config, c.args.id.parse()?, c.args.target_db)
+                        .await?;
+                if let Some(jobs) = c.args.jobs {
+                    job.options.jobs = jobs;
+                }
+                if c.args.role.is_some() {
+                    job.options.role = c.args.role;
+                }
+                job.progress = Arc::new(c.progress);
+                job.cancel = c.cancel;
+                job.run().await
             },
         )
     }

@@ -35,4 +35,7 @@ pub struct BackupManifest {
     /// What `extra.age` holds.
     #[serde(default)]
     pub extra: Vec<ExtraEntry>,
+    /// The size of the dump before compression: what a restore must spool.
+    #[serde(default)]
+    pub dump_bytes: u64,
 }

@@ -5,12 +5,14 @@
 mod client;
 mod dump;
 mod restore;
+mod restore_file;
 mod rows;
 mod snapshot;
 mod target;
 
 pub use dump::PgDump;
 pub use restore::{RestoreMode, pg_restore_stream};
+pub use restore_file::{RestoreOptions, pg_restore_file};
 pub use rows::row_counts;
 pub use snapshot::SnapshotSession;
 pub use target::PgTarget;

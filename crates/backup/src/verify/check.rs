@@ -11,7 +11,9 @@ use vigia_core::{Error, ErrorKind, Result};
 use super::drill::Drill;
 use super::{Problem, VerifyJob, VerifyLevel};
 use crate::extra::extra_entries;
-use crate::format::{BackupIndex, BackupManifest, NAME_KEY_KEY, dump_key, extra_key, manifest_key};
+use crate::format::{
+    BackupIndex, BackupManifest, NAME_KEY_KEY, NameKey, dump_key, extra_key, manifest_key,
+};
 use crate::keys::Identity;
 use crate::pg::{PgTarget, RestoreMode, pg_restore_stream};
 use crate::seal::{SealedObject, read_back};
@@ -74,29 +76,8 @@ impl<'j> Checker<'j> {
         Ok(problems)
     }
 
-    /// Every object the index names exists with its size, and the index names a dump and a
-    /// manifest. (The index's own mac was checked when the catalog was read.)
     fn quick(&self, index: &BackupIndex) -> Vec<Problem> {
-        let mut problems = Vec::new();
-        for required in [dump_key(&index.id), manifest_key(&index.id)] {
-            if !index.objects.iter().any(|o| o.key == required) {
-                problems.push(Problem::new(&required, "the index does not list it"));
-            }
-        }
-        for object in &index.objects {
-            match self.listing.get(&object.key) {
-                None => problems.push(Problem::new(&object.key, "missing from the store")),
-                Some(&size) if size != object.size_bytes => problems.push(Problem::new(
-                    &object.key,
-                    format!(
-                        "size: {size} bytes stored, the index says {}",
-                        object.size_bytes
-                    ),
-                )),
-                Some(_) => {}
-            }
-        }
-        problems
+        quick_problems(index, &self.listing)
     }
 
     async fn full(&self, index: &BackupIndex) -> Result<Vec<Problem>> {
@@ -104,7 +85,7 @@ impl<'j> Checker<'j> {
         let manifest_object = find(manifest_key(&index.id)).expect("checked by quick");
         let dump_object = find(dump_key(&index.id)).expect("checked by quick");
 
-        let manifest = match self.read_manifest(index, manifest_object).await? {
+        let manifest = match self.read_manifest(index).await? {
             Ok(manifest) => manifest,
             Err(problem) => return Ok(vec![problem]),
         };
@@ -155,23 +136,14 @@ impl<'j> Checker<'j> {
     async fn read_manifest(
         &self,
         index: &BackupIndex,
-        object: &SealedObject,
     ) -> Result<std::result::Result<BackupManifest, Problem>> {
-        let plain = match self.read_small(object).await? {
-            Ok(plain) => plain,
-            Err(problem) => return Ok(Err(problem)),
-        };
-        let manifest: BackupManifest = match self.job.access.name_key.open(&plain, &object.key) {
-            Ok(manifest) => manifest,
-            Err(e) => return Ok(Err(Problem::new(&object.key, e.message()))),
-        };
-        if manifest.id != index.id {
-            return Ok(Err(Problem::new(
-                &object.key,
-                format!("it describes backup {}, not {}", manifest.id, index.id),
-            )));
-        }
-        Ok(Ok(manifest))
+        read_manifest(
+            self.store(),
+            &self.job.access.name_key,
+            self.identity(),
+            index,
+        )
+        .await
     }
 
     /// The dump read back into `pg_restore` (its table of contents, or a restore for a drill).
@@ -188,17 +160,11 @@ impl<'j> Checker<'j> {
         Ok(result.map_err(|damage| Problem::new(&object.key, damage)))
     }
 
-    /// A small object (manifest, extra bundle) read back whole into memory.
     async fn read_small(
         &self,
         object: &SealedObject,
     ) -> Result<std::result::Result<Vec<u8>, Problem>> {
-        let content = read_back(self.store(), object, self.identity(), |r| {
-            let mut out = Vec::new();
-            r.read_to_end(&mut out).map(|_| out)
-        })
-        .await?;
-        Ok(content.map_err(|damage| Problem::new(&object.key, damage)))
+        read_small(self.store(), object, self.identity()).await
     }
 
     /// `extra.age` (a tar whose files must match the manifest's list), or any other object
@@ -329,6 +295,73 @@ impl<'j> Checker<'j> {
         };
         Ok(vec![Problem::new(NAME_KEY_KEY, problem)])
     }
+}
+
+/// Every object the index names exists with its size, and the index names a dump and a
+/// manifest. (The index's own mac was checked when the catalog was read.)
+pub(crate) fn quick_problems(index: &BackupIndex, listing: &HashMap<String, u64>) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    for required in [dump_key(&index.id), manifest_key(&index.id)] {
+        if !index.objects.iter().any(|o| o.key == required) {
+            problems.push(Problem::new(&required, "the index does not list it"));
+        }
+    }
+    for object in &index.objects {
+        match listing.get(&object.key) {
+            None => problems.push(Problem::new(&object.key, "missing from the store")),
+            Some(&size) if size != object.size_bytes => problems.push(Problem::new(
+                &object.key,
+                format!(
+                    "size: {size} bytes stored, the index says {}",
+                    object.size_bytes
+                ),
+            )),
+            Some(_) => {}
+        }
+    }
+    problems
+}
+
+/// A small object (manifest, extra bundle) read back whole into memory.
+async fn read_small(
+    store: &dyn ObjectStore,
+    object: &SealedObject,
+    identity: &Identity,
+) -> Result<std::result::Result<Vec<u8>, Problem>> {
+    let content = read_back(store, object, identity, |r| {
+        let mut out = Vec::new();
+        r.read_to_end(&mut out).map(|_| out)
+    })
+    .await?;
+    Ok(content.map_err(|damage| Problem::new(&object.key, damage)))
+}
+
+/// A backup's manifest, read back, authenticated by its mac and checked to be this backup's.
+pub(crate) async fn read_manifest(
+    store: &dyn ObjectStore,
+    name_key: &NameKey,
+    identity: &Identity,
+    index: &BackupIndex,
+) -> Result<std::result::Result<BackupManifest, Problem>> {
+    let key = manifest_key(&index.id);
+    let Some(object) = index.objects.iter().find(|o| o.key == key) else {
+        return Ok(Err(Problem::new(&key, "the index does not list it")));
+    };
+    let plain = match read_small(store, object, identity).await? {
+        Ok(plain) => plain,
+        Err(problem) => return Ok(Err(problem)),
+    };
+    let manifest: BackupManifest = match name_key.open(&plain, &key) {
+        Ok(manifest) => manifest,
+        Err(e) => return Ok(Err(Problem::new(&key, e.message()))),
+    };
+    if manifest.id != index.id {
+        return Ok(Err(Problem::new(
+            &key,
+            format!("it describes backup {}, not {}", manifest.id, index.id),
+        )));
+    }
+    Ok(Ok(manifest))
 }
 
 /// `io::Write` into a hasher, for `io::copy`.

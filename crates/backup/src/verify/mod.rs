@@ -16,6 +16,7 @@ use vigia_core::ports::clock::{Clock, SystemClock};
 use vigia_core::ports::progress::{NoProgress, Progress, ProgressEvent};
 use vigia_core::{CancelToken, Config, Error, ErrorKind, Outcome, Result};
 
+pub(crate) use check::{quick_problems, read_manifest};
 pub use record::{VerificationLog, VerificationRecord};
 
 use crate::access::StoreAccess;

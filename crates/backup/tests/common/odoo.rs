@@ -142,6 +142,33 @@ impl Stack {
         }
     }
 
+    /// A restore of `id` into `target_db`, its filestore under `root/<target_db>`.
+    pub fn restore_job(
+        &self,
+        id: &vigia_backup::format::BackupId,
+        target_db: &str,
+        root: &std::path::Path,
+    ) -> vigia_backup::RestoreJob {
+        vigia_backup::RestoreJob {
+            access: self.access(true),
+            target: target(&self.cluster),
+            id: id.clone(),
+            target_db: target_db.to_owned(),
+            filestore_root: Some(root.to_path_buf()),
+            live_db: "odoo".into(),
+            options: vigia_backup::pg::RestoreOptions {
+                jobs: 2,
+                no_owner: true,
+                role: None,
+            },
+            spool_dir: self.keys.path().join("spool"),
+            lock_wait: std::time::Duration::ZERO,
+            os_lock_dir: self.job.os_lock_dir.clone(),
+            progress: Arc::new(NoProgress),
+            cancel: vigia_core::CancelToken::new(),
+        }
+    }
+
     pub fn verify_job(&self, level: Option<VerifyLevel>, selection: Selection) -> VerifyJob {
         VerifyJob {
             access: self.access(true),

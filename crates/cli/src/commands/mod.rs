@@ -5,6 +5,7 @@ mod config;
 mod demo;
 mod init;
 mod prune;
+mod restore;
 mod verify;
 
 use std::process::ExitCode;
@@ -37,6 +38,7 @@ pub fn run(cli: &Cli) -> ExitCode {
         }) => output::finish(cli, name, &backup::show(cli, id)),
         Command::Verify(args) => output::finish(cli, name, &verify::run(cli, args)),
         Command::Prune(args) => output::finish(cli, name, &prune::run(cli, args)),
+        Command::Restore(args) => output::finish(cli, name, &restore::run(cli, args)),
     }
 }
 

@@ -22,6 +22,7 @@ pub use sections::{
 };
 pub use show::ConfigView;
 pub use template::TEMPLATE;
+pub use validate::check_database_name;
 
 use crate::error::{Error, Result};
 use document::Located;

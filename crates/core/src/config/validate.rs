@@ -118,7 +118,9 @@ fn is_http_url(url: &str) -> bool {
 }
 
 /// PostgreSQL truncates identifiers to 63 bytes; refuse rather than let it.
-fn check_database_name(name: &str) -> Result<(), String> {
+/// A PostgreSQL database name vigia accepts: ASCII letters, digits, `_`, `-`, `.`, at most 63
+/// bytes (refused rather than silently truncated by PostgreSQL).
+pub fn check_database_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("must not be empty".into());
     }

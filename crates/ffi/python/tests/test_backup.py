@@ -142,3 +142,15 @@ def test_demo_backs_up_drills_and_backs_up_again(tmp_path):
     listed = cli(pathlib.Path(data["config"]), "backup", "list")
     assert [b["id"] for b in listed["data"]["backups"]] == [
         data["first_backup"]["id"], data["second_backup"]["id"]]
+
+
+def test_restore_beside_the_live_database(config):
+    with vigia.Context(config.read_text(), base_dir=str(config.parent)) as ctx:
+        taken = ctx.backup()
+        restored = ctx.restore(taken["data"]["id"], "odoo_copy", jobs=1)
+        again = ctx.restore(taken["data"]["id"], "odoo_copy")
+    assert restored["ok"], restored
+    assert restored["data"]["target_database"] == "odoo_copy"
+    assert restored["data"]["swapped"] is False
+    assert [p["name"] for p in restored["data"]["phases"]][0] == "check the backup"
+    assert again["error"]["kind"] == "invalid_input"

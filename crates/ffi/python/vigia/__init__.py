@@ -73,7 +73,8 @@ def _library():
     lib.vigia_ctx_set_progress.argtypes = [ctypes.c_void_p, _PROGRESS_CB, ctypes.c_void_p]
     lib.vigia_ctx_cancel.restype = None
     lib.vigia_ctx_cancel.argtypes = [ctypes.c_void_p]
-    for command in ("config_show", "backup", "backup_list", "backup_show", "verify", "prune"):
+    for command in ("config_show", "backup", "backup_list", "backup_show", "verify", "prune",
+                    "restore"):
         function = getattr(lib, f"vigia_{command}")
         function.restype = ctypes.c_uint32
         function.argtypes = [ctypes.c_void_p, c_str, out_str]
@@ -192,6 +193,16 @@ class Context:
     def prune(self, dry_run=False):
         """Applies retention (or only plans it with ``dry_run``), like ``vigia prune --json``."""
         return self._call(self._lib.vigia_prune, {"dry_run": bool(dry_run)})
+
+    def restore(self, id, target_db, jobs=None, role=None):
+        """Restores backup ``id`` into the new database ``target_db`` beside the live one, like
+        ``vigia restore ID --target-db NAME --json``."""
+        args = {"id": id, "target_db": target_db}
+        if jobs is not None:
+            args["jobs"] = int(jobs)
+        if role is not None:
+            args["role"] = role
+        return self._call(self._lib.vigia_restore, args)
 
     def cancel(self):
         """Asks the running call (from another thread) to stop; it ends with ``cancelled``."""

@@ -1,0 +1,48 @@
+//! `vigia restore ID --target-db NAME [--jobs N] [--role ROLE]`.
+
+use std::fmt::Write;
+
+use vigia_backup::{RestoreJob, RestoreReport};
+use vigia_core::Result;
+
+use super::{load_config, runtime};
+use crate::args::{Cli, RestoreArgs};
+use crate::output::Human;
+use crate::progress;
+
+pub fn run(cli: &Cli, args: &RestoreArgs) -> Result<RestoreReport> {
+    let id = args.id.parse()?;
+    let config = load_config(cli)?;
+    runtime()?.block_on(async {
+        let mut job = RestoreJob::from_config(&config, id, args.target_db.clone()).await?;
+        if let Some(jobs) = args.jobs {
+            job.options.jobs = jobs;
+        }
+        if let Some(role) = &args.role {
+            job.options.role = Some(role.clone());
+        }
+        job.progress = progress::for_cli(cli);
+        job.run().await
+    })
+}
+
+impl Human for RestoreReport {
+    fn human(&self) -> String {
+        let mut out = format!(
+            "Backup {} restored into database {} (the live database was not touched).\n",
+            self.id, self.target_database
+        );
+        if let Some(dir) = &self.filestore {
+            let _ = writeln!(out, "Filestore: {}", dir.display());
+        }
+        for phase in &self.phases {
+            let _ = writeln!(
+                out,
+                "  {:<32} {:>7.1} s",
+                phase.name,
+                phase.duration_ms as f64 / 1000.0
+            );
+        }
+        out
+    }
+}

@@ -1,0 +1,30 @@
+//! Free space, checked before work that needs it (a restore's spool, database and filestore).
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+/// Bytes available to this user on the filesystem holding `path`.
+#[allow(unsafe_code)]
+pub fn free_bytes(path: &Path) -> std::io::Result<u64> {
+    let c_path = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::other("a path with a NUL byte"))?;
+    // SAFETY: statvfs(3) writes into the zeroed struct we own; the path is NUL-terminated.
+    let (result, stat) = unsafe {
+        let mut stat: libc::statvfs = std::mem::zeroed();
+        (libc::statvfs(c_path.as_ptr(), &raw mut stat), stat)
+    };
+    if result != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(stat.f_bavail.saturating_mul(stat.f_frsize))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_temp_dir_has_some_free_space() {
+        assert!(super::free_bytes(&std::env::temp_dir()).unwrap() > 0);
+        assert!(super::free_bytes(std::path::Path::new("/no/such/dir")).is_err());
+    }
+}
