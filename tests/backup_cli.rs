@@ -496,6 +496,13 @@ fn restore_beside_the_live_database() {
 
     let (code, again) = json(&s, &["restore", id, "--target-db", "odoo_copy"]);
     assert_eq!(code, Some(11), "{again}");
-    let (code, _) = json(&s, &["restore", id]);
-    assert_eq!(code, Some(11), "--target-db is required");
+    let (code, _) = json(
+        &s,
+        &["restore", id, "--target-db", "x", "--confirm", "odoo"],
+    );
+    assert_eq!(
+        code,
+        Some(11),
+        "--confirm goes with an in-place restore only"
+    );
 }

@@ -200,3 +200,94 @@ async fn a_backup_killed_mid_multipart_upload_is_aborted_by_the_next_run() {
         assert_eq!(backups(&s).len(), 1);
     });
 }
+
+fn partners(s: &Stack, database: &str) -> String {
+    s.cluster
+        .as_ref()
+        .unwrap()
+        .psql(database, "SELECT count(*) FROM res_partner")
+        .map_or_else(|e| format!("error: {e}"), |out| out.trim().to_owned())
+}
+
+fn restored_databases(s: &Stack) -> Vec<String> {
+    s.cluster
+        .as_ref()
+        .unwrap()
+        .psql(
+            "postgres",
+            "SELECT datname FROM pg_database WHERE datname LIKE 'vigia_restore_%'",
+        )
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A failure after the swap (a fail point where the post-swap check runs): swapped back, the
+/// live database as it was, the restored copy kept, non-zero exit.
+#[test]
+fn a_failure_after_the_swap_swaps_back() {
+    let s = stack(0);
+    let (_, backup) = s.json(&["backup"]);
+    let id = backup["data"]["id"].as_str().unwrap().to_owned();
+    s.cluster
+        .as_ref()
+        .unwrap()
+        .psql("odoo", "DELETE FROM res_partner WHERE id > 40")
+        .unwrap();
+    let out = s.run(
+        &["--json", "restore", &id],
+        &[("VIGIA_FAILPOINT", "restore.after_swap:error")],
+    );
+    let envelope: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(30), "{envelope}");
+    let message = envelope["error"]["message"].as_str().unwrap();
+    assert!(message.contains("swapped back"), "{message}");
+    assert_eq!(
+        partners(&s, "odoo"),
+        "40",
+        "the live database is the one it was"
+    );
+    assert_eq!(restored_databases(&s).len(), 1, "the restored copy is kept");
+    let live_files = s.dir.path().join("data/filestore/odoo");
+    let count: usize = std::fs::read_dir(&live_files)
+        .unwrap()
+        .map(|d| std::fs::read_dir(d.unwrap().path()).unwrap().count())
+        .sum();
+    assert_eq!(count, 12);
+}
+
+/// SIGKILL while pg_restore runs: the live database is untouched and no pg_restore survives.
+#[test]
+fn a_restore_killed_during_pg_restore_leaves_the_live_database_alone() {
+    let s = stack(BIG_ROWS / 4);
+    let (_, backup) = s.json(&["backup"]);
+    let id = backup["data"]["id"].as_str().unwrap().to_owned();
+    let out = s.run(
+        &["restore", &id],
+        &[("VIGIA_FAILPOINT", "restore.pg_restore:kill")],
+    );
+    assert_eq!(out.status.signal(), Some(9), "{:?}", out.status);
+    let socket = s
+        .cluster
+        .as_ref()
+        .unwrap()
+        .socket_dir()
+        .display()
+        .to_string();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let alive = std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+            .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+            .any(|c| c.contains("pg_restore") && c.contains(&socket));
+        if !alive {
+            break;
+        }
+        assert!(Instant::now() < deadline, "a pg_restore outlived vigia");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(partners(&s, "odoo"), "50", "the live database is untouched");
+}

@@ -169,3 +169,106 @@ async fn a_damaged_backup_is_refused_before_anything_is_created() {
     assert_eq!(databases(&s), before, "no database was created");
     assert!(!root.path().join("odoo_restored").exists());
 }
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    let ok = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+}
+
+/// In place: the restored database and filestore are swapped in, the live ones kept aside.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replaces_the_live_database_and_keeps_it_aside() {
+    let fixture = Fixture::local();
+    let s = stack(&fixture);
+    let backup = s.job.run().await.unwrap();
+    let tables_then = checksums(&s, "odoo");
+    let files_then = sha1_set(s.filestore.path());
+    let root = tempfile::tempdir().unwrap();
+    copy_dir(s.filestore.path(), &root.path().join("odoo"));
+    s.cluster
+        .psql("odoo", "UPDATE res_partner SET name = 'cambiado'")
+        .unwrap();
+    std::fs::remove_file(root.path().join("odoo").join(&s.files[0])).unwrap();
+    let tables_changed = checksums(&s, "odoo");
+
+    let mut job = s.restore_job(&backup.id, "unused", root.path());
+    job.target_db = None;
+    let report = job.run().await.unwrap();
+    assert!(report.swapped);
+    assert_eq!(report.target_database, "odoo");
+    let aside = report.aside.unwrap();
+    let suffix = backup.id.as_str().to_lowercase().replace('-', "_");
+    assert_eq!(aside.database, format!("odoo_pre_restore_{suffix}"));
+    assert_eq!(checksums(&s, "odoo"), tables_then);
+    assert_eq!(
+        checksums(&s, &aside.database),
+        tables_changed,
+        "nothing dropped"
+    );
+    assert_eq!(sha1_set(&root.path().join("odoo")), files_then);
+    assert_eq!(
+        sha1_set(&aside.filestore.unwrap()).len(),
+        files_then.len() - 1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn newer_accepted_einvoices_refuse_the_swap_unless_accepted() {
+    let fixture = Fixture::local();
+    let s = stack(&fixture);
+    let backup = s.job.run().await.unwrap();
+    s.cluster
+        .psql(
+            "odoo",
+            "INSERT INTO l10n_cr_einvoice_document (clave, state, document_type, amount_total) \
+             VALUES ('50628112600310112345600100001010000000099100000099', 'accepted', 'FE', 5000)",
+        )
+        .unwrap();
+    let tables_now = checksums(&s, "odoo");
+    let before = databases(&s);
+    let root = tempfile::tempdir().unwrap();
+    let mut job = s.restore_job(&backup.id, "unused", root.path());
+    job.target_db = None;
+    let err = job.run().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    let message = err.message();
+    assert!(
+        message.contains(
+            "FE: 1 documents (1 accepted by Hacienda), last consecutive 00100001010000000099"
+        ),
+        "{message}"
+    );
+    assert!(message.contains("--accept-einvoice-loss"), "{message}");
+    assert_eq!(databases(&s), before, "refused before anything was created");
+    assert_eq!(checksums(&s, "odoo"), tables_now);
+
+    job.accept_einvoice_loss = true;
+    assert!(job.run().await.unwrap().swapped);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn production_needs_confirm_to_replace_the_live_database() {
+    let fixture = Fixture::local();
+    let s = stack(&fixture);
+    let backup = s.job.run().await.unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let mut job = s.restore_job(&backup.id, "unused", root.path());
+    job.target_db = None;
+    job.production = true;
+    let err = job.run().await.unwrap_err();
+    assert!(
+        err.message().contains("--confirm odoo"),
+        "{}",
+        err.message()
+    );
+    job.confirm = Some("odoo2".into());
+    assert_eq!(job.run().await.unwrap_err().kind(), ErrorKind::InvalidInput);
+    job.confirm = Some("odoo".into());
+    assert!(job.run().await.unwrap().swapped);
+}

@@ -49,7 +49,7 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Apply retention: plan, then delete (never the newest verified backup)
     Prune(PruneArgs),
-    /// Restore a backup into a new database beside the live one (the live one is untouched)
+    /// Restore a backup: into a new database, swapped in for the live one only on success
     Restore(RestoreArgs),
 }
 
@@ -57,9 +57,15 @@ pub enum Command {
 pub struct RestoreArgs {
     /// The backup id, as `vigia backup list` shows it
     pub id: String,
-    /// The new database (and filestore/NAME) to restore into; it must not exist
-    #[arg(long, value_name = "NAME", required = true)]
-    pub target_db: String,
+    /// Restore beside the live database, into this new one (and filestore/NAME); no swap
+    #[arg(long, value_name = "NAME")]
+    pub target_db: Option<String>,
+    /// In a production environment, the live database's name: replacing it needs this
+    #[arg(long, value_name = "DB", conflicts_with = "target_db")]
+    pub confirm: Option<String>,
+    /// Replace the live database even though it holds e-invoices newer than the backup
+    #[arg(long, conflicts_with = "target_db")]
+    pub accept_einvoice_loss: bool,
     /// pg_restore jobs [default: [restore] jobs]
     #[arg(long, value_name = "N")]
     pub jobs: Option<u32>,

@@ -36,7 +36,10 @@ struct ShowArgs {
 #[serde(deny_unknown_fields)]
 struct RestoreArgs {
     id: String,
-    target_db: String,
+    target_db: Option<String>,
+    confirm: Option<String>,
+    #[serde(default)]
+    accept_einvoice_loss: bool,
     jobs: Option<u32>,
     role: Option<String>,
 }
@@ -253,9 +256,9 @@ pub unsafe extern "C" fn vigia_prune(
     }
 }
 
-/// `vigia restore ID --target-db NAME --json`. `args_json`: `{"id": "...", "target_db":
-/// "...", "jobs": N, "role": "..."}` (`jobs` and `role` optional). The live database is never
-/// touched.
+/// `vigia restore ID --json`. `args_json`: `{"id": "...", "target_db": "...", "confirm":
+/// "...", "accept_einvoice_loss": bool, "jobs": N, "role": "..."}`, all but `id` optional:
+/// with `target_db` beside the live database, else swapped in for it.
 ///
 /// # Safety
 /// As for `vigia_backup`.
@@ -276,6 +279,8 @@ pub unsafe extern "C" fn vigia_restore(
                 let mut job =
                     RestoreJob::from_config(&c.config, c.args.id.parse()?, c.args.target_db)
                         .await?;
+                job.confirm = c.args.confirm;
+                job.accept_einvoice_loss = c.args.accept_einvoice_loss;
                 if let Some(jobs) = c.args.jobs {
                     job.options.jobs = jobs;
                 }

@@ -43,6 +43,7 @@ pub fn pg_restore_file(
         .spawn_client(&mut command, "pg_restore")
         .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
     let stderr = collect_stderr(&mut child);
+    vigia_core::failpoint::hit("restore.pg_restore")?;
     let status = child
         .wait()
         .map_err(|e| Error::io("wait for", Path::new("pg_restore"), e))?;

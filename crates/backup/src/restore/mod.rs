@@ -6,6 +6,7 @@
 //! row counts must equal the manifest's.
 
 mod files;
+mod swap;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -15,6 +16,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use vigia_core::config::{StoreKind, check_database_name};
 use vigia_core::ports::progress::{NoProgress, Progress, ProgressEvent};
+use vigia_core::ports::runtime::{NoRuntime, Runtime, RuntimeAction, Service};
 use vigia_core::{CancelToken, Config, Error, ErrorKind, Outcome, Result};
 
 use crate::access::StoreAccess;
@@ -25,6 +27,8 @@ use crate::lock::StoreLock;
 use crate::pg::{PgTarget, RestoreOptions, db_error, pg_restore_file, row_counts};
 use crate::seal::read_back;
 use crate::verify::{quick_problems, read_manifest};
+pub use swap::Aside;
+use swap::{Swap, newer_einvoices};
 
 /// When the manifest predates `dump_bytes`: spool room as a multiple of the stored dump.
 const SPOOL_ESTIMATE_FACTOR: u64 = 6;
@@ -33,8 +37,17 @@ pub struct RestoreJob {
     pub access: StoreAccess,
     pub target: PgTarget,
     pub id: BackupId,
-    /// The new database; it must not exist.
-    pub target_db: String,
+    /// Restore beside, into this new database (it must not exist); None: replace the live
+    /// database (restored as `vigia_restore_<id>`, then swapped in).
+    pub target_db: Option<String>,
+    /// `--confirm DB`: required to replace the live database of a production environment.
+    pub confirm: Option<String>,
+    /// Replace the live database even though it holds e-invoices newer than the backup.
+    pub accept_einvoice_loss: bool,
+    /// The environment says `production = true`.
+    pub production: bool,
+    /// Stops and starts Odoo around the swap.
+    pub runtime: Arc<dyn Runtime>,
     /// `<data-dir>/filestore`; None when `[odoo] data-dir` is not set.
     pub filestore_root: Option<PathBuf>,
     /// The live database, whose filestore folder lends its owner and mode.
@@ -65,7 +78,7 @@ pub struct RestoreReport {
     /// False: restored beside the live database.
     pub swapped: bool,
     /// What the swap moved aside; null when nothing was swapped.
-    pub aside: Option<serde_json::Value>,
+    pub aside: Option<Aside>,
     /// The restored filestore folder, when the backup has files.
     pub filestore: Option<PathBuf>,
     pub phases: Vec<Phase>,
@@ -80,13 +93,21 @@ pub struct Phase {
 }
 
 impl RestoreJob {
-    pub async fn from_config(config: &Config, id: BackupId, target_db: String) -> Result<Self> {
+    pub async fn from_config(
+        config: &Config,
+        id: BackupId,
+        target_db: Option<String>,
+    ) -> Result<Self> {
         let restore = &config.restore;
         Ok(Self {
             access: StoreAccess::from_config(config).await?,
             target: PgTarget::from_config(config)?,
             id,
             target_db,
+            confirm: None,
+            accept_einvoice_loss: false,
+            production: config.production,
+            runtime: Arc::new(NoRuntime),
             filestore_root: config.odoo.data_dir.as_ref().map(|d| d.join("filestore")),
             live_db: config.odoo.database.clone(),
             options: RestoreOptions {
@@ -114,8 +135,7 @@ impl RestoreJob {
             )
             .with_key("backup.encryption.identity")
         })?;
-        check_database_name(&self.target_db)
-            .map_err(|e| Error::invalid_input(format!("--target-db: {e}")))?;
+        let names = self.names()?;
         let lock = StoreLock::acquire(
             Arc::clone(&self.access.store),
             &self.access.name_key,
@@ -124,30 +144,69 @@ impl RestoreJob {
             self.os_lock_dir.as_deref(),
         )
         .await?;
-        let result = self.run_locked(&identity).await;
+        let result = self.run_locked(&identity, &names).await;
         let released = lock.release(&self.access.name_key).await;
         let report = result?;
         released?;
         Ok(report)
     }
 
-    async fn run_locked(&self, identity: &Identity) -> Result<RestoreReport> {
+    /// The database to restore into and, when replacing the live one, its aside name; the
+    /// production confirmation. All checked before anything happens.
+    fn names(&self) -> Result<Names> {
+        if self.target_db.is_some() && (self.confirm.is_some() || self.accept_einvoice_loss) {
+            return Err(Error::invalid_input(
+                "--confirm and --accept-einvoice-loss go with replacing the live database, not \
+                 with --target-db (which never touches it)",
+            ));
+        }
+        let names = if let Some(target) = &self.target_db {
+            Names {
+                restored: target.clone(),
+                aside: None,
+            }
+        } else {
+            if self.production && self.confirm.as_deref() != Some(self.live_db.as_str()) {
+                return Err(Error::invalid_input(format!(
+                    "this environment is production: replacing database {0} needs --confirm {0} \
+                     (or restore beside it with --target-db NAME)",
+                    self.live_db
+                )));
+            }
+            let suffix = self.id.as_str().to_lowercase().replace('-', "_");
+            Names {
+                restored: format!("vigia_restore_{suffix}"),
+                aside: Some(format!("{}_pre_restore_{suffix}", self.live_db)),
+            }
+        };
+        for name in std::iter::once(&names.restored).chain(names.aside.as_ref()) {
+            check_database_name(name)
+                .map_err(|e| Error::invalid_input(format!("cannot restore into {name}: {e}")))?;
+        }
+        Ok(names)
+    }
+
+    async fn run_locked(&self, identity: &Identity, names: &Names) -> Result<RestoreReport> {
         let mut phases = Phases::new(self.progress.as_ref());
         phases.start("check the backup");
         let index = self.index().await?;
         let manifest = self.check(&index, identity).await?;
-        let filestore_dir = self.filestore_dir(&manifest)?;
-        self.refuse_existing(filestore_dir.as_deref()).await?;
+        let filestore_dir = self.filestore_dir(&manifest, &names.restored)?;
+        self.refuse_existing(&names.restored, filestore_dir.as_deref())
+            .await?;
+        if names.aside.is_some() && !self.accept_einvoice_loss {
+            self.einvoice_guard(&index).await?;
+        }
 
         phases.start("spool the dump");
         let spool = self.spool(&index, &manifest, identity).await?;
         let restored = async {
             self.cancel.check()?;
             phases.start("restore the database");
-            self.create_database().await?;
+            self.create_database(&names.restored).await?;
             let (target, db, path, options) = (
                 self.target.clone(),
-                self.target_db.clone(),
+                names.restored.clone(),
                 spool.path().to_path_buf(),
                 self.options.clone(),
             );
@@ -176,15 +235,111 @@ impl RestoreJob {
         }
 
         phases.start("analyze and compare row counts");
-        self.analyze_and_compare(&manifest).await?;
+        self.analyze_and_compare(&names.restored, &manifest).await?;
+        let Some(aside_db) = &names.aside else {
+            return Ok(RestoreReport {
+                id: self.id.clone(),
+                target_database: names.restored.clone(),
+                swapped: false,
+                aside: None,
+                filestore: filestore_dir,
+                phases: phases.finish(),
+            });
+        };
+
+        phases.start("swap");
+        let root = self.filestore_root.clone().unwrap_or_default();
+        let swap = Swap {
+            target: &self.target,
+            live: &self.live_db,
+            restored: &names.restored,
+            aside: aside_db,
+            filestore: filestore_dir
+                .as_ref()
+                .map(|dir| (dir.clone(), root.join(&self.live_db), root.join(aside_db))),
+        };
+        self.odoo(false).await?;
+        if let Err(e) = swap.run().await {
+            self.odoo(true).await?;
+            return Err(Error::new(
+                e.kind(),
+                format!(
+                    "the swap failed and was undone; the live database {} is as it was: {e}",
+                    self.live_db
+                ),
+            ));
+        }
+        phases.start("check after the swap");
+        let checked = async {
+            vigia_core::failpoint::hit("restore.after_swap")?;
+            self.analyze_and_compare(&self.live_db, &manifest).await?;
+            self.odoo(true).await
+        }
+        .await;
+        if let Err(e) = checked {
+            let undone = swap.undo().await;
+            let _ = self.odoo(true).await;
+            let what = match undone {
+                Ok(()) => format!(
+                    "swapped back: {} is the database it was before; the restored copy is {}{}",
+                    self.live_db,
+                    names.restored,
+                    filestore_dir
+                        .as_ref()
+                        .map(|d| format!(" (filestore {})", d.display()))
+                        .unwrap_or_default()
+                ),
+                Err(back) => format!(
+                    "swapping back failed too ({back}): the previous database is {aside_db}, the                      restored one {}; fix by hand",
+                    self.live_db
+                ),
+            };
+            return Err(Error::new(
+                e.kind(),
+                format!("the check after the swap failed ({e}); {what}"),
+            ));
+        }
         Ok(RestoreReport {
             id: self.id.clone(),
-            target_database: self.target_db.clone(),
-            swapped: false,
-            aside: None,
-            filestore: filestore_dir,
+            target_database: self.live_db.clone(),
+            swapped: true,
+            aside: Some(Aside {
+                database: aside_db.clone(),
+                filestore: swap.filestore.as_ref().map(|(_, _, aside)| aside.clone()),
+            }),
+            filestore: filestore_dir.map(|_| root.join(&self.live_db)),
             phases: phases.finish(),
         })
+    }
+
+    /// Refuses to replace a live database holding e-invoices created after the backup.
+    async fn einvoice_guard(&self, index: &BackupIndex) -> Result<()> {
+        match newer_einvoices(&self.target, &self.live_db, index.started_at).await? {
+            None => Ok(()),
+            Some(newer) => Err(Error::invalid_input(format!(
+                "the live database {} holds e-invoice documents created after backup {} \
+                 ({newer}); restoring it would make Odoo reuse consecutives Hacienda already \
+                 has. Restore beside it with --target-db NAME, or pass --accept-einvoice-loss",
+                self.live_db, self.id
+            ))),
+        }
+    }
+
+    /// Stops (`start` false) or starts Odoo through the runtime; with `kind = "none"` says
+    /// so and goes on.
+    async fn odoo(&self, start: bool) -> Result<()> {
+        let action = if start {
+            self.runtime.start(Service::Odoo).await?
+        } else {
+            self.runtime.stop(Service::Odoo).await?
+        };
+        if let RuntimeAction::Skipped { reason } = action {
+            let verb = if start { "started" } else { "stopped" };
+            self.progress.report(&ProgressEvent::Message {
+                text: format!("Odoo was not {verb} by vigia: {reason}"),
+            });
+        }
+        Ok(())
     }
 
     async fn index(&self) -> Result<BackupIndex> {
@@ -232,7 +387,7 @@ impl RestoreJob {
             .map_err(|p| refuse(&p.object, &p.problem))
     }
 
-    fn filestore_dir(&self, manifest: &BackupManifest) -> Result<Option<PathBuf>> {
+    fn filestore_dir(&self, manifest: &BackupManifest, database: &str) -> Result<Option<PathBuf>> {
         if manifest.filestore.is_empty() {
             return Ok(None);
         }
@@ -245,25 +400,21 @@ impl RestoreJob {
             ))
             .with_key("odoo.data-dir")
         })?;
-        Ok(Some(root.join(&self.target_db)))
+        Ok(Some(root.join(database)))
     }
 
     /// The new database and filestore folder must not exist: a restore never overwrites.
-    async fn refuse_existing(&self, filestore_dir: Option<&Path>) -> Result<()> {
+    async fn refuse_existing(&self, database: &str, filestore_dir: Option<&Path>) -> Result<()> {
         let client = self.target.connect("postgres").await?;
         let exists = client
-            .query_opt(
-                "SELECT 1 FROM pg_database WHERE datname = $1",
-                &[&self.target_db],
-            )
+            .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&database])
             .await
             .map_err(|e| db_error("cannot list the databases", &e))?
             .is_some();
         if exists {
             return Err(Error::invalid_input(format!(
-                "database {} already exists; a restore never overwrites: choose another \
-                 --target-db, or drop it yourself",
-                self.target_db
+                "database {database} already exists; a restore never overwrites: choose \
+                 another --target-db, or drop it yourself"
             )));
         }
         if let Some(dir) = filestore_dir
@@ -335,9 +486,9 @@ impl RestoreJob {
         Ok(spool)
     }
 
-    async fn create_database(&self) -> Result<()> {
+    async fn create_database(&self, database: &str) -> Result<()> {
         let client = self.target.connect("postgres").await?;
-        let quoted = format!("\"{}\"", self.target_db.replace('"', "\"\""));
+        let quoted = format!("\"{}\"", database.replace('"', "\"\""));
         client
             .batch_execute(&format!("CREATE DATABASE {quoted} TEMPLATE template0"))
             .await
@@ -349,12 +500,12 @@ impl RestoreJob {
             })
     }
 
-    async fn analyze_and_compare(&self, manifest: &BackupManifest) -> Result<()> {
-        let client = self.target.connect(&self.target_db).await?;
+    async fn analyze_and_compare(&self, database: &str, manifest: &BackupManifest) -> Result<()> {
+        let client = self.target.connect(database).await?;
         client
             .batch_execute("ANALYZE")
             .await
-            .map_err(|e| db_error(&format!("ANALYZE of {} failed", self.target_db), &e))?;
+            .map_err(|e| db_error(&format!("ANALYZE of {database} failed"), &e))?;
         let restored = row_counts(&client).await?;
         let differ: Vec<String> = manifest
             .row_counts
@@ -373,13 +524,19 @@ impl RestoreJob {
         Err(Error::new(
             ErrorKind::Integrity,
             format!(
-                "the restored database {} does not match backup {} (left for inspection): {}",
-                self.target_db,
+                "the restored database {database} does not match backup {} (left for \
+                 inspection): {}",
                 self.id,
                 differ.join("; ")
             ),
         ))
     }
+}
+
+/// The database restored into, and the live one's aside name when it is replaced.
+struct Names {
+    restored: String,
+    aside: Option<String>,
 }
 
 /// Phase timings for the report, each phase announced to the progress port.

@@ -153,7 +153,11 @@ impl Stack {
             access: self.access(true),
             target: target(&self.cluster),
             id: id.clone(),
-            target_db: target_db.to_owned(),
+            target_db: Some(target_db.to_owned()),
+            confirm: None,
+            accept_einvoice_loss: false,
+            production: false,
+            runtime: Arc::new(vigia_core::ports::runtime::NoRuntime),
             filestore_root: Some(root.to_path_buf()),
             live_db: "odoo".into(),
             options: vigia_backup::pg::RestoreOptions {

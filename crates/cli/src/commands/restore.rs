@@ -15,6 +15,8 @@ pub fn run(cli: &Cli, args: &RestoreArgs) -> Result<RestoreReport> {
     let config = load_config(cli)?;
     runtime()?.block_on(async {
         let mut job = RestoreJob::from_config(&config, id, args.target_db.clone()).await?;
+        job.confirm.clone_from(&args.confirm);
+        job.accept_einvoice_loss = args.accept_einvoice_loss;
         if let Some(jobs) = args.jobs {
             job.options.jobs = jobs;
         }
@@ -28,10 +30,24 @@ pub fn run(cli: &Cli, args: &RestoreArgs) -> Result<RestoreReport> {
 
 impl Human for RestoreReport {
     fn human(&self) -> String {
-        let mut out = format!(
-            "Backup {} restored into database {} (the live database was not touched).\n",
-            self.id, self.target_database
-        );
+        let mut out = match &self.aside {
+            Some(aside) => format!(
+                "Backup {} restored and swapped in as {}; the previous database is kept as {}{}.\n\
+                 Remove it with `vigia restore --cleanup --apply` once you are sure.\n",
+                self.id,
+                self.target_database,
+                aside.database,
+                aside
+                    .filestore
+                    .as_ref()
+                    .map(|f| format!(" (filestore {})", f.display()))
+                    .unwrap_or_default()
+            ),
+            None => format!(
+                "Backup {} restored into database {} (the live database was not touched).\n",
+                self.id, self.target_database
+            ),
+        };
         if let Some(dir) = &self.filestore {
             let _ = writeln!(out, "Filestore: {}", dir.display());
         }

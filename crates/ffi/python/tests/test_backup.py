@@ -154,3 +154,15 @@ def test_restore_beside_the_live_database(config):
     assert restored["data"]["swapped"] is False
     assert [p["name"] for p in restored["data"]["phases"]][0] == "check the backup"
     assert again["error"]["kind"] == "invalid_input"
+
+
+def test_restore_in_place_keeps_the_live_database_aside(config):
+    with vigia.Context(config.read_text(), base_dir=str(config.parent)) as ctx:
+        taken = ctx.backup()
+        swapped = ctx.restore(taken["data"]["id"])
+        refused = ctx.restore(taken["data"]["id"], target_db="x", confirm="odoo")
+    assert swapped["ok"], swapped
+    assert swapped["data"]["swapped"] is True
+    assert swapped["data"]["target_database"] == "odoo"
+    assert swapped["data"]["aside"]["database"].startswith("odoo_pre_restore_")
+    assert refused["ok"] is False

@@ -194,10 +194,15 @@ class Context:
         """Applies retention (or only plans it with ``dry_run``), like ``vigia prune --json``."""
         return self._call(self._lib.vigia_prune, {"dry_run": bool(dry_run)})
 
-    def restore(self, id, target_db, jobs=None, role=None):
-        """Restores backup ``id`` into the new database ``target_db`` beside the live one, like
-        ``vigia restore ID --target-db NAME --json``."""
-        args = {"id": id, "target_db": target_db}
+    def restore(self, id, target_db=None, confirm=None, accept_einvoice_loss=False, jobs=None,
+                role=None):
+        """Restores backup ``id``, like ``vigia restore ID --json``: beside the live database
+        into ``target_db``, or (without it) swapped in for the live one."""
+        args = {"id": id, "accept_einvoice_loss": bool(accept_einvoice_loss)}
+        if target_db is not None:
+            args["target_db"] = target_db
+        if confirm is not None:
+            args["confirm"] = confirm
         if jobs is not None:
             args["jobs"] = int(jobs)
         if role is not None:

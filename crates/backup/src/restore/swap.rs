@@ -1,0 +1,233 @@
+//! Replacing the live database and filestore with the restored ones: the e-invoicing guard
+//! before, the renames (live aside, restored into place), and the way back.
+
+use std::path::{Path, PathBuf};
+
+use jiff::Timestamp;
+use serde::Serialize;
+use vigia_core::{Error, Result};
+
+use crate::pg::{PgTarget, db_error};
+
+/// What the swap moved aside (kept until `vigia restore --cleanup`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Aside {
+    pub database: String,
+    pub filestore: Option<PathBuf>,
+}
+
+/// The live database's e-invoice documents created after the backup started, per document
+/// type: restoring the backup would make vigia's copy forget them while Hacienda has their
+/// claves. None when there are none (or the module is not installed).
+pub async fn newer_einvoices(
+    target: &PgTarget,
+    live: &str,
+    backup_started: Timestamp,
+) -> Result<Option<String>> {
+    let client = target.connect(live).await?;
+    let has_table = client
+        .query_one(
+            "SELECT to_regclass('l10n_cr_einvoice_document') IS NOT NULL",
+            &[],
+        )
+        .await
+        .map_err(|e| db_error("cannot read the catalog", &e))?
+        .get::<_, bool>(0);
+    if !has_table {
+        return Ok(None);
+    }
+    // create_date is UTC without a time zone (DOMAIN.md); the consecutive is the clave's
+    // 20 digits after 506 + date + issuer id.
+    let since = backup_started.strftime("%Y-%m-%d %H:%M:%S%.6f").to_string();
+    let rows = client
+        .query(
+            "SELECT document_type, count(*), count(*) FILTER (WHERE state = 'accepted'), \
+             coalesce(max(substring(clave FROM 22 FOR 20)), '') \
+             FROM l10n_cr_einvoice_document WHERE create_date > $1::text::timestamp \
+             GROUP BY 1 ORDER BY 1",
+            &[&since],
+        )
+        .await
+        .map_err(|e| db_error("cannot count the newer e-invoice documents", &e))?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let lines: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            let (kind, all, accepted, last): (Option<String>, i64, i64, String) =
+                (r.get(0), r.get(1), r.get(2), r.get(3));
+            format!(
+                "{}: {all} documents ({accepted} accepted by Hacienda), last consecutive {last}",
+                kind.unwrap_or_else(|| "?".into())
+            )
+        })
+        .collect();
+    Ok(Some(lines.join("; ")))
+}
+
+/// The live database and filestore renamed aside and the restored ones renamed into place.
+pub struct Swap<'a> {
+    pub target: &'a PgTarget,
+    pub live: &'a str,
+    pub restored: &'a str,
+    pub aside: &'a str,
+    /// `(restored folder, live folder, aside folder)` when the backup has a filestore.
+    pub filestore: Option<(PathBuf, PathBuf, PathBuf)>,
+}
+
+impl Swap<'_> {
+    /// Performs the swap. On an error nothing is left half-done: what was renamed is renamed
+    /// back before the error is returned.
+    pub async fn run(&self) -> Result<()> {
+        let client = self.target.connect("postgres").await?;
+        // No new sessions on the live database, then end the ones there are.
+        exec(
+            &client,
+            &format!("ALTER DATABASE {} ALLOW_CONNECTIONS false", q(self.live)),
+        )
+        .await?;
+        let renamed = async {
+            client
+                .execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                     WHERE datname = $1 AND pid <> pg_backend_pid()",
+                    &[&self.live],
+                )
+                .await
+                .map_err(|e| db_error("cannot end the live database's sessions", &e))?;
+            exec(
+                &client,
+                &format!(
+                    "ALTER DATABASE {} RENAME TO {}",
+                    q(self.live),
+                    q(self.aside)
+                ),
+            )
+            .await
+        }
+        .await;
+        if let Err(e) = renamed {
+            let _ = exec(
+                &client,
+                &format!("ALTER DATABASE {} ALLOW_CONNECTIONS true", q(self.live)),
+            )
+            .await;
+            return Err(e);
+        }
+        if let Err(e) = exec(
+            &client,
+            &format!(
+                "ALTER DATABASE {} RENAME TO {}",
+                q(self.restored),
+                q(self.live)
+            ),
+        )
+        .await
+        {
+            let _ = exec(
+                &client,
+                &format!(
+                    "ALTER DATABASE {} RENAME TO {}",
+                    q(self.aside),
+                    q(self.live)
+                ),
+            )
+            .await;
+            let _ = exec(
+                &client,
+                &format!("ALTER DATABASE {} ALLOW_CONNECTIONS true", q(self.live)),
+            )
+            .await;
+            return Err(e);
+        }
+        if let Some((restored, live, aside)) = &self.filestore
+            && let Err(e) = swap_folders(restored, live, aside)
+        {
+            let _ = self.back_databases(&client).await;
+            return Err(e);
+        }
+        // The copy kept aside stays open to inspection until `--cleanup` removes it.
+        exec(
+            &client,
+            &format!("ALTER DATABASE {} ALLOW_CONNECTIONS true", q(self.aside)),
+        )
+        .await
+    }
+
+    /// Undoes a completed swap: the restored copy back to its own name, the live one back.
+    pub async fn undo(&self) -> Result<()> {
+        if let Some((restored, live, aside)) = &self.filestore {
+            swap_folders_back(restored, live, aside)?;
+        }
+        let client = self.target.connect("postgres").await?;
+        self.back_databases(&client).await
+    }
+
+    async fn back_databases(&self, client: &tokio_postgres::Client) -> Result<()> {
+        client
+            .execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = $1 AND pid <> pg_backend_pid()",
+                &[&self.live],
+            )
+            .await
+            .map_err(|e| db_error("cannot end the restored database's sessions", &e))?;
+        exec(
+            client,
+            &format!(
+                "ALTER DATABASE {} RENAME TO {}",
+                q(self.live),
+                q(self.restored)
+            ),
+        )
+        .await?;
+        exec(
+            client,
+            &format!(
+                "ALTER DATABASE {} RENAME TO {}",
+                q(self.aside),
+                q(self.live)
+            ),
+        )
+        .await?;
+        exec(
+            client,
+            &format!("ALTER DATABASE {} ALLOW_CONNECTIONS true", q(self.live)),
+        )
+        .await
+    }
+}
+
+fn swap_folders(restored: &Path, live: &Path, aside: &Path) -> Result<()> {
+    let had_live = live.exists();
+    if had_live {
+        std::fs::rename(live, aside).map_err(|e| Error::io("rename", live, e))?;
+    }
+    if let Err(e) = std::fs::rename(restored, live) {
+        if had_live {
+            let _ = std::fs::rename(aside, live);
+        }
+        return Err(Error::io("rename", restored, e));
+    }
+    Ok(())
+}
+
+fn swap_folders_back(restored: &Path, live: &Path, aside: &Path) -> Result<()> {
+    std::fs::rename(live, restored).map_err(|e| Error::io("rename", live, e))?;
+    if aside.exists() {
+        std::fs::rename(aside, live).map_err(|e| Error::io("rename", aside, e))?;
+    }
+    Ok(())
+}
+
+async fn exec(client: &tokio_postgres::Client, sql: &str) -> Result<()> {
+    client
+        .batch_execute(sql)
+        .await
+        .map_err(|e| db_error(sql, &e))
+}
+
+fn q(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
