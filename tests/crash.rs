@@ -290,4 +290,26 @@ fn a_restore_killed_during_pg_restore_leaves_the_live_database_alone() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(partners(&s, "odoo"), "50", "the live database is untouched");
+
+    // The half-restored copy and the spool file are listed, then removed with --apply.
+    let (code, listed) = s.json(&["restore", "--cleanup"]);
+    assert_eq!(code, Some(0), "{listed}");
+    assert_eq!(listed["command"], "restore cleanup");
+    assert_eq!(listed["data"]["applied"], false);
+    let suffix = id.to_lowercase().replace('-', "_");
+    assert_eq!(
+        listed["data"]["databases"],
+        serde_json::json!([format!("vigia_restore_{suffix}")])
+    );
+    assert_eq!(listed["data"]["spool_files"].as_array().unwrap().len(), 1);
+    let (code, applied) = s.json(&["restore", "--cleanup", "--apply"]);
+    assert_eq!(code, Some(0), "{applied}");
+    assert!(restored_databases(&s).is_empty());
+    let (_, again) = s.json(&["restore", "--cleanup"]);
+    assert_eq!(again["data"]["databases"], serde_json::json!([]));
+    assert_eq!(again["data"]["spool_files"], serde_json::json!([]));
+    assert_eq!(partners(&s, "odoo"), "50");
+    // And the restore now goes through (the dead run's lock is taken over).
+    let (code, restored) = s.json(&["restore", &id]);
+    assert_eq!(code, Some(0), "{restored}");
 }

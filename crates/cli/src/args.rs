@@ -56,11 +56,20 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
     /// The backup id, as `vigia backup list` shows it
-    pub id: String,
+    #[arg(required_unless_present = "cleanup")]
+    pub id: Option<String>,
+    /// List the copies restores kept aside and the leftovers of killed restores and drills
+    /// (databases, filestore folders, spool files); remove them with --apply
+    #[arg(long, conflicts_with_all = ["id", "target_db", "accept_einvoice_loss", "jobs", "role"])]
+    pub cleanup: bool,
+    /// With --cleanup: remove what is listed
+    #[arg(long, requires = "cleanup")]
+    pub apply: bool,
     /// Restore beside the live database, into this new one (and filestore/NAME); no swap
     #[arg(long, value_name = "NAME")]
     pub target_db: Option<String>,
-    /// In a production environment, the live database's name: replacing it needs this
+    /// In a production environment, the live database's name: replacing it (or removing
+    /// leftovers with --cleanup --apply) needs this
     #[arg(long, value_name = "DB", conflicts_with = "target_db")]
     pub confirm: Option<String>,
     /// Replace the live database even though it holds e-invoices newer than the backup
@@ -171,6 +180,7 @@ impl Command {
             }) => "backup show",
             Self::Verify(_) => "verify",
             Self::Prune(_) => "prune",
+            Self::Restore(RestoreArgs { cleanup: true, .. }) => "restore cleanup",
             Self::Restore(_) => "restore",
         }
     }

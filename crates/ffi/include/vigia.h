@@ -88,6 +88,13 @@ uint32_t vigia_prune(struct vigia_ctx *ctx, const char *args_json, char **out_js
 // As for `vigia_backup`.
 uint32_t vigia_restore(struct vigia_ctx *ctx, const char *args_json, char **out_json);
 
+// `vigia restore --cleanup --json`. `args_json`: `{"apply": bool, "confirm": "db"}` or NULL
+// (list only).
+//
+// # Safety
+// As for `vigia_backup`.
+uint32_t vigia_restore_cleanup(struct vigia_ctx *ctx, const char *args_json, char **out_json);
+
 // Loads a config (TOML text) for `env` (NULL: its `default-env`); relative paths are relative
 // to `base_dir` (NULL: the current directory). On success `*out` holds the new ctx and 0 is
 // returned; else the error code, with the message in `vigia_last_error()`.

@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use vigia_backup::format::BackupId;
 use vigia_backup::{
-    BackupJob, PruneJob, RestoreJob, Selection, StoreAccess, VerifyJob, VerifyLevel,
+    BackupJob, PruneJob, RestoreCleanup, RestoreJob, Selection, StoreAccess, VerifyJob, VerifyLevel,
 };
 use vigia_core::{CancelToken, Config, Error, Outcome, Result};
 
@@ -42,6 +42,14 @@ struct RestoreArgs {
     accept_einvoice_loss: bool,
     jobs: Option<u32>,
     role: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CleanupArgs {
+    #[serde(default)]
+    apply: bool,
+    confirm: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -290,6 +298,34 @@ pub unsafe extern "C" fn vigia_restore(
                 job.progress = Arc::new(c.progress);
                 job.cancel = c.cancel;
                 job.run().await
+            },
+        )
+    }
+}
+
+/// `vigia restore --cleanup --json`. `args_json`: `{"apply": bool, "confirm": "db"}` or NULL
+/// (list only).
+///
+/// # Safety
+/// As for `vigia_backup`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn vigia_restore_cleanup(
+    ctx: *mut vigia_ctx,
+    args_json: *const c_char,
+    out_json: *mut *mut c_char,
+) -> u32 {
+    // SAFETY: the caller's pointers, as documented.
+    unsafe {
+        run_command(
+            "restore cleanup",
+            ctx,
+            args_json,
+            out_json,
+            async |c: Call<CleanupArgs>| {
+                RestoreCleanup::from_config(&c.config, c.args.apply, c.args.confirm)
+                    .await?
+                    .run()
+                    .await
             },
         )
     }

@@ -5,6 +5,7 @@
 //! goes to a fresh `filestore/NAME` with every sha1 checked; then ANALYZE, and the restored
 //! row counts must equal the manifest's.
 
+mod cleanup;
 mod files;
 mod swap;
 
@@ -27,6 +28,7 @@ use crate::lock::StoreLock;
 use crate::pg::{PgTarget, RestoreOptions, db_error, pg_restore_file, row_counts};
 use crate::seal::read_back;
 use crate::verify::{quick_problems, read_manifest};
+pub use cleanup::{CleanupReport, RestoreCleanup};
 pub use swap::Aside;
 use swap::{Swap, newer_einvoices};
 

@@ -38,6 +38,9 @@ pub fn run(cli: &Cli) -> ExitCode {
         }) => output::finish(cli, name, &backup::show(cli, id)),
         Command::Verify(args) => output::finish(cli, name, &verify::run(cli, args)),
         Command::Prune(args) => output::finish(cli, name, &prune::run(cli, args)),
+        Command::Restore(args) if args.cleanup => {
+            output::finish(cli, name, &restore::cleanup(cli, args))
+        }
         Command::Restore(args) => output::finish(cli, name, &restore::run(cli, args)),
     }
 }

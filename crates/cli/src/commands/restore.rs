@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use vigia_backup::{RestoreJob, RestoreReport};
+use vigia_backup::{CleanupReport, RestoreCleanup, RestoreJob, RestoreReport};
 use vigia_core::Result;
 
 use super::{load_config, runtime};
@@ -11,7 +11,7 @@ use crate::output::Human;
 use crate::progress;
 
 pub fn run(cli: &Cli, args: &RestoreArgs) -> Result<RestoreReport> {
-    let id = args.id.parse()?;
+    let id = args.id.as_deref().unwrap_or_default().parse()?;
     let config = load_config(cli)?;
     runtime()?.block_on(async {
         let mut job = RestoreJob::from_config(&config, id, args.target_db.clone()).await?;
@@ -58,6 +58,38 @@ impl Human for RestoreReport {
                 phase.name,
                 phase.duration_ms as f64 / 1000.0
             );
+        }
+        out
+    }
+}
+
+pub fn cleanup(cli: &Cli, args: &RestoreArgs) -> Result<CleanupReport> {
+    let config = load_config(cli)?;
+    runtime()?.block_on(async {
+        RestoreCleanup::from_config(&config, args.apply, args.confirm.clone())
+            .await?
+            .run()
+            .await
+    })
+}
+
+impl Human for CleanupReport {
+    fn human(&self) -> String {
+        let mut out = String::new();
+        let verb = if self.applied { "removed" } else { "found" };
+        for db in &self.databases {
+            let _ = writeln!(out, "{verb} database {db}");
+        }
+        for dir in &self.filestores {
+            let _ = writeln!(out, "{verb} filestore {}", dir.display());
+        }
+        for file in &self.spool_files {
+            let _ = writeln!(out, "{verb} spool file {}", file.display());
+        }
+        if self.databases.is_empty() && self.filestores.is_empty() && self.spool_files.is_empty() {
+            out.push_str("Nothing left by restores.\n");
+        } else if !self.applied {
+            out.push_str("Remove them with `vigia restore --cleanup --apply`.\n");
         }
         out
     }

@@ -166,3 +166,15 @@ def test_restore_in_place_keeps_the_live_database_aside(config):
     assert swapped["data"]["target_database"] == "odoo"
     assert swapped["data"]["aside"]["database"].startswith("odoo_pre_restore_")
     assert refused["ok"] is False
+
+
+def test_restore_cleanup_lists_then_removes_the_aside_copy(config):
+    with vigia.Context(config.read_text(), base_dir=str(config.parent)) as ctx:
+        taken = ctx.backup()
+        swapped = ctx.restore(taken["data"]["id"])
+        listed = ctx.restore_cleanup()
+        applied = ctx.restore_cleanup(apply=True)
+        after = ctx.restore_cleanup()
+    assert listed["data"]["databases"] == [swapped["data"]["aside"]["database"]]
+    assert applied["data"]["applied"] is True
+    assert after["data"]["databases"] == []

@@ -74,7 +74,7 @@ def _library():
     lib.vigia_ctx_cancel.restype = None
     lib.vigia_ctx_cancel.argtypes = [ctypes.c_void_p]
     for command in ("config_show", "backup", "backup_list", "backup_show", "verify", "prune",
-                    "restore"):
+                    "restore", "restore_cleanup"):
         function = getattr(lib, f"vigia_{command}")
         function.restype = ctypes.c_uint32
         function.argtypes = [ctypes.c_void_p, c_str, out_str]
@@ -208,6 +208,14 @@ class Context:
         if role is not None:
             args["role"] = role
         return self._call(self._lib.vigia_restore, args)
+
+    def restore_cleanup(self, apply=False, confirm=None):
+        """Lists (and with ``apply`` removes) what restores left, like
+        ``vigia restore --cleanup [--apply] --json``."""
+        args = {"apply": bool(apply)}
+        if confirm is not None:
+            args["confirm"] = confirm
+        return self._call(self._lib.vigia_restore_cleanup, args)
 
     def cancel(self):
         """Asks the running call (from another thread) to stop; it ends with ``cancelled``."""
