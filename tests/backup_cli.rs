@@ -481,7 +481,7 @@ fn restore_beside_the_live_database() {
     assert_eq!(data["target_database"], "odoo_copy");
     assert_eq!(data["swapped"], false);
     assert!(data["aside"].is_null());
-    assert_eq!(data["phases"].as_array().unwrap().len(), 5);
+    assert_eq!(data["phases"].as_array().unwrap().len(), 4);
     let cluster = s.cluster.as_ref().unwrap();
     let partners = cluster
         .psql("odoo_copy", "SELECT count(*) FROM res_partner")

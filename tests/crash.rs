@@ -32,9 +32,9 @@ fn backups(s: &Stack) -> Vec<String> {
         .collect()
 }
 
-/// pg_dump processes talking to this stack's cluster, waiting up to 5 s for them to go
+/// `program` processes talking to this stack's cluster, waiting up to 5 s for them to go
 /// (the parent-death signal is delivered asynchronously).
-fn surviving_pg_dumps(s: &Stack) -> Vec<String> {
+fn survivors(s: &Stack, program: &str) -> Vec<String> {
     let socket = s
         .cluster
         .as_ref()
@@ -49,7 +49,7 @@ fn surviving_pg_dumps(s: &Stack) -> Vec<String> {
             .flatten()
             .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
             .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
-            .filter(|c| c.contains("pg_dump") && c.contains(&socket))
+            .filter(|c| c.contains(program) && c.contains(&socket))
             .collect();
         if found.is_empty() || Instant::now() > deadline {
             return found;
@@ -122,7 +122,7 @@ fn a_backup_killed_at_any_phase_is_never_listed_and_the_next_one_sweeps_it() {
         let before = backups(&s);
         kill_at(&s, point);
         assert_eq!(backups(&s), before, "{point}: the killed run is not listed");
-        assert_eq!(surviving_pg_dumps(&s), Vec::<String>::new(), "{point}");
+        assert_eq!(survivors(&s, "pg_dump"), Vec::<String>::new(), "{point}");
         let left = files_under(&store.join(".partial")).len()
             + index_less_dirs(&store.join("backups")).len();
         if point == "backup.snapshot" {
@@ -268,27 +268,7 @@ fn a_restore_killed_during_pg_restore_leaves_the_live_database_alone() {
         &[("VIGIA_FAILPOINT", "restore.pg_restore:kill")],
     );
     assert_eq!(out.status.signal(), Some(9), "{:?}", out.status);
-    let socket = s
-        .cluster
-        .as_ref()
-        .unwrap()
-        .socket_dir()
-        .display()
-        .to_string();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let alive = std::fs::read_dir("/proc")
-            .unwrap()
-            .flatten()
-            .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
-            .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
-            .any(|c| c.contains("pg_restore") && c.contains(&socket));
-        if !alive {
-            break;
-        }
-        assert!(Instant::now() < deadline, "a pg_restore outlived vigia");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    assert_eq!(survivors(&s, "pg_restore"), Vec::<String>::new());
     assert_eq!(partners(&s, "odoo"), "50", "the live database is untouched");
 
     // The half-restored copy and the spool file are listed, then removed with --apply.

@@ -91,8 +91,7 @@ async fn restores_what_was_backed_up(fixture: Fixture) {
         [
             "check the backup",
             "spool the dump",
-            "restore the database",
-            "restore the filestore",
+            "restore the database and the filestore",
             "analyze and compare row counts"
         ]
     );

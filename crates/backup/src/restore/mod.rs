@@ -200,11 +200,13 @@ impl RestoreJob {
             self.einvoice_guard(&index).await?;
         }
 
+        // The dump is read back (and its sha256 checked) before anything is created; then
+        // the filestore is written while pg_restore runs.
         phases.start("spool the dump");
         let spool = self.spool(&index, &manifest, identity).await?;
-        let restored = async {
-            self.cancel.check()?;
-            phases.start("restore the database");
+        self.cancel.check()?;
+        phases.start("restore the database and the filestore");
+        let database = async {
             self.create_database(&names.restored).await?;
             let (target, db, path, options) = (
                 self.target.clone(),
@@ -215,15 +217,13 @@ impl RestoreJob {
             tokio::task::spawn_blocking(move || pg_restore_file(&target, &db, &path, &options))
                 .await
                 .map_err(|e| Error::internal(format!("the pg_restore task failed: {e}")))??;
+            drop(spool);
             Ok::<_, Error>(())
-        }
-        .await;
-        drop(spool);
-        restored?;
-
-        if let Some(dir) = &filestore_dir {
-            self.cancel.check()?;
-            phases.start("restore the filestore");
+        };
+        let filestore = async {
+            let Some(dir) = &filestore_dir else {
+                return Ok(());
+            };
             let live = self.filestore_root.as_ref().map(|r| r.join(&self.live_db));
             files::restore_files(
                 self.access.store.as_ref(),
@@ -233,8 +233,10 @@ impl RestoreJob {
                 dir,
                 live.as_deref(),
             )
-            .await?;
-        }
+            .await
+        };
+        tokio::try_join!(database, filestore)?;
+        self.cancel.check()?;
 
         phases.start("analyze and compare row counts");
         self.analyze_and_compare(&names.restored, &manifest).await?;

@@ -88,14 +88,7 @@ impl Swap<'_> {
         )
         .await?;
         let renamed = async {
-            client
-                .execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-                     WHERE datname = $1 AND pid <> pg_backend_pid()",
-                    &[&self.live],
-                )
-                .await
-                .map_err(|e| db_error("cannot end the live database's sessions", &e))?;
+            end_sessions(&client, self.live).await?;
             exec(
                 &client,
                 &format!(
@@ -165,14 +158,7 @@ impl Swap<'_> {
     }
 
     async fn back_databases(&self, client: &tokio_postgres::Client) -> Result<()> {
-        client
-            .execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-                 WHERE datname = $1 AND pid <> pg_backend_pid()",
-                &[&self.live],
-            )
-            .await
-            .map_err(|e| db_error("cannot end the restored database's sessions", &e))?;
+        end_sessions(client, self.live).await?;
         exec(
             client,
             &format!(
@@ -218,6 +204,19 @@ fn swap_folders_back(restored: &Path, live: &Path, aside: &Path) -> Result<()> {
     if aside.exists() {
         std::fs::rename(aside, live).map_err(|e| Error::io("rename", aside, e))?;
     }
+    Ok(())
+}
+
+/// Ends every session on `database` but ours.
+async fn end_sessions(client: &tokio_postgres::Client, database: &str) -> Result<()> {
+    client
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = $1 AND pid <> pg_backend_pid()",
+            &[&database],
+        )
+        .await
+        .map_err(|e| db_error(&format!("cannot end the sessions on {database}"), &e))?;
     Ok(())
 }
 
