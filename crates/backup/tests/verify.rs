@@ -259,4 +259,14 @@ async fn an_empty_store_has_nothing_to_verify() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::CheckFailed);
+    let err = s
+        .verify_job(Some(VerifyLevel::Quick), Selection::All)
+        .run()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.kind(),
+        ErrorKind::CheckFailed,
+        "--all of an empty store"
+    );
 }

@@ -244,15 +244,18 @@ impl VerifyJob {
 
     fn select<'c>(&self, catalog: &'c Catalog, store: &str) -> Result<Vec<&'c BackupIndex>> {
         match &self.selection {
-            Selection::All => Ok(catalog.backups.iter().collect()),
-            Selection::Newest => catalog.backups.last().map(|b| vec![b]).ok_or_else(|| {
-                Error::new(
-                    ErrorKind::CheckFailed,
-                    format!(
-                        "there is no backup in {store} to verify; take one with `vigia backup`"
-                    ),
-                )
-            }),
+            // An empty store is a failed check, not a success: a monitor must not go green.
+            Selection::All if !catalog.backups.is_empty() => Ok(catalog.backups.iter().collect()),
+            Selection::All | Selection::Newest => {
+                catalog.backups.last().map(|b| vec![b]).ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::CheckFailed,
+                        format!(
+                            "there is no backup in {store} to verify; take one with `vigia backup`"
+                        ),
+                    )
+                })
+            }
             Selection::One(id) => catalog
                 .backups
                 .iter()
