@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use vigia_core::CancelToken;
-use vigia_core::config::StoreKind;
 use vigia_core::ports::clock::{Clock, SystemClock};
 use vigia_core::ports::progress::{NoProgress, Progress, ProgressEvent, ProgressReader};
 use vigia_core::ports::store::{ObjectStore, StoreError};
@@ -25,7 +24,7 @@ use crate::format::{
 };
 use crate::keys::Recipients;
 use crate::leftovers::sweep_dead_runs;
-use crate::lock::StoreLock;
+use crate::lock::{StoreLock, os_lock_dir};
 use crate::metrics::{ping_heartbeat, write_backup_metrics};
 use crate::pg::{PgDump, PgTarget, SnapshotSession};
 use crate::seal::{SealedObject, put_sealed};
@@ -104,10 +103,7 @@ impl BackupJob {
             filestore_dir: config.odoo.filestore_dir(),
             allow_missing_files: false,
             lock_wait: config.backup.lock_wait.0,
-            os_lock_dir: match config.backup.store {
-                Some(StoreKind::Local) => config.backup.path.clone(),
-                _ => None,
-            },
+            os_lock_dir: os_lock_dir(config),
             clock: Arc::new(SystemClock),
             progress: Arc::new(NoProgress),
             cancel: CancelToken::new(),

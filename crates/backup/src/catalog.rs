@@ -1,7 +1,6 @@
 //! The catalog: every backup whose index is in the store, each index checked against its mac.
 
 use std::collections::HashMap;
-use std::io::Read;
 
 use jiff::Timestamp;
 use serde::Serialize;
@@ -9,9 +8,9 @@ use vigia_core::ports::store::ObjectStore;
 use vigia_core::{Error, ErrorKind, Result};
 
 use crate::access::StoreAccess;
-use crate::format::{BackupId, BackupIndex, BackupManifest, NameKey, index_key, manifest_key};
-use crate::seal::{SealedObject, open_sealed};
-use crate::verify::{VerificationLog, VerifyLevel};
+use crate::format::{BackupId, BackupIndex, BackupManifest, NameKey, index_key};
+use crate::seal::SealedObject;
+use crate::verify::{VerificationLog, VerifyLevel, read_manifest};
 
 #[derive(Debug, Default)]
 pub struct Catalog {
@@ -126,7 +125,8 @@ impl StoreAccess {
         })
     }
 
-    pub async fn show_backup(&self, id: &BackupId) -> Result<BackupDetails> {
+    /// One backup's index, its mac checked; a missing one is invalid input naming the store.
+    pub async fn read_index(&self, id: &BackupId) -> Result<BackupIndex> {
         let key = index_key(id);
         let bytes = self.store.get_bytes(&key).await.map_err(|e| {
             if e.is_not_found() {
@@ -138,22 +138,20 @@ impl StoreAccess {
                 e.into()
             }
         })?;
-        let index: BackupIndex = self.name_key.open(&bytes, &key)?;
+        self.name_key.open(&bytes, &key)
+    }
+
+    pub async fn show_backup(&self, id: &BackupId) -> Result<BackupDetails> {
+        let index = self.read_index(id).await?;
         let manifest = match &self.identity()? {
-            Some(identity) => {
-                let key = manifest_key(id);
-                let mut reader = open_sealed(self.store.as_ref(), &key, identity).await?;
-                let plain = tokio::task::spawn_blocking(move || {
-                    let mut out = Vec::new();
-                    reader.read_to_end(&mut out).map(|_| out)
-                })
-                .await
-                .map_err(|e| Error::internal(format!("the reading task failed: {e}")))?
-                .map_err(|e| {
-                    Error::new(ErrorKind::Integrity, format!("{key}: {e}")).with_object(&key)
-                })?;
-                Some(self.name_key.open(&plain, &key)?)
-            }
+            Some(identity) => Some(
+                read_manifest(self.store.as_ref(), &self.name_key, identity, &index)
+                    .await?
+                    .map_err(|p| {
+                        Error::new(ErrorKind::Integrity, format!("{}: {}", p.object, p.problem))
+                            .with_object(&p.object)
+                    })?,
+            ),
             None => None,
         };
         Ok(BackupDetails { index, manifest })

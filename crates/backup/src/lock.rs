@@ -235,6 +235,14 @@ fn try_os_lock(dir: &Path) -> Result<Option<File>> {
     }
 }
 
+/// The local store's directory, which is also locked with an OS lock; None for S3.
+pub fn os_lock_dir(config: &vigia_core::Config) -> Option<PathBuf> {
+    match config.backup.store {
+        Some(vigia_core::config::StoreKind::Local) => config.backup.path.clone(),
+        _ => None,
+    }
+}
+
 pub(crate) fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map_or_else(|_| "unknown".to_owned(), |h| h.trim().to_owned())

@@ -271,3 +271,30 @@ async fn production_needs_confirm_to_replace_the_live_database() {
     job.confirm = Some("odoo".into());
     assert!(job.run().await.unwrap().swapped);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_identity_that_cannot_decrypt_is_refused_before_anything_is_created() {
+    let fixture = Fixture::local();
+    let s = stack(&fixture);
+    let backup = s.job.run().await.unwrap();
+    std::fs::write(
+        s.keys.path().join("identity.key"),
+        vigia_backup::Identity::generate().to_file_text(),
+    )
+    .unwrap();
+    let before = databases(&s);
+    let root = tempfile::tempdir().unwrap();
+    let err = s
+        .restore_job(&backup.id, "odoo_restored", root.path())
+        .run()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Crypto, "{}", err.message());
+    assert!(
+        err.message().contains("this identity cannot decrypt"),
+        "{}",
+        err.message()
+    );
+    assert_eq!(databases(&s), before);
+    assert!(!root.path().join("odoo_restored").exists());
+}

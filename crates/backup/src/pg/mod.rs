@@ -16,4 +16,4 @@ pub use restore_file::{RestoreOptions, pg_restore_file};
 pub use rows::row_counts;
 pub use snapshot::SnapshotSession;
 pub use target::PgTarget;
-pub(crate) use target::db_error;
+pub(crate) use target::{db_error, quote_ident};

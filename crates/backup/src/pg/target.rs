@@ -148,3 +148,9 @@ pub(crate) fn pg_message(e: &tokio_postgres::Error) -> String {
 pub(crate) fn db_error(what: &str, e: &tokio_postgres::Error) -> Error {
     Error::new(ErrorKind::Database, format!("{what}: {}", pg_message(e)))
 }
+
+/// `name` as a quoted SQL identifier, for statements that take no parameters there
+/// (CREATE, DROP and ALTER DATABASE).
+pub(crate) fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}

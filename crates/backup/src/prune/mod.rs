@@ -13,7 +13,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde::Serialize;
-use vigia_core::config::{RetentionConfig, StoreKind};
+use vigia_core::config::RetentionConfig;
 use vigia_core::ports::clock::{Clock, SystemClock};
 use vigia_core::ports::store::{ObjectMeta, ObjectStore};
 use vigia_core::{Config, Error, Outcome, Result};
@@ -24,7 +24,7 @@ use crate::access::StoreAccess;
 use crate::catalog::Catalog;
 use crate::format::{BackupId, index_key};
 use crate::leftovers::index_less;
-use crate::lock::StoreLock;
+use crate::lock::{StoreLock, os_lock_dir};
 use crate::verify::{VerificationLog, VerifyLevel};
 
 pub struct PruneJob {
@@ -88,10 +88,7 @@ impl PruneJob {
             grace_period: config.backup.grace_period.0,
             dry_run,
             lock_wait: config.backup.lock_wait.0,
-            os_lock_dir: match config.backup.store {
-                Some(StoreKind::Local) => config.backup.path.clone(),
-                _ => None,
-            },
+            os_lock_dir: os_lock_dir(config),
             clock: Arc::new(SystemClock),
         })
     }

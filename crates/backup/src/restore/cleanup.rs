@@ -8,12 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
-use vigia_core::config::StoreKind;
 use vigia_core::{Config, Error, Outcome, Result};
 
 use crate::access::StoreAccess;
-use crate::lock::StoreLock;
-use crate::pg::{PgTarget, db_error};
+use crate::lock::{StoreLock, os_lock_dir};
+use crate::pg::{PgTarget, db_error, quote_ident};
 
 #[derive(Debug)]
 pub struct RestoreCleanup {
@@ -57,10 +56,7 @@ impl RestoreCleanup {
             confirm,
             apply,
             lock_wait: config.backup.lock_wait.0,
-            os_lock_dir: match config.backup.store {
-                Some(StoreKind::Local) => config.backup.path.clone(),
-                _ => None,
-            },
+            os_lock_dir: os_lock_dir(config),
         })
     }
 
@@ -125,7 +121,7 @@ impl RestoreCleanup {
         let spool_files = entries(&self.spool_dir);
         if self.apply {
             for name in &databases {
-                let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+                let quoted = quote_ident(name);
                 client
                     .batch_execute(&format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"))
                     .await

@@ -15,17 +15,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use vigia_core::config::{StoreKind, check_database_name};
+use vigia_core::config::check_database_name;
 use vigia_core::ports::progress::{NoProgress, Progress, ProgressEvent};
 use vigia_core::ports::runtime::{NoRuntime, Runtime, RuntimeAction, Service};
 use vigia_core::{CancelToken, Config, Error, ErrorKind, Outcome, Result};
 
 use crate::access::StoreAccess;
-use crate::catalog::Catalog;
 use crate::format::{BackupId, BackupIndex, BackupManifest, dump_key};
 use crate::keys::Identity;
-use crate::lock::StoreLock;
-use crate::pg::{PgTarget, RestoreOptions, db_error, pg_restore_file, row_counts};
+use crate::lock::{StoreLock, os_lock_dir};
+use crate::pg::{PgTarget, RestoreOptions, db_error, pg_restore_file, quote_ident, row_counts};
 use crate::seal::read_back;
 use crate::verify::{quick_problems, read_manifest};
 pub use cleanup::{CleanupReport, RestoreCleanup};
@@ -119,10 +118,7 @@ impl RestoreJob {
             },
             spool_dir: config.state_dir.join("spool"),
             lock_wait: config.backup.lock_wait.0,
-            os_lock_dir: match config.backup.store {
-                Some(StoreKind::Local) => config.backup.path.clone(),
-                _ => None,
-            },
+            os_lock_dir: os_lock_dir(config),
             progress: Arc::new(NoProgress),
             cancel: CancelToken::new(),
         })
@@ -191,7 +187,7 @@ impl RestoreJob {
     async fn run_locked(&self, identity: &Identity, names: &Names) -> Result<RestoreReport> {
         let mut phases = Phases::new(self.progress.as_ref());
         phases.start("check the backup");
-        let index = self.index().await?;
+        let index = self.access.read_index(&self.id).await?;
         let manifest = self.check(&index, identity).await?;
         let filestore_dir = self.filestore_dir(&manifest, &names.restored)?;
         self.refuse_existing(&names.restored, filestore_dir.as_deref())
@@ -346,22 +342,6 @@ impl RestoreJob {
         Ok(())
     }
 
-    async fn index(&self) -> Result<BackupIndex> {
-        let store = self.access.store.as_ref();
-        Catalog::read(store, &self.access.name_key)
-            .await?
-            .backups
-            .into_iter()
-            .find(|b| b.id == self.id)
-            .ok_or_else(|| {
-                Error::invalid_input(format!(
-                    "there is no backup {} in {}; see `vigia backup list`",
-                    self.id,
-                    store.location()
-                ))
-            })
-    }
-
     /// Every object present with its size, and the manifest read and authenticated, before
     /// anything is created. (The dump's and files' sha256 are checked as they are read.)
     async fn check(&self, index: &BackupIndex, identity: &Identity) -> Result<BackupManifest> {
@@ -492,7 +472,7 @@ impl RestoreJob {
 
     async fn create_database(&self, database: &str) -> Result<()> {
         let client = self.target.connect("postgres").await?;
-        let quoted = format!("\"{}\"", database.replace('"', "\"\""));
+        let quoted = quote_ident(database);
         client
             .batch_execute(&format!("CREATE DATABASE {quoted} TEMPLATE template0"))
             .await

@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 use vigia_core::{Error, Result};
 
-use crate::pg::{PgTarget, db_error};
+use crate::pg::{PgTarget, db_error, quote_ident as q};
 
 /// What the swap moved aside (kept until `vigia restore --cleanup`).
 #[derive(Debug, Clone, Serialize)]
@@ -225,8 +225,4 @@ async fn exec(client: &tokio_postgres::Client, sql: &str) -> Result<()> {
         .batch_execute(sql)
         .await
         .map_err(|e| db_error(sql, &e))
-}
-
-fn q(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }

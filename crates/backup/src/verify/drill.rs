@@ -5,7 +5,7 @@ use vigia_core::Result;
 
 use super::Problem;
 use crate::format::{BackupId, BackupManifest};
-use crate::pg::{PgTarget, db_error, row_counts};
+use crate::pg::{PgTarget, db_error, quote_ident, row_counts};
 
 /// The database the drill connects to for CREATE and DROP DATABASE.
 const MAINTENANCE_DB: &str = "postgres";
@@ -113,10 +113,6 @@ fn scratch_name(id: &BackupId) -> String {
         "vigia_drill_{}",
         id.as_str().to_lowercase().replace('-', "_")
     )
-}
-
-fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 #[cfg(test)]
