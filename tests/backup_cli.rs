@@ -506,3 +506,56 @@ fn restore_beside_the_live_database() {
         "--confirm goes with an in-place restore only"
     );
 }
+
+/// `--neutralize` from the CLI; a restore beside that fails (here: its neutralize-sql) is
+/// found by `--cleanup` through its record, though its name is the user's.
+#[test]
+fn a_failed_neutralized_restore_beside_is_found_and_removed_by_cleanup() {
+    let s = setup();
+    let (_, backup) = json(&s, &["backup"]);
+    let id = backup["data"]["id"].as_str().unwrap();
+    let (code, out) = json(
+        &s,
+        &["restore", id, "--target-db", "odoo_test", "--neutralize"],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(out["data"]["neutralized"]["statements"], 0);
+    let cluster = s.cluster.as_ref().unwrap();
+    let active = |db: &str| {
+        cluster
+            .psql(db, "SELECT count(*) FROM ir_cron WHERE active")
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
+    assert_eq!(active("odoo_test"), "1", "only the autovacuum");
+    assert_eq!(active("odoo"), "4");
+
+    s.edit_config(|t| format!("{t}\n[restore]\nneutralize-sql = [\"SELECT 1/0\"]\n"));
+    let (code, failed) = json(
+        &s,
+        &["restore", id, "--target-db", "odoo_stage", "--neutralize"],
+    );
+    assert_eq!(code, Some(14), "{failed}");
+    let (code, listed) = json(&s, &["restore", "--cleanup"]);
+    assert_eq!(code, Some(0), "{listed}");
+    assert_eq!(
+        listed["data"]["databases"],
+        serde_json::json!(["odoo_stage"])
+    );
+    let stage_files = s.dir.path().join("data/filestore/odoo_stage");
+    assert_eq!(
+        listed["data"]["filestores"],
+        serde_json::json!([stage_files.to_str().unwrap()])
+    );
+    let (code, _) = json(&s, &["restore", "--cleanup", "--apply"]);
+    assert_eq!(code, Some(0));
+    assert!(!stage_files.exists());
+    let (_, again) = json(&s, &["restore", "--cleanup"]);
+    assert_eq!(again["data"]["databases"], serde_json::json!([]));
+    assert_eq!(
+        active("odoo_test"),
+        "1",
+        "a finished restore is not a leftover"
+    );
+}

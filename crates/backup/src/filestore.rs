@@ -162,7 +162,9 @@ enum Hashed {
 
 /// `xx/<40 hex>` under the filestore folder; anything else is refused, so a crafted
 /// `store_fname` cannot make vigia read files outside it.
-fn file_path(dir: &Path, store_fname: &str) -> Result<PathBuf> {
+/// `dir/xx/sha1`, refusing a `store_fname` that is not of Odoo's form (it comes from the
+/// database and must never name a path outside `dir`).
+pub(crate) fn file_path(dir: &Path, store_fname: &str) -> Result<PathBuf> {
     let valid = store_fname.split_once('/').is_some_and(|(prefix, name)| {
         prefix.len() == 2
             && name.len() == 40
@@ -175,7 +177,7 @@ fn file_path(dir: &Path, store_fname: &str) -> Result<PathBuf> {
         return Err(Error::new(
             ErrorKind::Integrity,
             format!(
-                "ir_attachment.store_fname `{store_fname}` is not of Odoo's form `xx/<sha1>`; refusing to read it"
+                "ir_attachment.store_fname `{store_fname}` is not of Odoo's form `xx/<sha1>`; refusing it"
             ),
         ));
     }

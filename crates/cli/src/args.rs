@@ -54,13 +54,14 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
+#[expect(clippy::struct_excessive_bools, reason = "each is a command-line flag")]
 pub struct RestoreArgs {
     /// The backup id, as `vigia backup list` shows it
     #[arg(required_unless_present = "cleanup")]
     pub id: Option<String>,
     /// List the copies restores kept aside and the leftovers of killed restores and drills
     /// (databases, filestore folders, spool files); remove them with --apply
-    #[arg(long, conflicts_with_all = ["id", "target_db", "accept_einvoice_loss", "jobs", "role"])]
+    #[arg(long, conflicts_with_all = ["id", "target_db", "accept_einvoice_loss", "neutralize", "jobs", "role"])]
     pub cleanup: bool,
     /// With --cleanup: remove what is listed
     #[arg(long, requires = "cleanup")]
@@ -75,6 +76,11 @@ pub struct RestoreArgs {
     /// Replace the live database even though it holds e-invoices newer than the backup
     #[arg(long, conflicts_with = "target_db")]
     pub accept_einvoice_loss: bool,
+    /// Make the restored copy unable to send e-invoices or e-mail: crons, mail servers and
+    /// Hacienda credentials off, new database.uuid, web.base.url from config, then
+    /// [restore] neutralize-sql (refused in production environments)
+    #[arg(long)]
+    pub neutralize: bool,
     /// pg_restore jobs [default: [restore] jobs]
     #[arg(long, value_name = "N")]
     pub jobs: Option<u32>,

@@ -81,8 +81,8 @@ uint32_t vigia_verify(struct vigia_ctx *ctx, const char *args_json, char **out_j
 uint32_t vigia_prune(struct vigia_ctx *ctx, const char *args_json, char **out_json);
 
 // `vigia restore ID --json`. `args_json`: `{"id": "...", "target_db": "...", "confirm":
-// "...", "accept_einvoice_loss": bool, "jobs": N, "role": "..."}`, all but `id` optional:
-// with `target_db` beside the live database, else swapped in for it.
+// "...", "accept_einvoice_loss": bool, "neutralize": bool, "jobs": N, "role": "..."}`, all
+// but `id` optional: with `target_db` beside the live database, else swapped in for it.
 //
 // # Safety
 // As for `vigia_backup`.

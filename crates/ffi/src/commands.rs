@@ -8,7 +8,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use vigia_backup::format::BackupId;
 use vigia_backup::{
-    BackupJob, PruneJob, RestoreCleanup, RestoreJob, Selection, StoreAccess, VerifyJob, VerifyLevel,
+    BackupJob, PruneJob, RestoreCleanup, RestoreJob, RestoreRequest, Selection, StoreAccess,
+    VerifyJob, VerifyLevel,
 };
 use vigia_core::{CancelToken, Config, Error, Outcome, Result};
 
@@ -30,18 +31,6 @@ struct NoArgs {}
 #[serde(deny_unknown_fields)]
 struct ShowArgs {
     id: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RestoreArgs {
-    id: String,
-    target_db: Option<String>,
-    confirm: Option<String>,
-    #[serde(default)]
-    accept_einvoice_loss: bool,
-    jobs: Option<u32>,
-    role: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -265,8 +254,8 @@ pub unsafe extern "C" fn vigia_prune(
 }
 
 /// `vigia restore ID --json`. `args_json`: `{"id": "...", "target_db": "...", "confirm":
-/// "...", "accept_einvoice_loss": bool, "jobs": N, "role": "..."}`, all but `id` optional:
-/// with `target_db` beside the live database, else swapped in for it.
+/// "...", "accept_einvoice_loss": bool, "neutralize": bool, "jobs": N, "role": "..."}`, all
+/// but `id` optional: with `target_db` beside the live database, else swapped in for it.
 ///
 /// # Safety
 /// As for `vigia_backup`.
@@ -283,18 +272,8 @@ pub unsafe extern "C" fn vigia_restore(
             ctx,
             args_json,
             out_json,
-            async |c: Call<RestoreArgs>| {
-                let mut job =
-                    RestoreJob::from_config(&c.config, c.args.id.parse()?, c.args.target_db)
-                        .await?;
-                job.confirm = c.args.confirm;
-                job.accept_einvoice_loss = c.args.accept_einvoice_loss;
-                if let Some(jobs) = c.args.jobs {
-                    job.options.jobs = jobs;
-                }
-                if c.args.role.is_some() {
-                    job.options.role = c.args.role;
-                }
+            async |c: Call<RestoreRequest>| {
+                let mut job = RestoreJob::from_config(&c.config, c.args).await?;
                 job.progress = Arc::new(c.progress);
                 job.cancel = c.cancel;
                 job.run().await

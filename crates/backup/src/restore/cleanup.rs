@@ -1,6 +1,7 @@
 //! `vigia restore --cleanup [--apply]`: what restores leave on purpose (the live database and
 //! filestore kept aside by a swap) and by accident (the copy of a restore or drill that was
-//! killed, spool files). Listed first; removed only with `--apply`, under the store lock, and
+//! killed or failed, found by its name or by its record in `state-dir/restores`; spool
+//! files). Listed first; removed only with `--apply`, under the store lock, and
 //! in production only with `--confirm <db>`.
 
 use std::path::{Path, PathBuf};
@@ -13,6 +14,7 @@ use vigia_core::{Config, Error, Outcome, Result};
 use crate::access::StoreAccess;
 use crate::lock::{StoreLock, os_lock_dir};
 use crate::pg::{PgTarget, db_error, quote_ident};
+use crate::restore::pending::PendingRestore;
 
 #[derive(Debug)]
 pub struct RestoreCleanup {
@@ -22,6 +24,8 @@ pub struct RestoreCleanup {
     /// `<data-dir>/filestore`.
     pub filestore_root: Option<PathBuf>,
     pub spool_dir: PathBuf,
+    /// Records of restores in progress; those of processes gone name leftovers.
+    pub pending_dir: PathBuf,
     pub production: bool,
     pub confirm: Option<String>,
     pub apply: bool,
@@ -52,6 +56,7 @@ impl RestoreCleanup {
             live_db: config.odoo.database.clone(),
             filestore_root: config.odoo.data_dir.as_ref().map(|d| d.join("filestore")),
             spool_dir: config.state_dir.join("spool"),
+            pending_dir: config.state_dir.join("restores"),
             production: config.production,
             confirm,
             apply,
@@ -99,15 +104,21 @@ impl RestoreCleanup {
 
     async fn list_and_apply(&self) -> Result<CleanupReport> {
         let client = self.target.connect("postgres").await?;
-        let databases: Vec<String> = client
+        let existing: Vec<String> = client
             .query("SELECT datname FROM pg_database ORDER BY 1", &[])
             .await
             .map_err(|e| db_error("cannot list the databases", &e))?
             .iter()
             .map(|r| r.get::<_, String>(0))
-            .filter(|name| self.is_leftover(name))
             .collect();
-        let filestores = match &self.filestore_root {
+        let records = PendingRestore::leftovers(&self.pending_dir);
+        let recorded =
+            |name: &str| name != self.live_db && records.iter().any(|(_, r)| r.database == name);
+        let databases: Vec<String> = existing
+            .into_iter()
+            .filter(|name| self.is_leftover(name) || recorded(name))
+            .collect();
+        let mut filestores: Vec<PathBuf> = match &self.filestore_root {
             Some(root) => entries(root)
                 .into_iter()
                 .filter(|p| {
@@ -118,6 +129,12 @@ impl RestoreCleanup {
                 .collect(),
             None => Vec::new(),
         };
+        for dir in records.iter().filter_map(|(_, r)| r.filestore.as_ref()) {
+            let live = self.filestore_root.as_ref().map(|r| r.join(&self.live_db));
+            if dir.is_dir() && !filestores.contains(dir) && live.as_ref() != Some(dir) {
+                filestores.push(dir.clone());
+            }
+        }
         let spool_files = entries(&self.spool_dir);
         if self.apply {
             for name in &databases {
@@ -132,6 +149,9 @@ impl RestoreCleanup {
             }
             for file in &spool_files {
                 std::fs::remove_file(file).map_err(|e| Error::io("remove", file, e))?;
+            }
+            for (path, _) in &records {
+                PendingRestore::finished(path)?;
             }
         }
         Ok(CleanupReport {

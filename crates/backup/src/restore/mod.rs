@@ -7,14 +7,16 @@
 
 mod cleanup;
 mod files;
+mod neutralize;
+mod pending;
 mod swap;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use vigia_core::config::check_database_name;
 use vigia_core::ports::progress::{NoProgress, Progress, ProgressEvent};
 use vigia_core::ports::runtime::{NoRuntime, Runtime, RuntimeAction, Service};
@@ -28,6 +30,9 @@ use crate::pg::{PgTarget, RestoreOptions, db_error, pg_restore_file, quote_ident
 use crate::seal::read_back;
 use crate::verify::{quick_problems, read_manifest};
 pub use cleanup::{CleanupReport, RestoreCleanup};
+use neutralize::Neutralize;
+pub use neutralize::NeutralizeReport;
+use pending::PendingRestore;
 pub use swap::Aside;
 use swap::{Swap, newer_einvoices};
 
@@ -45,6 +50,13 @@ pub struct RestoreJob {
     pub confirm: Option<String>,
     /// Replace the live database even though it holds e-invoices newer than the backup.
     pub accept_einvoice_loss: bool,
+    /// `--neutralize`: the restored copy can send no e-invoice or e-mail (refused in
+    /// production).
+    pub neutralize: bool,
+    /// `[odoo] url`: the neutralized copy's `web.base.url`.
+    pub base_url: Option<String>,
+    /// `[restore] neutralize-sql`.
+    pub neutralize_sql: Vec<String>,
     /// The environment says `production = true`.
     pub production: bool,
     /// Stops and starts Odoo around the swap.
@@ -56,6 +68,8 @@ pub struct RestoreJob {
     pub options: RestoreOptions,
     /// Where the dump is decrypted for `pg_restore -j` (`state-dir/spool`).
     pub spool_dir: PathBuf,
+    /// Records of restores in progress (`state-dir/restores`), for `--cleanup`.
+    pub pending_dir: PathBuf,
     pub lock_wait: Duration,
     pub os_lock_dir: Option<PathBuf>,
     pub progress: Arc<dyn Progress>,
@@ -71,6 +85,24 @@ impl std::fmt::Debug for RestoreJob {
     }
 }
 
+/// What to restore and how: the CLI's flags, the C ABI's `args_json`. Unset fields take
+/// the config's values.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RestoreRequest {
+    /// The backup, as `vigia backup list` shows it.
+    pub id: Option<String>,
+    /// Restore beside the live database, into this new one.
+    pub target_db: Option<String>,
+    pub confirm: Option<String>,
+    pub accept_einvoice_loss: bool,
+    pub neutralize: bool,
+    /// `pg_restore -j` instead of `[restore] jobs`.
+    pub jobs: Option<u32>,
+    /// `pg_restore --role` instead of `[restore] role`.
+    pub role: Option<String>,
+}
+
 /// The `data` of `vigia restore --json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct RestoreReport {
@@ -82,6 +114,8 @@ pub struct RestoreReport {
     pub aside: Option<Aside>,
     /// The restored filestore folder, when the backup has files.
     pub filestore: Option<PathBuf>,
+    /// What `--neutralize` did; null without it.
+    pub neutralized: Option<NeutralizeReport>,
     pub phases: Vec<Phase>,
 }
 
@@ -94,29 +128,40 @@ pub struct Phase {
 }
 
 impl RestoreJob {
-    pub async fn from_config(
-        config: &Config,
-        id: BackupId,
-        target_db: Option<String>,
-    ) -> Result<Self> {
+    pub async fn from_config(config: &Config, request: RestoreRequest) -> Result<Self> {
+        let id: BackupId = request
+            .id
+            .ok_or_else(|| {
+                Error::invalid_input(
+                    "name the backup to restore (`vigia backup list` shows the ids)",
+                )
+            })?
+            .parse()?;
         let restore = &config.restore;
         Ok(Self {
             access: StoreAccess::from_config(config).await?,
             target: PgTarget::from_config(config)?,
             id,
-            target_db,
-            confirm: None,
-            accept_einvoice_loss: false,
+            target_db: request.target_db,
+            confirm: request.confirm,
+            accept_einvoice_loss: request.accept_einvoice_loss,
+            neutralize: request.neutralize,
+            base_url: config.odoo.url.clone(),
+            neutralize_sql: restore.neutralize_sql.clone(),
             production: config.production,
             runtime: Arc::new(NoRuntime),
             filestore_root: config.odoo.data_dir.as_ref().map(|d| d.join("filestore")),
             live_db: config.odoo.database.clone(),
             options: RestoreOptions {
-                jobs: restore.jobs,
+                jobs: request.jobs.unwrap_or(restore.jobs),
                 no_owner: restore.no_owner,
-                role: Some(restore.role.clone()).filter(|r| !r.is_empty()),
+                role: request
+                    .role
+                    .or_else(|| Some(restore.role.clone()))
+                    .filter(|r| !r.is_empty()),
             },
             spool_dir: config.state_dir.join("spool"),
+            pending_dir: config.state_dir.join("restores"),
             lock_wait: config.backup.lock_wait.0,
             os_lock_dir: os_lock_dir(config),
             progress: Arc::new(NoProgress),
@@ -156,6 +201,12 @@ impl RestoreJob {
             return Err(Error::invalid_input(
                 "--confirm and --accept-einvoice-loss go with replacing the live database, not \
                  with --target-db (which never touches it)",
+            ));
+        }
+        if self.neutralize && self.production {
+            return Err(Error::invalid_input(
+                "--neutralize is refused in a production environment (it says production = \
+                 true): restore under the environment the copy is for, e.g. --env staging",
             ));
         }
         let names = if let Some(target) = &self.target_db {
@@ -201,6 +252,8 @@ impl RestoreJob {
         phases.start("spool the dump");
         let spool = self.spool(&index, &manifest, identity).await?;
         self.cancel.check()?;
+        let record =
+            PendingRestore::record(&self.pending_dir, &names.restored, filestore_dir.as_deref())?;
         phases.start("restore the database and the filestore");
         let database = async {
             self.create_database(&names.restored).await?;
@@ -235,14 +288,42 @@ impl RestoreJob {
         self.cancel.check()?;
 
         phases.start("analyze and compare row counts");
-        self.analyze_and_compare(&names.restored, &manifest).await?;
+        let mut expected = manifest.row_counts.clone();
+        self.analyze_and_compare(&names.restored, &expected).await?;
+        let neutralized = if self.neutralize {
+            phases.start("neutralize");
+            let report = Neutralize {
+                base_url: self.base_url.as_deref(),
+                extra_sql: &self.neutralize_sql,
+            }
+            .run(&self.target, &names.restored, filestore_dir.as_deref())
+            .await
+            .map_err(|e| {
+                Error::new(
+                    e.kind(),
+                    format!(
+                        "{e}; the restored copy {} is NOT neutralized: remove it with `vigia \
+                         restore --cleanup --apply`",
+                        names.restored
+                    ),
+                )
+            })?;
+            // The check after the swap compares with the neutralized copy.
+            let client = self.target.connect(&names.restored).await?;
+            expected = row_counts(&client).await?;
+            Some(report)
+        } else {
+            None
+        };
         let Some(aside_db) = &names.aside else {
+            PendingRestore::finished(&record)?;
             return Ok(RestoreReport {
                 id: self.id.clone(),
                 target_database: names.restored.clone(),
                 swapped: false,
                 aside: None,
                 filestore: filestore_dir,
+                neutralized,
                 phases: phases.finish(),
             });
         };
@@ -272,7 +353,7 @@ impl RestoreJob {
         phases.start("check after the swap");
         let checked = async {
             vigia_core::failpoint::hit("restore.after_swap")?;
-            self.analyze_and_compare(&self.live_db, &manifest).await?;
+            self.analyze_and_compare(&self.live_db, &expected).await?;
             self.odoo(true).await
         }
         .await;
@@ -290,7 +371,8 @@ impl RestoreJob {
                         .unwrap_or_default()
                 ),
                 Err(back) => format!(
-                    "swapping back failed too ({back}): the previous database is {aside_db}, the                      restored one {}; fix by hand",
+                    "swapping back failed too ({back}): the previous database is {aside_db}, \
+                     the restored one {}; fix by hand",
                     self.live_db
                 ),
             };
@@ -299,6 +381,7 @@ impl RestoreJob {
                 format!("the check after the swap failed ({e}); {what}"),
             ));
         }
+        PendingRestore::finished(&record)?;
         Ok(RestoreReport {
             id: self.id.clone(),
             target_database: self.live_db.clone(),
@@ -308,6 +391,7 @@ impl RestoreJob {
                 filestore: swap.filestore.as_ref().map(|(_, _, aside)| aside.clone()),
             }),
             filestore: filestore_dir.map(|_| root.join(&self.live_db)),
+            neutralized,
             phases: phases.finish(),
         })
     }
@@ -484,15 +568,20 @@ impl RestoreJob {
             })
     }
 
-    async fn analyze_and_compare(&self, database: &str, manifest: &BackupManifest) -> Result<()> {
+    /// ANALYZE, then the row counts must equal `expected` (the manifest's, or the
+    /// neutralized copy's).
+    async fn analyze_and_compare(
+        &self,
+        database: &str,
+        expected: &BTreeMap<String, u64>,
+    ) -> Result<()> {
         let client = self.target.connect(database).await?;
         client
             .batch_execute("ANALYZE")
             .await
             .map_err(|e| db_error(&format!("ANALYZE of {database} failed"), &e))?;
         let restored = row_counts(&client).await?;
-        let differ: Vec<String> = manifest
-            .row_counts
+        let differ: Vec<String> = expected
             .iter()
             .filter(|(table, n)| restored.get(*table) != Some(n))
             .map(|(table, n)| {

@@ -1,8 +1,9 @@
-//! `vigia restore ID --target-db NAME [--jobs N] [--role ROLE]`.
+//! `vigia restore ID [--target-db NAME] [--confirm DB] [--neutralize] ...` and
+//! `vigia restore --cleanup [--apply]`.
 
 use std::fmt::Write;
 
-use vigia_backup::{CleanupReport, RestoreCleanup, RestoreJob, RestoreReport};
+use vigia_backup::{CleanupReport, RestoreCleanup, RestoreJob, RestoreReport, RestoreRequest};
 use vigia_core::Result;
 
 use super::{load_config, runtime};
@@ -11,18 +12,18 @@ use crate::output::Human;
 use crate::progress;
 
 pub fn run(cli: &Cli, args: &RestoreArgs) -> Result<RestoreReport> {
-    let id = args.id.as_deref().unwrap_or_default().parse()?;
+    let request = RestoreRequest {
+        id: args.id.clone(),
+        target_db: args.target_db.clone(),
+        confirm: args.confirm.clone(),
+        accept_einvoice_loss: args.accept_einvoice_loss,
+        neutralize: args.neutralize,
+        jobs: args.jobs,
+        role: args.role.clone(),
+    };
     let config = load_config(cli)?;
     runtime()?.block_on(async {
-        let mut job = RestoreJob::from_config(&config, id, args.target_db.clone()).await?;
-        job.confirm.clone_from(&args.confirm);
-        job.accept_einvoice_loss = args.accept_einvoice_loss;
-        if let Some(jobs) = args.jobs {
-            job.options.jobs = jobs;
-        }
-        if let Some(role) = &args.role {
-            job.options.role = Some(role.clone());
-        }
+        let mut job = RestoreJob::from_config(&config, request).await?;
         job.progress = progress::for_cli(cli);
         job.run().await
     })
@@ -50,6 +51,26 @@ impl Human for RestoreReport {
         };
         if let Some(dir) = &self.filestore {
             let _ = writeln!(out, "Filestore: {}", dir.display());
+        }
+        if let Some(n) = &self.neutralized {
+            out.push_str("Neutralized (it can send no e-invoice and no e-mail):\n");
+            for step in &n.steps {
+                let _ = writeln!(out, "  {step}");
+            }
+            if !n.cleared.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "  Hacienda credentials cleared: {}",
+                    n.cleared.join(", ")
+                );
+            }
+            if n.statements > 0 {
+                let _ = writeln!(
+                    out,
+                    "  [restore] neutralize-sql: {} statements",
+                    n.statements
+                );
+            }
         }
         for phase in &self.phases {
             let _ = writeln!(

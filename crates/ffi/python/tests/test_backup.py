@@ -27,16 +27,20 @@ def postgres():
         text=True,
     )
     info = json.loads(server.stdout.readline())
-    psql = os.path.join(info["bin_dir"], "psql")
-    run = lambda db, sql: subprocess.run(  # noqa: E731
-        [psql, "-X", "-q", "-h", info["host"], "-U", "postgres", "-d", db, "-c", sql], check=True
-    )
-    run("postgres", "CREATE DATABASE odoo")
-    run("odoo", "CREATE TABLE ir_attachment (id int, store_fname varchar); "
-                "CREATE TABLE res_partner AS SELECT g AS id FROM generate_series(1, 30) g")
+    psql(info, "postgres", "CREATE DATABASE odoo")
+    psql(info, "odoo", "CREATE TABLE ir_attachment (id int, store_fname varchar); "
+                       "CREATE TABLE res_partner AS SELECT g AS id FROM generate_series(1, 30) g")
     yield info
     server.stdin.close()
     server.wait(timeout=30)
+
+
+def psql(info, db, sql):
+    """Runs ``sql`` in ``db`` and returns its unaligned output."""
+    return subprocess.run(
+        [os.path.join(info["bin_dir"], "psql"), "-X", "-q", "-A", "-t", "-h", info["host"],
+         "-U", "postgres", "-d", db, "-c", sql], check=True, capture_output=True, text=True,
+    ).stdout.strip()
 
 
 @pytest.fixture
@@ -178,3 +182,19 @@ def test_restore_cleanup_lists_then_removes_the_aside_copy(config):
     assert listed["data"]["databases"] == [swapped["data"]["aside"]["database"]]
     assert applied["data"]["applied"] is True
     assert after["data"]["databases"] == []
+
+
+def test_restore_neutralized_copy_sends_nothing(config, postgres):
+    psql(postgres, "odoo",
+         "CREATE TABLE ir_cron (id int, active boolean); INSERT INTO ir_cron VALUES (1, true); "
+         "CREATE TABLE ir_config_parameter (key varchar UNIQUE, value text); "
+         "INSERT INTO ir_config_parameter VALUES ('database.uuid', 'live-uuid')")
+    with vigia.Context(config.read_text(), base_dir=str(config.parent)) as ctx:
+        taken = ctx.backup()
+        copy = ctx.restore(taken["data"]["id"], "odoo_staging", neutralize=True)
+    assert copy["ok"], copy
+    assert [p["name"] for p in copy["data"]["phases"]][-1] == "neutralize"
+    assert psql(postgres, "odoo_staging", "SELECT bool_or(active) FROM ir_cron") == "f"
+    assert psql(postgres, "odoo_staging", "SELECT value FROM ir_config_parameter "
+                "WHERE key = 'database.is_neutralized'") == "True"
+    assert psql(postgres, "odoo", "SELECT bool_and(active) FROM ir_cron") == "t"

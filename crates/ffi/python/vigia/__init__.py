@@ -194,11 +194,13 @@ class Context:
         """Applies retention (or only plans it with ``dry_run``), like ``vigia prune --json``."""
         return self._call(self._lib.vigia_prune, {"dry_run": bool(dry_run)})
 
-    def restore(self, id, target_db=None, confirm=None, accept_einvoice_loss=False, jobs=None,
-                role=None):
+    def restore(self, id, target_db=None, confirm=None, accept_einvoice_loss=False,
+                neutralize=False, jobs=None, role=None):
         """Restores backup ``id``, like ``vigia restore ID --json``: beside the live database
-        into ``target_db``, or (without it) swapped in for the live one."""
-        args = {"id": id, "accept_einvoice_loss": bool(accept_einvoice_loss)}
+        into ``target_db``, or (without it) swapped in for the live one; ``neutralize`` makes
+        the copy unable to send e-invoices or e-mail."""
+        args = {"id": id, "accept_einvoice_loss": bool(accept_einvoice_loss),
+                "neutralize": bool(neutralize)}
         if target_db is not None:
             args["target_db"] = target_db
         if confirm is not None:
