@@ -559,3 +559,49 @@ fn a_failed_neutralized_restore_beside_is_found_and_removed_by_cleanup() {
         "a finished restore is not a leftover"
     );
 }
+
+/// `--from-odoo-zip` from the CLI: what the zip holds is in the output, and the copy lands.
+#[test]
+fn restore_from_an_odoo_zip_beside_the_live_database() {
+    let s = setup();
+    let cluster = s.cluster.as_ref().unwrap();
+    let files = s.dir.path().join("data/filestore/odoo");
+    let zip = s.dir.path().join("odoo.zip");
+    let manifest = vigia_sandbox::odoo::ZipManifest::default();
+    vigia_sandbox::odoo::OdooDump::new(cluster, "odoo", Some(&files), &manifest)
+        .unwrap()
+        .zip(&zip, true)
+        .unwrap();
+    let zip_arg = zip.to_str().unwrap();
+    let out = s.run(
+        &[
+            "restore",
+            "--from-odoo-zip",
+            zip_arg,
+            "--target-db",
+            "odoo_zip",
+        ],
+        &[],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("Odoo 19.0 backup of database odoo"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("restored into database odoo_zip"),
+        "{stdout}"
+    );
+    let partners = cluster
+        .psql("odoo_zip", "SELECT count(*) FROM res_partner")
+        .unwrap();
+    assert_eq!(partners.trim(), "50");
+
+    let (code, both) = json(&s, &["restore", "x", "--from-odoo-zip", zip_arg]);
+    assert_eq!(code, Some(11), "{both}");
+}

@@ -5,59 +5,10 @@
 
 mod common;
 
-use std::collections::BTreeSet;
-
 use common::Fixture;
-use common::odoo::{Stack, stack};
+use common::odoo::{checksums, databases, sha1_set, stack};
 use vigia_backup::format::dump_key;
 use vigia_core::ErrorKind;
-
-/// Every public table's rows, in a stable order, hashed: `table md5` lines.
-fn checksums(s: &Stack, database: &str) -> String {
-    let tables = s
-        .cluster
-        .psql(
-            database,
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",
-        )
-        .unwrap();
-    tables
-        .lines()
-        .map(|t| {
-            let sum = s
-                .cluster
-                .psql(
-                    database,
-                    &format!(
-                        "SELECT md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '')) \
-                         FROM \"{t}\" t"
-                    ),
-                )
-                .unwrap();
-            format!("{t} {}", sum.trim())
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// The sha1 of every file under `dir` (its content, not its name).
-fn sha1_set(dir: &std::path::Path) -> BTreeSet<String> {
-    use sha1::Digest;
-    let mut out = BTreeSet::new();
-    for sub in std::fs::read_dir(dir).unwrap().flatten() {
-        for file in std::fs::read_dir(sub.path()).unwrap().flatten() {
-            let content = std::fs::read(file.path()).unwrap();
-            out.insert(hex::encode(sha1::Sha1::digest(&content)));
-        }
-    }
-    out
-}
-
-fn databases(s: &Stack) -> String {
-    s.cluster
-        .psql("postgres", "SELECT datname FROM pg_database ORDER BY 1")
-        .unwrap()
-}
 
 async fn restores_what_was_backed_up(fixture: Fixture) {
     let s = stack(&fixture);

@@ -57,11 +57,15 @@ pub enum Command {
 #[expect(clippy::struct_excessive_bools, reason = "each is a command-line flag")]
 pub struct RestoreArgs {
     /// The backup id, as `vigia backup list` shows it
-    #[arg(required_unless_present = "cleanup")]
+    #[arg(required_unless_present_any = ["cleanup", "from_odoo_zip"])]
     pub id: Option<String>,
+    /// Restore a backup made by Odoo's database manager (dump.sql, filestore/,
+    /// manifest.json) instead of a vigia backup; what it holds is shown first
+    #[arg(long, value_name = "FILE", conflicts_with = "id")]
+    pub from_odoo_zip: Option<PathBuf>,
     /// List the copies restores kept aside and the leftovers of killed restores and drills
     /// (databases, filestore folders, spool files); remove them with --apply
-    #[arg(long, conflicts_with_all = ["id", "target_db", "accept_einvoice_loss", "neutralize", "jobs", "role"])]
+    #[arg(long, conflicts_with_all = ["id", "from_odoo_zip", "target_db", "accept_einvoice_loss", "neutralize", "jobs", "role"])]
     pub cleanup: bool,
     /// With --cleanup: remove what is listed
     #[arg(long, requires = "cleanup")]

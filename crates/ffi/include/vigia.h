@@ -80,9 +80,10 @@ uint32_t vigia_verify(struct vigia_ctx *ctx, const char *args_json, char **out_j
 // As for `vigia_backup`.
 uint32_t vigia_prune(struct vigia_ctx *ctx, const char *args_json, char **out_json);
 
-// `vigia restore ID --json`. `args_json`: `{"id": "...", "target_db": "...", "confirm":
-// "...", "accept_einvoice_loss": bool, "neutralize": bool, "jobs": N, "role": "..."}`, all
-// but `id` optional: with `target_db` beside the live database, else swapped in for it.
+// `vigia restore ID --json`. `args_json`: `{"id": "..."}` or `{"from_odoo_zip": "path"}`,
+// plus optional `"target_db": "...", "confirm": "...", "accept_einvoice_loss": bool,
+// "neutralize": bool, "jobs": N, "role": "..."`: with `target_db` beside the live database,
+// else swapped in for it.
 //
 // # Safety
 // As for `vigia_backup`.

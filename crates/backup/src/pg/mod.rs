@@ -10,6 +10,7 @@ mod rows;
 mod snapshot;
 mod target;
 
+pub(crate) use client::{collect_stderr, tail};
 pub use dump::PgDump;
 pub use restore::{RestoreMode, pg_restore_stream};
 pub use restore_file::{RestoreOptions, pg_restore_file};

@@ -41,6 +41,12 @@ pub async fn restore_files(
         .buffer_unordered(CONCURRENCY)
         .try_collect::<Vec<()>>()
         .await?;
+    settle(dir, live)
+}
+
+/// A restored folder made ready to swap in: owned like the live folder (when there is one)
+/// with its mode, and on disk.
+pub fn settle(dir: &Path, live: Option<&Path>) -> Result<()> {
     if let Some(live) = live
         && let Ok(meta) = std::fs::metadata(live)
     {

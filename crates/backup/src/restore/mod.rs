@@ -1,20 +1,23 @@
-//! `vigia restore ID --target-db NAME`: a backup restored beside the live database, which is
-//! never touched (DESIGN.md "Data flows: Restore", without the swap). Every object is checked
-//! before anything is created; the dump is decrypted to a spool file (free space checked
-//! first; `pg_restore -j` cannot read a pipe) and restored into a new database; the filestore
-//! goes to a fresh `filestore/NAME` with every sha1 checked; then ANALYZE, and the restored
-//! row counts must equal the manifest's.
+//! `vigia restore` (DESIGN.md "Data flows: Restore"): a Vigia backup or an Odoo zip restored
+//! into a new database and a fresh filestore folder, checked, optionally neutralized; then
+//! either left beside the live database (`--target-db NAME`) or swapped in for it, with the
+//! live one kept aside and a check after the swap that swaps back on failure. A failure
+//! before the swap leaves the live database untouched; nothing is ever dropped here.
 
 mod cleanup;
 mod files;
+mod from_backup;
+mod from_zip;
 mod neutralize;
+mod odoo_zip;
 mod pending;
+mod phases;
 mod swap;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use vigia_core::config::check_database_name;
@@ -23,26 +26,32 @@ use vigia_core::ports::runtime::{NoRuntime, Runtime, RuntimeAction, Service};
 use vigia_core::{CancelToken, Config, Error, ErrorKind, Outcome, Result};
 
 use crate::access::StoreAccess;
-use crate::format::{BackupId, BackupIndex, BackupManifest, dump_key};
+use crate::format::BackupId;
 use crate::keys::Identity;
 use crate::lock::{StoreLock, os_lock_dir};
-use crate::pg::{PgTarget, RestoreOptions, db_error, pg_restore_file, quote_ident, row_counts};
-use crate::seal::read_back;
-use crate::verify::{quick_problems, read_manifest};
+use crate::pg::{PgTarget, RestoreOptions, db_error, quote_ident, row_counts};
 pub use cleanup::{CleanupReport, RestoreCleanup};
 use neutralize::Neutralize;
 pub use neutralize::NeutralizeReport;
+pub use odoo_zip::OdooZipInfo;
 use pending::PendingRestore;
+pub use phases::Phase;
+use phases::Phases;
 pub use swap::Aside;
-use swap::{Swap, newer_einvoices};
+use swap::Swap;
 
-/// When the manifest predates `dump_bytes`: spool room as a multiple of the stored dump.
-const SPOOL_ESTIMATE_FACTOR: u64 = 6;
+/// What is restored.
+#[derive(Debug, Clone)]
+pub enum RestoreSource {
+    Backup(BackupId),
+    /// A zip made by Odoo's database manager: `dump.sql`, `filestore/`, `manifest.json`.
+    OdooZip(PathBuf),
+}
 
 pub struct RestoreJob {
     pub access: StoreAccess,
     pub target: PgTarget,
-    pub id: BackupId,
+    pub source: RestoreSource,
     /// Restore beside, into this new database (it must not exist); None: replace the live
     /// database (restored as `vigia_restore_<id>`, then swapped in).
     pub target_db: Option<String>,
@@ -79,7 +88,7 @@ pub struct RestoreJob {
 impl std::fmt::Debug for RestoreJob {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RestoreJob")
-            .field("id", &self.id)
+            .field("source", &self.source)
             .field("target_db", &self.target_db)
             .finish_non_exhaustive()
     }
@@ -92,6 +101,8 @@ impl std::fmt::Debug for RestoreJob {
 pub struct RestoreRequest {
     /// The backup, as `vigia backup list` shows it.
     pub id: Option<String>,
+    /// Or a zip made by Odoo's database manager.
+    pub from_odoo_zip: Option<PathBuf>,
     /// Restore beside the live database, into this new one.
     pub target_db: Option<String>,
     pub confirm: Option<String>,
@@ -99,14 +110,17 @@ pub struct RestoreRequest {
     pub neutralize: bool,
     /// `pg_restore -j` instead of `[restore] jobs`.
     pub jobs: Option<u32>,
-    /// `pg_restore --role` instead of `[restore] role`.
+    /// `pg_restore --role` (psql `SET ROLE` for a zip) instead of `[restore] role`.
     pub role: Option<String>,
 }
 
 /// The `data` of `vigia restore --json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct RestoreReport {
-    pub id: BackupId,
+    /// The backup restored; null for an Odoo zip.
+    pub id: Option<BackupId>,
+    /// The Odoo zip restored, as its manifest describes it; null for a backup.
+    pub odoo_zip: Option<OdooZipInfo>,
     pub target_database: String,
     /// False: restored beside the live database.
     pub swapped: bool,
@@ -121,27 +135,43 @@ pub struct RestoreReport {
 
 impl Outcome for RestoreReport {}
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Phase {
-    pub name: String,
-    pub duration_ms: u64,
+/// The database restored into, and the live one's aside name when it is replaced.
+struct Names {
+    restored: String,
+    aside: Option<String>,
+}
+
+/// A source restored into its new database and folder, checked.
+struct Restored {
+    filestore: Option<PathBuf>,
+    /// The row counts the check after the swap expects.
+    expected: BTreeMap<String, u64>,
+    /// This restore's record in `pending_dir`, removed when it ends well.
+    record: PathBuf,
 }
 
 impl RestoreJob {
     pub async fn from_config(config: &Config, request: RestoreRequest) -> Result<Self> {
-        let id: BackupId = request
-            .id
-            .ok_or_else(|| {
-                Error::invalid_input(
-                    "name the backup to restore (`vigia backup list` shows the ids)",
-                )
-            })?
-            .parse()?;
+        let source = match (request.id, request.from_odoo_zip) {
+            (Some(id), None) => RestoreSource::Backup(id.parse()?),
+            (None, Some(zip)) => RestoreSource::OdooZip(zip),
+            (Some(_), Some(_)) => {
+                return Err(Error::invalid_input(
+                    "restore either a backup id or --from-odoo-zip FILE, not both",
+                ));
+            }
+            (None, None) => {
+                return Err(Error::invalid_input(
+                    "name the backup to restore (`vigia backup list` shows the ids) or \
+                     --from-odoo-zip FILE",
+                ));
+            }
+        };
         let restore = &config.restore;
         Ok(Self {
             access: StoreAccess::from_config(config).await?,
             target: PgTarget::from_config(config)?,
-            id,
+            source,
             target_db: request.target_db,
             confirm: request.confirm,
             accept_einvoice_loss: request.accept_einvoice_loss,
@@ -169,15 +199,19 @@ impl RestoreJob {
         })
     }
 
-    /// Restores under the store lock (a prune must not delete what is being read).
+    /// Restores under the store lock (a prune must not delete what is being read; a backup
+    /// must not read a database being replaced).
     pub async fn run(&self) -> Result<RestoreReport> {
-        let identity = self.access.identity()?.ok_or_else(|| {
-            Error::config(
-                "a restore reads the backup's data and needs the private key: set \
-                 [backup.encryption] identity",
-            )
-            .with_key("backup.encryption.identity")
-        })?;
+        let identity = match &self.source {
+            RestoreSource::Backup(_) => Some(self.access.identity()?.ok_or_else(|| {
+                Error::config(
+                    "a restore reads the backup's data and needs the private key: set \
+                     [backup.encryption] identity",
+                )
+                .with_key("backup.encryption.identity")
+            })?),
+            RestoreSource::OdooZip(_) => None,
+        };
         let names = self.names()?;
         let lock = StoreLock::acquire(
             Arc::clone(&self.access.store),
@@ -187,7 +221,7 @@ impl RestoreJob {
             self.os_lock_dir.as_deref(),
         )
         .await?;
-        let result = self.run_locked(&identity, &names).await;
+        let result = self.run_locked(identity.as_ref(), &names).await;
         let released = lock.release(&self.access.name_key).await;
         let report = result?;
         released?;
@@ -195,7 +229,7 @@ impl RestoreJob {
     }
 
     /// The database to restore into and, when replacing the live one, its aside name; the
-    /// production confirmation. All checked before anything happens.
+    /// production rules. All checked before anything happens.
     fn names(&self) -> Result<Names> {
         if self.target_db.is_some() && (self.confirm.is_some() || self.accept_einvoice_loss) {
             return Err(Error::invalid_input(
@@ -222,7 +256,13 @@ impl RestoreJob {
                     self.live_db
                 )));
             }
-            let suffix = self.id.as_str().to_lowercase().replace('-', "_");
+            // A zip has no id of its own: it gets one like a backup's, time and random.
+            let suffix = match &self.source {
+                RestoreSource::Backup(id) => id_suffix(id),
+                RestoreSource::OdooZip(_) => {
+                    format!("zip_{}", id_suffix(&BackupId::new(jiff::Timestamp::now())))
+                }
+            };
             Names {
                 restored: format!("vigia_restore_{suffix}"),
                 aside: Some(format!("{}_pre_restore_{suffix}", self.live_db)),
@@ -235,110 +275,104 @@ impl RestoreJob {
         Ok(names)
     }
 
-    async fn run_locked(&self, identity: &Identity, names: &Names) -> Result<RestoreReport> {
+    async fn run_locked(
+        &self,
+        identity: Option<&Identity>,
+        names: &Names,
+    ) -> Result<RestoreReport> {
         let mut phases = Phases::new(self.progress.as_ref());
-        phases.start("check the backup");
-        let index = self.access.read_index(&self.id).await?;
-        let manifest = self.check(&index, identity).await?;
-        let filestore_dir = self.filestore_dir(&manifest, &names.restored)?;
-        self.refuse_existing(&names.restored, filestore_dir.as_deref())
-            .await?;
-        if names.aside.is_some() && !self.accept_einvoice_loss {
-            self.einvoice_guard(&index).await?;
-        }
-
-        // The dump is read back (and its sha256 checked) before anything is created; then
-        // the filestore is written while pg_restore runs.
-        phases.start("spool the dump");
-        let spool = self.spool(&index, &manifest, identity).await?;
-        self.cancel.check()?;
-        let record =
-            PendingRestore::record(&self.pending_dir, &names.restored, filestore_dir.as_deref())?;
-        phases.start("restore the database and the filestore");
-        let database = async {
-            self.create_database(&names.restored).await?;
-            let (target, db, path, options) = (
-                self.target.clone(),
-                names.restored.clone(),
-                spool.path().to_path_buf(),
-                self.options.clone(),
-            );
-            tokio::task::spawn_blocking(move || pg_restore_file(&target, &db, &path, &options))
-                .await
-                .map_err(|e| Error::internal(format!("the pg_restore task failed: {e}")))??;
-            drop(spool);
-            Ok::<_, Error>(())
-        };
-        let filestore = async {
-            let Some(dir) = &filestore_dir else {
-                return Ok(());
-            };
-            let live = self.filestore_root.as_ref().map(|r| r.join(&self.live_db));
-            files::restore_files(
-                self.access.store.as_ref(),
-                identity,
-                &manifest,
-                &index,
-                dir,
-                live.as_deref(),
-            )
-            .await
-        };
-        tokio::try_join!(database, filestore)?;
-        self.cancel.check()?;
-
-        phases.start("analyze and compare row counts");
-        let mut expected = manifest.row_counts.clone();
-        self.analyze_and_compare(&names.restored, &expected).await?;
-        let neutralized = if self.neutralize {
-            phases.start("neutralize");
-            let report = Neutralize {
-                base_url: self.base_url.as_deref(),
-                extra_sql: &self.neutralize_sql,
+        let (restored, id, odoo_zip) = match (&self.source, identity) {
+            (RestoreSource::Backup(id), Some(identity)) => {
+                let restored = self
+                    .restore_backup(id, identity, names, &mut phases)
+                    .await?;
+                (restored, Some(id.clone()), None)
             }
-            .run(&self.target, &names.restored, filestore_dir.as_deref())
-            .await
-            .map_err(|e| {
-                Error::new(
-                    e.kind(),
-                    format!(
-                        "{e}; the restored copy {} is NOT neutralized: remove it with `vigia \
-                         restore --cleanup --apply`",
-                        names.restored
-                    ),
-                )
-            })?;
+            (RestoreSource::OdooZip(zip), _) => {
+                let (restored, info) = self.restore_zip(zip, names, &mut phases).await?;
+                (restored, None, Some(info))
+            }
+            (RestoreSource::Backup(_), None) => unreachable!("run() requires the identity"),
+        };
+        let mut report = RestoreReport {
+            id,
+            odoo_zip,
+            target_database: names.restored.clone(),
+            swapped: false,
+            aside: None,
+            filestore: restored.filestore.clone(),
+            neutralized: None,
+            phases: Vec::new(),
+        };
+        let mut expected = restored.expected;
+        if self.neutralize {
+            phases.start("neutralize");
+            report.neutralized = Some(
+                self.neutralize_copy(names, restored.filestore.as_deref())
+                    .await?,
+            );
             // The check after the swap compares with the neutralized copy.
             let client = self.target.connect(&names.restored).await?;
             expected = row_counts(&client).await?;
-            Some(report)
-        } else {
-            None
-        };
-        let Some(aside_db) = &names.aside else {
-            PendingRestore::finished(&record)?;
-            return Ok(RestoreReport {
-                id: self.id.clone(),
-                target_database: names.restored.clone(),
-                swapped: false,
-                aside: None,
-                filestore: filestore_dir,
-                neutralized,
-                phases: phases.finish(),
+        }
+        if let Some(aside_db) = &names.aside {
+            phases.start("swap");
+            let root = self.filestore_root.clone().unwrap_or_default();
+            let swap = Swap {
+                target: &self.target,
+                live: &self.live_db,
+                restored: &names.restored,
+                aside: aside_db,
+                filestore: restored
+                    .filestore
+                    .as_ref()
+                    .map(|dir| (dir.clone(), root.join(&self.live_db), root.join(aside_db))),
+            };
+            self.swap_and_check(&swap, &expected, &mut phases).await?;
+            report.target_database.clone_from(&self.live_db);
+            report.swapped = true;
+            report.aside = Some(Aside {
+                database: aside_db.clone(),
+                filestore: swap.filestore.as_ref().map(|(_, _, aside)| aside.clone()),
             });
-        };
+            report.filestore = restored.filestore.map(|_| root.join(&self.live_db));
+        }
+        PendingRestore::finished(&restored.record)?;
+        report.phases = phases.finish();
+        Ok(report)
+    }
 
-        phases.start("swap");
-        let root = self.filestore_root.clone().unwrap_or_default();
-        let swap = Swap {
-            target: &self.target,
-            live: &self.live_db,
-            restored: &names.restored,
-            aside: aside_db,
-            filestore: filestore_dir
-                .as_ref()
-                .map(|dir| (dir.clone(), root.join(&self.live_db), root.join(aside_db))),
-        };
+    async fn neutralize_copy(
+        &self,
+        names: &Names,
+        filestore: Option<&Path>,
+    ) -> Result<NeutralizeReport> {
+        Neutralize {
+            base_url: self.base_url.as_deref(),
+            extra_sql: &self.neutralize_sql,
+        }
+        .run(&self.target, &names.restored, filestore)
+        .await
+        .map_err(|e| {
+            Error::new(
+                e.kind(),
+                format!(
+                    "{e}; the restored copy {} is NOT neutralized: remove it with `vigia \
+                     restore --cleanup --apply`",
+                    names.restored
+                ),
+            )
+        })
+    }
+
+    /// Odoo stopped, the swap, the check after it (row counts, Odoo started); a failed check
+    /// swaps back.
+    async fn swap_and_check(
+        &self,
+        swap: &Swap<'_>,
+        expected: &BTreeMap<String, u64>,
+        phases: &mut Phases<'_>,
+    ) -> Result<()> {
         self.odoo(false).await?;
         if let Err(e) = swap.run().await {
             self.odoo(true).await?;
@@ -353,60 +387,51 @@ impl RestoreJob {
         phases.start("check after the swap");
         let checked = async {
             vigia_core::failpoint::hit("restore.after_swap")?;
-            self.analyze_and_compare(&self.live_db, &expected).await?;
+            let counts = self.analyze(&self.live_db).await?;
+            compare(&self.live_db, &counts, expected, "the restored copy")?;
             self.odoo(true).await
         }
         .await;
-        if let Err(e) = checked {
-            let undone = swap.undo().await;
-            let _ = self.odoo(true).await;
-            let what = match undone {
-                Ok(()) => format!(
-                    "swapped back: {} is the database it was before; the restored copy is {}{}",
-                    self.live_db,
-                    names.restored,
-                    filestore_dir
-                        .as_ref()
-                        .map(|d| format!(" (filestore {})", d.display()))
-                        .unwrap_or_default()
-                ),
-                Err(back) => format!(
-                    "swapping back failed too ({back}): the previous database is {aside_db}, \
-                     the restored one {}; fix by hand",
-                    self.live_db
-                ),
-            };
-            return Err(Error::new(
-                e.kind(),
-                format!("the check after the swap failed ({e}); {what}"),
-            ));
-        }
-        PendingRestore::finished(&record)?;
-        Ok(RestoreReport {
-            id: self.id.clone(),
-            target_database: self.live_db.clone(),
-            swapped: true,
-            aside: Some(Aside {
-                database: aside_db.clone(),
-                filestore: swap.filestore.as_ref().map(|(_, _, aside)| aside.clone()),
-            }),
-            filestore: filestore_dir.map(|_| root.join(&self.live_db)),
-            neutralized,
-            phases: phases.finish(),
-        })
+        let Err(e) = checked else {
+            return Ok(());
+        };
+        let undone = swap.undo().await;
+        let _ = self.odoo(true).await;
+        let what = match undone {
+            Ok(()) => format!(
+                "swapped back: {} is the database it was before; the restored copy is {}{}",
+                self.live_db,
+                swap.restored,
+                swap.filestore
+                    .as_ref()
+                    .map(|(dir, _, _)| format!(" (filestore {})", dir.display()))
+                    .unwrap_or_default()
+            ),
+            Err(back) => format!(
+                "swapping back failed too ({back}): the previous database is {}, the restored \
+                 one {}; fix by hand",
+                swap.aside, self.live_db
+            ),
+        };
+        Err(Error::new(
+            e.kind(),
+            format!("the check after the swap failed ({e}); {what}"),
+        ))
     }
 
-    /// Refuses to replace a live database holding e-invoices created after the backup.
-    async fn einvoice_guard(&self, index: &BackupIndex) -> Result<()> {
-        match newer_einvoices(&self.target, &self.live_db, index.started_at).await? {
-            None => Ok(()),
-            Some(newer) => Err(Error::invalid_input(format!(
-                "the live database {} holds e-invoice documents created after backup {} \
-                 ({newer}); restoring it would make Odoo reuse consecutives Hacienda already \
-                 has. Restore beside it with --target-db NAME, or pass --accept-einvoice-loss",
-                self.live_db, self.id
-            ))),
-        }
+    /// The refusal of the e-invoice guard; `copy` names the restored copy when the guard
+    /// could only run after restoring it.
+    fn einvoice_refusal(&self, source: &str, newer: &str, copy: Option<&str>) -> Error {
+        Error::invalid_input(format!(
+            "the live database {} holds e-invoice documents created after {source} ({newer}); \
+             restoring it would make Odoo reuse consecutives Hacienda already has. Restore \
+             beside it with --target-db NAME, or pass --accept-einvoice-loss{}",
+            self.live_db,
+            copy.map(|c| format!(
+                ". The restored copy {c} is kept; `vigia restore --cleanup --apply` removes it"
+            ))
+            .unwrap_or_default()
+        ))
     }
 
     /// Stops (`start` false) or starts Odoo through the runtime; with `kind = "none"` says
@@ -426,49 +451,24 @@ impl RestoreJob {
         Ok(())
     }
 
-    /// Every object present with its size, and the manifest read and authenticated, before
-    /// anything is created. (The dump's and files' sha256 are checked as they are read.)
-    async fn check(&self, index: &BackupIndex, identity: &Identity) -> Result<BackupManifest> {
-        let store = self.access.store.as_ref();
-        let mut listing = HashMap::new();
-        for prefix in [format!("backups/{}/", self.id), "objects/".to_owned()] {
-            for meta in store.list(&prefix).await? {
-                listing.insert(meta.key, meta.size_bytes);
-            }
-        }
-        let refuse = |object: &str, problem: &str| {
-            Error::new(
-                ErrorKind::Integrity,
-                format!(
-                    "backup {} is damaged and was not restored (nothing was created): {object}: \
-                     {problem}",
-                    self.id
-                ),
-            )
-            .with_object(object)
-        };
-        if let Some(p) = quick_problems(index, &listing).first() {
-            return Err(refuse(&p.object, &p.problem));
-        }
-        read_manifest(store, &self.access.name_key, identity, index)
-            .await?
-            .map_err(|p| refuse(&p.object, &p.problem))
-    }
-
-    fn filestore_dir(&self, manifest: &BackupManifest, database: &str) -> Result<Option<PathBuf>> {
-        if manifest.filestore.is_empty() {
-            return Ok(None);
-        }
-        let root = self.filestore_root.as_ref().ok_or_else(|| {
+    /// `<data-dir>/filestore`, required when the source (`what`) has files.
+    fn filestore_root(&self, what: &str) -> Result<PathBuf> {
+        self.filestore_root.clone().ok_or_else(|| {
             Error::config(format!(
-                "backup {} has {} filestore files but `odoo.data-dir` is not set: set it to the \
-                 host path of Odoo's data dir",
-                self.id,
-                manifest.filestore.len()
+                "{what} but `odoo.data-dir` is not set: set it to the host path of Odoo's data \
+                 dir"
             ))
             .with_key("odoo.data-dir")
-        })?;
-        Ok(Some(root.join(database)))
+        })
+    }
+
+    fn live_filestore(&self) -> Option<PathBuf> {
+        self.filestore_root.as_ref().map(|r| r.join(&self.live_db))
+    }
+
+    /// Records this restore for `--cleanup`, before its database is created.
+    fn record(&self, database: &str, filestore: Option<&Path>) -> Result<PathBuf> {
+        PendingRestore::record(&self.pending_dir, database, filestore)
     }
 
     /// The new database and filestore folder must not exist: a restore never overwrites.
@@ -497,63 +497,6 @@ impl RestoreJob {
         Ok(())
     }
 
-    /// The dump decrypted to `spool_dir/<id>.dump`, its sha256 checked on the way; removed
-    /// when the returned guard drops.
-    async fn spool(
-        &self,
-        index: &BackupIndex,
-        manifest: &BackupManifest,
-        identity: &Identity,
-    ) -> Result<tempfile::NamedTempFile> {
-        let dump = index
-            .objects
-            .iter()
-            .find(|o| o.key == dump_key(&self.id))
-            .expect("checked by quick_problems");
-        std::fs::create_dir_all(&self.spool_dir)
-            .map_err(|e| Error::io("create", &self.spool_dir, e))?;
-        let needed = if manifest.dump_bytes > 0 {
-            manifest.dump_bytes
-        } else {
-            dump.size_bytes * SPOOL_ESTIMATE_FACTOR
-        };
-        let free = vigia_core::disk::free_bytes(&self.spool_dir)
-            .map_err(|e| Error::io("check free space on", &self.spool_dir, e))?;
-        if free < needed {
-            return Err(Error::new(
-                ErrorKind::Io,
-                format!(
-                    "not enough free space in {} for the dump's spool: {needed} bytes needed, \
-                     {free} free; free some, or point state-dir elsewhere",
-                    self.spool_dir.display()
-                ),
-            ));
-        }
-        let spool = tempfile::Builder::new()
-            .prefix(&format!("{}-", self.id))
-            .suffix(".dump")
-            .tempfile_in(&self.spool_dir)
-            .map_err(|e| Error::io("create a spool file in", &self.spool_dir, e))?;
-        let mut file = spool
-            .reopen()
-            .map_err(|e| Error::io("open", spool.path(), e))?;
-        let written = read_back(self.access.store.as_ref(), dump, identity, move |plain| {
-            std::io::copy(plain, &mut file)
-        })
-        .await?;
-        written.map_err(|damage| {
-            Error::new(
-                ErrorKind::Integrity,
-                format!(
-                    "backup {} is damaged and was not restored (nothing was created): {}: {damage}",
-                    self.id, dump.key
-                ),
-            )
-            .with_object(&dump.key)
-        })?;
-        Ok(spool)
-    }
-
     async fn create_database(&self, database: &str) -> Result<()> {
         let client = self.target.connect("postgres").await?;
         let quoted = quote_ident(database);
@@ -568,86 +511,66 @@ impl RestoreJob {
             })
     }
 
-    /// ANALYZE, then the row counts must equal `expected` (the manifest's, or the
-    /// neutralized copy's).
-    async fn analyze_and_compare(
-        &self,
-        database: &str,
-        expected: &BTreeMap<String, u64>,
-    ) -> Result<()> {
+    /// ANALYZE (Odoo's own restore skips it), then the exact row counts.
+    async fn analyze(&self, database: &str) -> Result<BTreeMap<String, u64>> {
         let client = self.target.connect(database).await?;
         client
             .batch_execute("ANALYZE")
             .await
             .map_err(|e| db_error(&format!("ANALYZE of {database} failed"), &e))?;
-        let restored = row_counts(&client).await?;
-        let differ: Vec<String> = expected
-            .iter()
-            .filter(|(table, n)| restored.get(*table) != Some(n))
-            .map(|(table, n)| {
-                format!(
-                    "{table}: {} restored, {n} in the backup",
-                    restored.get(table).map_or("none".into(), u64::to_string)
-                )
-            })
-            .collect();
-        if differ.is_empty() {
-            return Ok(());
-        }
-        Err(Error::new(
-            ErrorKind::Integrity,
+        row_counts(&client).await
+    }
+}
+
+/// `counts` must equal `expected` (from `source`: the backup's manifest, or the copy
+/// before the swap).
+pub(super) fn compare(
+    database: &str,
+    counts: &BTreeMap<String, u64>,
+    expected: &BTreeMap<String, u64>,
+    source: impl std::fmt::Display,
+) -> Result<()> {
+    let differ: Vec<String> = expected
+        .iter()
+        .filter(|(table, n)| counts.get(*table) != Some(n))
+        .map(|(table, n)| {
             format!(
-                "the restored database {database} does not match backup {} (left for \
-                 inspection): {}",
-                self.id,
-                differ.join("; ")
-            ),
-        ))
+                "{table}: {} restored, {n} in {source}",
+                counts.get(table).map_or("none".into(), u64::to_string)
+            )
+        })
+        .collect();
+    if differ.is_empty() {
+        return Ok(());
     }
+    Err(Error::new(
+        ErrorKind::Integrity,
+        format!(
+            "the restored database {database} does not match {source} (left for \
+             inspection): {}",
+            differ.join("; ")
+        ),
+    ))
 }
 
-/// The database restored into, and the live one's aside name when it is replaced.
-struct Names {
-    restored: String,
-    aside: Option<String>,
+/// A backup id as part of a database name (lower case, no `-`).
+fn id_suffix(id: &BackupId) -> String {
+    id.as_str().to_lowercase().replace('-', "_")
 }
 
-/// Phase timings for the report, each phase announced to the progress port.
-struct Phases<'p> {
-    progress: &'p dyn Progress,
-    done: Vec<Phase>,
-    current: Option<(String, Instant)>,
-}
-
-impl<'p> Phases<'p> {
-    fn new(progress: &'p dyn Progress) -> Self {
-        Self {
-            progress,
-            done: Vec::new(),
-            current: None,
-        }
+/// Refuses to start when `dir`'s filesystem has less than `needed` bytes free.
+fn ensure_free(dir: &Path, needed: u64, what: &str) -> Result<()> {
+    let free =
+        vigia_core::disk::free_bytes(dir).map_err(|e| Error::io("check free space on", dir, e))?;
+    if free >= needed {
+        return Ok(());
     }
-
-    fn start(&mut self, name: &str) {
-        self.close();
-        self.progress.report(&ProgressEvent::PhaseStarted {
-            phase: name.to_owned(),
-            total_bytes: None,
-        });
-        self.current = Some((name.to_owned(), Instant::now()));
-    }
-
-    fn close(&mut self) {
-        if let Some((name, started)) = self.current.take() {
-            self.done.push(Phase {
-                name,
-                duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-            });
-        }
-    }
-
-    fn finish(mut self) -> Vec<Phase> {
-        self.close();
-        self.done
-    }
+    Err(Error::new(
+        ErrorKind::Io,
+        format!(
+            "not enough free space in {} for {what}: {needed} bytes needed, {free} free; free \
+             some, or point it elsewhere",
+            dir.display()
+        ),
+    ))
 }

@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 
-use jiff::Timestamp;
 use serde::Serialize;
 use vigia_core::{Error, Result};
 
@@ -16,14 +15,10 @@ pub struct Aside {
     pub filestore: Option<PathBuf>,
 }
 
-/// The live database's e-invoice documents created after the backup started, per document
-/// type: restoring the backup would make vigia's copy forget them while Hacienda has their
-/// claves. None when there are none (or the module is not installed).
-pub async fn newer_einvoices(
-    target: &PgTarget,
-    live: &str,
-    backup_started: Timestamp,
-) -> Result<Option<String>> {
+/// The live database's e-invoice documents created after `since` (UTC, as PostgreSQL reads a
+/// timestamp), per document type: restoring an older copy would make Odoo forget them while
+/// Hacienda has their claves. None when there are none (or the module is not installed).
+pub async fn newer_einvoices(target: &PgTarget, live: &str, since: &str) -> Result<Option<String>> {
     let client = target.connect(live).await?;
     let has_table = client
         .query_one(
@@ -38,7 +33,6 @@ pub async fn newer_einvoices(
     }
     // create_date is UTC without a time zone (DOMAIN.md); the consecutive is the clave's
     // 20 digits after 506 + date + issuer id.
-    let since = backup_started.strftime("%Y-%m-%d %H:%M:%S%.6f").to_string();
     let rows = client
         .query(
             "SELECT document_type, count(*), count(*) FILTER (WHERE state = 'accepted'), \

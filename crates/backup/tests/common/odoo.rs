@@ -152,7 +152,7 @@ impl Stack {
         vigia_backup::RestoreJob {
             access: self.access(true),
             target: target(&self.cluster),
-            id: id.clone(),
+            source: vigia_backup::RestoreSource::Backup(id.clone()),
             target_db: Some(target_db.to_owned()),
             confirm: None,
             accept_einvoice_loss: false,
@@ -202,4 +202,51 @@ pub async fn read_all(fixture: &Fixture, key: &str, identity: &Identity) -> Vec<
     })
     .await
     .unwrap()
+}
+
+/// Every public table's rows, in a stable order, hashed: `table md5` lines.
+pub fn checksums(s: &Stack, database: &str) -> String {
+    let tables = s
+        .cluster
+        .psql(
+            database,
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",
+        )
+        .unwrap();
+    tables
+        .lines()
+        .map(|t| {
+            let sum = s
+                .cluster
+                .psql(
+                    database,
+                    &format!(
+                        "SELECT md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '')) \
+                         FROM \"{t}\" t"
+                    ),
+                )
+                .unwrap();
+            format!("{t} {}", sum.trim())
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The sha1 of every file under `dir` (its content, not its name).
+pub fn sha1_set(dir: &std::path::Path) -> std::collections::BTreeSet<String> {
+    use sha1::Digest;
+    let mut out = std::collections::BTreeSet::new();
+    for sub in std::fs::read_dir(dir).unwrap().flatten() {
+        for file in std::fs::read_dir(sub.path()).unwrap().flatten() {
+            let content = std::fs::read(file.path()).unwrap();
+            out.insert(hex::encode(sha1::Sha1::digest(&content)));
+        }
+    }
+    out
+}
+
+pub fn databases(s: &Stack) -> String {
+    s.cluster
+        .psql("postgres", "SELECT datname FROM pg_database ORDER BY 1")
+        .unwrap()
 }

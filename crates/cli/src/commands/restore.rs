@@ -1,4 +1,5 @@
-//! `vigia restore ID [--target-db NAME] [--confirm DB] [--neutralize] ...` and
+//! `vigia restore ID|--from-odoo-zip FILE [--target-db NAME] [--confirm DB] [--neutralize] ...`
+//! and
 //! `vigia restore --cleanup [--apply]`.
 
 use std::fmt::Write;
@@ -14,6 +15,7 @@ use crate::progress;
 pub fn run(cli: &Cli, args: &RestoreArgs) -> Result<RestoreReport> {
     let request = RestoreRequest {
         id: args.id.clone(),
+        from_odoo_zip: args.from_odoo_zip.clone(),
         target_db: args.target_db.clone(),
         confirm: args.confirm.clone(),
         accept_einvoice_loss: args.accept_einvoice_loss,
@@ -31,11 +33,20 @@ pub fn run(cli: &Cli, args: &RestoreArgs) -> Result<RestoreReport> {
 
 impl Human for RestoreReport {
     fn human(&self) -> String {
-        let mut out = match &self.aside {
-            Some(aside) => format!(
-                "Backup {} restored and swapped in as {}; the previous database is kept as {}{}.\n\
+        let source = match (&self.id, &self.odoo_zip) {
+            (Some(id), _) => format!("Backup {id}"),
+            (None, Some(zip)) => format!("The Odoo zip {}", zip.file.display()),
+            (None, None) => "The backup".to_owned(),
+        };
+        let mut out = String::new();
+        if let Some(zip) = &self.odoo_zip {
+            let _ = writeln!(out, "{}", zip.describe());
+        }
+        let _ = match &self.aside {
+            Some(aside) => write!(
+                out,
+                "{source} restored and swapped in as {}; the previous database is kept as {}{}.\n\
                  Remove it with `vigia restore --cleanup --apply` once you are sure.\n",
-                self.id,
                 self.target_database,
                 aside.database,
                 aside
@@ -44,9 +55,10 @@ impl Human for RestoreReport {
                     .map(|f| format!(" (filestore {})", f.display()))
                     .unwrap_or_default()
             ),
-            None => format!(
-                "Backup {} restored into database {} (the live database was not touched).\n",
-                self.id, self.target_database
+            None => writeln!(
+                out,
+                "{source} restored into database {} (the live database was not touched).",
+                self.target_database
             ),
         };
         if let Some(dir) = &self.filestore {

@@ -4,6 +4,7 @@ import json
 import os
 import pathlib
 import subprocess
+import zipfile
 
 import pytest
 
@@ -198,3 +199,26 @@ def test_restore_neutralized_copy_sends_nothing(config, postgres):
     assert psql(postgres, "odoo_staging", "SELECT value FROM ir_config_parameter "
                 "WHERE key = 'database.is_neutralized'") == "True"
     assert psql(postgres, "odoo", "SELECT bool_and(active) FROM ir_cron") == "t"
+
+
+def test_restore_from_an_odoo_zip(config, postgres, tmp_path):
+    folder = tmp_path / "odoo_dump"
+    folder.mkdir()
+    subprocess.run([os.path.join(postgres["bin_dir"], "pg_dump"), "--no-owner", "-h",
+                    postgres["host"], "-U", "postgres", "-d", "odoo",
+                    f"--file={folder / 'dump.sql'}"], check=True)
+    (folder / "manifest.json").write_text(json.dumps(
+        {"odoo_dump": "1", "db_name": "odoo", "version": "19.0", "major_version": "19.0",
+         "pg_version": "16.0", "modules": {}}))
+    archive = tmp_path / "odoo.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for name in ("dump.sql", "manifest.json"):
+            z.write(folder / name, name)
+    with vigia.Context(config.read_text(), base_dir=str(config.parent)) as ctx:
+        copy = ctx.restore(from_odoo_zip=archive, target_db="odoo_from_zip")
+        neither = ctx.restore(target_db="x")
+    assert copy["ok"], copy
+    assert copy["data"]["id"] is None
+    assert copy["data"]["odoo_zip"]["version"] == "19.0"
+    assert psql(postgres, "odoo_from_zip", "SELECT count(*) FROM res_partner") == "30"
+    assert neither["error"]["kind"] == "invalid_input"

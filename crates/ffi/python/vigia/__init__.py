@@ -194,13 +194,18 @@ class Context:
         """Applies retention (or only plans it with ``dry_run``), like ``vigia prune --json``."""
         return self._call(self._lib.vigia_prune, {"dry_run": bool(dry_run)})
 
-    def restore(self, id, target_db=None, confirm=None, accept_einvoice_loss=False,
-                neutralize=False, jobs=None, role=None):
-        """Restores backup ``id``, like ``vigia restore ID --json``: beside the live database
-        into ``target_db``, or (without it) swapped in for the live one; ``neutralize`` makes
-        the copy unable to send e-invoices or e-mail."""
-        args = {"id": id, "accept_einvoice_loss": bool(accept_einvoice_loss),
+    def restore(self, id=None, target_db=None, confirm=None, accept_einvoice_loss=False,
+                neutralize=False, jobs=None, role=None, from_odoo_zip=None):
+        """Restores backup ``id`` (or the zip of Odoo's database manager ``from_odoo_zip``),
+        like ``vigia restore ID --json``: beside the live database into ``target_db``, or
+        (without it) swapped in for the live one; ``neutralize`` makes the copy unable to
+        send e-invoices or e-mail."""
+        args = {"accept_einvoice_loss": bool(accept_einvoice_loss),
                 "neutralize": bool(neutralize)}
+        if id is not None:
+            args["id"] = id
+        if from_odoo_zip is not None:
+            args["from_odoo_zip"] = str(from_odoo_zip)
         if target_db is not None:
             args["target_db"] = target_db
         if confirm is not None:

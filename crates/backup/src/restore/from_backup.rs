@@ -1,0 +1,188 @@
+//! A Vigia backup into a new database: every object present and the manifest authenticated
+//! before anything is created, the e-invoice guard, the dump decrypted to a spool file (free
+//! space checked first; `pg_restore -j` cannot read a pipe) and restored while the filestore
+//! is written, then ANALYZE and the manifest's row counts.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use vigia_core::{Error, ErrorKind, Result};
+
+use super::phases::Phases;
+use super::swap::newer_einvoices;
+use super::{Names, RestoreJob, Restored, compare, files};
+use crate::format::{BackupId, BackupIndex, BackupManifest, dump_key};
+use crate::keys::Identity;
+use crate::pg::pg_restore_file;
+use crate::seal::read_back;
+use crate::verify::{quick_problems, read_manifest};
+
+/// When the manifest predates `dump_bytes`: spool room as a multiple of the stored dump.
+const SPOOL_ESTIMATE_FACTOR: u64 = 6;
+
+impl RestoreJob {
+    pub(super) async fn restore_backup(
+        &self,
+        id: &BackupId,
+        identity: &Identity,
+        names: &Names,
+        phases: &mut Phases<'_>,
+    ) -> Result<Restored> {
+        phases.start("check the backup");
+        let index = self.access.read_index(id).await?;
+        let manifest = self.check(id, &index, identity).await?;
+        let filestore_dir = self.filestore_dir(id, &manifest, &names.restored)?;
+        self.refuse_existing(&names.restored, filestore_dir.as_deref())
+            .await?;
+        if names.aside.is_some() && !self.accept_einvoice_loss {
+            let since = index
+                .started_at
+                .strftime("%Y-%m-%d %H:%M:%S%.6f")
+                .to_string();
+            if let Some(newer) = newer_einvoices(&self.target, &self.live_db, &since).await? {
+                return Err(self.einvoice_refusal(&format!("backup {id}"), &newer, None));
+            }
+        }
+
+        // The dump is read back (and its sha256 checked) before anything is created; then
+        // the filestore is written while pg_restore runs.
+        phases.start("spool the dump");
+        let spool = self.spool(id, &index, &manifest, identity).await?;
+        self.cancel.check()?;
+        let record = self.record(&names.restored, filestore_dir.as_deref())?;
+        phases.start("restore the database and the filestore");
+        let database = async {
+            self.create_database(&names.restored).await?;
+            let (target, db, path, options) = (
+                self.target.clone(),
+                names.restored.clone(),
+                spool.path().to_path_buf(),
+                self.options.clone(),
+            );
+            tokio::task::spawn_blocking(move || pg_restore_file(&target, &db, &path, &options))
+                .await
+                .map_err(|e| Error::internal(format!("the pg_restore task failed: {e}")))??;
+            drop(spool);
+            Ok::<_, Error>(())
+        };
+        let filestore = async {
+            let Some(dir) = &filestore_dir else {
+                return Ok(());
+            };
+            files::restore_files(
+                self.access.store.as_ref(),
+                identity,
+                &manifest,
+                &index,
+                dir,
+                self.live_filestore().as_deref(),
+            )
+            .await
+        };
+        tokio::try_join!(database, filestore)?;
+        self.cancel.check()?;
+
+        phases.start("analyze and compare row counts");
+        let counts = self.analyze(&names.restored).await?;
+        compare(
+            &names.restored,
+            &counts,
+            &manifest.row_counts,
+            format!("backup {id}"),
+        )?;
+        Ok(Restored {
+            filestore: filestore_dir,
+            expected: manifest.row_counts,
+            record,
+        })
+    }
+
+    /// Every object present with its size, and the manifest read and authenticated, before
+    /// anything is created. (The dump's and files' sha256 are checked as they are read.)
+    async fn check(
+        &self,
+        id: &BackupId,
+        index: &BackupIndex,
+        identity: &Identity,
+    ) -> Result<BackupManifest> {
+        let store = self.access.store.as_ref();
+        let mut listing = HashMap::new();
+        for prefix in [format!("backups/{id}/"), "objects/".to_owned()] {
+            for meta in store.list(&prefix).await? {
+                listing.insert(meta.key, meta.size_bytes);
+            }
+        }
+        let refuse = |object: &str, problem: &str| damaged(id, object, problem);
+        if let Some(p) = quick_problems(index, &listing).first() {
+            return Err(refuse(&p.object, &p.problem));
+        }
+        read_manifest(store, &self.access.name_key, identity, index)
+            .await?
+            .map_err(|p| refuse(&p.object, &p.problem))
+    }
+
+    fn filestore_dir(
+        &self,
+        id: &BackupId,
+        manifest: &BackupManifest,
+        database: &str,
+    ) -> Result<Option<PathBuf>> {
+        if manifest.filestore.is_empty() {
+            return Ok(None);
+        }
+        self.filestore_root(&format!(
+            "backup {id} has {} filestore files",
+            manifest.filestore.len()
+        ))
+        .map(|root| Some(root.join(database)))
+    }
+
+    /// The dump decrypted to `spool_dir/<id>.dump`, its sha256 checked on the way; removed
+    /// when the returned guard drops.
+    async fn spool(
+        &self,
+        id: &BackupId,
+        index: &BackupIndex,
+        manifest: &BackupManifest,
+        identity: &Identity,
+    ) -> Result<tempfile::NamedTempFile> {
+        let dump = index
+            .objects
+            .iter()
+            .find(|o| o.key == dump_key(id))
+            .expect("checked by quick_problems");
+        std::fs::create_dir_all(&self.spool_dir)
+            .map_err(|e| Error::io("create", &self.spool_dir, e))?;
+        let needed = if manifest.dump_bytes > 0 {
+            manifest.dump_bytes
+        } else {
+            dump.size_bytes * SPOOL_ESTIMATE_FACTOR
+        };
+        super::ensure_free(&self.spool_dir, needed, "the dump's spool")?;
+        let spool = tempfile::Builder::new()
+            .prefix(&format!("{id}-"))
+            .suffix(".dump")
+            .tempfile_in(&self.spool_dir)
+            .map_err(|e| Error::io("create a spool file in", &self.spool_dir, e))?;
+        let mut file = spool
+            .reopen()
+            .map_err(|e| Error::io("open", spool.path(), e))?;
+        let written = read_back(self.access.store.as_ref(), dump, identity, move |plain| {
+            std::io::copy(plain, &mut file)
+        })
+        .await?;
+        written.map_err(|damage| damaged(id, &dump.key, &damage))?;
+        Ok(spool)
+    }
+}
+
+fn damaged(id: &BackupId, object: &str, problem: &str) -> Error {
+    Error::new(
+        ErrorKind::Integrity,
+        format!(
+            "backup {id} is damaged and was not restored (nothing was created): {object}: \
+             {problem}"
+        ),
+    )
+    .with_object(object)
+}

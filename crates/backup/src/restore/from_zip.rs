@@ -1,0 +1,182 @@
+//! `vigia restore --from-odoo-zip FILE`: a backup made by Odoo's database manager into a new
+//! database, the same way as a Vigia backup (then the same neutralization and swap). What the
+//! zip holds is shown before anything happens; a zip from another Odoo series than the live
+//! database's is refused (that needs an upgrade, not a restore).
+
+use std::path::Path;
+
+use vigia_core::ports::progress::ProgressEvent;
+use vigia_core::{Error, Result};
+
+use super::odoo_zip::{OdooZipInfo, extract_filestore, import_sql};
+use super::phases::Phases;
+use super::swap::newer_einvoices;
+use super::{Names, RestoreJob, Restored, files};
+use crate::pg::{PgTarget, db_error};
+
+impl RestoreJob {
+    pub(super) async fn restore_zip(
+        &self,
+        zip: &Path,
+        names: &Names,
+        phases: &mut Phases<'_>,
+    ) -> Result<(Restored, OdooZipInfo)> {
+        phases.start("check the zip");
+        let info = blocking({
+            let zip = zip.to_path_buf();
+            move || OdooZipInfo::read(&zip)
+        })
+        .await?;
+        self.progress.report(&ProgressEvent::Message {
+            text: info.describe(),
+        });
+        self.same_odoo_series(&info).await?;
+        let filestore_dir = if info.filestore_files == 0 {
+            None
+        } else {
+            let root = self.filestore_root(&format!(
+                "{} has {} filestore files",
+                zip.display(),
+                info.filestore_files
+            ))?;
+            std::fs::create_dir_all(&root).map_err(|e| Error::io("create", &root, e))?;
+            super::ensure_free(&root, info.filestore_bytes, "the zip's filestore")?;
+            Some(root.join(&names.restored))
+        };
+        self.refuse_existing(&names.restored, filestore_dir.as_deref())
+            .await?;
+        self.cancel.check()?;
+
+        let record = self.record(&names.restored, filestore_dir.as_deref())?;
+        phases.start("import the database and the filestore");
+        let database = async {
+            self.create_database(&names.restored).await?;
+            let (target, db, zip, options) = (
+                self.target.clone(),
+                names.restored.clone(),
+                zip.to_path_buf(),
+                self.options.clone(),
+            );
+            blocking(move || import_sql(&target, &db, &zip, &options)).await
+        };
+        let filestore = async {
+            let Some(dir) = filestore_dir.clone() else {
+                return Ok(());
+            };
+            let (zip, live) = (zip.to_path_buf(), self.live_filestore());
+            blocking(move || {
+                extract_filestore(&zip, &dir)?;
+                files::settle(&dir, live.as_deref())
+            })
+            .await
+        };
+        tokio::try_join!(database, filestore)?;
+        self.cancel.check()?;
+
+        phases.start("analyze");
+        let counts = self.analyze(&names.restored).await?;
+        if names.aside.is_some() && !self.accept_einvoice_loss {
+            // The zip has no date of its own: what counts is the newest document it holds.
+            let since = newest_einvoice(&self.target, &names.restored).await?;
+            if let Some(newer) = newer_einvoices(&self.target, &self.live_db, &since).await? {
+                return Err(self.einvoice_refusal(
+                    &format!("the zip {}", zip.display()),
+                    &newer,
+                    Some(&names.restored),
+                ));
+            }
+        }
+        Ok((
+            Restored {
+                filestore: filestore_dir,
+                expected: counts,
+                record,
+            },
+            info,
+        ))
+    }
+
+    /// Refuses a zip of another Odoo series than the live database's (when both say).
+    async fn same_odoo_series(&self, info: &OdooZipInfo) -> Result<()> {
+        let Some(series) = &info.major_version else {
+            return Ok(());
+        };
+        let Some(live) = odoo_version(&self.target, &self.live_db).await? else {
+            return Ok(());
+        };
+        // base's latest_version is the series followed by the module's own version.
+        if live.starts_with(&format!("{series}.")) {
+            return Ok(());
+        }
+        Err(Error::invalid_input(format!(
+            "{} is a backup of Odoo {series}, while the live database {} runs Odoo {live}: \
+             moving between series needs an upgrade (OpenUpgrade), not a restore; nothing was \
+             created",
+            info.file.display(),
+            self.live_db
+        )))
+    }
+}
+
+/// The installed `base` module's version in `database`; None when there is no such
+/// database or it is not an Odoo database.
+async fn odoo_version(target: &PgTarget, database: &str) -> Result<Option<String>> {
+    let client = target.connect("postgres").await?;
+    let exists = client
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&database])
+        .await
+        .map_err(|e| db_error("cannot list the databases", &e))?
+        .is_some();
+    if !exists {
+        return Ok(None);
+    }
+    let client = target.connect(database).await?;
+    let sql = "SELECT latest_version FROM ir_module_module \
+               WHERE name = 'base' AND state = 'installed'";
+    let has_table = client
+        .query_one("SELECT to_regclass('ir_module_module') IS NOT NULL", &[])
+        .await
+        .map_err(|e| db_error("cannot read the catalog", &e))?
+        .get::<_, bool>(0);
+    if !has_table {
+        return Ok(None);
+    }
+    Ok(client
+        .query_opt(sql, &[])
+        .await
+        .map_err(|e| db_error(&format!("cannot read {database}'s Odoo version"), &e))?
+        .and_then(|row| row.get::<_, Option<String>>(0)))
+}
+
+/// The newest e-invoice document's `create_date` in `database`, as text; `-infinity` when it
+/// has none.
+async fn newest_einvoice(target: &PgTarget, database: &str) -> Result<String> {
+    let client = target.connect(database).await?;
+    let has_table = client
+        .query_one(
+            "SELECT to_regclass('l10n_cr_einvoice_document') IS NOT NULL",
+            &[],
+        )
+        .await
+        .map_err(|e| db_error("cannot read the catalog", &e))?
+        .get::<_, bool>(0);
+    if !has_table {
+        return Ok("-infinity".into());
+    }
+    Ok(client
+        .query_one(
+            "SELECT coalesce(max(create_date), '-infinity')::text FROM l10n_cr_einvoice_document",
+            &[],
+        )
+        .await
+        .map_err(|e| db_error("cannot read the newest e-invoice document", &e))?
+        .get(0))
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| Error::internal(format!("a restore task failed: {e}")))?
+}

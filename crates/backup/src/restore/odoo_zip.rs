@@ -1,0 +1,294 @@
+//! Backups made by Odoo's database manager (`/web/database/backup`, `odoo-bin db dump`): a zip
+//! of `dump.sql` (plain SQL), `filestore/` and `manifest.json` (DOMAIN.md section 2). Read
+//! without Odoo's weak spots: the SQL goes into `psql` with `ON_ERROR_STOP` in one
+//! transaction, the zip's checksums are checked (a damaged entry kills psql before it can
+//! commit), and every filestore file's sha1 must match its name.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use serde::{Deserialize, Serialize};
+use sha1::{Digest, Sha1};
+use vigia_core::{Error, ErrorKind, Result};
+use zip::ZipArchive;
+
+use crate::pg::{PgTarget, RestoreOptions, quote_ident};
+use crate::pg::{collect_stderr, tail};
+
+const DUMP: &str = "dump.sql";
+const MANIFEST: &str = "manifest.json";
+const FILESTORE: &str = "filestore/";
+
+/// What the zip says it holds (its `manifest.json`), shown before anything happens.
+#[derive(Debug, Clone, Serialize)]
+pub struct OdooZipInfo {
+    pub file: PathBuf,
+    /// The database it was dumped from.
+    pub db_name: Option<String>,
+    /// Odoo's version, e.g. `19.0`.
+    pub version: Option<String>,
+    pub major_version: Option<String>,
+    /// The PostgreSQL server it was dumped from.
+    pub pg_version: Option<String>,
+    /// Installed modules and their versions.
+    pub modules: usize,
+    /// `dump.sql`'s size.
+    pub dump_bytes: u64,
+    pub filestore_files: usize,
+    pub filestore_bytes: u64,
+}
+
+/// `manifest.json` as Odoo writes it (`odoo/service/db.py` `dump_db_manifest`).
+#[derive(Debug, Deserialize)]
+struct Manifest {
+    db_name: Option<String>,
+    version: Option<String>,
+    major_version: Option<String>,
+    pg_version: Option<serde_json::Value>,
+    #[serde(default)]
+    modules: BTreeMap<String, serde_json::Value>,
+}
+
+impl OdooZipInfo {
+    /// Opens the zip and reads its manifest; a zip without `dump.sql` or `manifest.json`, or
+    /// whose manifest is not Odoo's, is refused.
+    pub fn read(path: &Path) -> Result<Self> {
+        let mut archive = open(path)?;
+        let manifest: Manifest = {
+            let mut entry = archive
+                .by_name(MANIFEST)
+                .map_err(|e| not_odoo(path, MANIFEST, &e))?;
+            let mut text = String::new();
+            entry
+                .read_to_string(&mut text)
+                .map_err(|e| damaged(path, MANIFEST, &e))?;
+            serde_json::from_str(&text).map_err(|e| {
+                Error::invalid_input(format!(
+                    "{}: {MANIFEST} is not Odoo's manifest ({e}); is this a backup made by \
+                     Odoo's database manager?",
+                    path.display()
+                ))
+            })?
+        };
+        let dump_bytes = archive
+            .by_name(DUMP)
+            .map_err(|e| not_odoo(path, DUMP, &e))?
+            .size();
+        let (mut filestore_files, mut filestore_bytes) = (0, 0);
+        for i in 0..archive.len() {
+            let entry = archive.by_index_raw(i).map_err(|e| damaged(path, "", &e))?;
+            let name = entry.name().map_err(|e| damaged(path, "", &e))?;
+            if entry.is_file() && name.starts_with(FILESTORE) {
+                filestore_files += 1;
+                filestore_bytes += entry.size();
+            }
+        }
+        Ok(Self {
+            file: path.to_path_buf(),
+            db_name: manifest.db_name,
+            version: manifest.version,
+            major_version: manifest.major_version,
+            pg_version: manifest.pg_version.map(|v| match v {
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            }),
+            modules: manifest.modules.len(),
+            dump_bytes,
+            filestore_files,
+            filestore_bytes,
+        })
+    }
+
+    /// One line for the operator, before anything happens.
+    pub fn describe(&self) -> String {
+        let or_unknown = |v: &Option<String>| v.clone().unwrap_or_else(|| "unknown".into());
+        format!(
+            "{}: Odoo {} backup of database {} (PostgreSQL {}), {} modules, dump.sql {} bytes, \
+             {} filestore files",
+            self.file.display(),
+            or_unknown(&self.version),
+            or_unknown(&self.db_name),
+            or_unknown(&self.pg_version),
+            self.modules,
+            self.dump_bytes,
+            self.filestore_files
+        )
+    }
+}
+
+/// Streams `dump.sql` into `psql` connected to the new, empty `database`: `ON_ERROR_STOP`,
+/// one transaction, as `--role` when asked. Blocking.
+pub fn import_sql(
+    target: &PgTarget,
+    database: &str,
+    zip: &Path,
+    options: &RestoreOptions,
+) -> Result<()> {
+    let mut command = target.client_command("psql", "vigia-restore");
+    command
+        .args(["--no-psqlrc", "--quiet", "--single-transaction"])
+        .args(["--set", "ON_ERROR_STOP=1"])
+        .arg(format!("--dbname={database}"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    if let Some(role) = &options.role {
+        command.arg(format!("--command=SET ROLE {}", quote_ident(role)));
+    }
+    command.arg("--file=-");
+    let mut archive = open(zip)?;
+    let mut entry = archive.by_name(DUMP).map_err(|e| not_odoo(zip, DUMP, &e))?;
+    let mut child = target
+        .spawn_client(&mut command, "psql")
+        .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
+    let stderr = collect_stderr(&mut child);
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    let copied = copy_sql(&mut entry, &mut stdin);
+    if let Err(Copy::Read(e)) = &copied {
+        // psql commits at the end of its input: a damaged dump must never reach it.
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(damaged(zip, DUMP, e));
+    }
+    drop(stdin);
+    let status = child
+        .wait()
+        .map_err(|e| Error::io("wait for", Path::new("psql"), e))?;
+    let stderr = stderr.join().unwrap_or_default();
+    if status.success() {
+        if let Err(Copy::Write(e)) = copied {
+            return Err(Error::io("write to", Path::new("psql"), e));
+        }
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorKind::Database,
+        format!(
+            "dump.sql of {} into {database} failed ({status}); nothing of it was committed: {}",
+            zip.display(),
+            tail(&stderr, 5)
+        ),
+    ))
+}
+
+enum Copy {
+    Read(std::io::Error),
+    Write(std::io::Error),
+}
+
+fn copy_sql(from: &mut impl Read, to: &mut impl Write) -> std::result::Result<(), Copy> {
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = from.read(&mut buf).map_err(Copy::Read)?;
+        if n == 0 {
+            return Ok(());
+        }
+        to.write_all(&buf[..n]).map_err(Copy::Write)?;
+    }
+}
+
+/// Writes the zip's `filestore/` under `dir` (which must not exist yet); a file named like
+/// Odoo's content-addressed files (`xx/<sha1>`) must hash to its name. Returns the number of
+/// files. Blocking.
+pub fn extract_filestore(zip: &Path, dir: &Path) -> Result<usize> {
+    let mut archive = open(zip)?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
+    let mut files = 0;
+    for i in 0..archive.len() {
+        let mut entry = archive.by_index(i).map_err(|e| damaged(zip, "", &e))?;
+        let name = entry.name().map_err(|e| damaged(zip, "", &e))?.into_owned();
+        let Some(relative) = name.strip_prefix(FILESTORE).filter(|r| !r.is_empty()) else {
+            continue;
+        };
+        // A zip entry must never write outside the new folder.
+        let Some(safe) = entry.enclosed_name() else {
+            return Err(Error::new(
+                ErrorKind::Integrity,
+                format!(
+                    "{}: entry {name} points outside the filestore; refusing the zip",
+                    zip.display()
+                ),
+            ));
+        };
+        let path = dir.join(safe.strip_prefix("filestore").unwrap_or(&safe));
+        if entry.is_dir() {
+            std::fs::create_dir_all(&path).map_err(|e| Error::io("create", &path, e))?;
+            continue;
+        }
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io("create", parent, e))?;
+        }
+        let mut out = File::create(&path).map_err(|e| Error::io("create", &path, e))?;
+        let mut hasher = Sha1::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = entry.read(&mut buf).map_err(|e| damaged(zip, &name, &e))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            out.write_all(&buf[..n])
+                .map_err(|e| Error::io("write", &path, e))?;
+        }
+        let sha1 = hex::encode(hasher.finalize());
+        if let Some(named) = content_name(relative)
+            && named != sha1
+        {
+            return Err(Error::new(
+                ErrorKind::Integrity,
+                format!(
+                    "{}: {name} has sha1 {sha1}, its name says {named}; the zip is damaged",
+                    zip.display()
+                ),
+            ));
+        }
+        files += 1;
+    }
+    Ok(files)
+}
+
+/// The sha1 a content-addressed filestore path (`xx/<sha1>`) names.
+fn content_name(relative: &str) -> Option<&str> {
+    let (prefix, name) = relative.split_once('/')?;
+    (prefix.len() == 2
+        && name.len() == 40
+        && name.starts_with(prefix)
+        && name.bytes().all(|b| b.is_ascii_hexdigit()))
+    .then_some(name)
+}
+
+fn open(path: &Path) -> Result<ZipArchive<File>> {
+    let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+    ZipArchive::new(file).map_err(|e| {
+        Error::invalid_input(format!(
+            "{} is not a readable zip ({e}); --from-odoo-zip takes the file Odoo's database \
+             manager downloads",
+            path.display()
+        ))
+    })
+}
+
+fn not_odoo(path: &Path, entry: &str, e: &impl std::fmt::Display) -> Error {
+    Error::invalid_input(format!(
+        "{} has no {entry} ({e}): not a backup made by Odoo's database manager",
+        path.display()
+    ))
+}
+
+fn damaged(path: &Path, entry: &str, e: &impl std::fmt::Display) -> Error {
+    Error::new(
+        ErrorKind::Integrity,
+        format!(
+            "{} is damaged{}: {e}; nothing was restored from it",
+            path.display(),
+            if entry.is_empty() {
+                String::new()
+            } else {
+                format!(" ({entry})")
+            }
+        ),
+    )
+}
