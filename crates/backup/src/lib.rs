@@ -34,8 +34,8 @@ pub use lock::{LockRecord, StoreLock};
 pub use metrics::{BACKUP_METRICS_FILE, VERIFY_METRICS_FILE};
 pub use prune::{PruneJob, PruneReport, Reasons};
 pub use restore::{
-    Aside, CleanupReport, NeutralizeReport, OdooZipInfo, Phase, RestoreCleanup, RestoreJob,
-    RestoreReport, RestoreRequest, RestoreSource,
+    Aside, CleanupReport, HEALTH_TIMEOUT, NeutralizeReport, OdooZipInfo, Phase, RestoreCleanup,
+    RestoreJob, RestoreReport, RestoreRequest, RestoreSource,
 };
 pub use seal::{SealedObject, ZSTD_LEVEL, open_sealed, put_sealed, read_back};
 pub use store::{LocalStore, PART_SIZE, S3Options, S3Store, open_store};

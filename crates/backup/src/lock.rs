@@ -47,7 +47,7 @@ impl LockRecord {
     }
 
     fn is_gone(&self) -> bool {
-        self.host == hostname() && !Path::new(&format!("/proc/{}", self.pid)).exists()
+        self.host == hostname() && !vigia_core::process::is_running(self.pid)
     }
 }
 

@@ -31,3 +31,25 @@ pub fn lower_thread_priority() {
         libc::setpriority(libc::PRIO_PROCESS, 0, 10);
     }
 }
+
+/// Whether process `pid` runs on this machine (a zombie, dead but not yet reaped, does not).
+pub fn is_running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        // The state follows the command name, which is in parentheses and may hold spaces.
+        stat.rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X")
+    })
+}
+
+/// Sends `signal` to the process group led by `pid`.
+#[allow(unsafe_code)]
+pub fn signal_group(pid: u32, signal: i32) -> std::io::Result<()> {
+    let group = i32::try_from(pid)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "pid out of range"))?;
+    // SAFETY: kill(2) with plain integers; it touches no memory of ours.
+    if unsafe { libc::kill(-group, signal) } == -1 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}

@@ -275,6 +275,9 @@ pub unsafe extern "C" fn vigia_restore(
             out_json,
             async |c: Call<RestoreRequest>| {
                 let mut job = RestoreJob::from_config(&c.config, c.args).await?;
+                if job.target_db.is_none() {
+                    job.runtime = vigia_deploy::runtime::from_config(&c.config)?;
+                }
                 job.progress = Arc::new(c.progress);
                 job.cancel = c.cancel;
                 job.run().await

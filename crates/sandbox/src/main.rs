@@ -1,16 +1,20 @@
 //! `vigia-sandbox serve postgres|s3 [--bucket NAME]`: starts a throwaway server, prints its
 //! addresses as one JSON line on stdout, and runs until stdin closes or SIGINT / SIGTERM.
-//! For pytest, C tests and benchmarks.
+//! `vigia-sandbox serve odoo --port N [--health pass|fail] [--db-socket PATH]`: the Odoo-like
+//! HTTP server, run as a service would be (until SIGINT / SIGTERM; stdin is ignored). For
+//! pytest, C tests, the local runtime's tests and benchmarks.
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use serde_json::json;
 use tokio::io::AsyncReadExt;
+use vigia_sandbox::odoo_http::{Health, OdooServer};
 use vigia_sandbox::postgres::PgCluster;
 use vigia_sandbox::s3::{REGION, S3Server};
 
-const USAGE: &str = "usage: vigia-sandbox serve postgres | vigia-sandbox serve s3 [--bucket NAME]";
+const USAGE: &str = "usage: vigia-sandbox serve postgres | vigia-sandbox serve s3 [--bucket NAME] \
+                     | vigia-sandbox serve odoo --port N [--health pass|fail] [--db-socket PATH]";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -20,6 +24,7 @@ async fn main() -> ExitCode {
         ["serve", "postgres"] => serve_postgres().await,
         ["serve", "s3"] => serve_s3("vigia").await,
         ["serve", "s3", "--bucket", bucket] => serve_s3(bucket).await,
+        ["serve", "odoo", rest @ ..] => serve_odoo(rest).await,
         _ => Err(USAGE.to_owned()),
     };
     match result {
@@ -62,10 +67,46 @@ async fn serve_s3(bucket: &str) -> Result<(), String> {
     Ok(())
 }
 
+async fn serve_odoo(args: &[&str]) -> Result<(), String> {
+    let (mut port, mut health, mut db_socket) = (None, "pass", None);
+    let mut rest = args.iter();
+    while let Some(flag) = rest.next() {
+        let value = rest.next().ok_or_else(|| USAGE.to_owned())?;
+        match *flag {
+            "--port" => port = Some(value.parse::<u16>().map_err(|e| format!("--port: {e}"))?),
+            "--health" => health = value,
+            "--db-socket" => db_socket = Some(std::path::PathBuf::from(value)),
+            _ => return Err(USAGE.to_owned()),
+        }
+    }
+    let health = match health {
+        "pass" => Health::Pass { db_socket },
+        "fail" => Health::Fail,
+        _ => return Err(USAGE.to_owned()),
+    };
+    let port = port.ok_or_else(|| USAGE.to_owned())?;
+    let server = OdooServer::start(port, health)
+        .await
+        .map_err(|e| e.to_string())?;
+    announce(&json!({ "kind": "odoo", "url": server.url() }));
+    wait_for_signal().await;
+    Ok(())
+}
+
 #[allow(clippy::print_stdout)]
 fn announce(value: &serde_json::Value) {
     println!("{value}");
     let _ = std::io::stdout().flush();
+}
+
+/// Until SIGINT or SIGTERM.
+async fn wait_for_signal() {
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("a SIGTERM handler can be installed");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = sigterm.recv() => {}
+    }
 }
 
 /// Until stdin reaches end of file, or SIGINT / SIGTERM.

@@ -9,6 +9,7 @@ mod files;
 mod from_backup;
 mod from_zip;
 mod neutralize;
+mod odoo_health;
 mod odoo_zip;
 mod pending;
 mod phases;
@@ -20,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use vigia_core::config::check_database_name;
+use vigia_core::config::{RuntimeKind, check_database_name};
 use vigia_core::ports::progress::{NoProgress, Progress, ProgressEvent};
 use vigia_core::ports::runtime::{NoRuntime, Runtime, RuntimeAction, Service};
 use vigia_core::{CancelToken, Config, Error, ErrorKind, Outcome, Result};
@@ -39,6 +40,9 @@ pub use phases::Phase;
 use phases::Phases;
 pub use swap::Aside;
 use swap::Swap;
+
+/// How long Odoo may take to start and answer healthy after a swap.
+pub const HEALTH_TIMEOUT: Duration = Duration::from_mins(2);
 
 /// What is restored.
 #[derive(Debug, Clone)]
@@ -70,6 +74,11 @@ pub struct RestoreJob {
     pub production: bool,
     /// Stops and starts Odoo around the swap.
     pub runtime: Arc<dyn Runtime>,
+    /// `[odoo] internal-url`: Odoo's health is checked there after the swap when the runtime
+    /// started it.
+    pub odoo_url: Option<String>,
+    /// How long Odoo may take to answer healthy after the swap.
+    pub health_timeout: Duration,
     /// `<data-dir>/filestore`; None when `[odoo] data-dir` is not set.
     pub filestore_root: Option<PathBuf>,
     /// The live database, whose filestore folder lends its owner and mode.
@@ -180,6 +189,8 @@ impl RestoreJob {
             neutralize_sql: restore.neutralize_sql.clone(),
             production: config.production,
             runtime: Arc::new(NoRuntime),
+            odoo_url: config.odoo.internal_url().map(str::to_owned),
+            health_timeout: HEALTH_TIMEOUT,
             filestore_root: config.odoo.data_dir.as_ref().map(|d| d.join("filestore")),
             live_db: config.odoo.database.clone(),
             options: RestoreOptions {
@@ -365,8 +376,8 @@ impl RestoreJob {
         })
     }
 
-    /// Odoo stopped, the swap, the check after it (row counts, Odoo started); a failed check
-    /// swaps back.
+    /// Odoo stopped, the swap, the check after it (row counts; Odoo started and, when the
+    /// runtime started it, healthy); a failed check swaps back.
     async fn swap_and_check(
         &self,
         swap: &Swap<'_>,
@@ -389,12 +400,16 @@ impl RestoreJob {
             vigia_core::failpoint::hit("restore.after_swap")?;
             let counts = self.analyze(&self.live_db).await?;
             compare(&self.live_db, &counts, expected, "the restored copy")?;
-            self.odoo(true).await
+            self.odoo(true).await?;
+            self.odoo_healthy().await
         }
         .await;
         let Err(e) = checked else {
             return Ok(());
         };
+        // Odoo lets go of the restored copy before it is renamed back, and starts on the
+        // database it had.
+        let _ = self.odoo(false).await;
         let undone = swap.undo().await;
         let _ = self.odoo(true).await;
         let what = match undone {
@@ -449,6 +464,21 @@ impl RestoreJob {
             });
         }
         Ok(())
+    }
+
+    /// When the runtime started Odoo: its health at the internal URL, within the timeout.
+    async fn odoo_healthy(&self) -> Result<()> {
+        if self.runtime.kind() == RuntimeKind::None {
+            return Ok(());
+        }
+        let Some(url) = &self.odoo_url else {
+            self.progress.report(&ProgressEvent::Message {
+                text: "Odoo's health after the swap was not checked: set [odoo] internal-url"
+                    .into(),
+            });
+            return Ok(());
+        };
+        odoo_health::wait_healthy(url, self.health_timeout).await
     }
 
     /// `<data-dir>/filestore`, required when the source (`what`) has files.

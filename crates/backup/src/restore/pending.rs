@@ -52,7 +52,7 @@ impl PendingRestore {
             .filter(|p| p.extension().is_some_and(|x| x == "json"))
             .filter_map(|p| {
                 let record: Self = serde_json::from_slice(&std::fs::read(&p).ok()?).ok()?;
-                let running = Path::new(&format!("/proc/{}", record.pid)).exists();
+                let running = vigia_core::process::is_running(record.pid);
                 (!running).then_some((p, record))
             })
             .collect();

@@ -301,5 +301,5 @@ fn is_dead_write(name: &str) -> bool {
     rest.split('-')
         .next()
         .and_then(|pid| pid.parse::<u32>().ok())
-        .is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists())
+        .is_some_and(|pid| !vigia_core::process::is_running(pid))
 }

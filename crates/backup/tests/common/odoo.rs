@@ -161,6 +161,8 @@ impl Stack {
             neutralize_sql: Vec::new(),
             production: false,
             runtime: Arc::new(vigia_core::ports::runtime::NoRuntime),
+            odoo_url: None,
+            health_timeout: vigia_backup::HEALTH_TIMEOUT,
             filestore_root: Some(root.to_path_buf()),
             live_db: "odoo".into(),
             options: vigia_backup::pg::RestoreOptions {

@@ -26,6 +26,10 @@ pub fn run(cli: &Cli, args: &RestoreArgs) -> Result<RestoreReport> {
     let config = load_config(cli)?;
     runtime()?.block_on(async {
         let mut job = RestoreJob::from_config(&config, request).await?;
+        // Only a swap stops and starts Odoo.
+        if job.target_db.is_none() {
+            job.runtime = vigia_deploy::runtime::from_config(&config)?;
+        }
         job.progress = progress::for_cli(cli);
         job.run().await
     })

@@ -121,6 +121,8 @@ pub struct RuntimeConfig {
     #[serde(default)]
     pub kind: RuntimeKind,
     pub compose_file: Option<PathBuf>,
+    /// For kind = "local": how Odoo is started (run with `sh -c`, in its own session).
+    pub odoo_command: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]

@@ -231,3 +231,16 @@ fn key_paths(prefix: &str, value: &serde_json::Value, out: &mut BTreeSet<String>
         }
     }
 }
+
+#[test]
+fn a_local_runtime_needs_the_command_that_starts_odoo() {
+    let text = format!("{MINIMAL}[runtime]\nkind = \"local\"\n");
+    let err = source(&text).load(None).unwrap_err();
+    assert_eq!(err.context().key.as_deref(), Some("runtime.odoo-command"));
+    let text = format!("{text}odoo-command = \"odoo-bin -c /etc/odoo.conf\"\n");
+    let c = source(&text).load(None).unwrap();
+    assert_eq!(
+        c.runtime.odoo_command.as_deref(),
+        Some("odoo-bin -c /etc/odoo.conf")
+    );
+}

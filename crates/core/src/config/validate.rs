@@ -4,7 +4,7 @@ use std::path::Path;
 use std::str::FromStr;
 
 use super::secret::{SecretRef, ValueOrRef};
-use super::sections::{Settings, StoreKind};
+use super::sections::{RuntimeKind, Settings, StoreKind};
 
 /// Every problem found, as (key path, message).
 pub(crate) fn validate(s: &Settings) -> Vec<(String, String)> {
@@ -33,6 +33,19 @@ pub(crate) fn validate(s: &Settings) -> Vec<(String, String)> {
     }
     if let Err(msg) = check_database_name(&s.odoo.database) {
         bad("odoo.database", msg);
+    }
+    match s.runtime.kind {
+        RuntimeKind::Local if s.runtime.odoo_command.as_deref().is_none_or(str::is_empty) => bad(
+            "runtime.odoo-command",
+            "kind = \"local\" needs the command that starts Odoo, e.g. \
+             \"/opt/odoo/odoo-bin -c /etc/odoo/odoo.conf\""
+                .into(),
+        ),
+        RuntimeKind::Compose if s.runtime.compose_file.is_none() => bad(
+            "runtime.compose-file",
+            "kind = \"compose\" needs the compose file's path".into(),
+        ),
+        _ => {}
     }
     if let Some(enc) = &s.backup.encryption {
         if enc.recipients.is_empty() {
@@ -117,7 +130,6 @@ fn is_http_url(url: &str) -> bool {
     })
 }
 
-/// PostgreSQL truncates identifiers to 63 bytes; refuse rather than let it.
 /// A PostgreSQL database name vigia accepts: ASCII letters, digits, `_`, `-`, `.`, at most 63
 /// bytes (refused rather than silently truncated by PostgreSQL).
 pub fn check_database_name(name: &str) -> Result<(), String> {

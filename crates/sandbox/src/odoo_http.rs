@@ -1,0 +1,128 @@
+//! An HTTP server that answers like Odoo 19 where Vigia asks (DOMAIN.md section 2), on a real
+//! socket: `GET /web/health` (with the `db_server_status` probe of PostgreSQL's socket) and
+//! `POST /web/webclient/version_info`. Odoo itself cannot run here.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder as ConnBuilder;
+use tokio::net::TcpListener;
+use vigia_core::{Error, ErrorKind, Result};
+
+/// How the server's `/web/health` answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    /// 200 pass; with `db_server_status`, a connection to PostgreSQL's socket decides.
+    Pass {
+        /// PostgreSQL's socket file (`.../.s.PGSQL.5432`); None: the probe always passes.
+        db_socket: Option<PathBuf>,
+    },
+    /// 500 fail, as an Odoo that cannot reach its database answers.
+    Fail,
+}
+
+/// A running server; dropping it stops it.
+#[derive(Debug)]
+pub struct OdooServer {
+    addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl OdooServer {
+    /// Listens on `127.0.0.1:port` (0: a free port). Needs a tokio runtime.
+    pub async fn start(port: u16, health: Health) -> Result<Self> {
+        let listener = TcpListener::bind(("127.0.0.1", port))
+            .await
+            .map_err(|e| Error::new(ErrorKind::Io, format!("cannot listen on port {port}: {e}")))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
+        let task = tokio::spawn(accept_loop(listener, Arc::new(health)));
+        Ok(Self { addr, task })
+    }
+
+    /// `http://127.0.0.1:PORT`, Odoo's internal URL.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for OdooServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn accept_loop(listener: TcpListener, health: Arc<Health>) {
+    let http = ConnBuilder::new(TokioExecutor::new());
+    while let Ok((socket, _)) = listener.accept().await {
+        let health = Arc::clone(&health);
+        let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+            let health = Arc::clone(&health);
+            async move { Ok::<_, Infallible>(answer(&req, &health).await) }
+        });
+        let conn = http
+            .serve_connection(TokioIo::new(socket), service)
+            .into_owned();
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+    }
+}
+
+async fn answer(req: &Request<hyper::body::Incoming>, health: &Health) -> Response<Full<Bytes>> {
+    match (req.method(), req.uri().path()) {
+        (&Method::GET, "/web/health") => {
+            // Any non-empty value of db_server_status asks for the probe.
+            let probe = req.uri().query().is_some_and(|q| {
+                q.split('&').any(|kv| {
+                    kv.strip_prefix("db_server_status=")
+                        .is_some_and(|v| !v.is_empty())
+                })
+            });
+            let reachable = match health {
+                Health::Fail => false,
+                Health::Pass { db_socket: None } => true,
+                Health::Pass {
+                    db_socket: Some(socket),
+                } => !probe || tokio::net::UnixStream::connect(socket).await.is_ok(),
+            };
+            let (status, body) = match (reachable, probe) {
+                (true, true) => (
+                    StatusCode::OK,
+                    r#"{"status": "pass", "db_server_status": true}"#,
+                ),
+                (true, false) => (StatusCode::OK, r#"{"status": "pass"}"#),
+                (false, _) => (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    r#"{"status": "fail", "db_server_status": false}"#,
+                ),
+            };
+            json(status, body)
+        }
+        (&Method::POST, "/web/webclient/version_info") => json(
+            StatusCode::OK,
+            r#"{"jsonrpc": "2.0", "id": null, "result": {"server_version": "19.0", "server_version_info": [19, 0, 0, "final", 0, ""], "server_serie": "19.0", "protocol_version": 1}}"#,
+        ),
+        _ => Response::builder()
+            .status(StatusCode::NOT_FOUND)
+            .header("content-type", "text/html; charset=utf-8")
+            .body(Full::new(Bytes::from_static(b"<h1>Not Found</h1>")))
+            .expect("a valid response"),
+    }
+}
+
+fn json(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .header("cache-control", "no-store")
+        .body(Full::new(Bytes::from_static(body.as_bytes())))
+        .expect("a valid response")
+}

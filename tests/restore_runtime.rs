@@ -1,0 +1,116 @@
+//! A restore in place with `[runtime] kind = "local"`: vigia stops Odoo, swaps, starts Odoo
+//! and checks its health (`/web/health?db_server_status=1`) over a real socket. Odoo is the
+//! sandbox's Odoo-like server, run by the runtime as Odoo would be; a health check that
+//! fails swaps back.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{Stack, stack};
+
+/// The sandbox binary, built beside vigia.
+fn sandbox_bin() -> PathBuf {
+    let path = Path::new(env!("CARGO_BIN_EXE_vigia")).with_file_name("vigia-sandbox");
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --all-features`",
+        path.display()
+    );
+    path
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Odoo run by the local runtime: the sandbox server answering `health`, probing the
+/// cluster's socket.
+fn local_runtime(s: &Stack, health: &str) {
+    let port = free_port();
+    let socket = s
+        .cluster
+        .as_ref()
+        .unwrap()
+        .socket_dir()
+        .join(".s.PGSQL.5432");
+    let command = format!(
+        "{} serve odoo --port {port} --health {health} --db-socket {}",
+        sandbox_bin().display(),
+        socket.display()
+    );
+    s.edit_config(|t| {
+        format!(
+            "{}\n[runtime]\nkind = \"local\"\nodoo-command = \"{command}\"\n",
+            t.replace(
+                "[odoo]\n",
+                &format!("[odoo]\ninternal-url = \"http://127.0.0.1:{port}\"\n"),
+            )
+        )
+    });
+}
+
+/// Stops the Odoo the runtime left running, and returns whether there was one.
+fn stop_odoo(s: &Stack) -> bool {
+    let pid_file = s.dir.path().join("state/run/odoo.pid");
+    let Ok(pid) = std::fs::read_to_string(pid_file) else {
+        return false;
+    };
+    let pid: u32 = pid.trim().parse().unwrap();
+    let running = vigia_core::process::is_running(pid);
+    let _ = vigia_core::process::signal_group(pid, libc::SIGTERM);
+    running
+}
+
+fn partners(s: &Stack) -> String {
+    s.cluster
+        .as_ref()
+        .unwrap()
+        .psql("odoo", "SELECT count(*) FROM res_partner")
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+#[test]
+fn the_runtime_starts_odoo_after_the_swap_and_its_health_is_checked() {
+    let s = stack(0);
+    local_runtime(&s, "pass");
+    let (_, backup) = s.json(&["backup"]);
+    let id = backup["data"]["id"].as_str().unwrap().to_owned();
+    s.cluster
+        .as_ref()
+        .unwrap()
+        .psql("odoo", "DELETE FROM res_partner WHERE id > 40")
+        .unwrap();
+    let (code, out) = s.json(&["restore", &id]);
+    let started = stop_odoo(&s);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(started, "the runtime started Odoo after the swap");
+    assert_eq!(out["data"]["swapped"], true);
+    assert_eq!(partners(&s), "50");
+}
+
+#[test]
+fn a_failing_health_check_after_the_swap_swaps_back() {
+    let s = stack(0);
+    local_runtime(&s, "fail");
+    let (_, backup) = s.json(&["backup"]);
+    let id = backup["data"]["id"].as_str().unwrap().to_owned();
+    s.cluster
+        .as_ref()
+        .unwrap()
+        .psql("odoo", "DELETE FROM res_partner WHERE id > 40")
+        .unwrap();
+    let (code, out) = s.json(&["restore", &id]);
+    stop_odoo(&s);
+    assert_eq!(code, Some(18), "{out}");
+    let message = out["error"]["message"].as_str().unwrap();
+    assert!(message.contains("Odoo is not healthy"), "{message}");
+    assert!(message.contains("swapped back"), "{message}");
+    assert_eq!(partners(&s), "40", "the live database is the one it was");
+}
