@@ -236,6 +236,9 @@ fn crypto_error(key: &str, err: &age::DecryptError) -> Error {
 /// What reading an object back found wrong with it (not a failure of the store itself).
 pub type Damage = String;
 
+/// Bytes asked of the store at a time when reading an object back.
+const READ_BUFFER: usize = 256 * 1024;
+
 /// Reads `expected.key` back in one pass: the stored bytes counted and hashed against the
 /// index's size and sha256, decrypted and decompressed into `consume`. Outer `Err`: the store
 /// failed (nothing is known about the object); inner `Err`: the object is damaged, and how.
@@ -250,7 +253,12 @@ where
     F: FnOnce(&mut dyn Read) -> io::Result<T> + Send + 'static,
 {
     let body = store.get(&expected.key, None).await?;
-    let bridge = tokio_util::io::SyncIoBridge::new(body);
+    // Large reads: every read of the bridge is a round trip to the async store (for the
+    // local store, a blocking-pool task), and age and zstd ask for small pieces.
+    let bridge = io::BufReader::with_capacity(
+        READ_BUFFER,
+        tokio_util::io::SyncIoBridge::new(body),
+    );
     let identity = identity.clone();
     let expected = expected.clone();
     tokio::task::spawn_blocking(move || read_back_blocking(bridge, &expected, &identity, consume))
