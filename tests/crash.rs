@@ -201,14 +201,6 @@ async fn a_backup_killed_mid_multipart_upload_is_aborted_by_the_next_run() {
     });
 }
 
-fn partners(s: &Stack, database: &str) -> String {
-    s.cluster
-        .as_ref()
-        .unwrap()
-        .psql(database, "SELECT count(*) FROM res_partner")
-        .map_or_else(|e| format!("error: {e}"), |out| out.trim().to_owned())
-}
-
 fn restored_databases(s: &Stack) -> Vec<String> {
     s.cluster
         .as_ref()
@@ -228,13 +220,7 @@ fn restored_databases(s: &Stack) -> Vec<String> {
 #[test]
 fn a_failure_after_the_swap_swaps_back() {
     let s = stack(0);
-    let (_, backup) = s.json(&["backup"]);
-    let id = backup["data"]["id"].as_str().unwrap().to_owned();
-    s.cluster
-        .as_ref()
-        .unwrap()
-        .psql("odoo", "DELETE FROM res_partner WHERE id > 40")
-        .unwrap();
+    let id = s.backup_then_change();
     let out = s.run(
         &["--json", "restore", &id],
         &[("VIGIA_FAILPOINT", "restore.after_swap:error")],
@@ -244,7 +230,7 @@ fn a_failure_after_the_swap_swaps_back() {
     let message = envelope["error"]["message"].as_str().unwrap();
     assert!(message.contains("swapped back"), "{message}");
     assert_eq!(
-        partners(&s, "odoo"),
+        s.partners("odoo"),
         "40",
         "the live database is the one it was"
     );
@@ -269,7 +255,7 @@ fn a_restore_killed_during_pg_restore_leaves_the_live_database_alone() {
     );
     assert_eq!(out.status.signal(), Some(9), "{:?}", out.status);
     assert_eq!(survivors(&s, "pg_restore"), Vec::<String>::new());
-    assert_eq!(partners(&s, "odoo"), "50", "the live database is untouched");
+    assert_eq!(s.partners("odoo"), "50", "the live database is untouched");
 
     // The half-restored copy and the spool file are listed, then removed with --apply.
     let (code, listed) = s.json(&["restore", "--cleanup"]);
@@ -288,7 +274,7 @@ fn a_restore_killed_during_pg_restore_leaves_the_live_database_alone() {
     let (_, again) = s.json(&["restore", "--cleanup"]);
     assert_eq!(again["data"]["databases"], serde_json::json!([]));
     assert_eq!(again["data"]["spool_files"], serde_json::json!([]));
-    assert_eq!(partners(&s, "odoo"), "50");
+    assert_eq!(s.partners("odoo"), "50");
     // And the restore now goes through (the dead run's lock is taken over).
     let (code, restored) = s.json(&["restore", &id]);
     assert_eq!(code, Some(0), "{restored}");

@@ -66,51 +66,33 @@ fn stop_odoo(s: &Stack) -> bool {
     running
 }
 
-fn partners(s: &Stack) -> String {
-    s.cluster
-        .as_ref()
-        .unwrap()
-        .psql("odoo", "SELECT count(*) FROM res_partner")
-        .unwrap()
-        .trim()
-        .to_owned()
-}
-
 #[test]
 fn the_runtime_starts_odoo_after_the_swap_and_its_health_is_checked() {
     let s = stack(0);
     local_runtime(&s, "pass");
-    let (_, backup) = s.json(&["backup"]);
-    let id = backup["data"]["id"].as_str().unwrap().to_owned();
-    s.cluster
-        .as_ref()
-        .unwrap()
-        .psql("odoo", "DELETE FROM res_partner WHERE id > 40")
-        .unwrap();
+    let id = s.backup_then_change();
     let (code, out) = s.json(&["restore", &id]);
     let started = stop_odoo(&s);
     assert_eq!(code, Some(0), "{out}");
     assert!(started, "the runtime started Odoo after the swap");
     assert_eq!(out["data"]["swapped"], true);
-    assert_eq!(partners(&s), "50");
+    assert_eq!(s.partners("odoo"), "50");
 }
 
 #[test]
 fn a_failing_health_check_after_the_swap_swaps_back() {
     let s = stack(0);
     local_runtime(&s, "fail");
-    let (_, backup) = s.json(&["backup"]);
-    let id = backup["data"]["id"].as_str().unwrap().to_owned();
-    s.cluster
-        .as_ref()
-        .unwrap()
-        .psql("odoo", "DELETE FROM res_partner WHERE id > 40")
-        .unwrap();
+    let id = s.backup_then_change();
     let (code, out) = s.json(&["restore", &id]);
     stop_odoo(&s);
     assert_eq!(code, Some(18), "{out}");
     let message = out["error"]["message"].as_str().unwrap();
     assert!(message.contains("Odoo is not healthy"), "{message}");
     assert!(message.contains("swapped back"), "{message}");
-    assert_eq!(partners(&s), "40", "the live database is the one it was");
+    assert_eq!(
+        s.partners("odoo"),
+        "40",
+        "the live database is the one it was"
+    );
 }

@@ -78,6 +78,27 @@ impl Stack {
         std::fs::write(&self.config, edit(text)).unwrap();
     }
 
+    /// How many partners `database` holds (or the error, as text).
+    pub fn partners(&self, database: &str) -> String {
+        self.cluster
+            .as_ref()
+            .unwrap()
+            .psql(database, "SELECT count(*) FROM res_partner")
+            .map_or_else(|e| format!("error: {e}"), |out| out.trim().to_owned())
+    }
+
+    /// A backup, then the live database changed (partners 41-50 deleted); the backup's id.
+    pub fn backup_then_change(&self) -> String {
+        let (code, backup) = self.json(&["backup"]);
+        assert_eq!(code, Some(0), "{backup}");
+        self.cluster
+            .as_ref()
+            .unwrap()
+            .psql("odoo", "DELETE FROM res_partner WHERE id > 40")
+            .unwrap();
+        backup["data"]["id"].as_str().unwrap().to_owned()
+    }
+
     /// Runs vigia with `--config` and `--json`; (exit code, the envelope).
     pub fn json(&self, args: &[&str]) -> (Option<i32>, serde_json::Value) {
         let out = self.run(&[&["--json"], args].concat(), &[]);

@@ -255,10 +255,7 @@ where
     let body = store.get(&expected.key, None).await?;
     // Large reads: every read of the bridge is a round trip to the async store (for the
     // local store, a blocking-pool task), and age and zstd ask for small pieces.
-    let bridge = io::BufReader::with_capacity(
-        READ_BUFFER,
-        tokio_util::io::SyncIoBridge::new(body),
-    );
+    let bridge = io::BufReader::with_capacity(READ_BUFFER, tokio_util::io::SyncIoBridge::new(body));
     let identity = identity.clone();
     let expected = expected.clone();
     tokio::task::spawn_blocking(move || read_back_blocking(bridge, &expected, &identity, consume))

@@ -14,6 +14,7 @@ pub(crate) use client::{collect_stderr, tail};
 pub use dump::PgDump;
 pub use restore::{RestoreMode, pg_restore_stream};
 pub use restore_file::{RestoreOptions, pg_restore_file};
+pub(crate) use rows::has_table;
 pub use rows::row_counts;
 pub use snapshot::SnapshotSession;
 pub use target::PgTarget;

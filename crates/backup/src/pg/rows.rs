@@ -1,8 +1,9 @@
-//! Exact per-table row counts: taken in the backup's snapshot, compared after a drill restore.
+//! Exact per-table row counts (taken in the backup's snapshot, compared after a restore), and
+//! whether a table exists.
 
 use std::collections::BTreeMap;
 
-use tokio_postgres::Client;
+use tokio_postgres::{Client, GenericClient};
 
 use super::db_error;
 use vigia_core::Result;
@@ -34,4 +35,14 @@ pub async fn row_counts(client: &Client) -> Result<BTreeMap<String, u64>> {
         );
     }
     Ok(counts)
+}
+
+/// Whether `table` (a name as `to_regclass` reads it) exists: a missing Odoo table means a
+/// module is not installed, not an error.
+pub(crate) async fn has_table(client: &impl GenericClient, table: &str) -> Result<bool> {
+    Ok(client
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table])
+        .await
+        .map_err(|e| db_error("cannot read the catalog", &e))?
+        .get(0))
 }

@@ -50,19 +50,10 @@ impl SnapshotSession {
         self.server_version_num
     }
 
-    async fn has_table(&self, name: &str) -> Result<bool> {
-        let row = self
-            .client
-            .query_one("SELECT to_regclass($1) IS NOT NULL", &[&name])
-            .await
-            .map_err(|e| db_error("cannot read the catalog", &e))?;
-        Ok(row.get(0))
-    }
-
     /// The filestore files the database references (`ir_attachment.store_fname`, `xx/sha1`),
     /// sorted and unique; None when the database has no `ir_attachment` (not an Odoo database).
     pub async fn filestore_refs(&self) -> Result<Option<Vec<String>>> {
-        if !self.has_table("ir_attachment").await? {
+        if !super::has_table(&self.client, "ir_attachment").await? {
             return Ok(None);
         }
         let rows = self
@@ -79,7 +70,7 @@ impl SnapshotSession {
 
     /// Installed modules and their versions (`ir_module_module`); empty when not an Odoo database.
     pub async fn module_versions(&self) -> Result<BTreeMap<String, String>> {
-        if !self.has_table("ir_module_module").await? {
+        if !super::has_table(&self.client, "ir_module_module").await? {
             return Ok(BTreeMap::new());
         }
         let rows = self

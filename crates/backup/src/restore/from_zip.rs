@@ -12,7 +12,7 @@ use super::odoo_zip::{OdooZipInfo, extract_filestore, import_sql};
 use super::phases::Phases;
 use super::swap::newer_einvoices;
 use super::{Names, RestoreJob, Restored, files};
-use crate::pg::{PgTarget, db_error};
+use crate::pg::{PgTarget, db_error, has_table};
 
 impl RestoreJob {
     pub(super) async fn restore_zip(
@@ -133,12 +133,7 @@ async fn odoo_version(target: &PgTarget, database: &str) -> Result<Option<String
     let client = target.connect(database).await?;
     let sql = "SELECT latest_version FROM ir_module_module \
                WHERE name = 'base' AND state = 'installed'";
-    let has_table = client
-        .query_one("SELECT to_regclass('ir_module_module') IS NOT NULL", &[])
-        .await
-        .map_err(|e| db_error("cannot read the catalog", &e))?
-        .get::<_, bool>(0);
-    if !has_table {
+    if !has_table(&client, "ir_module_module").await? {
         return Ok(None);
     }
     Ok(client
@@ -152,15 +147,7 @@ async fn odoo_version(target: &PgTarget, database: &str) -> Result<Option<String
 /// has none.
 async fn newest_einvoice(target: &PgTarget, database: &str) -> Result<String> {
     let client = target.connect(database).await?;
-    let has_table = client
-        .query_one(
-            "SELECT to_regclass('l10n_cr_einvoice_document') IS NOT NULL",
-            &[],
-        )
-        .await
-        .map_err(|e| db_error("cannot read the catalog", &e))?
-        .get::<_, bool>(0);
-    if !has_table {
+    if !has_table(&client, "l10n_cr_einvoice_document").await? {
         return Ok("-infinity".into());
     }
     Ok(client

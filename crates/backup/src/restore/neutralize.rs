@@ -13,7 +13,7 @@ use serde::Serialize;
 use tokio_postgres::Transaction;
 use vigia_core::{Error, ErrorKind, Result};
 
-use crate::pg::{PgTarget, db_error, quote_ident};
+use crate::pg::{PgTarget, db_error, has_table, quote_ident};
 
 /// A credential word as a whole `_`-separated part of a column name or parameter key.
 const CREDENTIAL: &str = "(^|[_.])(user|username|login|password|passwd|pass|pin|secret|token|\
@@ -280,14 +280,6 @@ async fn certificate_attachments(
         }
     }
     Ok(files)
-}
-
-async fn has_table(tx: &Transaction<'_>, table: &str) -> Result<bool> {
-    Ok(tx
-        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table])
-        .await
-        .map_err(|e| db_error("cannot read the catalog", &e))?
-        .get(0))
 }
 
 async fn exec(

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use vigia_core::{Error, Result};
 
-use crate::pg::{PgTarget, db_error, quote_ident as q};
+use crate::pg::{PgTarget, db_error, has_table, quote_ident as q};
 
 /// What the swap moved aside (kept until `vigia restore --cleanup`).
 #[derive(Debug, Clone, Serialize)]
@@ -20,15 +20,7 @@ pub struct Aside {
 /// Hacienda has their claves. None when there are none (or the module is not installed).
 pub async fn newer_einvoices(target: &PgTarget, live: &str, since: &str) -> Result<Option<String>> {
     let client = target.connect(live).await?;
-    let has_table = client
-        .query_one(
-            "SELECT to_regclass('l10n_cr_einvoice_document') IS NOT NULL",
-            &[],
-        )
-        .await
-        .map_err(|e| db_error("cannot read the catalog", &e))?
-        .get::<_, bool>(0);
-    if !has_table {
+    if !has_table(&client, "l10n_cr_einvoice_document").await? {
         return Ok(None);
     }
     // create_date is UTC without a time zone (DOMAIN.md); the consecutive is the clave's
