@@ -34,6 +34,24 @@ fn zip_job(s: &Stack, zip: &Path, target_db: Option<&str>, root: &Path) -> Resto
     job
 }
 
+/// Imports `zip` beside the live database into `odoo_from_zip`, which must fail: the error,
+/// and how many tables the new database was left with.
+async fn failed_import(s: &Stack, zip: &Path) -> (vigia_core::Error, String) {
+    let root = tempfile::tempdir().unwrap();
+    let err = zip_job(s, zip, Some("odoo_from_zip"), root.path())
+        .run()
+        .await
+        .unwrap_err();
+    let tables = s
+        .cluster
+        .psql(
+            "odoo_from_zip",
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
+        )
+        .unwrap();
+    (err, tables.trim().to_owned())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_odoo_zip_is_restored_beside_with_every_table_and_file() {
     let fixture = Fixture::local();
@@ -106,25 +124,14 @@ async fn an_sql_error_in_the_dump_commits_nothing() {
     let zip = work.path().join("broken.zip");
     odoo_dump.zip(&zip, true).unwrap();
 
-    let root = tempfile::tempdir().unwrap();
-    let err = zip_job(&s, &zip, Some("odoo_from_zip"), root.path())
-        .run()
-        .await
-        .unwrap_err();
+    let (err, tables) = failed_import(&s, &zip).await;
     assert_eq!(err.kind(), ErrorKind::Database, "{}", err.message());
     assert!(
         err.message().contains("no_such_function"),
         "{}",
         err.message()
     );
-    let tables = s
-        .cluster
-        .psql(
-            "odoo_from_zip",
-            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
-        )
-        .unwrap();
-    assert_eq!(tables.trim(), "0", "one transaction: nothing committed");
+    assert_eq!(tables, "0", "one transaction: nothing committed");
 }
 
 /// A byte changed inside the stored (uncompressed) dump.sql: the SQL stays valid, only the
@@ -144,21 +151,10 @@ async fn a_damaged_dump_entry_is_caught_before_psql_commits() {
     bytes[at + 9] = b'8';
     std::fs::write(&zip, bytes).unwrap();
 
-    let root = tempfile::tempdir().unwrap();
-    let err = zip_job(&s, &zip, Some("odoo_from_zip"), root.path())
-        .run()
-        .await
-        .unwrap_err();
+    let (err, tables) = failed_import(&s, &zip).await;
     assert_eq!(err.kind(), ErrorKind::Integrity, "{}", err.message());
     assert!(err.message().contains("dump.sql"), "{}", err.message());
-    let tables = s
-        .cluster
-        .psql(
-            "odoo_from_zip",
-            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
-        )
-        .unwrap();
-    assert_eq!(tables.trim(), "0", "psql never reached its commit");
+    assert_eq!(tables, "0", "psql never reached its commit");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

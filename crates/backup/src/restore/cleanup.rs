@@ -129,9 +129,16 @@ impl RestoreCleanup {
                 .collect(),
             None => Vec::new(),
         };
+        // A record's folder is removed only where restores put folders, never the live one.
         for dir in records.iter().filter_map(|(_, r)| r.filestore.as_ref()) {
-            let live = self.filestore_root.as_ref().map(|r| r.join(&self.live_db));
-            if dir.is_dir() && !filestores.contains(dir) && live.as_ref() != Some(dir) {
+            let root = self.filestore_root.as_deref();
+            let live = root.map(|r| r.join(&self.live_db));
+            if dir.is_dir()
+                && root.is_some()
+                && dir.parent() == root
+                && live.as_ref() != Some(dir)
+                && !filestores.contains(dir)
+            {
                 filestores.push(dir.clone());
             }
         }
