@@ -200,20 +200,12 @@ class Context:
         like ``vigia restore ID --json``: beside the live database into ``target_db``, or
         (without it) swapped in for the live one; ``neutralize`` makes the copy unable to
         send e-invoices or e-mail."""
-        args = {"accept_einvoice_loss": bool(accept_einvoice_loss),
+        args = {"id": id, "from_odoo_zip": from_odoo_zip and str(from_odoo_zip),
+                "target_db": target_db, "confirm": confirm, "jobs": jobs and int(jobs),
+                "role": role, "accept_einvoice_loss": bool(accept_einvoice_loss),
                 "neutralize": bool(neutralize)}
-        if id is not None:
-            args["id"] = id
-        if from_odoo_zip is not None:
-            args["from_odoo_zip"] = str(from_odoo_zip)
-        if target_db is not None:
-            args["target_db"] = target_db
-        if confirm is not None:
-            args["confirm"] = confirm
-        if jobs is not None:
-            args["jobs"] = int(jobs)
-        if role is not None:
-            args["role"] = role
+        # Unset options are left out: the library takes the config's values for them.
+        args = {k: v for k, v in args.items() if v is not None}
         return self._call(self._lib.vigia_restore, args)
 
     def restore_cleanup(self, apply=False, confirm=None):
