@@ -6,6 +6,7 @@ mod access;
 mod addons;
 mod backup;
 mod catalog;
+mod copy_records;
 #[cfg(feature = "demo")]
 mod demo;
 mod extra;
@@ -25,6 +26,7 @@ mod verify;
 pub use access::StoreAccess;
 pub use backup::{BackupJob, BackupReport};
 pub use catalog::{BackupDetails, BackupList, BackupSummary, Catalog, DamagedIndex, Verified};
+pub use copy_records::{CopyKind, CopyRecord, CopyRecords};
 #[cfg(feature = "demo")]
 pub use demo::{DemoReport, run_demo};
 pub use extra::{ExtraEntry, ExtraFile, ExtraSource};

@@ -34,6 +34,31 @@ fn zip_job(s: &Stack, zip: &Path, target_db: Option<&str>, root: &Path) -> Resto
     job
 }
 
+/// A zip of the live database whose dump.sql has `sql` inserted before `CREATE TABLE
+/// public.res_partner`: what someone handing over a zip may have written.
+fn zip_with(s: &Stack, dir: &Path, sql: &str) -> PathBuf {
+    zip_edited(s, dir, sql, false)
+}
+
+/// `zip_with`, and with `hand_made` without pg_dump's own `\restrict` pair.
+fn zip_edited(s: &Stack, dir: &Path, sql: &str, hand_made: bool) -> PathBuf {
+    let odoo_dump = dump(s, &ZipManifest::default());
+    let mut text = std::fs::read_to_string(odoo_dump.sql_path()).unwrap();
+    if hand_made {
+        text = text
+            .lines()
+            .filter(|l| !l.starts_with("\\restrict ") && !l.starts_with("\\unrestrict "))
+            .map(|l| format!("{l}\n"))
+            .collect();
+    }
+    let at = text.find("CREATE TABLE public.res_partner").unwrap();
+    text.insert_str(at, &format!("{sql}\n"));
+    std::fs::write(odoo_dump.sql_path(), text).unwrap();
+    let zip = dir.join("handed-over.zip");
+    odoo_dump.zip(&zip, true).unwrap();
+    zip
+}
+
 /// Imports `zip` beside the live database into `odoo_from_zip`, which must fail: the error,
 /// and how many tables the new database was left with.
 async fn failed_import(s: &Stack, zip: &Path) -> (vigia_core::Error, String) {
@@ -115,14 +140,8 @@ async fn an_sql_error_in_the_dump_commits_nothing() {
     let fixture = Fixture::local();
     let s = stack(&fixture);
     let work = tempfile::tempdir().unwrap();
-    let odoo_dump = dump(&s, &ZipManifest::default());
-    let mut sql = std::fs::read_to_string(odoo_dump.sql_path()).unwrap();
     // Odoo's own restore (psql without ON_ERROR_STOP) would go on past this line.
-    let middle = sql.find("CREATE TABLE public.res_partner").unwrap();
-    sql.insert_str(middle, "SELECT no_such_function();\n");
-    std::fs::write(odoo_dump.sql_path(), sql).unwrap();
-    let zip = work.path().join("broken.zip");
-    odoo_dump.zip(&zip, true).unwrap();
+    let zip = zip_with(&s, work.path(), "SELECT no_such_function();");
 
     let (err, tables) = failed_import(&s, &zip).await;
     assert_eq!(err.kind(), ErrorKind::Database, "{}", err.message());
@@ -223,4 +242,189 @@ async fn a_zip_older_than_the_live_einvoices_is_not_swapped_in() {
 
     job.accept_einvoice_loss = true;
     assert!(job.run().await.unwrap().swapped);
+}
+
+/// Regression (issue 9): `\! id` ran a shell as root and `\connect odoo` escaped the
+/// transaction to drop a live table. No meta-command from a zip ever reaches psql.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn psql_meta_commands_in_a_zip_never_run() {
+    let fixture = Fixture::local();
+    let s = stack(&fixture);
+    let work = tempfile::tempdir().unwrap();
+    let marker = work.path().join("the-shell-ran");
+    let live = checksums(&s, "odoo");
+    let attacks = [
+        format!("\\! touch {}", marker.display()),
+        "\\connect odoo\nDROP TABLE public.ir_cron;".to_owned(),
+        "\\unrestrict anything\n\\! true".to_owned(),
+    ];
+    for (sql, hand_made) in attacks.iter().flat_map(|a| [(a, true), (a, false)]) {
+        let zip = zip_edited(&s, work.path(), sql, hand_made);
+        let (err, tables) = failed_import(&s, &zip).await;
+        assert_eq!(
+            err.kind(),
+            ErrorKind::InvalidInput,
+            "{sql}: {}",
+            err.message()
+        );
+        assert!(err.message().contains("meta-command"), "{}", err.message());
+        assert_eq!(tables, "0", "{sql}: nothing imported");
+        assert!(!marker.exists(), "{sql}: the shell ran");
+        assert_eq!(
+            checksums(&s, "odoo"),
+            live,
+            "{sql}: the live database changed"
+        );
+        s.cluster
+            .psql("postgres", "DROP DATABASE odoo_from_zip")
+            .unwrap();
+    }
+}
+
+/// pg_dump 15.14+ writes its own `\restrict KEY` ... `\unrestrict KEY` pair: a real dump
+/// still imports (the pair is dropped, nothing else is).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_pg_dump_with_its_restrict_pair_imports() {
+    let fixture = Fixture::local();
+    let s = stack(&fixture);
+    let odoo_dump = dump(&s, &ZipManifest::default());
+    let sql = std::fs::read_to_string(odoo_dump.sql_path()).unwrap();
+    assert!(sql.contains("\n\\restrict ") && sql.contains("\n\\unrestrict "));
+    let work = tempfile::tempdir().unwrap();
+    let zip = work.path().join("real.zip");
+    odoo_dump.zip(&zip, true).unwrap();
+    let tables = checksums(&s, "odoo");
+    let root = tempfile::tempdir().unwrap();
+    zip_job(&s, &zip, Some("odoo_from_zip"), root.path())
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(checksums(&s, "odoo_from_zip"), tables);
+}
+
+/// Regression (issue 9): `ALTER ROLE ... SET default_transaction_read_only = on` in a zip
+/// committed with --target-db and turned the live Odoo's new sessions read-only. The zip's
+/// SQL runs as a throwaway role that owns the new database and nothing else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zip_cannot_alter_a_role_or_another_database() {
+    let fixture = Fixture::local();
+    let s = stack(&fixture);
+    let work = tempfile::tempdir().unwrap();
+    let settings = "SELECT count(*) FROM pg_db_role_setting";
+    for sql in [
+        format!(
+            "ALTER ROLE {} SET default_transaction_read_only = on;",
+            s.cluster.user()
+        ),
+        "ALTER DATABASE odoo SET default_transaction_read_only = on;".to_owned(),
+        "RESET ROLE; CREATE ROLE intruder SUPERUSER;".to_owned(),
+    ] {
+        let zip = zip_with(&s, work.path(), &sql);
+        let (err, _) = failed_import(&s, &zip).await;
+        assert_eq!(err.kind(), ErrorKind::Database, "{sql}: {}", err.message());
+        assert!(
+            !err.message().contains("nothing of it was committed"),
+            "{}",
+            err.message()
+        );
+        assert_eq!(
+            s.cluster.psql("postgres", settings).unwrap().trim(),
+            "0",
+            "{sql}"
+        );
+        let intruders = s
+            .cluster
+            .psql(
+                "postgres",
+                "SELECT count(*) FROM pg_roles WHERE rolname = 'intruder'",
+            )
+            .unwrap();
+        assert_eq!(intruders.trim(), "0", "{sql}");
+        s.cluster
+            .psql("postgres", "DROP DATABASE odoo_from_zip")
+            .unwrap();
+    }
+    assert_eq!(
+        throwaway_roles(&s),
+        "0",
+        "every throwaway role is dropped, even after a failed import"
+    );
+}
+
+/// The new database's owner may give it settings (read-only sessions, no connections) that
+/// would follow it through the swap: they are reset before anything uses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_a_zip_gives_its_own_database_are_reset() {
+    let fixture = Fixture::local();
+    let s = stack(&fixture);
+    let work = tempfile::tempdir().unwrap();
+    let zip = zip_with(
+        &s,
+        work.path(),
+        "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET default_transaction_read_only = on', \
+         current_database()); EXECUTE format('ALTER DATABASE %I CONNECTION LIMIT 0', \
+         current_database()); END $$;",
+    );
+    let root = tempfile::tempdir().unwrap();
+    zip_job(&s, &zip, Some("odoo_from_zip"), root.path())
+        .run()
+        .await
+        .unwrap();
+    let state = s
+        .cluster
+        .psql(
+            "postgres",
+            "SELECT datconnlimit, pg_get_userbyid(datdba), (SELECT count(*) FROM \
+             pg_db_role_setting WHERE setdatabase = d.oid) FROM pg_database d \
+             WHERE datname = 'odoo_from_zip'",
+        )
+        .unwrap();
+    assert_eq!(state.trim(), format!("-1|{}|0", s.cluster.user()));
+    assert_eq!(throwaway_roles(&s), "0");
+}
+
+/// A configured role that cannot create roles cannot contain the zip: refused, unless the
+/// operator says the zip is trusted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_createrole_a_zip_is_refused_unless_trusted() {
+    let fixture = Fixture::local();
+    let s = stack(&fixture);
+    s.cluster
+        .psql(
+            "postgres",
+            "CREATE ROLE importer LOGIN CREATEDB IN ROLE pg_read_all_data",
+        )
+        .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let zip = zipped(&s, work.path());
+    let before = databases(&s);
+    let root = tempfile::tempdir().unwrap();
+    let mut job = zip_job(&s, &zip, Some("odoo_from_zip"), root.path());
+    job.target.user = "importer".into();
+    let err = job.run().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{}", err.message());
+    assert!(err.message().contains("--trust-zip"), "{}", err.message());
+    assert_eq!(databases(&s), before, "nothing was created");
+
+    job.trust_zip = true;
+    job.run().await.unwrap();
+    let owner = s
+        .cluster
+        .psql(
+            "postgres",
+            "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'odoo_from_zip'",
+        )
+        .unwrap();
+    assert_eq!(owner.trim(), "importer");
+}
+
+fn throwaway_roles(s: &Stack) -> String {
+    s.cluster
+        .psql(
+            "postgres",
+            "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'vigia\\_tmp\\_%'",
+        )
+        .unwrap()
+        .trim()
+        .to_owned()
 }

@@ -65,7 +65,7 @@ pub struct RestoreArgs {
     pub from_odoo_zip: Option<PathBuf>,
     /// List the copies restores kept aside and the leftovers of killed restores and drills
     /// (databases, filestore folders, spool files); remove them with --apply
-    #[arg(long, conflicts_with_all = ["id", "from_odoo_zip", "target_db", "accept_einvoice_loss", "neutralize", "jobs", "role"])]
+    #[arg(long, conflicts_with_all = ["id", "from_odoo_zip", "target_db", "accept_einvoice_loss", "neutralize", "jobs", "role", "trust_zip"])]
     pub cleanup: bool,
     /// With --cleanup: remove what is listed
     #[arg(long, requires = "cleanup")]
@@ -91,6 +91,10 @@ pub struct RestoreArgs {
     /// Restore as this role (pg_restore --role) [default: [restore] role]
     #[arg(long, value_name = "ROLE")]
     pub role: Option<String>,
+    /// With --from-odoo-zip: run the zip's SQL with the [postgres] user's rights instead of
+    /// a throwaway role (for a user without CREATEROLE; only for a zip you trust)
+    #[arg(long, requires = "from_odoo_zip")]
+    pub trust_zip: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,4 +1,5 @@
-//! Free space, checked before work that needs it (a restore's spool, database and filestore).
+//! Free space, checked before work that needs it (a restore's spool, database and filestore),
+//! and writes that must survive a crash.
 
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
@@ -30,6 +31,21 @@ pub fn sync_filesystem(path: &Path) -> std::io::Result<()> {
         return Err(std::io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// Replaces `path` with `bytes` so that a crash leaves the old or the new content, never a
+/// mix: a temporary file beside it, fsynced, renamed over it, then the folder fsynced.
+pub fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".{}.tmp", std::process::id()));
+    let temp = dir.join(name);
+    let mut file = std::fs::File::create(&temp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&temp, path)?;
+    std::fs::File::open(dir)?.sync_all()
 }
 
 #[cfg(test)]

@@ -255,7 +255,7 @@ pub unsafe extern "C" fn vigia_prune(
 
 /// `vigia restore ID --json`. `args_json`: `{"id": "..."}` or `{"from_odoo_zip": "path"}`,
 /// plus optional `"target_db": "...", "confirm": "...", "accept_einvoice_loss": bool,
-/// "neutralize": bool, "jobs": N, "role": "..."`: with `target_db` beside the live database,
+/// "neutralize": bool, "trust_zip": bool, "jobs": N, "role": "..."`: with `target_db` beside the live database,
 /// else swapped in for it.
 ///
 /// # Safety

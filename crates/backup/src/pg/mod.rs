@@ -15,7 +15,9 @@ pub(crate) use client::{collect_stderr, tail};
 pub use dump::PgDump;
 pub use restore::{RestoreMode, pg_restore_stream};
 pub use restore_file::{RestoreOptions, pg_restore_file};
-pub use role::{THROWAWAY_PREFIX, ThrowawayRole, drop_leftover_role, role_exists};
+pub use role::{
+    THROWAWAY_PREFIX, ThrowawayRole, can_create_roles, drop_leftover_role, role_exists,
+};
 pub(crate) use rows::has_table;
 pub use rows::row_counts;
 pub use snapshot::SnapshotSession;

@@ -35,7 +35,7 @@ impl ThrowawayRole {
     /// show). `admin` must be a superuser or have CREATEROLE: refused otherwise, saying so.
     pub async fn create(admin: &PgTarget, name: &str) -> Result<Self> {
         let client = admin.connect("postgres").await?;
-        if !can_create_roles(&client).await? {
+        if !has_createrole(&client).await? {
             return Err(Error::invalid_input(format!(
                 "the [postgres] user {} cannot create roles (it needs CREATEROLE), so vigia \
                  cannot run untrusted SQL as a throwaway role",
@@ -160,7 +160,12 @@ pub async fn role_exists(admin: &PgTarget, name: &str) -> Result<bool> {
         .is_some())
 }
 
-async fn can_create_roles(client: &Client) -> Result<bool> {
+/// Whether the configured role may make a throwaway role (superuser or CREATEROLE).
+pub async fn can_create_roles(admin: &PgTarget) -> Result<bool> {
+    has_createrole(&admin.connect("postgres").await?).await
+}
+
+async fn has_createrole(client: &Client) -> Result<bool> {
     Ok(client
         .query_one(
             "SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user",

@@ -103,10 +103,42 @@ impl PgTarget {
         }
         Ok(())
     }
+
+    /// Refuses a psql that does not honour `\restrict` (13.22, 14.19, 15.14, 16.10, 17.6 and
+    /// later): with it, a zip's meta-commands could run.
+    pub fn check_psql_restrict(&self) -> Result<()> {
+        let program = self.program("psql");
+        let (major, minor) = client_version(&program)?;
+        let first_minor = match major {
+            13 => 22,
+            14 => 19,
+            15 => 14,
+            16 => 10,
+            17 => 6,
+            18.. => 0,
+            _ => u32::MAX,
+        };
+        if minor >= first_minor {
+            return Ok(());
+        }
+        Err(Error::config(format!(
+            "{} is psql {major}.{minor}, which does not honour \\restrict, so an Odoo zip's \
+             psql meta-commands (a shell, a connection elsewhere) could run: install a \
+             postgresql-client of 13.22, 14.19, 15.14, 16.10, 17.6 or later, or set [postgres] \
+             bin-dir",
+            program.display()
+        ))
+        .with_key("postgres.bin-dir"))
+    }
 }
 
-/// The major version `pg_dump --version` reports ("pg_dump (PostgreSQL) 15.18 (Debian ...)").
+/// The major version `pg_dump --version` reports.
 fn client_major(program: &Path) -> Result<u32> {
+    client_version(program).map(|(major, _)| major)
+}
+
+/// The version a client program reports ("pg_dump (PostgreSQL) 15.18 (Debian ...)").
+fn client_version(program: &Path) -> Result<(u32, u32)> {
     let out = Command::new(program).arg("--version").output().map_err(|e| {
         Error::new(
             ErrorKind::Io,
@@ -118,7 +150,11 @@ fn client_major(program: &Path) -> Result<u32> {
     })?;
     let text = String::from_utf8_lossy(&out.stdout);
     text.split_whitespace()
-        .find_map(|word| word.split('.').next()?.parse::<u32>().ok())
+        .find_map(|word| {
+            let (major, minor) = word.split_once('.')?;
+            let minor = minor.split(|c: char| !c.is_ascii_digit()).next()?;
+            Some((major.parse::<u32>().ok()?, minor.parse::<u32>().ok()?))
+        })
         .ok_or_else(|| {
             Error::new(
                 ErrorKind::Io,

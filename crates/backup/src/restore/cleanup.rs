@@ -12,9 +12,9 @@ use serde::Serialize;
 use vigia_core::{Config, Error, Outcome, Result};
 
 use crate::access::StoreAccess;
+use crate::copy_records::CopyRecords;
 use crate::lock::{StoreLock, os_lock_dir};
 use crate::pg::{PgTarget, db_error, quote_ident};
-use crate::restore::pending::PendingRestore;
 
 #[derive(Debug)]
 pub struct RestoreCleanup {
@@ -24,8 +24,9 @@ pub struct RestoreCleanup {
     /// `<data-dir>/filestore`.
     pub filestore_root: Option<PathBuf>,
     pub spool_dir: PathBuf,
-    /// Records of restores in progress; those of processes gone name leftovers.
-    pub pending_dir: PathBuf,
+    /// Records of what restores make; those of processes gone name leftovers.
+    pub records_dir: PathBuf,
+    pub environment: Option<String>,
     pub production: bool,
     pub confirm: Option<String>,
     pub apply: bool,
@@ -56,7 +57,8 @@ impl RestoreCleanup {
             live_db: config.odoo.database.clone(),
             filestore_root: config.odoo.data_dir.as_ref().map(|d| d.join("filestore")),
             spool_dir: config.state_dir.join("spool"),
-            pending_dir: config.state_dir.join("restores"),
+            records_dir: config.state_dir.join("restores"),
+            environment: config.environment.clone(),
             production: config.production,
             confirm,
             apply,
@@ -111,7 +113,9 @@ impl RestoreCleanup {
             .iter()
             .map(|r| r.get::<_, String>(0))
             .collect();
-        let records = PendingRestore::leftovers(&self.pending_dir);
+        let records =
+            CopyRecords::new(&self.records_dir, self.environment.as_deref(), &self.target)
+                .leftovers();
         let recorded =
             |name: &str| name != self.live_db && records.iter().any(|(_, r)| r.database == name);
         let databases: Vec<String> = existing
@@ -158,7 +162,7 @@ impl RestoreCleanup {
                 std::fs::remove_file(file).map_err(|e| Error::io("remove", file, e))?;
             }
             for (path, _) in &records {
-                PendingRestore::finished(path)?;
+                CopyRecords::finished(path)?;
             }
         }
         Ok(CleanupReport {

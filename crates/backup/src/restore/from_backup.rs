@@ -49,7 +49,7 @@ impl RestoreJob {
         phases.start("spool the dump");
         let spool = self.spool(id, &index, &manifest, identity).await?;
         self.cancel.check()?;
-        let record = self.record(&names.restored, filestore_dir.as_deref())?;
+        let record = self.record(&names.restored, filestore_dir.as_deref(), None)?;
         phases.start("restore the database and the filestore");
         let database = async {
             self.create_database(&names.restored).await?;

@@ -11,8 +11,8 @@ mod from_zip;
 mod neutralize;
 mod odoo_health;
 mod odoo_zip;
-mod pending;
 mod phases;
+mod restricted_sql;
 mod swap;
 
 use std::collections::BTreeMap;
@@ -27,6 +27,7 @@ use vigia_core::ports::runtime::{NoRuntime, Runtime, RuntimeAction, Service};
 use vigia_core::{CancelToken, Config, Error, ErrorKind, Outcome, Result};
 
 use crate::access::StoreAccess;
+use crate::copy_records::{CopyKind, CopyRecords};
 use crate::format::BackupId;
 use crate::keys::Identity;
 use crate::lock::{StoreLock, os_lock_dir};
@@ -35,7 +36,6 @@ pub use cleanup::{CleanupReport, RestoreCleanup};
 use neutralize::Neutralize;
 pub use neutralize::NeutralizeReport;
 pub use odoo_zip::OdooZipInfo;
-use pending::PendingRestore;
 pub use phases::Phase;
 use phases::Phases;
 pub use swap::Aside;
@@ -70,6 +70,9 @@ pub struct RestoreJob {
     pub base_url: Option<String>,
     /// `[restore] neutralize-sql`.
     pub neutralize_sql: Vec<String>,
+    /// `--trust-zip`: an Odoo zip's SQL runs with the configured role's rights, not as a
+    /// throwaway role (for a configured role that cannot create roles).
+    pub trust_zip: bool,
     /// The environment says `production = true`.
     pub production: bool,
     /// Stops and starts Odoo around the swap.
@@ -86,8 +89,10 @@ pub struct RestoreJob {
     pub options: RestoreOptions,
     /// Where the dump is decrypted for `pg_restore -j` (`state-dir/spool`).
     pub spool_dir: PathBuf,
-    /// Records of restores in progress (`state-dir/restores`), for `--cleanup`.
-    pub pending_dir: PathBuf,
+    /// Records of what restores make (`state-dir/restores`), for `--cleanup`.
+    pub records_dir: PathBuf,
+    /// The environment picked (`--env`), named in those records.
+    pub environment: Option<String>,
     pub lock_wait: Duration,
     pub os_lock_dir: Option<PathBuf>,
     pub progress: Arc<dyn Progress>,
@@ -117,6 +122,8 @@ pub struct RestoreRequest {
     pub confirm: Option<String>,
     pub accept_einvoice_loss: bool,
     pub neutralize: bool,
+    /// Run an Odoo zip's SQL with the configured role's rights (see [`RestoreJob::trust_zip`]).
+    pub trust_zip: bool,
     /// `pg_restore -j` instead of `[restore] jobs`.
     pub jobs: Option<u32>,
     /// `pg_restore --role` (psql `SET ROLE` for a zip) instead of `[restore] role`.
@@ -155,7 +162,7 @@ struct Restored {
     filestore: Option<PathBuf>,
     /// The row counts the check after the swap expects.
     expected: BTreeMap<String, u64>,
-    /// This restore's record in `pending_dir`, removed when it ends well.
+    /// This restore's record in `records_dir`, removed when it ends well.
     record: PathBuf,
 }
 
@@ -187,6 +194,7 @@ impl RestoreJob {
             neutralize: request.neutralize,
             base_url: config.odoo.url.clone(),
             neutralize_sql: restore.neutralize_sql.clone(),
+            trust_zip: request.trust_zip,
             production: config.production,
             runtime: Arc::new(NoRuntime),
             odoo_url: config.odoo.internal_url().map(str::to_owned),
@@ -202,7 +210,8 @@ impl RestoreJob {
                     .filter(|r| !r.is_empty()),
             },
             spool_dir: config.state_dir.join("spool"),
-            pending_dir: config.state_dir.join("restores"),
+            records_dir: config.state_dir.join("restores"),
+            environment: config.environment.clone(),
             lock_wait: config.backup.lock_wait.0,
             os_lock_dir: os_lock_dir(config),
             progress: Arc::new(NoProgress),
@@ -246,6 +255,12 @@ impl RestoreJob {
             return Err(Error::invalid_input(
                 "--confirm and --accept-einvoice-loss go with replacing the live database, not \
                  with --target-db (which never touches it)",
+            ));
+        }
+        if self.trust_zip && !matches!(self.source, RestoreSource::OdooZip(_)) {
+            return Err(Error::invalid_input(
+                "--trust-zip goes with --from-odoo-zip: a vigia backup's dump is proven by its \
+                 index before it is restored",
             ));
         }
         if self.neutralize && self.production {
@@ -348,7 +363,15 @@ impl RestoreJob {
             });
             report.filestore = restored.filestore.map(|_| root.join(&self.live_db));
         }
-        PendingRestore::finished(&restored.record)?;
+        if let Some(aside) = &report.aside {
+            self.records().write(
+                CopyKind::Aside,
+                &aside.database,
+                aside.filestore.as_deref(),
+                None,
+            )?;
+        }
+        CopyRecords::finished(&restored.record)?;
         report.phases = phases.finish();
         Ok(report)
     }
@@ -496,9 +519,19 @@ impl RestoreJob {
         self.filestore_root.as_ref().map(|r| r.join(&self.live_db))
     }
 
-    /// Records this restore for `--cleanup`, before its database is created.
-    fn record(&self, database: &str, filestore: Option<&Path>) -> Result<PathBuf> {
-        PendingRestore::record(&self.pending_dir, database, filestore)
+    fn records(&self) -> CopyRecords {
+        CopyRecords::new(&self.records_dir, self.environment.as_deref(), &self.target)
+    }
+
+    /// Records this restore for `--cleanup`, before its database (and `role`) is created.
+    fn record(
+        &self,
+        database: &str,
+        filestore: Option<&Path>,
+        role: Option<&str>,
+    ) -> Result<PathBuf> {
+        self.records()
+            .write(CopyKind::Restore, database, filestore, role)
     }
 
     /// The new database and filestore folder must not exist: a restore never overwrites.

@@ -15,7 +15,8 @@ use sha1::{Digest, Sha1};
 use vigia_core::{Error, ErrorKind, Result};
 use zip::ZipArchive;
 
-use crate::pg::{PgTarget, RestoreOptions, quote_ident};
+use super::restricted_sql::{SqlCopyError, copy_restricted};
+use crate::pg::{PgTarget, quote_ident};
 use crate::pg::{collect_stderr, tail};
 
 const DUMP: &str = "dump.sql";
@@ -119,13 +120,14 @@ impl OdooZipInfo {
     }
 }
 
-/// Streams `dump.sql` into `psql` connected to the new, empty `database`: `ON_ERROR_STOP`,
-/// one transaction, as `--role` when asked. Blocking.
+/// Streams `dump.sql` into `psql` connected to the new, empty `database` as `target`'s user:
+/// `ON_ERROR_STOP`, one transaction, no meta-command from the zip (see `restricted_sql`), as
+/// `set_role` when given. Blocking.
 pub fn import_sql(
     target: &PgTarget,
     database: &str,
     zip: &Path,
-    options: &RestoreOptions,
+    set_role: Option<&str>,
 ) -> Result<()> {
     let mut command = target.client_command("psql", "vigia-restore");
     command
@@ -135,23 +137,41 @@ pub fn import_sql(
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    if let Some(role) = &options.role {
+    if let Some(role) = set_role {
         command.arg(format!("--command=SET ROLE {}", quote_ident(role)));
     }
     command.arg("--file=-");
     let mut archive = open(zip)?;
-    let mut entry = archive.by_name(DUMP).map_err(|e| not_odoo(zip, DUMP, &e))?;
+    let entry = archive.by_name(DUMP).map_err(|e| not_odoo(zip, DUMP, &e))?;
     let mut child = target
         .spawn_client(&mut command, "psql")
         .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
     let stderr = collect_stderr(&mut child);
     let mut stdin = child.stdin.take().expect("piped stdin");
-    let copied = copy_sql(&mut entry, &mut stdin);
-    if let Err(Copy::Read(e)) = &copied {
-        // psql commits at the end of its input: a damaged dump must never reach it.
+    let key = hex::encode(vigia_core::random_bytes::<16>());
+    let copied = copy_restricted(
+        &mut std::io::BufReader::with_capacity(256 * 1024, entry),
+        &mut stdin,
+        &key,
+    );
+    let left = format!(
+        "{database} is left for inspection and is not used; `vigia restore --cleanup --apply` \
+         removes it"
+    );
+    let refused = match &copied {
+        Err(SqlCopyError::Read(e)) => Some(damaged(zip, DUMP, e)),
+        Err(SqlCopyError::MetaCommand { line, text }) => Some(Error::invalid_input(format!(
+            "refusing {}: line {line} of {DUMP} is a psql meta-command (`{text}`), and vigia \
+             runs none from a zip (they can run a shell or reach another database); {left}",
+            zip.display()
+        ))),
+        Ok(()) | Err(SqlCopyError::Write(_)) => None,
+    };
+    if let Some(refused) = refused {
+        // psql commits at the end of its input: it must never get there.
         let _ = child.kill();
         let _ = child.wait();
-        return Err(damaged(zip, DUMP, e));
+        return Err(refused);
     }
     drop(stdin);
     let status = child
@@ -159,7 +179,7 @@ pub fn import_sql(
         .map_err(|e| Error::io("wait for", Path::new("psql"), e))?;
     let stderr = stderr.join().unwrap_or_default();
     if status.success() {
-        if let Err(Copy::Write(e)) = copied {
+        if let Err(SqlCopyError::Write(e)) = copied {
             return Err(Error::io("write to", Path::new("psql"), e));
         }
         return Ok(());
@@ -167,27 +187,12 @@ pub fn import_sql(
     Err(Error::new(
         ErrorKind::Database,
         format!(
-            "dump.sql of {} into {database} failed ({status}); nothing of it was committed: {}",
+            "{DUMP} of {} into {database} failed ({status}) and psql stopped at the error; \
+             {left}: {}",
             zip.display(),
             tail(&stderr, 5)
         ),
     ))
-}
-
-enum Copy {
-    Read(std::io::Error),
-    Write(std::io::Error),
-}
-
-fn copy_sql(from: &mut impl Read, to: &mut impl Write) -> std::result::Result<(), Copy> {
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = from.read(&mut buf).map_err(Copy::Read)?;
-        if n == 0 {
-            return Ok(());
-        }
-        to.write_all(&buf[..n]).map_err(Copy::Write)?;
-    }
 }
 
 /// Writes the zip's `filestore/` under `dir` (which must not exist yet); a file named like

@@ -20,6 +20,7 @@ pub fn run(cli: &Cli, args: &RestoreArgs) -> Result<RestoreReport> {
         confirm: args.confirm.clone(),
         accept_einvoice_loss: args.accept_einvoice_loss,
         neutralize: args.neutralize,
+        trust_zip: args.trust_zip,
         jobs: args.jobs,
         role: args.role.clone(),
     };
