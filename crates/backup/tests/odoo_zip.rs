@@ -46,9 +46,8 @@ fn zip_edited(s: &Stack, dir: &Path, sql: &str, hand_made: bool) -> PathBuf {
     let mut text = std::fs::read_to_string(odoo_dump.sql_path()).unwrap();
     if hand_made {
         text = text
-            .lines()
+            .split_inclusive('\n')
             .filter(|l| !l.starts_with("\\restrict ") && !l.starts_with("\\unrestrict "))
-            .map(|l| format!("{l}\n"))
             .collect();
     }
     let at = text.find("CREATE TABLE public.res_partner").unwrap();

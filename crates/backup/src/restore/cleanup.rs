@@ -1,9 +1,11 @@
 //! `vigia restore --cleanup [--apply]`: what restores leave on purpose (the live database and
-//! filestore kept aside by a swap) and by accident (the copy of a restore or drill that was
-//! killed or failed, found by its name or by its record in `state-dir/restores`; spool
-//! files). Listed first; removed only with `--apply`, under the store lock, and
-//! in production only with `--confirm <db>`.
+//! filestore kept aside by a swap) and by accident (the copy, folder and throwaway role of a
+//! restore or drill that was killed or failed; spool files), found only through this
+//! environment's records on this cluster (`copy_records`), never by a name that looks like
+//! vigia's. Listed first; removed only with `--apply`, under the store lock, in production
+//! only with `--confirm <db>`, and never an aside copy while the live database is missing.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,9 +14,11 @@ use serde::Serialize;
 use vigia_core::{Config, Error, Outcome, Result};
 
 use crate::access::StoreAccess;
-use crate::copy_records::CopyRecords;
+use crate::copy_records::{CopyKind, CopyRecords};
 use crate::lock::{StoreLock, os_lock_dir};
-use crate::pg::{PgTarget, db_error, quote_ident};
+use crate::pg::{
+    PgTarget, THROWAWAY_PREFIX, db_error, drop_leftover_role, quote_ident, role_exists,
+};
 
 #[derive(Debug)]
 pub struct RestoreCleanup {
@@ -40,6 +44,8 @@ pub struct CleanupReport {
     pub applied: bool,
     pub databases: Vec<String>,
     pub filestores: Vec<PathBuf>,
+    /// Throwaway roles a killed restore or drill left.
+    pub roles: Vec<String>,
     pub spool_files: Vec<PathBuf>,
 }
 
@@ -65,14 +71,6 @@ impl RestoreCleanup {
             lock_wait: config.backup.lock_wait.0,
             os_lock_dir: os_lock_dir(config),
         })
-    }
-
-    /// Names that are vigia's to remove: copies kept aside for this database, and the
-    /// scratch databases of restores and drills.
-    fn is_leftover(&self, name: &str) -> bool {
-        name.starts_with(&format!("{}_pre_restore_", self.live_db))
-            || name.starts_with("vigia_restore_")
-            || name.starts_with("vigia_drill_")
     }
 
     pub async fn run(&self) -> Result<CleanupReport> {
@@ -106,8 +104,8 @@ impl RestoreCleanup {
 
     async fn list_and_apply(&self) -> Result<CleanupReport> {
         let client = self.target.connect("postgres").await?;
-        let existing: Vec<String> = client
-            .query("SELECT datname FROM pg_database ORDER BY 1", &[])
+        let existing: BTreeSet<String> = client
+            .query("SELECT datname FROM pg_database", &[])
             .await
             .map_err(|e| db_error("cannot list the databases", &e))?
             .iter()
@@ -116,34 +114,36 @@ impl RestoreCleanup {
         let records =
             CopyRecords::new(&self.records_dir, self.environment.as_deref(), &self.target)
                 .leftovers();
-        let recorded =
-            |name: &str| name != self.live_db && records.iter().any(|(_, r)| r.database == name);
-        let databases: Vec<String> = existing
-            .into_iter()
-            .filter(|name| self.is_leftover(name) || recorded(name))
+        let asides = records.iter().filter(|(_, r)| r.kind == CopyKind::Aside);
+        if self.apply && !existing.contains(&self.live_db) && asides.clone().next().is_some() {
+            return Err(Error::invalid_input(format!(
+                "the live database {} is missing, so the copies kept aside ({}) may hold the \
+                 only copy of its data: nothing was removed. Finish or undo the interrupted \
+                 swap first (`vigia restore --resume`), or rename the right copy back by hand",
+                self.live_db,
+                asides
+                    .map(|(_, r)| r.database.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        let mut databases: Vec<String> = records
+            .iter()
+            .map(|(_, r)| r.database.clone())
+            .filter(|db| *db != self.live_db && existing.contains(db))
             .collect();
-        let mut filestores: Vec<PathBuf> = match &self.filestore_root {
-            Some(root) => entries(root)
-                .into_iter()
-                .filter(|p| {
-                    p.is_dir()
-                        && p.file_name()
-                            .is_some_and(|n| self.is_leftover(&n.to_string_lossy()))
-                })
-                .collect(),
-            None => Vec::new(),
-        };
-        // A record's folder is removed only where restores put folders, never the live one.
-        for dir in records.iter().filter_map(|(_, r)| r.filestore.as_ref()) {
-            let root = self.filestore_root.as_deref();
-            let live = root.map(|r| r.join(&self.live_db));
-            if dir.is_dir()
-                && root.is_some()
-                && dir.parent() == root
-                && live.as_ref() != Some(dir)
-                && !filestores.contains(dir)
-            {
-                filestores.push(dir.clone());
+        databases.sort();
+        databases.dedup();
+        let mut filestores: Vec<PathBuf> = records
+            .iter()
+            .filter_map(|(_, r)| self.leftover_folder(r.filestore.as_deref()?))
+            .collect();
+        filestores.sort();
+        filestores.dedup();
+        let mut roles = Vec::new();
+        for role in records.iter().filter_map(|(_, r)| r.role.as_deref()) {
+            if role.starts_with(THROWAWAY_PREFIX) && role_exists(&self.target, role).await? {
+                roles.push(role.to_owned());
             }
         }
         let spool_files = entries(&self.spool_dir);
@@ -154,6 +154,10 @@ impl RestoreCleanup {
                     .batch_execute(&format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"))
                     .await
                     .map_err(|e| db_error(&format!("cannot drop {quoted}"), &e))?;
+            }
+            // A role owns nothing once its database is gone.
+            for role in &roles {
+                drop_leftover_role(&self.target, role).await?;
             }
             for dir in &filestores {
                 std::fs::remove_dir_all(dir).map_err(|e| Error::io("remove", dir, e))?;
@@ -169,8 +173,22 @@ impl RestoreCleanup {
             applied: self.apply,
             databases,
             filestores,
+            roles,
             spool_files,
         })
+    }
+
+    /// A recorded folder as cleanup may remove it: a real directory (not a link) directly
+    /// under the filestore root, not the live one; canonical, so that `..` or a link in the
+    /// record cannot name another folder. None otherwise.
+    fn leftover_folder(&self, dir: &Path) -> Option<PathBuf> {
+        let root = self.filestore_root.as_deref()?.canonicalize().ok()?;
+        if !std::fs::symlink_metadata(dir).ok()?.is_dir() {
+            return None;
+        }
+        let canonical = dir.canonicalize().ok()?;
+        let under_root = canonical.parent() == Some(root.as_path());
+        (under_root && canonical != root.join(&self.live_db)).then_some(canonical)
     }
 }
 

@@ -52,6 +52,8 @@ pub enum RestoreSource {
     OdooZip(PathBuf),
 }
 
+// The operator's switches; issue 11 turns this job into a RestorePlan and its steps.
+#[allow(clippy::struct_excessive_bools)]
 pub struct RestoreJob {
     pub access: StoreAccess,
     pub target: PgTarget,

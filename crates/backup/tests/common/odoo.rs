@@ -181,6 +181,25 @@ impl Stack {
         }
     }
 
+    /// `restore --cleanup` of this stack's restores (records in the keys folder), with
+    /// `root` as `<data-dir>/filestore`.
+    pub fn cleanup_job(&self, root: &std::path::Path, apply: bool) -> vigia_backup::RestoreCleanup {
+        vigia_backup::RestoreCleanup {
+            access: self.access(true),
+            target: target(&self.cluster),
+            live_db: "odoo".into(),
+            filestore_root: Some(root.to_path_buf()),
+            spool_dir: self.keys.path().join("spool"),
+            records_dir: self.keys.path().join("restores"),
+            environment: None,
+            production: false,
+            confirm: None,
+            apply,
+            lock_wait: std::time::Duration::ZERO,
+            os_lock_dir: self.job.os_lock_dir.clone(),
+        }
+    }
+
     pub fn verify_job(&self, level: Option<VerifyLevel>, selection: Selection) -> VerifyJob {
         VerifyJob {
             access: self.access(true),

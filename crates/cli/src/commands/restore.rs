@@ -121,10 +121,17 @@ impl Human for CleanupReport {
         for dir in &self.filestores {
             let _ = writeln!(out, "{verb} filestore {}", dir.display());
         }
+        for role in &self.roles {
+            let _ = writeln!(out, "{verb} throwaway role {role}");
+        }
         for file in &self.spool_files {
             let _ = writeln!(out, "{verb} spool file {}", file.display());
         }
-        if self.databases.is_empty() && self.filestores.is_empty() && self.spool_files.is_empty() {
+        if self.databases.is_empty()
+            && self.filestores.is_empty()
+            && self.roles.is_empty()
+            && self.spool_files.is_empty()
+        {
             out.push_str("Nothing left by restores.\n");
         } else if !self.applied {
             out.push_str("Remove them with `vigia restore --cleanup --apply`.\n");

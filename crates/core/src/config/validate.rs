@@ -130,8 +130,8 @@ fn is_http_url(url: &str) -> bool {
     })
 }
 
-/// A PostgreSQL database name vigia accepts: ASCII letters, digits, `_`, `-`, `.`, at most 63
-/// bytes (refused rather than silently truncated by PostgreSQL).
+/// A PostgreSQL database name vigia accepts, as Odoo does (`^[A-Za-z0-9][A-Za-z0-9_.-]*$`),
+/// at most 63 bytes (refused rather than silently truncated by PostgreSQL).
 pub fn check_database_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("must not be empty".into());
@@ -140,6 +140,10 @@ pub fn check_database_name(name: &str) -> Result<(), String> {
         return Err(format!(
             "`{name}` is longer than PostgreSQL's 63-byte limit"
         ));
+    }
+    // Odoo's own rule; a first `.` or `-` would make `..` or an option of a name.
+    if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        return Err(format!("`{name}` must start with a letter or digit"));
     }
     let ok = name
         .chars()
