@@ -8,10 +8,11 @@ use std::path::Path;
 use vigia_core::ports::progress::ProgressEvent;
 use vigia_core::{Error, Result};
 
+use super::new_folder::NewFolder;
 use super::odoo_zip::{OdooZipInfo, extract_filestore, import_sql};
 use super::phases::Phases;
 use super::swap::newer_einvoices;
-use super::{Names, RestoreJob, Restored, files};
+use super::{Names, RestoreJob, Restored};
 use crate::pg::{PgTarget, ThrowawayRole, can_create_roles, db_error, has_table};
 
 impl RestoreJob {
@@ -61,8 +62,9 @@ impl RestoreJob {
             };
             let (zip, live) = (zip.to_path_buf(), self.live_filestore());
             blocking(move || {
-                extract_filestore(&zip, &dir)?;
-                files::settle(&dir, live.as_deref())
+                let folder = NewFolder::create(&dir)?;
+                extract_filestore(&zip, &folder)?;
+                folder.settle(live.as_deref())
             })
             .await
         };

@@ -9,6 +9,7 @@ mod files;
 mod from_backup;
 mod from_zip;
 mod neutralize;
+mod new_folder;
 mod odoo_health;
 mod odoo_zip;
 mod phases;
@@ -550,8 +551,9 @@ impl RestoreJob {
                  another --target-db, or drop it yourself"
             )));
         }
+        // A link (even a dangling one) is there too: never "does not exist".
         if let Some(dir) = filestore_dir
-            && dir.exists()
+            && std::fs::symlink_metadata(dir).is_ok()
         {
             return Err(Error::invalid_input(format!(
                 "{} already exists; a restore never overwrites: choose another --target-db or \

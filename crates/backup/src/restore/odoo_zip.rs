@@ -15,6 +15,7 @@ use sha1::{Digest, Sha1};
 use vigia_core::{Error, ErrorKind, Result};
 use zip::ZipArchive;
 
+use super::new_folder::NewFolder;
 use super::restricted_sql::{SqlCopyError, copy_restricted};
 use crate::pg::{PgTarget, quote_ident};
 use crate::pg::{collect_stderr, tail};
@@ -195,12 +196,11 @@ pub fn import_sql(
     ))
 }
 
-/// Writes the zip's `filestore/` under `dir` (which must not exist yet); a file named like
-/// Odoo's content-addressed files (`xx/<sha1>`) must hash to its name. Returns the number of
-/// files. Blocking.
-pub fn extract_filestore(zip: &Path, dir: &Path) -> Result<usize> {
+/// Writes the zip's `filestore/` into the new `folder`; a file named like Odoo's
+/// content-addressed files (`xx/<sha1>`) must hash to its name. Returns the number of files.
+/// Blocking.
+pub fn extract_filestore(zip: &Path, folder: &NewFolder) -> Result<usize> {
     let mut archive = open(zip)?;
-    std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
     let mut files = 0;
     for i in 0..archive.len() {
         let mut entry = archive.by_index(i).map_err(|e| damaged(zip, "", &e))?;
@@ -208,6 +208,9 @@ pub fn extract_filestore(zip: &Path, dir: &Path) -> Result<usize> {
         let Some(relative) = name.strip_prefix(FILESTORE).filter(|r| !r.is_empty()) else {
             continue;
         };
+        if entry.is_dir() {
+            continue;
+        }
         // A zip entry must never write outside the new folder.
         let Some(safe) = entry.enclosed_name() else {
             return Err(Error::new(
@@ -218,38 +221,43 @@ pub fn extract_filestore(zip: &Path, dir: &Path) -> Result<usize> {
                 ),
             ));
         };
-        let path = dir.join(safe.strip_prefix("filestore").unwrap_or(&safe));
-        if entry.is_dir() {
-            std::fs::create_dir_all(&path).map_err(|e| Error::io("create", &path, e))?;
-            continue;
-        }
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| Error::io("create", parent, e))?;
-        }
-        let mut out = File::create(&path).map_err(|e| Error::io("create", &path, e))?;
+        let within = safe
+            .strip_prefix("filestore")
+            .unwrap_or(&safe)
+            .to_path_buf();
+        let mut new = folder.create_file(&within)?;
         let mut hasher = Sha1::new();
         let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            let n = entry.read(&mut buf).map_err(|e| damaged(zip, &name, &e))?;
+        let written = loop {
+            let n = match entry.read(&mut buf) {
+                Ok(n) => n,
+                Err(e) => break Err(damaged(zip, &name, &e)),
+            };
             if n == 0 {
-                break;
+                break Ok(());
             }
             hasher.update(&buf[..n]);
-            out.write_all(&buf[..n])
-                .map_err(|e| Error::io("write", &path, e))?;
-        }
+            if let Err(e) = new.file.write_all(&buf[..n]) {
+                break Err(Error::io("write", &folder.path().join(&within), e));
+            }
+        };
         let sha1 = hex::encode(hasher.finalize());
-        if let Some(named) = content_name(relative)
-            && named != sha1
-        {
-            return Err(Error::new(
+        let checked = written.and_then(|()| match content_name(relative) {
+            Some(named) if named != sha1 => Err(Error::new(
                 ErrorKind::Integrity,
                 format!(
                     "{}: {name} has sha1 {sha1}, its name says {named}; the zip is damaged",
                     zip.display()
                 ),
-            ));
+            )),
+            _ => Ok(()),
+        });
+        if let Err(e) = checked {
+            new.discard();
+            return Err(e);
         }
+        new.commit()
+            .map_err(|e| Error::io("rename", &folder.path().join(&within), e))?;
         files += 1;
     }
     Ok(files)
