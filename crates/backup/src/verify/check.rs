@@ -11,6 +11,7 @@ use vigia_core::{Error, ErrorKind, Result};
 use super::drill::Drill;
 use super::{Problem, VerifyJob, VerifyLevel};
 use crate::extra::extra_entries;
+use crate::filestore::entries_problem;
 use crate::format::{
     BackupIndex, BackupManifest, NAME_KEY_KEY, NameKey, dump_key, extra_key, manifest_key,
 };
@@ -336,7 +337,10 @@ async fn read_small(
     Ok(content.map_err(|damage| Problem::new(&object.key, damage)))
 }
 
-/// A backup's manifest, read back, authenticated by its mac and checked to be this backup's.
+/// A backup's manifest, read back, authenticated by its mac and checked to be this backup's,
+/// with every filestore entry of Odoo's form for its own sha1. A name-key holder can re-seal
+/// a manifest: restore, verify and `backup show` all read it here, so none of them acts on a
+/// name that leaves the filestore.
 pub(crate) async fn read_manifest(
     store: &dyn ObjectStore,
     name_key: &NameKey,
@@ -360,6 +364,9 @@ pub(crate) async fn read_manifest(
             &key,
             format!("it describes backup {}, not {}", manifest.id, index.id),
         )));
+    }
+    if let Some(problem) = entries_problem(&manifest.filestore) {
+        return Ok(Err(Problem::new(&key, problem)));
     }
     Ok(Ok(manifest))
 }
