@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use common::Fixture;
 use common::odoo::{Stack, databases, stack};
-use vigia_backup::format::{BackupId, manifest_key};
+use vigia_backup::format::{BackupId, index_key, manifest_key};
 use vigia_backup::{Selection, VerifyLevel};
 use vigia_core::ErrorKind;
 
@@ -100,4 +100,41 @@ async fn a_restore_of_a_manifest_with_hostile_names_creates_nothing() {
         "nothing written"
     );
     assert!(!databases(&s).contains("odoo_restored"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_index_copied_over_the_newest_is_damaged_and_does_not_hide_it() {
+    let fixture = Fixture::local();
+    let s = stack(&fixture);
+    let old = s.job.run().await.unwrap().id;
+    let newest = s.job.run().await.unwrap().id;
+    let old_index = fixture.store().get_bytes(&index_key(&old)).await.unwrap();
+    fixture
+        .store()
+        .put_bytes(&index_key(&newest), old_index.into())
+        .await
+        .unwrap();
+
+    let list = s.access(false).list_backups().await.unwrap();
+    let ids: Vec<&BackupId> = list.backups.iter().map(|b| &b.id).collect();
+    assert_eq!(ids, [&old], "the copy is not listed as a backup");
+    assert_eq!(list.damaged.len(), 1, "{:?}", list.damaged);
+    assert_eq!(list.damaged[0].key, index_key(&newest));
+    assert!(
+        list.damaged[0]
+            .problem
+            .contains(&format!("describes backup {old}")),
+        "{}",
+        list.damaged[0].problem
+    );
+
+    let err = s.access(false).read_index(&newest).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Integrity, "{}", err.message());
+    let report = s
+        .verify_job(Some(VerifyLevel::Quick), Selection::One(newest.clone()))
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(report.results.len(), 1);
+    assert!(!report.results[0].ok);
 }
