@@ -37,8 +37,8 @@ async fn backup_with_hostile_names(s: &Stack, outside: &Path) -> (BackupId, [Str
     let climbing = "../../../etc/x".to_owned();
     let mut other_sha1 = String::new();
     s.rewrite_manifest(&id, |m| {
-        m.filestore[0].store_fname = absolute.clone();
-        m.filestore[1].store_fname = climbing.clone();
+        m.filestore[0].store_fname.clone_from(&absolute);
+        m.filestore[1].store_fname.clone_from(&climbing);
         let sha1 = &m.filestore[2].sha1;
         let last = if sha1.ends_with('0') { "1" } else { "0" };
         other_sha1 = format!("{}{last}", &sha1[..39]);
