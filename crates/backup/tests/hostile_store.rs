@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use common::Fixture;
 use common::odoo::{Stack, databases, stack};
-use vigia_backup::format::{BackupId, index_key, manifest_key};
+use vigia_backup::format::{BackupId, dump_key, index_key, manifest_key};
 use vigia_backup::{Selection, VerifyLevel};
 use vigia_core::ErrorKind;
 
@@ -137,4 +137,126 @@ async fn an_old_index_copied_over_the_newest_is_damaged_and_does_not_hide_it() {
         .unwrap();
     assert_eq!(report.results.len(), 1);
     assert!(!report.results[0].ok);
+}
+
+/// A real `pg_dump -Fc` of a database whose CHECK constraint runs `ALTER ROLE victim VALID
+/// UNTIL '2000-01-01'` for every row restored: whoever restores it alters a role, if allowed.
+fn hostile_dump(s: &Stack) -> Vec<u8> {
+    s.cluster.psql("postgres", "CREATE ROLE victim").unwrap();
+    s.cluster.create_database("hostile").unwrap();
+    s.cluster
+        .psql(
+            "hostile",
+            "CREATE FUNCTION public.checked(i int) RETURNS boolean LANGUAGE sql AS 'SELECT true'; \
+             CREATE TABLE public.res_partner (id int CHECK (public.checked(id))); \
+             INSERT INTO public.res_partner VALUES (1); \
+             CREATE OR REPLACE FUNCTION public.checked(i int) RETURNS boolean LANGUAGE plpgsql \
+             AS $$ BEGIN EXECUTE 'ALTER ROLE victim VALID UNTIL ''2000-01-01'''; RETURN true; \
+             END $$",
+        )
+        .unwrap();
+    let out = std::process::Command::new(s.cluster.bin_dir().join("pg_dump"))
+        .args(["-Fc", "-Z0", "-d"])
+        .arg(s.cluster.conninfo("hostile"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    s.cluster.psql("postgres", "DROP DATABASE hostile").unwrap();
+    assert!(victim_untouched(s));
+    out.stdout
+}
+
+fn victim_untouched(s: &Stack) -> bool {
+    s.cluster
+        .psql(
+            "postgres",
+            "SELECT rolvaliduntil IS NULL FROM pg_roles WHERE rolname = 'victim'",
+        )
+        .unwrap()
+        == "t"
+}
+
+/// Databases and roles a drill makes: none must outlive it.
+fn drill_leftovers(s: &Stack) -> String {
+    s.cluster
+        .psql(
+            "postgres",
+            "SELECT datname FROM pg_database WHERE datname LIKE 'vigia_drill%' UNION ALL \
+             SELECT rolname FROM pg_roles WHERE rolname LIKE 'vigia_tmp%'",
+        )
+        .unwrap()
+}
+
+/// `n` bytes zstd cannot compress.
+fn noise(n: usize, seed: u8) -> Vec<u8> {
+    use sha2::Digest;
+    let mut out = Vec::with_capacity(n + 32);
+    let mut block = sha2::Sha256::digest([seed]);
+    while out.len() < n {
+        out.extend_from_slice(&block);
+        block = sha2::Sha256::digest(block);
+    }
+    out.truncate(n);
+    out
+}
+
+/// Replaces backup `id`'s dump by `plain` sealed to the recipients, padded after the archive
+/// (pg_restore never reads past its end) so that it has the stored size the index says: what
+/// anyone with write access to the store and the public key can do, without the name key.
+async fn substitute_same_size(s: &Stack, id: &BackupId, plain: &[u8]) {
+    let key = dump_key(id);
+    let index = s.index(id).await;
+    let target = index
+        .objects
+        .iter()
+        .find(|o| o.key == key)
+        .unwrap()
+        .size_bytes;
+    for seed in 0..32 {
+        let mut padding = 0u64;
+        for _ in 0..8 {
+            let mut bytes = plain.to_vec();
+            bytes.extend(noise(usize::try_from(padding).unwrap(), seed));
+            let stored = s.put_object(&key, bytes).await.size_bytes;
+            if stored == target {
+                return;
+            }
+            padding = (padding + target).saturating_sub(stored);
+        }
+    }
+    panic!("no substitute of {target} stored bytes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drill_refuses_a_same_size_dump_the_index_does_not_vouch_for_before_restoring_it() {
+    let fixture = Fixture::local();
+    let s = stack(&fixture);
+    let id = s.job.run().await.unwrap().id;
+    let dump = hostile_dump(&s);
+    substitute_same_size(&s, &id, &dump).await;
+
+    let state = tempfile::tempdir().unwrap();
+    let mut job = s.verify_job(Some(VerifyLevel::Drill), Selection::Newest);
+    job.state_dir = Some(state.path().to_path_buf());
+    let report = job.run().await.unwrap();
+    assert_eq!(
+        tree(state.path()),
+        [PathBuf::from("spool")],
+        "the spool is unnamed, and gone"
+    );
+    let result = &report.results[0];
+    assert!(!result.ok);
+    assert_eq!(result.problems.len(), 1, "{:?}", result.problems);
+    assert_eq!(result.problems[0].object, dump_key(&id));
+    assert!(
+        result.problems[0].problem.starts_with("sha256 mismatch"),
+        "{}",
+        result.problems[0].problem
+    );
+    assert!(victim_untouched(&s), "the substitute's CHECK ran");
+    assert_eq!(drill_leftovers(&s), "");
 }

@@ -1,11 +1,14 @@
-//! The drill: the dump restored into a scratch database on the configured server, its row
-//! counts compared with the manifest's, the scratch dropped whatever happened.
+//! The drill: the dump, proven to be the one the index vouches for, restored into a scratch
+//! database on the configured server, its row counts compared with the manifest's, the
+//! scratch dropped whatever happened.
 
 use vigia_core::Result;
 
 use super::Problem;
 use crate::format::{BackupId, BackupManifest};
-use crate::pg::{PgTarget, db_error, quote_ident, row_counts};
+use crate::keys::Identity;
+use crate::pg::{PgTarget, RestoreMode, db_error, pg_restore_stream, quote_ident, row_counts};
+use crate::seal::ProvenSpool;
 
 /// The database the drill connects to for CREATE and DROP DATABASE.
 const MAINTENANCE_DB: &str = "postgres";
@@ -44,12 +47,31 @@ impl Drill {
         Ok(drill)
     }
 
-    pub fn database(&self) -> &str {
-        &self.database
+    /// Restores `dump` and compares its row counts with the manifest's: the problems found.
+    pub async fn run(
+        &self,
+        dump: ProvenSpool,
+        identity: &Identity,
+        manifest: &BackupManifest,
+        dump_key: &str,
+    ) -> Result<Vec<Problem>> {
+        let target = self.target.clone();
+        let mode = RestoreMode::Into {
+            database: self.database.clone(),
+        };
+        let restored = dump
+            .read(identity, move |plain| {
+                pg_restore_stream(&target, &mode, plain).map(drop)
+            })
+            .await?;
+        Ok(match restored {
+            Ok(()) => self.compare(manifest, dump_key).await,
+            Err(damage) => vec![Problem::new(dump_key, damage)],
+        })
     }
 
     /// The restored database's exact row counts against the manifest's.
-    pub async fn compare(&self, manifest: &BackupManifest, dump_key: &str) -> Vec<Problem> {
+    async fn compare(&self, manifest: &BackupManifest, dump_key: &str) -> Vec<Problem> {
         let counts = match self.target.connect(&self.database).await {
             Ok(client) => row_counts(&client).await,
             Err(e) => Err(e),
@@ -92,7 +114,7 @@ impl Drill {
     }
 
     /// Drops the scratch database; a failure is logged (the next drill drops it first).
-    pub async fn drop_scratch(self) {
+    pub async fn finish(self) {
         let quoted = quote_ident(&self.database);
         let dropped = match self.target.connect(MAINTENANCE_DB).await {
             Ok(client) => client
