@@ -191,44 +191,61 @@ fn drill_leftovers(s: &Stack) -> String {
         .unwrap()
 }
 
-/// `n` bytes zstd cannot compress.
-fn noise(n: usize, seed: u8) -> Vec<u8> {
-    use sha2::Digest;
-    let mut out = Vec::with_capacity(n + 32);
-    let mut block = sha2::Sha256::digest([seed]);
-    while out.len() < n {
-        out.extend_from_slice(&block);
-        block = sha2::Sha256::digest(block);
+/// A `Vec` shared with the writer that fills it, to read how much the age header took.
+#[derive(Clone, Default)]
+struct Shared(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
+
+impl std::io::Write for Shared {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.borrow_mut().extend_from_slice(buf);
+        Ok(buf.len())
     }
-    out.truncate(n);
-    out
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
-/// Replaces backup `id`'s dump by `plain` sealed to the recipients, padded after the archive
-/// (pg_restore never reads past its end) so that it has the stored size the index says: what
-/// anyone with write access to the store and the public key can do, without the name key.
+/// `plain` sealed to the backup's recipient like a backup's object (zstd, then age), with a
+/// zstd skippable frame after it (which every reader skips) so that it takes exactly `size`
+/// stored bytes. age writes its header (of random length: it adds "grease") and a nonce
+/// first, then chunks of up to 64 KiB, each with a 16-byte tag.
+fn sealed_to_size(s: &Stack, plain: &[u8], size: usize) -> Vec<u8> {
+    use std::io::Write;
+    let recipient: age::x25519::Recipient = s.identity.public().parse().unwrap();
+    let encryptor =
+        age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient))
+            .unwrap();
+    let out = Shared::default();
+    let mut writer = encryptor.wrap_output(out.clone()).unwrap();
+    let chunks = size - out.0.borrow().len();
+    let content = chunks - 16 * chunks.div_ceil(64 * 1024 + 16);
+    let mut compressed = zstd::encode_all(plain, vigia_backup::ZSTD_LEVEL).unwrap();
+    let padding = content - compressed.len() - 8;
+    compressed.extend(0x184D_2A50u32.to_le_bytes());
+    compressed.extend(u32::try_from(padding).unwrap().to_le_bytes());
+    compressed.resize(content, 0);
+    writer.write_all(&compressed).unwrap();
+    writer.finish().unwrap();
+    let sealed = out.0.take();
+    assert_eq!(sealed.len(), size);
+    sealed
+}
+
+/// Replaces backup `id`'s dump by `plain` sealed to the recipient, of the stored size the
+/// index says: what anyone with write access to the store and the public key can do,
+/// without the name key.
 async fn substitute_same_size(s: &Stack, id: &BackupId, plain: &[u8]) {
     let key = dump_key(id);
     let index = s.index(id).await;
-    let target = index
+    let size = index
         .objects
         .iter()
         .find(|o| o.key == key)
         .unwrap()
         .size_bytes;
-    for seed in 0..32 {
-        let mut padding = 0u64;
-        for _ in 0..8 {
-            let mut bytes = plain.to_vec();
-            bytes.extend(noise(usize::try_from(padding).unwrap(), seed));
-            let stored = s.put_object(&key, bytes).await.size_bytes;
-            if stored == target {
-                return;
-            }
-            padding = (padding + target).saturating_sub(stored);
-        }
-    }
-    panic!("no substitute of {target} stored bytes");
+    let sealed = sealed_to_size(s, plain, usize::try_from(size).unwrap());
+    s.job.store.put_bytes(&key, sealed.into()).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -243,11 +260,7 @@ async fn a_drill_refuses_a_same_size_dump_the_index_does_not_vouch_for_before_re
     let mut job = s.verify_job(Some(VerifyLevel::Drill), Selection::Newest);
     job.state_dir = Some(state.path().to_path_buf());
     let report = job.run().await.unwrap();
-    assert_eq!(
-        tree(state.path()),
-        [PathBuf::from("spool")],
-        "the spool is unnamed, and gone"
-    );
+    assert!(victim_untouched(&s), "the substitute's CHECK ran");
     let result = &report.results[0];
     assert!(!result.ok);
     assert_eq!(result.problems.len(), 1, "{:?}", result.problems);
@@ -257,6 +270,10 @@ async fn a_drill_refuses_a_same_size_dump_the_index_does_not_vouch_for_before_re
         "{}",
         result.problems[0].problem
     );
-    assert!(victim_untouched(&s), "the substitute's CHECK ran");
     assert_eq!(drill_leftovers(&s), "");
+    assert_eq!(
+        tree(state.path()),
+        [PathBuf::from("spool")],
+        "the spool is unnamed, and gone"
+    );
 }
