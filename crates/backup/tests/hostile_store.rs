@@ -277,3 +277,31 @@ async fn a_drill_refuses_a_same_size_dump_the_index_does_not_vouch_for_before_re
         "the spool is unnamed, and gone"
     );
 }
+
+/// A name-key holder can make the index vouch for any dump: the drill's pg_restore then runs
+/// it, but as a throwaway role that can alter no role.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drill_restores_as_a_throwaway_role_that_cannot_alter_roles() {
+    let fixture = Fixture::local();
+    let s = stack(&fixture);
+    let id = s.job.run().await.unwrap().id;
+    let dump = hostile_dump(&s);
+    s.replace_vouched(&id, &dump_key(&id), dump).await;
+
+    let report = s
+        .verify_job(Some(VerifyLevel::Drill), Selection::Newest)
+        .run()
+        .await
+        .unwrap();
+    assert!(victim_untouched(&s), "the drill altered a role");
+    let result = &report.results[0];
+    assert!(!result.ok);
+    let problem = &result.problems[0];
+    assert_eq!(problem.object, dump_key(&id));
+    assert!(
+        problem.problem.contains("permission denied"),
+        "{}",
+        problem.problem
+    );
+    assert_eq!(drill_leftovers(&s), "");
+}
