@@ -16,7 +16,8 @@ use crate::verify::{VerificationLog, VerifyLevel, read_manifest};
 pub struct Catalog {
     /// Oldest first.
     pub backups: Vec<BackupIndex>,
-    /// Indexes that failed their mac or did not parse: (store key, what is wrong).
+    /// Indexes that failed their mac, did not parse, or describe another backup than their
+    /// key names: (store key, what is wrong).
     pub damaged: Vec<(String, String)>,
 }
 
@@ -28,7 +29,7 @@ impl Catalog {
                 continue;
             }
             let bytes = store.get_bytes(&meta.key).await?;
-            match name_key.open::<BackupIndex>(&bytes, &meta.key) {
+            match open_index(name_key, &bytes, &meta.key) {
                 Ok(index) => catalog.backups.push(index),
                 Err(e) => catalog.damaged.push((meta.key, e.message().to_owned())),
             }
@@ -48,6 +49,23 @@ impl Catalog {
             .map(|o| (o.key.clone(), o.clone()))
             .collect()
     }
+}
+
+/// The index stored at `key`, its mac checked and its id the one its key names: a name-key
+/// holder can copy an old index over the newest one's key, which would hide the newest backup.
+fn open_index(name_key: &NameKey, bytes: &[u8], key: &str) -> Result<BackupIndex> {
+    let index: BackupIndex = name_key.open(bytes, key)?;
+    if index_key(&index.id) != key {
+        return Err(Error::new(
+            ErrorKind::Integrity,
+            format!(
+                "{key}: it describes backup {}, not the one its key names (an index copied over it)",
+                index.id
+            ),
+        )
+        .with_object(key));
+    }
+    Ok(index)
 }
 
 /// The `data` of `vigia backup list --json`.
@@ -138,7 +156,7 @@ impl StoreAccess {
                 e.into()
             }
         })?;
-        self.name_key.open(&bytes, &key)
+        open_index(&self.name_key, &bytes, &key)
     }
 
     pub async fn show_backup(&self, id: &BackupId) -> Result<BackupDetails> {

@@ -290,31 +290,77 @@ fn read_back_blocking<T>(
     })();
     // The rest of the stored bytes, so that the checksum covers them all.
     let _ = io::copy(&mut stored, &mut io::sink());
-    if let Some(e) = stored.source_error.take() {
-        return Err(Error::new(
-            ErrorKind::Storage,
-            format!("reading {} from the store failed: {e}", expected.key),
-        )
-        .with_object(&expected.key));
-    }
-    let sha256 = hex::encode(stored.hasher.finalize_reset());
-    if stored.bytes != expected.size_bytes {
-        return Ok(Err(format!(
-            "size: {} bytes stored, the index says {}",
-            stored.bytes, expected.size_bytes
-        )));
-    }
-    if sha256 != expected.sha256 {
-        return Ok(Err(format!(
-            "sha256 mismatch: the stored bytes hash to {sha256}, the index says {}",
-            expected.sha256
-        )));
+    if let Some(damage) = stored.finish(expected)? {
+        return Ok(Err(damage));
     }
     // Intact bytes that this key cannot open: the identity is wrong, not the object.
     if let Some(e) = wrong_identity {
         return Err(e);
     }
     Ok(outcome)
+}
+
+/// An object's stored bytes, still encrypted, in an unnamed temporary file (gone when dropped,
+/// and when vigia dies), their size and sha256 proven against the index before anything reads
+/// them: what must not act on a byte the index does not vouch for (a drill's pg_restore)
+/// reads from here instead of from the store.
+#[derive(Debug)]
+pub(crate) struct ProvenSpool {
+    file: std::fs::File,
+    object: SealedObject,
+}
+
+impl ProvenSpool {
+    /// Copies `expected` from the store into a temporary file in `dir`. Outer `Err`: the store
+    /// or the disk failed; inner `Err`: the stored bytes are not the ones the index vouches
+    /// for, and how (nothing else was read).
+    pub async fn fetch(
+        store: &dyn ObjectStore,
+        expected: &SealedObject,
+        dir: &std::path::Path,
+    ) -> Result<std::result::Result<Self, Damage>> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
+        let mut file =
+            tempfile::tempfile_in(dir).map_err(|e| Error::io("create a spool file in", dir, e))?;
+        let body = store.get(&expected.key, None).await?;
+        let bridge =
+            io::BufReader::with_capacity(READ_BUFFER, tokio_util::io::SyncIoBridge::new(body));
+        let object = expected.clone();
+        let dir = dir.to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            let mut stored = HashingReader::new(bridge);
+            let copied = io::copy(&mut stored, &mut file);
+            // The store failing comes first, then the disk, then what the bytes are.
+            let damage = stored.finish(&object)?;
+            copied.map_err(|e| Error::io("write a spool file in", &dir, e))?;
+            if let Some(damage) = damage {
+                return Ok(Err(damage));
+            }
+            io::Seek::rewind(&mut file).map_err(|e| Error::io("read a spool file in", &dir, e))?;
+            Ok(Ok(Self { file, object }))
+        })
+        .await
+        .map_err(|e| Error::internal(format!("the spooling task failed: {e}")))?
+    }
+
+    /// Decrypts and decompresses the spooled bytes into `consume`, like [`read_back`].
+    pub async fn read<T, F>(
+        self,
+        identity: &Identity,
+        consume: F,
+    ) -> Result<std::result::Result<T, Damage>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn Read) -> io::Result<T> + Send + 'static,
+    {
+        let identity = identity.clone();
+        let file = io::BufReader::with_capacity(READ_BUFFER, self.file);
+        tokio::task::spawn_blocking(move || {
+            read_back_blocking(file, &self.object, &identity, consume)
+        })
+        .await
+        .map_err(|e| Error::internal(format!("the reading task failed: {e}")))?
+    }
 }
 
 /// Counts and hashes what passes through; remembers an error of the underlying reader, which
@@ -334,6 +380,34 @@ impl<R: Read> HashingReader<R> {
             bytes: 0,
             source_error: None,
         }
+    }
+}
+
+impl<R> HashingReader<R> {
+    /// Once every stored byte went through: Err when the store failed, Ok(Some) when the
+    /// bytes are not the ones the index vouches for (their size or sha256 differs).
+    fn finish(&mut self, expected: &SealedObject) -> Result<Option<Damage>> {
+        if let Some(e) = self.source_error.take() {
+            return Err(Error::new(
+                ErrorKind::Storage,
+                format!("reading {} from the store failed: {e}", expected.key),
+            )
+            .with_object(&expected.key));
+        }
+        let sha256 = hex::encode(self.hasher.finalize_reset());
+        if self.bytes != expected.size_bytes {
+            return Ok(Some(format!(
+                "size: {} bytes stored, the index says {}",
+                self.bytes, expected.size_bytes
+            )));
+        }
+        if sha256 != expected.sha256 {
+            return Ok(Some(format!(
+                "sha256 mismatch: the stored bytes hash to {sha256}, the index says {}",
+                expected.sha256
+            )));
+        }
+        Ok(None)
     }
 }
 

@@ -4,12 +4,10 @@
 
 mod common;
 
-use std::io::Read;
-
 use common::Fixture;
-use common::odoo::{Stack, read_all, stack};
-use vigia_backup::format::{BackupIndex, BackupManifest, dump_key, index_key, manifest_key};
-use vigia_backup::{BackupList, Selection, VerifyLevel, VerifyReport, put_sealed};
+use common::odoo::{Stack, stack};
+use vigia_backup::format::dump_key;
+use vigia_backup::{BackupList, Selection, VerifyLevel, VerifyReport};
 use vigia_core::{ErrorKind, Outcome};
 
 fn local_path(fixture: &Fixture, key: &str) -> std::path::PathBuf {
@@ -158,38 +156,10 @@ async fn a_drill_catches_row_counts_that_do_not_match() {
     let fixture = Fixture::local();
     let s = stack(&fixture);
     let backup = s.job.run().await.unwrap();
-    let key = manifest_key(&backup.id);
-    let mut manifest: BackupManifest = s
-        .job
-        .name_key
-        .open(&read_all(&fixture, &key, &s.identity).await, &key)
-        .unwrap();
-    *manifest.row_counts.get_mut("public.res_partner").unwrap() += 1;
-    let sealed = s.job.name_key.seal(&manifest).unwrap();
-    let object = put_sealed(fixture.store(), &key, &s.job.recipients, move || {
-        Ok(Box::new(std::io::Cursor::new(sealed)) as Box<dyn Read>)
+    s.rewrite_manifest(&backup.id, |m| {
+        *m.row_counts.get_mut("public.res_partner").unwrap() += 1;
     })
-    .await
-    .unwrap();
-    let index_bytes = fixture
-        .store()
-        .get_bytes(&index_key(&backup.id))
-        .await
-        .unwrap();
-    let mut index: BackupIndex = s.job.name_key.open(&index_bytes, "index").unwrap();
-    for o in &mut index.objects {
-        if o.key == key {
-            *o = object.clone();
-        }
-    }
-    fixture
-        .store()
-        .put_bytes(
-            &index_key(&backup.id),
-            s.job.name_key.seal(&index).unwrap().into(),
-        )
-        .await
-        .unwrap();
+    .await;
 
     assert!(verify(&s, VerifyLevel::Full).await.results[0].ok);
     let (object, problem) = failure(&s, VerifyLevel::Drill).await;

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::io::{self, Read};
+use std::path::PathBuf;
 
 use futures::StreamExt;
 use sha1::{Digest, Sha1};
@@ -11,12 +12,13 @@ use vigia_core::{Error, ErrorKind, Result};
 use super::drill::Drill;
 use super::{Problem, VerifyJob, VerifyLevel};
 use crate::extra::extra_entries;
+use crate::filestore::entries_problem;
 use crate::format::{
     BackupIndex, BackupManifest, NAME_KEY_KEY, NameKey, dump_key, extra_key, manifest_key,
 };
 use crate::keys::Identity;
 use crate::pg::{PgTarget, RestoreMode, pg_restore_stream};
-use crate::seal::{SealedObject, read_back};
+use crate::seal::{ProvenSpool, SealedObject, read_back};
 
 pub(super) struct Checker<'j> {
     job: &'j VerifyJob,
@@ -89,33 +91,16 @@ impl<'j> Checker<'j> {
             Ok(manifest) => manifest,
             Err(problem) => return Ok(vec![problem]),
         };
-        let mut problems = Vec::new();
-        let drill = if self.level == VerifyLevel::Drill {
-            Some(Drill::prepare(&self.job.target, &index.id).await?)
-        } else {
-            None
+        let dump = async {
+            if self.level == VerifyLevel::Drill {
+                self.drill(dump_object, &manifest).await
+            } else {
+                self.list_dump(dump_object).await
+            }
         };
-        let mode = drill
-            .as_ref()
-            .map_or(RestoreMode::List, |d| RestoreMode::Into {
-                database: d.database().to_owned(),
-            });
-        let dump = self.read_dump(dump_object, mode);
         let files = self.read_files(index, &manifest);
         let (dump, files) = tokio::join!(dump, files);
-        let dump_ok = match dump {
-            Ok(Ok(())) => true,
-            Ok(Err(problem)) => {
-                problems.push(problem);
-                false
-            }
-            Err(e) => {
-                if let Some(drill) = drill {
-                    drill.drop_scratch().await;
-                }
-                return Err(e);
-            }
-        };
+        let mut problems = dump?;
         problems.extend(files?);
         for object in index.objects.iter().filter(|o| {
             o.key != manifest_object.key
@@ -123,12 +108,6 @@ impl<'j> Checker<'j> {
                 && !o.key.starts_with("objects/")
         }) {
             problems.extend(self.read_other(object, &manifest).await?);
-        }
-        if let Some(drill) = drill {
-            if dump_ok {
-                problems.extend(drill.compare(&manifest, &dump_object.key).await);
-            }
-            drill.drop_scratch().await;
         }
         Ok(problems)
     }
@@ -146,18 +125,47 @@ impl<'j> Checker<'j> {
         .await
     }
 
-    /// The dump read back into `pg_restore` (its table of contents, or a restore for a drill).
-    async fn read_dump(
-        &self,
-        object: &SealedObject,
-        mode: RestoreMode,
-    ) -> Result<std::result::Result<(), Problem>> {
+    /// `pg_restore --list` of the dump as it is read back: it executes nothing, so it may
+    /// read bytes whose sha256 is checked only at the end.
+    async fn list_dump(&self, object: &SealedObject) -> Result<Vec<Problem>> {
         let target: PgTarget = self.job.target.clone();
-        let result = read_back(self.store(), object, self.identity(), move |dump| {
-            pg_restore_stream(&target, &mode, dump).map(drop)
+        let listed = read_back(self.store(), object, self.identity(), move |dump| {
+            pg_restore_stream(&target, &RestoreMode::List, dump).map(drop)
         })
         .await?;
-        Ok(result.map_err(|damage| Problem::new(&object.key, damage)))
+        Ok(listed
+            .err()
+            .map(|damage| Problem::new(&object.key, damage))
+            .into_iter()
+            .collect())
+    }
+
+    /// The drill: the stored dump spooled (still encrypted) and its size and sha256 proven
+    /// against the index before pg_restore reads a byte of it, then restored into a scratch
+    /// database and its row counts compared with the manifest's.
+    async fn drill(
+        &self,
+        object: &SealedObject,
+        manifest: &BackupManifest,
+    ) -> Result<Vec<Problem>> {
+        let spool = match ProvenSpool::fetch(self.store(), object, &self.spool_dir()).await? {
+            Ok(spool) => spool,
+            Err(damage) => return Ok(vec![Problem::new(&object.key, damage)]),
+        };
+        let drill = Drill::prepare(&self.job.target, &manifest.id).await?;
+        let problems = drill
+            .run(spool, self.identity(), manifest, &object.key)
+            .await;
+        drill.finish().await;
+        problems
+    }
+
+    /// `state-dir/spool`, or the system's temporary folder without a state dir.
+    fn spool_dir(&self) -> PathBuf {
+        self.job
+            .state_dir
+            .as_ref()
+            .map_or_else(std::env::temp_dir, |dir| dir.join("spool"))
     }
 
     async fn read_small(
@@ -336,7 +344,10 @@ async fn read_small(
     Ok(content.map_err(|damage| Problem::new(&object.key, damage)))
 }
 
-/// A backup's manifest, read back, authenticated by its mac and checked to be this backup's.
+/// A backup's manifest, read back, authenticated by its mac and checked to be this backup's,
+/// with every filestore entry of Odoo's form for its own sha1. A name-key holder can re-seal
+/// a manifest: restore, verify and `backup show` all read it here, so none of them acts on a
+/// name that leaves the filestore.
 pub(crate) async fn read_manifest(
     store: &dyn ObjectStore,
     name_key: &NameKey,
@@ -360,6 +371,9 @@ pub(crate) async fn read_manifest(
             &key,
             format!("it describes backup {}, not {}", manifest.id, index.id),
         )));
+    }
+    if let Some(problem) = entries_problem(&manifest.filestore) {
+        return Ok(Err(Problem::new(&key, problem)));
     }
     Ok(Ok(manifest))
 }

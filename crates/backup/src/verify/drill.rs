@@ -1,34 +1,52 @@
-//! The drill: the dump restored into a scratch database on the configured server, its row
-//! counts compared with the manifest's, the scratch dropped whatever happened.
+//! The drill: the dump, proven to be the one the index vouches for, restored into a scratch
+//! database on the configured server by a throwaway role that owns only that database (so the
+//! dump's SQL reaches no role and no other database), its row counts compared with the
+//! manifest's, the scratch database and the role dropped whatever happened.
 
 use vigia_core::Result;
 
 use super::Problem;
 use crate::format::{BackupId, BackupManifest};
-use crate::pg::{PgTarget, db_error, quote_ident, row_counts};
+use crate::keys::Identity;
+use crate::pg::{
+    PgTarget, RestoreMode, THROWAWAY_PREFIX, ThrowawayRole, db_error, drop_leftover_role,
+    pg_restore_stream, quote_ident, row_counts,
+};
+use crate::seal::ProvenSpool;
 
 /// The database the drill connects to for CREATE and DROP DATABASE.
 const MAINTENANCE_DB: &str = "postgres";
 
 pub(super) struct Drill {
-    target: PgTarget,
+    admin: PgTarget,
+    role: ThrowawayRole,
     database: String,
 }
 
 impl Drill {
-    /// Creates the empty scratch database `vigia_drill_<id>` (dropping one a killed drill left).
-    pub async fn prepare(target: &PgTarget, id: &BackupId) -> Result<Self> {
+    /// The empty scratch database `vigia_drill_<id>`, owned by the throwaway role
+    /// `vigia_tmp_drill_<id>` made for it; a killed drill's database and role are dropped
+    /// first. `admin` needs CREATEDB and CREATEROLE.
+    pub async fn prepare(admin: &PgTarget, id: &BackupId) -> Result<Self> {
         let database = scratch_name(id);
+        let role = role_name(id);
+        drop_database(admin, &database).await?;
+        drop_leftover_role(admin, &role).await?;
         let drill = Self {
-            target: target.clone(),
+            admin: admin.clone(),
+            role: ThrowawayRole::create(admin, &role).await?,
             database,
         };
-        let client = target.connect(MAINTENANCE_DB).await?;
-        let quoted = quote_ident(&drill.database);
-        client
-            .batch_execute(&format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"))
-            .await
-            .map_err(|e| db_error(&format!("cannot drop the leftover {quoted}"), &e))?;
+        if let Err(e) = drill.create_scratch().await {
+            drill.finish().await;
+            return Err(e);
+        }
+        Ok(drill)
+    }
+
+    async fn create_scratch(&self) -> Result<()> {
+        let client = self.admin.connect(MAINTENANCE_DB).await?;
+        let quoted = quote_ident(&self.database);
         client
             .batch_execute(&format!("CREATE DATABASE {quoted} TEMPLATE template0"))
             .await
@@ -41,16 +59,36 @@ impl Drill {
                     &e,
                 )
             })?;
-        Ok(drill)
+        self.role.own_database(&self.database).await
     }
 
-    pub fn database(&self) -> &str {
-        &self.database
+    /// Restores `dump` and compares its row counts with the manifest's: the problems found.
+    pub async fn run(
+        &self,
+        dump: ProvenSpool,
+        identity: &Identity,
+        manifest: &BackupManifest,
+        dump_key: &str,
+    ) -> Result<Vec<Problem>> {
+        let target = self.role.target();
+        let mode = RestoreMode::Into {
+            database: self.database.clone(),
+        };
+        let restored = dump
+            .read(identity, move |plain| {
+                pg_restore_stream(&target, &mode, plain).map(drop)
+            })
+            .await?;
+        Ok(match restored {
+            Ok(()) => self.compare(manifest, dump_key).await,
+            Err(damage) => vec![Problem::new(dump_key, damage)],
+        })
     }
 
     /// The restored database's exact row counts against the manifest's.
-    pub async fn compare(&self, manifest: &BackupManifest, dump_key: &str) -> Vec<Problem> {
-        let counts = match self.target.connect(&self.database).await {
+    async fn compare(&self, manifest: &BackupManifest, dump_key: &str) -> Vec<Problem> {
+        // Counted as the role: the restored database is the dump's, and so is its SQL.
+        let counts = match self.role.target().connect(&self.database).await {
             Ok(client) => row_counts(&client).await,
             Err(e) => Err(e),
         };
@@ -91,28 +129,47 @@ impl Drill {
         problems
     }
 
-    /// Drops the scratch database; a failure is logged (the next drill drops it first).
-    pub async fn drop_scratch(self) {
-        let quoted = quote_ident(&self.database);
-        let dropped = match self.target.connect(MAINTENANCE_DB).await {
-            Ok(client) => client
-                .batch_execute(&format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"))
-                .await
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(e.message().to_owned()),
-        };
-        if let Err(e) = dropped {
-            tracing::warn!("the drill's scratch database {quoted} was not dropped: {e}");
+    /// Drops the scratch database, then the role; a failure is logged (the next drill of this
+    /// backup drops both first).
+    pub async fn finish(self) {
+        if let Err(e) = drop_database(&self.admin, &self.database).await {
+            // The role still owns the database: both stay for the next drill.
+            tracing::warn!("{}", e.message());
+            return;
+        }
+        if let Err(e) = self.role.drop().await {
+            tracing::warn!("{}", e.message());
         }
     }
 }
 
+async fn drop_database(admin: &PgTarget, database: &str) -> Result<()> {
+    let quoted = quote_ident(database);
+    admin
+        .connect(MAINTENANCE_DB)
+        .await?
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"))
+        .await
+        .map_err(|e| {
+            db_error(
+                &format!("cannot drop the drill's scratch database {quoted}"),
+                &e,
+            )
+        })
+}
+
 /// `vigia_drill_20261128t021530z_k3f9`: 33 bytes, well under PostgreSQL's 63.
 fn scratch_name(id: &BackupId) -> String {
-    format!(
-        "vigia_drill_{}",
-        id.as_str().to_lowercase().replace('-', "_")
-    )
+    format!("vigia_drill_{}", name_part(id))
+}
+
+/// `vigia_tmp_drill_20261128t021530z_k3f9`: 37 bytes.
+fn role_name(id: &BackupId) -> String {
+    format!("{THROWAWAY_PREFIX}drill_{}", name_part(id))
+}
+
+fn name_part(id: &BackupId) -> String {
+    id.as_str().to_lowercase().replace('-', "_")
 }
 
 #[cfg(test)]
@@ -120,10 +177,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn scratch_names_fit_postgres() {
+    fn scratch_database_and_role_names_fit_postgres() {
         let id: BackupId = "20261128T021530Z-k3f9".parse().unwrap();
-        let name = scratch_name(&id);
-        assert_eq!(name, "vigia_drill_20261128t021530z_k3f9");
-        assert!(name.len() <= 63);
+        assert_eq!(scratch_name(&id), "vigia_drill_20261128t021530z_k3f9");
+        assert_eq!(role_name(&id), "vigia_tmp_drill_20261128t021530z_k3f9");
+        assert!(role_name(&id).len() <= 63);
     }
 }

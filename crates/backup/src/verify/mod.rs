@@ -147,7 +147,8 @@ pub struct VerifyJob {
     pub clock: Arc<dyn Clock>,
     pub progress: Arc<dyn Progress>,
     pub cancel: CancelToken,
-    /// Where `vigia-verify.prom` goes; None: not written.
+    /// Where `vigia-verify.prom` goes and a drill spools the stored dump (`spool/`); None: no
+    /// metrics, the spool in the system's temporary folder.
     pub state_dir: Option<PathBuf>,
     /// Filestore objects read back at once.
     pub concurrency: usize,

@@ -13,6 +13,7 @@ use vigia_core::config::Secret;
 use vigia_core::ports::store::ObjectStore;
 use vigia_sandbox::s3::{REGION, S3Server};
 
+pub mod hostile;
 pub mod odoo;
 
 pub const BUCKET: &str = "vigia-test";
