@@ -279,3 +279,43 @@ fn a_restore_killed_during_pg_restore_leaves_the_live_database_alone() {
     let (code, restored) = s.json(&["restore", &id]);
     assert_eq!(code, Some(0), "{restored}");
 }
+
+/// A drill killed after making its scratch database and throwaway role: `restore --cleanup`
+/// finds both through the drill's record and removes them.
+#[test]
+fn a_killed_drill_leaves_what_cleanup_removes() {
+    let s = stack(0);
+    let (code, backup) = s.json(&["backup"]);
+    assert_eq!(code, Some(0), "{backup}");
+    let out = s.run(
+        &["verify", "--level", "drill"],
+        &[("VIGIA_FAILPOINT", "verify.drill:kill")],
+    );
+    assert_eq!(out.status.signal(), Some(9), "{:?}", out.status);
+    let id = backup["data"]["id"].as_str().unwrap();
+    let suffix = id.to_lowercase().replace('-', "_");
+
+    let (code, listed) = s.json(&["restore", "--cleanup"]);
+    assert_eq!(code, Some(0), "{listed}");
+    assert_eq!(
+        listed["data"]["databases"],
+        serde_json::json!([format!("vigia_drill_{suffix}")])
+    );
+    assert_eq!(
+        listed["data"]["roles"],
+        serde_json::json!([format!("vigia_tmp_drill_{suffix}")])
+    );
+    let (code, applied) = s.json(&["restore", "--cleanup", "--apply"]);
+    assert_eq!(code, Some(0), "{applied}");
+    let left = s
+        .cluster
+        .as_ref()
+        .unwrap()
+        .psql(
+            "postgres",
+            "SELECT count(*) FROM pg_database WHERE datname LIKE 'vigia\\_drill\\_%' UNION ALL \
+             SELECT count(*) FROM pg_roles WHERE rolname LIKE 'vigia\\_tmp\\_%'",
+        )
+        .unwrap();
+    assert_eq!(left, "0\n0");
+}

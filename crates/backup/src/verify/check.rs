@@ -11,6 +11,7 @@ use vigia_core::{Error, ErrorKind, Result};
 
 use super::drill::Drill;
 use super::{Problem, VerifyJob, VerifyLevel};
+use crate::copy_records::CopyRecords;
 use crate::extra::extra_entries;
 use crate::filestore::entries_problem;
 use crate::format::{
@@ -152,7 +153,16 @@ impl<'j> Checker<'j> {
             Ok(spool) => spool,
             Err(damage) => return Ok(vec![Problem::new(&object.key, damage)]),
         };
-        let drill = Drill::prepare(&self.job.target, &manifest.id).await?;
+        let records = self.job.state_dir.as_ref().map(|dir| {
+            CopyRecords::new(
+                &dir.join("restores"),
+                self.job.environment.as_deref(),
+                &self.job.target,
+            )
+        });
+        let drill = Drill::prepare(&self.job.target, &manifest.id, records.as_ref()).await?;
+        // A kill here leaves the scratch database and role for `restore --cleanup`.
+        vigia_core::failpoint::hit("verify.drill")?;
         let problems = drill
             .run(spool, self.identity(), manifest, &object.key)
             .await;

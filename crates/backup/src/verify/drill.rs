@@ -3,9 +3,12 @@
 //! dump's SQL reaches no role and no other database), its row counts compared with the
 //! manifest's, the scratch database and the role dropped whatever happened.
 
+use std::path::PathBuf;
+
 use vigia_core::Result;
 
 use super::Problem;
+use crate::copy_records::{CopyKind, CopyRecords};
 use crate::format::{BackupId, BackupManifest};
 use crate::keys::Identity;
 use crate::pg::{
@@ -21,21 +24,33 @@ pub(super) struct Drill {
     admin: PgTarget,
     role: ThrowawayRole,
     database: String,
+    /// Its record for `restore --cleanup`, removed once both are dropped.
+    record: Option<PathBuf>,
 }
 
 impl Drill {
     /// The empty scratch database `vigia_drill_<id>`, owned by the throwaway role
     /// `vigia_tmp_drill_<id>` made for it; a killed drill's database and role are dropped
     /// first. `admin` needs CREATEDB and CREATEROLE.
-    pub async fn prepare(admin: &PgTarget, id: &BackupId) -> Result<Self> {
+    /// With `records`, both are recorded first, so that `restore --cleanup` finds them
+    /// when the drill is killed.
+    pub async fn prepare(
+        admin: &PgTarget,
+        id: &BackupId,
+        records: Option<&CopyRecords>,
+    ) -> Result<Self> {
         let database = scratch_name(id);
         let role = role_name(id);
         drop_database(admin, &database).await?;
         drop_leftover_role(admin, &role).await?;
+        let record = records
+            .map(|r| r.write(CopyKind::Drill, &database, None, Some(&role)))
+            .transpose()?;
         let drill = Self {
             admin: admin.clone(),
             role: ThrowawayRole::create(admin, &role).await?,
             database,
+            record,
         };
         if let Err(e) = drill.create_scratch().await {
             drill.finish().await;
@@ -138,6 +153,12 @@ impl Drill {
             return;
         }
         if let Err(e) = self.role.drop().await {
+            tracing::warn!("{}", e.message());
+            return;
+        }
+        if let Some(record) = &self.record
+            && let Err(e) = CopyRecords::finished(record)
+        {
             tracing::warn!("{}", e.message());
         }
     }

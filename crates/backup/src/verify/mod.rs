@@ -150,6 +150,8 @@ pub struct VerifyJob {
     /// Where `vigia-verify.prom` goes and a drill spools the stored dump (`spool/`); None: no
     /// metrics, the spool in the system's temporary folder.
     pub state_dir: Option<PathBuf>,
+    /// The environment picked (`--env`), named in a drill's record in `state-dir/restores`.
+    pub environment: Option<String>,
     /// Filestore objects read back at once.
     pub concurrency: usize,
 }
@@ -185,6 +187,7 @@ impl VerifyJob {
             progress: Arc::new(NoProgress),
             cancel: CancelToken::new(),
             state_dir: Some(config.state_dir.clone()),
+            environment: config.environment.clone(),
             concurrency: 8,
         })
     }

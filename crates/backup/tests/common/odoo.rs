@@ -210,6 +210,7 @@ impl Stack {
             progress: Arc::new(NoProgress),
             cancel: vigia_core::CancelToken::new(),
             state_dir: None,
+            environment: None,
             concurrency: 4,
         }
     }
