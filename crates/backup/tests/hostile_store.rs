@@ -305,3 +305,35 @@ async fn a_drill_restores_as_a_throwaway_role_that_cannot_alter_roles() {
     );
     assert_eq!(drill_leftovers(&s), "");
 }
+
+/// The same vouched dump restored (beside the live database): pg_restore runs as a throwaway
+/// role, so the dump's SQL alters no role; nothing of the role is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_runs_a_vouched_dump_as_a_throwaway_role_that_cannot_alter_roles() {
+    let fixture = Fixture::local();
+    let s = stack(&fixture);
+    let id = s.job.run().await.unwrap().id;
+    let dump = hostile_dump(&s);
+    s.replace_vouched(&id, &dump_key(&id), dump).await;
+
+    let root = tempfile::tempdir().unwrap();
+    let err = s
+        .restore_job(&id, "odoo_restored", root.path())
+        .run()
+        .await
+        .unwrap_err();
+    assert!(victim_untouched(&s), "the restore altered a role");
+    assert!(
+        err.message().contains("permission denied"),
+        "{}",
+        err.message()
+    );
+    let roles = s
+        .cluster
+        .psql(
+            "postgres",
+            "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'vigia\\_tmp\\_%'",
+        )
+        .unwrap();
+    assert_eq!(roles, "0");
+}

@@ -13,7 +13,7 @@ use super::swap::newer_einvoices;
 use super::{Names, RestoreJob, Restored, compare, files};
 use crate::format::{BackupId, BackupIndex, BackupManifest, dump_key};
 use crate::keys::Identity;
-use crate::pg::pg_restore_file;
+use crate::pg::{RestoreOptions, pg_restore_file};
 use crate::seal::read_back;
 use crate::verify::{quick_problems, read_manifest};
 
@@ -44,24 +44,39 @@ impl RestoreJob {
             }
         }
 
+        // Keeping the dump's owners (`no-owner = false`) needs a role that may set them.
+        let role = self
+            .untrusted_role(
+                !self.options.no_owner,
+                "set [restore] no-owner = false, which keeps the dump's owners and runs its \
+                 SQL with that user's rights",
+            )
+            .await?;
+
         // The dump is read back (and its sha256 checked) before anything is created; then
         // the filestore is written while pg_restore runs.
         phases.start("spool the dump");
         let spool = self.spool(id, &index, &manifest, identity).await?;
         self.cancel.check()?;
-        let record = self.record(&names.restored, filestore_dir.as_deref(), None)?;
+        let record = self.record(&names.restored, filestore_dir.as_deref(), role.as_deref())?;
         phases.start("restore the database and the filestore");
         let database = async {
             self.create_database(&names.restored).await?;
-            let (target, db, path, options) = (
-                self.target.clone(),
+            let (db, path, jobs) = (
                 names.restored.clone(),
                 spool.path().to_path_buf(),
-                self.options.clone(),
+                self.options.jobs,
             );
-            tokio::task::spawn_blocking(move || pg_restore_file(&target, &db, &path, &options))
-                .await
-                .map_err(|e| Error::internal(format!("the pg_restore task failed: {e}")))??;
+            let no_owner = role.is_some() || self.options.no_owner;
+            self.run_untrusted(&names.restored, role.as_deref(), move |target, set_role| {
+                let options = RestoreOptions {
+                    jobs,
+                    no_owner,
+                    role: set_role.map(str::to_owned),
+                };
+                pg_restore_file(target, &db, &path, &options)
+            })
+            .await?;
             drop(spool);
             Ok::<_, Error>(())
         };

@@ -8,12 +8,13 @@ use std::path::Path;
 use vigia_core::ports::progress::ProgressEvent;
 use vigia_core::{Error, Result};
 
+use super::blocking;
 use super::new_folder::NewFolder;
 use super::odoo_zip::{OdooZipInfo, extract_filestore, import_sql};
 use super::phases::Phases;
 use super::swap::newer_einvoices;
 use super::{Names, RestoreJob, Restored};
-use crate::pg::{PgTarget, ThrowawayRole, can_create_roles, db_error, has_table};
+use crate::pg::{PgTarget, db_error, has_table};
 
 impl RestoreJob {
     pub(super) async fn restore_zip(
@@ -46,15 +47,24 @@ impl RestoreJob {
         };
         self.refuse_existing(&names.restored, filestore_dir.as_deref())
             .await?;
-        let role = self.zip_role().await?;
+        self.target.check_psql_restrict()?;
+        let role = self
+            .untrusted_role(
+                self.trust_zip,
+                "pass --trust-zip to run the zip's SQL with its rights (only for a zip you trust)",
+            )
+            .await?;
         self.cancel.check()?;
 
         let record = self.record(&names.restored, filestore_dir.as_deref(), role.as_deref())?;
         phases.start("import the database and the filestore");
         let database = async {
             self.create_database(&names.restored).await?;
-            self.import_database(&names.restored, zip, role.as_deref())
-                .await
+            let (db, zip) = (names.restored.clone(), zip.to_path_buf());
+            self.run_untrusted(&names.restored, role.as_deref(), move |target, set_role| {
+                import_sql(target, &db, &zip, set_role)
+            })
+            .await
         };
         let filestore = async {
             let Some(dir) = filestore_dir.clone() else {
@@ -92,47 +102,6 @@ impl RestoreJob {
             },
             info,
         ))
-    }
-
-    /// The name of the throwaway role the zip's SQL will run as; None with `--trust-zip`.
-    /// Checked before anything is created: psql must honour `\restrict`, and the configured
-    /// role must be able to make the throwaway one.
-    async fn zip_role(&self) -> Result<Option<String>> {
-        self.target.check_psql_restrict()?;
-        if self.trust_zip {
-            return Ok(None);
-        }
-        if !can_create_roles(&self.target).await? {
-            return Err(Error::invalid_input(format!(
-                "the [postgres] user {} cannot create roles (CREATEROLE), so the zip's SQL \
-                 cannot be run as a throwaway role that reaches no other database and no \
-                 role; grant it CREATEROLE, or pass --trust-zip to run the zip's SQL with {}'s \
-                 rights (only for a zip you trust); nothing was created",
-                self.target.user, self.target.user
-            )));
-        }
-        Ok(Some(ThrowawayRole::new_name()))
-    }
-
-    /// `dump.sql` into the new `database`: as the throwaway role `role` (owner of the new
-    /// database only, then handed back and dropped, even when the import failed), or with
-    /// `--trust-zip` as the configured role (`SET ROLE` to `--role` when given).
-    async fn import_database(&self, database: &str, zip: &Path, role: Option<&str>) -> Result<()> {
-        let (db, zip) = (database.to_owned(), zip.to_path_buf());
-        let Some(role) = role else {
-            let (target, set_role) = (self.target.clone(), self.options.role.clone());
-            return blocking(move || import_sql(&target, &db, &zip, set_role.as_deref())).await;
-        };
-        let role = ThrowawayRole::create(&self.target, role).await?;
-        let imported = async {
-            role.own_database(database).await?;
-            let target = role.target();
-            blocking(move || import_sql(&target, &db, &zip, None)).await
-        }
-        .await;
-        let handed_back = role.hand_back(database, self.options.role.as_deref()).await;
-        imported?;
-        handed_back
     }
 
     /// Refuses a zip of another Odoo series than the live database's (when both say).
@@ -197,12 +166,4 @@ async fn newest_einvoice(target: &PgTarget, database: &str) -> Result<String> {
         .await
         .map_err(|e| db_error("cannot read the newest e-invoice document", &e))?
         .get(0))
-}
-
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T> + Send + 'static,
-) -> Result<T> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| Error::internal(format!("a restore task failed: {e}")))?
 }

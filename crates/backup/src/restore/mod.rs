@@ -15,6 +15,7 @@ mod odoo_zip;
 mod phases;
 mod restricted_sql;
 mod swap;
+mod untrusted;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -640,4 +641,13 @@ fn ensure_free(dir: &Path, needed: u64, what: &str) -> Result<()> {
             dir.display()
         ),
     ))
+}
+
+/// Runs blocking `work` (a client program, a zip) off the async threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| Error::internal(format!("a restore task failed: {e}")))?
 }
