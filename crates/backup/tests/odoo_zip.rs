@@ -427,3 +427,54 @@ fn throwaway_roles(s: &Stack) -> String {
         .trim()
         .to_owned()
 }
+
+/// Functions and triggers a hostile zip defines to run only once the throwaway role is gone:
+/// a `public.quote_ident(name)` that beats the built-in in an unguarded session, and a
+/// trigger on `ir_cron` that neutralization's UPDATE fires.
+const LATE_PAYLOAD: &str = r"
+CREATE FUNCTION public.strike() RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  IF current_user NOT LIKE 'vigia_tmp_%' THEN
+    EXECUTE 'ALTER ROLE victim VALID UNTIL ''2000-01-01''';
+  END IF;
+END $$;
+CREATE FUNCTION public.quote_ident(n name) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN PERFORM public.strike(); RETURN pg_catalog.quote_ident(n::text); END $$;
+CREATE FUNCTION public.on_cron() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN PERFORM public.strike(); RETURN NEW; END $$;
+CREATE TRIGGER strike BEFORE UPDATE ON public.ir_cron FOR EACH ROW EXECUTE FUNCTION public.on_cron();
+";
+
+/// Found by review of issue 9: after the import, vigia's own ANALYZE, row counts and
+/// neutralization ran in the copy as the configured user, and so did the zip's functions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_a_zip_defines_runs_with_the_configured_users_rights() {
+    let fixture = Fixture::local();
+    let s = stack(&fixture);
+    s.cluster.psql("postgres", "CREATE ROLE victim").unwrap();
+    let odoo_dump = dump(&s, &ZipManifest::default());
+    let mut sql = std::fs::read_to_string(odoo_dump.sql_path()).unwrap();
+    sql.push_str(LATE_PAYLOAD);
+    std::fs::write(odoo_dump.sql_path(), sql).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let zip = work.path().join("late.zip");
+    odoo_dump.zip(&zip, true).unwrap();
+
+    let root = tempfile::tempdir().unwrap();
+    let mut job = zip_job(&s, &zip, Some("odoo_from_zip"), root.path());
+    job.neutralize = true;
+    let result = job.run().await;
+    let victim = s
+        .cluster
+        .psql(
+            "postgres",
+            "SELECT rolvaliduntil IS NULL FROM pg_roles WHERE rolname = 'victim'",
+        )
+        .unwrap();
+    assert_eq!(
+        victim, "t",
+        "the zip's code ran as the configured user: {result:?}"
+    );
+    result.unwrap();
+    assert_eq!(throwaway_roles(&s), "0");
+}

@@ -37,7 +37,7 @@ async fn a_throwaway_role_owns_its_database_and_nothing_else_then_is_handed_back
     }
     drop(untrusted);
 
-    role.hand_back("scratch", None).await.unwrap();
+    role.hand_back("scratch", cluster.user()).await.unwrap();
     assert!(!role_exists(&admin, &name).await.unwrap());
     let settings = cluster
         .psql(

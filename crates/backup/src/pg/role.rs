@@ -91,34 +91,75 @@ impl ThrowawayRole {
         .await
     }
 
-    /// Before anything else uses `database`: its settings reset (its owner could have set
-    /// `default_transaction_read_only`, which would follow it through a swap), connections
-    /// allowed without limit, everything the role owns there given to `new_owner` (None: the
-    /// configured role), then the role dropped.
-    pub async fn hand_back(self, database: &str, new_owner: Option<&str>) -> Result<()> {
-        let owner = new_owner.map_or_else(|| "CURRENT_USER".to_owned(), q);
+    /// Before anything else uses `database`: the role can log in no more and its sessions
+    /// are ended (a pg_restore worker could still be running the dump's SQL); the database's
+    /// settings reset (its owner could have set `default_transaction_read_only`, which would
+    /// follow it through a swap), connections allowed without limit; everything the role owns
+    /// there given to `new_owner`; then the role dropped.
+    pub async fn hand_back(self, database: &str, new_owner: &str) -> Result<()> {
         let client = self.admin.connect("postgres").await?;
+        exec(&client, &format!("ALTER ROLE {} NOLOGIN", q(&self.name))).await?;
+        self.reset_database_with(&client, database).await?;
+        let inside = self.admin.connect(database).await?;
+        exec(
+            &inside,
+            &format!(
+                "REASSIGN OWNED BY {role} TO {owner}; DROP OWNED BY {role}",
+                role = q(&self.name),
+                owner = q(new_owner)
+            ),
+        )
+        .await?;
+        drop(inside);
+        self.drop_role(&client).await
+    }
+
+    /// The role's sessions ended, then what it set on `database` undone: its settings,
+    /// connection limit, `ALLOW_CONNECTIONS` and `IS_TEMPLATE`. After the dump ran, so that
+    /// vigia's own sessions (as the role) start clean; again when handing back.
+    pub async fn reset_database(&self, database: &str) -> Result<()> {
+        let client = self.admin.connect("postgres").await?;
+        self.reset_database_with(&client, database).await
+    }
+
+    async fn reset_database_with(&self, client: &Client, database: &str) -> Result<()> {
+        self.end_sessions(client).await?;
         let db = q(database);
         exec(
-            &client,
+            client,
             &format!(
                 "ALTER DATABASE {db} RESET ALL; \
                  ALTER DATABASE {db} WITH ALLOW_CONNECTIONS true CONNECTION LIMIT -1 \
                  IS_TEMPLATE false"
             ),
         )
-        .await?;
-        let inside = self.admin.connect(database).await?;
-        exec(
-            &inside,
-            &format!(
-                "REASSIGN OWNED BY {role} TO {owner}; DROP OWNED BY {role}",
-                role = q(&self.name)
+        .await
+    }
+
+    /// Every session of the role ended, until none is left.
+    async fn end_sessions(&self, client: &Client) -> Result<()> {
+        for _ in 0..50 {
+            let left: i64 = client
+                .query_one(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                     WHERE usename = $1",
+                    &[&self.name],
+                )
+                .await
+                .map_err(|e| db_error("cannot end the throwaway role's sessions", &e))?
+                .get(0);
+            if left == 0 {
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        Err(Error::new(
+            ErrorKind::Database,
+            format!(
+                "the sessions of the throwaway role {} did not end within 5 s",
+                self.name
             ),
-        )
-        .await?;
-        drop(inside);
-        self.drop_role(&client).await
+        ))
     }
 
     /// Drops the role once the databases it owned are gone (a drill's scratch database).

@@ -87,6 +87,20 @@ impl PgTarget {
         Ok(client)
     }
 
+    /// Connects to a database restored from a dump vigia does not trust, guarded so that
+    /// nothing the dump defined runs with this user's rights by name resolution or policy:
+    /// only `pg_catalog` on the search path (a `public.quote_ident(name)` would otherwise win
+    /// over the built-in), and row-level security off (a query a policy applies to fails
+    /// instead of running the policy).
+    pub async fn connect_guarded(&self, database: &str) -> Result<tokio_postgres::Client> {
+        let client = self.connect(database).await?;
+        client
+            .batch_execute("SET search_path = pg_catalog, pg_temp; SET row_security = off")
+            .await
+            .map_err(|e| db_error("cannot guard the session", &e))?;
+        Ok(client)
+    }
+
     /// Refuses a `pg_dump` older than the server: it cannot dump a newer server's catalog.
     pub fn check_client_version(&self, server_version_num: u32) -> Result<()> {
         let program = self.program("pg_dump");

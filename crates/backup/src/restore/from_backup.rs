@@ -10,7 +10,7 @@ use vigia_core::{Error, ErrorKind, Result};
 
 use super::phases::Phases;
 use super::swap::newer_einvoices;
-use super::{Names, RestoreJob, Restored, compare, files};
+use super::{Names, RestoreJob, Restored, blocking, compare, files};
 use crate::format::{BackupId, BackupIndex, BackupManifest, dump_key};
 use crate::keys::Identity;
 use crate::pg::{RestoreOptions, pg_restore_file};
@@ -60,25 +60,21 @@ impl RestoreJob {
         self.cancel.check()?;
         let record = self.record(&names.restored, filestore_dir.as_deref(), role.as_deref())?;
         phases.start("restore the database and the filestore");
+        self.create_database(&names.restored).await?;
+        let owner = self.take_copy(&names.restored, role.as_deref()).await?;
         let database = async {
-            self.create_database(&names.restored).await?;
-            let (db, path, jobs) = (
+            let (target, db, path) = (
+                owner.target().clone(),
                 names.restored.clone(),
                 spool.path().to_path_buf(),
-                self.options.jobs,
             );
-            let no_owner = role.is_some() || self.options.no_owner;
-            self.run_untrusted(&names.restored, role.as_deref(), move |target, set_role| {
-                let options = RestoreOptions {
-                    jobs,
-                    no_owner,
-                    role: set_role.map(str::to_owned),
-                };
-                pg_restore_file(target, &db, &path, &options)
-            })
-            .await?;
-            drop(spool);
-            Ok::<_, Error>(())
+            // The throwaway role owns what it restores; `--role` only for a trusted dump.
+            let options = RestoreOptions {
+                jobs: self.options.jobs,
+                no_owner: self.options.no_owner || !owner.trusted(),
+                role: self.options.role.clone().filter(|_| owner.trusted()),
+            };
+            blocking(move || pg_restore_file(&target, &db, &path, &options)).await
         };
         let filestore = async {
             let Some(dir) = &filestore_dir else {
@@ -94,21 +90,32 @@ impl RestoreJob {
             )
             .await
         };
-        tokio::try_join!(database, filestore)?;
-        self.cancel.check()?;
-
-        phases.start("analyze and compare row counts");
-        let counts = self.analyze(&names.restored).await?;
-        compare(
-            &names.restored,
-            &counts,
-            &manifest.row_counts,
-            format!("backup {id}"),
-        )?;
+        let (database, filestore) = tokio::join!(database, filestore);
+        drop(spool);
+        let checked = async {
+            database?;
+            filestore?;
+            owner.reset(&names.restored).await?;
+            self.cancel.check()?;
+            phases.start("analyze and compare row counts");
+            let counts = self.analyze(owner.target(), &names.restored).await?;
+            compare(
+                &names.restored,
+                &counts,
+                &manifest.row_counts,
+                format!("backup {id}"),
+            )
+        }
+        .await;
+        if let Err(e) = checked {
+            self.abandon(owner, &names.restored).await;
+            return Err(e);
+        }
         Ok(Restored {
             filestore: filestore_dir,
             expected: manifest.row_counts,
             record,
+            owner,
         })
     }
 

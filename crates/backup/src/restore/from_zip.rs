@@ -58,13 +58,16 @@ impl RestoreJob {
 
         let record = self.record(&names.restored, filestore_dir.as_deref(), role.as_deref())?;
         phases.start("import the database and the filestore");
+        self.create_database(&names.restored).await?;
+        let owner = self.take_copy(&names.restored, role.as_deref()).await?;
         let database = async {
-            self.create_database(&names.restored).await?;
-            let (db, zip) = (names.restored.clone(), zip.to_path_buf());
-            self.run_untrusted(&names.restored, role.as_deref(), move |target, set_role| {
-                import_sql(target, &db, &zip, set_role)
-            })
-            .await
+            let (target, db, zip) = (
+                owner.target().clone(),
+                names.restored.clone(),
+                zip.to_path_buf(),
+            );
+            let set_role = self.options.role.clone().filter(|_| owner.trusted());
+            blocking(move || import_sql(&target, &db, &zip, set_role.as_deref())).await
         };
         let filestore = async {
             let Some(dir) = filestore_dir.clone() else {
@@ -78,30 +81,43 @@ impl RestoreJob {
             })
             .await
         };
-        tokio::try_join!(database, filestore)?;
-        self.cancel.check()?;
-
-        phases.start("analyze");
-        let counts = self.analyze(&names.restored).await?;
-        if names.aside.is_some() && !self.accept_einvoice_loss {
-            // The zip has no date of its own: what counts is the newest document it holds.
-            let since = newest_einvoice(&self.target, &names.restored).await?;
-            if let Some(newer) = newer_einvoices(&self.target, &self.live_db, &since).await? {
-                return Err(self.einvoice_refusal(
-                    &format!("the zip {}", zip.display()),
-                    &newer,
-                    Some(&names.restored),
-                ));
+        let (database, filestore) = tokio::join!(database, filestore);
+        let checked = async {
+            database?;
+            filestore?;
+            owner.reset(&names.restored).await?;
+            self.cancel.check()?;
+            phases.start("analyze");
+            let counts = self.analyze(owner.target(), &names.restored).await?;
+            if names.aside.is_some() && !self.accept_einvoice_loss {
+                // The zip has no date of its own: what counts is the newest document it holds.
+                let since = newest_einvoice(owner.target(), &names.restored).await?;
+                if let Some(newer) = newer_einvoices(&self.target, &self.live_db, &since).await? {
+                    return Err(self.einvoice_refusal(
+                        &format!("the zip {}", zip.display()),
+                        &newer,
+                        Some(&names.restored),
+                    ));
+                }
+            }
+            Ok(counts)
+        }
+        .await;
+        match checked {
+            Ok(counts) => Ok((
+                Restored {
+                    filestore: filestore_dir,
+                    expected: counts,
+                    record,
+                    owner,
+                },
+                info,
+            )),
+            Err(e) => {
+                self.abandon(owner, &names.restored).await;
+                Err(e)
             }
         }
-        Ok((
-            Restored {
-                filestore: filestore_dir,
-                expected: counts,
-                record,
-            },
-            info,
-        ))
     }
 
     /// Refuses a zip of another Odoo series than the live database's (when both say).
@@ -154,13 +170,14 @@ async fn odoo_version(target: &PgTarget, database: &str) -> Result<Option<String
 /// The newest e-invoice document's `create_date` in `database`, as text; `-infinity` when it
 /// has none.
 async fn newest_einvoice(target: &PgTarget, database: &str) -> Result<String> {
-    let client = target.connect(database).await?;
-    if !has_table(&client, "l10n_cr_einvoice_document").await? {
+    let client = target.connect_guarded(database).await?;
+    if !has_table(&client, "public.l10n_cr_einvoice_document").await? {
         return Ok("-infinity".into());
     }
     Ok(client
         .query_one(
-            "SELECT coalesce(max(create_date), '-infinity')::text FROM l10n_cr_einvoice_document",
+            "SELECT coalesce(max(create_date), '-infinity')::text \
+             FROM public.l10n_cr_einvoice_document",
             &[],
         )
         .await

@@ -42,6 +42,7 @@ pub use phases::Phase;
 use phases::Phases;
 pub use swap::Aside;
 use swap::Swap;
+use untrusted::CopyOwner;
 
 /// How long Odoo may take to start and answer healthy after a swap.
 pub const HEALTH_TIMEOUT: Duration = Duration::from_mins(2);
@@ -168,6 +169,8 @@ struct Restored {
     expected: BTreeMap<String, u64>,
     /// This restore's record in `records_dir`, removed when it ends well.
     record: PathBuf,
+    /// Who runs SQL in the copy until it is handed back.
+    owner: CopyOwner,
 }
 
 impl RestoreJob {
@@ -335,15 +338,30 @@ impl RestoreJob {
             phases: Vec::new(),
         };
         let mut expected = restored.expected;
-        if self.neutralize {
+        let owner = restored.owner;
+        let neutralized = async {
+            if !self.neutralize {
+                return Ok(None);
+            }
             phases.start("neutralize");
-            report.neutralized = Some(
-                self.neutralize_copy(names, restored.filestore.as_deref())
-                    .await?,
-            );
+            let report = self
+                .neutralize_copy(owner.target(), names, restored.filestore.as_deref())
+                .await?;
             // The check after the swap compares with the neutralized copy.
-            let client = self.target.connect(&names.restored).await?;
+            let client = owner.target().connect_guarded(&names.restored).await?;
             expected = row_counts(&client).await?;
+            Ok(Some(report))
+        }
+        .await;
+        match neutralized {
+            Ok(neutralized) => {
+                report.neutralized = neutralized;
+                self.hand_back(owner, &names.restored).await?;
+            }
+            Err(e) => {
+                self.abandon(owner, &names.restored).await;
+                return Err(e);
+            }
         }
         if let Some(aside_db) = &names.aside {
             phases.start("swap");
@@ -382,6 +400,7 @@ impl RestoreJob {
 
     async fn neutralize_copy(
         &self,
+        owner: &PgTarget,
         names: &Names,
         filestore: Option<&Path>,
     ) -> Result<NeutralizeReport> {
@@ -389,7 +408,7 @@ impl RestoreJob {
             base_url: self.base_url.as_deref(),
             extra_sql: &self.neutralize_sql,
         }
-        .run(&self.target, &names.restored, filestore)
+        .run(owner, &names.restored, filestore)
         .await
         .map_err(|e| {
             Error::new(
@@ -425,7 +444,7 @@ impl RestoreJob {
         phases.start("check after the swap");
         let checked = async {
             vigia_core::failpoint::hit("restore.after_swap")?;
-            let counts = self.analyze(&self.live_db).await?;
+            let counts = self.analyze(&self.target, &self.live_db).await?;
             compare(&self.live_db, &counts, expected, "the restored copy")?;
             self.odoo(true).await?;
             self.odoo_healthy().await
@@ -579,9 +598,10 @@ impl RestoreJob {
             })
     }
 
-    /// ANALYZE (Odoo's own restore skips it), then the exact row counts.
-    async fn analyze(&self, database: &str) -> Result<BTreeMap<String, u64>> {
-        let client = self.target.connect(database).await?;
+    /// ANALYZE (Odoo's own restore skips it), then the exact row counts, as `target` (the
+    /// copy's owner until it is handed back) in a guarded session.
+    async fn analyze(&self, target: &PgTarget, database: &str) -> Result<BTreeMap<String, u64>> {
+        let client = target.connect_guarded(database).await?;
         client
             .batch_execute("ANALYZE")
             .await

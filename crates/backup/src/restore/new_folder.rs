@@ -38,9 +38,12 @@ impl NewFolder {
         }
         let dir = open_dir(rustix::fs::CWD, path).map_err(|e| Error::io("open", path, e))?;
         let stat = rustix::fs::fstat(&dir).map_err(|e| Error::io("stat", path, e.into()))?;
-        // Replaced between mkdir and open by a folder someone else made: not ours.
+        // Replaced between mkdir and open by another folder (someone else's, or an old one of
+        // ours moved in by Odoo's user): not the one just made.
         if stat.st_uid != rustix::process::geteuid().as_raw()
             || FileType::from_raw_mode(stat.st_mode) != FileType::Directory
+            || stat.st_mode & 0o7777 != 0o700
+            || !is_empty(&dir).map_err(|e| Error::io("read", path, e))?
         {
             return Err(Error::new(
                 ErrorKind::Integrity,
@@ -110,8 +113,10 @@ impl NewFolder {
     /// Ready to swap in: every entry owned like the live folder (when there is one), the
     /// folder given its mode, and everything on disk (one syncfs instead of an fsync per file).
     pub fn settle(&self, live: Option<&Path>) -> Result<()> {
+        // The live folder lends its owner and mode only when it is a real folder, not a link.
         if let Some(live) = live
-            && let Ok(meta) = std::fs::metadata(live)
+            && let Ok(meta) = std::fs::symlink_metadata(live)
+            && meta.is_dir()
         {
             use std::os::unix::fs::MetadataExt;
             let (uid, gid) = (Uid::from_raw(meta.uid()), Gid::from_raw(meta.gid()));
@@ -175,6 +180,16 @@ fn chown_tree(dir: &OwnedFd, uid: Uid, gid: Gid) -> io::Result<()> {
         rustix::fs::chownat(dir, name, Some(uid), Some(gid), AtFlags::SYMLINK_NOFOLLOW)?;
     }
     Ok(())
+}
+
+fn is_empty(dir: &OwnedFd) -> io::Result<bool> {
+    for entry in Dir::read_from(dir)? {
+        let name = entry?.file_name().to_owned();
+        if name.as_c_str() != c"." && name.as_c_str() != c".." {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 fn open_dir(at: impl std::os::fd::AsFd, path: &Path) -> io::Result<OwnedFd> {
