@@ -68,56 +68,25 @@ impl Swap<'_> {
     pub async fn run(&self) -> Result<()> {
         let client = self.target.connect("postgres").await?;
         // No new sessions on the live database, then end the ones there are.
-        exec(
-            &client,
-            &format!("ALTER DATABASE {} ALLOW_CONNECTIONS false", q(self.live)),
-        )
-        .await?;
         let renamed = async {
-            end_sessions(&client, self.live).await?;
-            exec(
-                &client,
-                &format!(
-                    "ALTER DATABASE {} RENAME TO {}",
-                    q(self.live),
-                    q(self.aside)
-                ),
-            )
-            .await
+            close(&client, self.live).await?;
+            rename(&client, self.live, self.aside).await
         }
         .await;
         if let Err(e) = renamed {
-            let _ = exec(
-                &client,
-                &format!("ALTER DATABASE {} ALLOW_CONNECTIONS true", q(self.live)),
-            )
-            .await;
+            let _ = open(&client, self.live).await;
             return Err(e);
         }
-        if let Err(e) = exec(
-            &client,
-            &format!(
-                "ALTER DATABASE {} RENAME TO {}",
-                q(self.restored),
-                q(self.live)
-            ),
-        )
-        .await
-        {
-            let _ = exec(
-                &client,
-                &format!(
-                    "ALTER DATABASE {} RENAME TO {}",
-                    q(self.aside),
-                    q(self.live)
-                ),
-            )
-            .await;
-            let _ = exec(
-                &client,
-                &format!("ALTER DATABASE {} ALLOW_CONNECTIONS true", q(self.live)),
-            )
-            .await;
+        // Likewise the restored copy: a session there would block its rename.
+        let renamed = async {
+            close(&client, self.restored).await?;
+            rename(&client, self.restored, self.live).await
+        }
+        .await;
+        if let Err(e) = renamed {
+            let _ = rename(&client, self.aside, self.live).await;
+            let _ = open(&client, self.live).await;
+            let _ = open(&client, self.restored).await;
             return Err(e);
         }
         if let Some((restored, live, aside)) = &self.filestore
@@ -127,11 +96,8 @@ impl Swap<'_> {
             return Err(e);
         }
         // The copy kept aside stays open to inspection until `--cleanup` removes it.
-        exec(
-            &client,
-            &format!("ALTER DATABASE {} ALLOW_CONNECTIONS true", q(self.aside)),
-        )
-        .await
+        open(&client, self.aside).await?;
+        open(&client, self.live).await
     }
 
     /// Undoes a completed swap: the restored copy back to its own name, the live one back.
@@ -144,30 +110,12 @@ impl Swap<'_> {
     }
 
     async fn back_databases(&self, client: &tokio_postgres::Client) -> Result<()> {
-        end_sessions(client, self.live).await?;
-        exec(
-            client,
-            &format!(
-                "ALTER DATABASE {} RENAME TO {}",
-                q(self.live),
-                q(self.restored)
-            ),
-        )
-        .await?;
-        exec(
-            client,
-            &format!(
-                "ALTER DATABASE {} RENAME TO {}",
-                q(self.aside),
-                q(self.live)
-            ),
-        )
-        .await?;
-        exec(
-            client,
-            &format!("ALTER DATABASE {} ALLOW_CONNECTIONS true", q(self.live)),
-        )
-        .await
+        close(client, self.live).await?;
+        rename(client, self.live, self.restored).await?;
+        close(client, self.aside).await?;
+        rename(client, self.aside, self.live).await?;
+        open(client, self.live).await?;
+        open(client, self.restored).await
     }
 }
 
@@ -204,6 +152,33 @@ async fn end_sessions(client: &tokio_postgres::Client, database: &str) -> Result
         .await
         .map_err(|e| db_error(&format!("cannot end the sessions on {database}"), &e))?;
     Ok(())
+}
+
+/// Closes `database` to new sessions, then ends the ones it has: before every rename, so
+/// that a client reconnecting at once (as Odoo's workers do) cannot block it.
+async fn close(client: &tokio_postgres::Client, database: &str) -> Result<()> {
+    exec(
+        client,
+        &format!("ALTER DATABASE {} ALLOW_CONNECTIONS false", q(database)),
+    )
+    .await?;
+    end_sessions(client, database).await
+}
+
+async fn open(client: &tokio_postgres::Client, database: &str) -> Result<()> {
+    exec(
+        client,
+        &format!("ALTER DATABASE {} ALLOW_CONNECTIONS true", q(database)),
+    )
+    .await
+}
+
+async fn rename(client: &tokio_postgres::Client, from: &str, to: &str) -> Result<()> {
+    exec(
+        client,
+        &format!("ALTER DATABASE {} RENAME TO {}", q(from), q(to)),
+    )
+    .await
 }
 
 async fn exec(client: &tokio_postgres::Client, sql: &str) -> Result<()> {
