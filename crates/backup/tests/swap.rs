@@ -212,3 +212,50 @@ async fn the_swap_goes_back_while_clients_keep_reconnecting_to_both_databases() 
     let (client, _driver) = connect(&s, "odoo", "check").await.unwrap();
     client.simple_query("SELECT 1").await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_runtime_none_a_swap_is_refused_while_odoo_is_connected_unless_forced() {
+    let fixture = Fixture::local();
+    let s = stack(&fixture);
+    let backup = s.job.run().await.unwrap();
+    s.cluster
+        .psql("odoo", "UPDATE res_partner SET name = 'cambiado'")
+        .unwrap();
+    let tables_live = checksums(&s, "odoo");
+    let databases_before = common::odoo::databases(&s);
+    let (worker, _driver) = connect(&s, "odoo", "odoo-worker").await.unwrap();
+    let root = tempfile::tempdir().unwrap();
+
+    let mut job = in_place(
+        &s,
+        &backup.id,
+        root.path(),
+        Arc::new(vigia_core::ports::runtime::NoRuntime),
+    );
+    let err = job.run().await.unwrap_err();
+    assert_eq!(err.kind(), vigia_core::ErrorKind::InvalidInput);
+    let message = err.message();
+    assert!(message.contains("odoo-worker"), "{message}");
+    assert!(message.contains("--force-sessions"), "{message}");
+    assert_eq!(
+        checksums(&s, "odoo"),
+        tables_live,
+        "the live database is untouched"
+    );
+    assert_eq!(
+        common::odoo::databases(&s),
+        databases_before,
+        "nothing created"
+    );
+    worker
+        .simple_query("SELECT 1")
+        .await
+        .expect("the session was left alone");
+
+    job.force_sessions = true;
+    assert!(job.run().await.unwrap().swapped);
+    assert!(
+        worker.simple_query("SELECT 1").await.is_err(),
+        "the session was ended"
+    );
+}

@@ -65,7 +65,7 @@ pub struct RestoreArgs {
     pub from_odoo_zip: Option<PathBuf>,
     /// List the copies restores kept aside and the leftovers of killed restores and drills
     /// (databases, filestore folders, spool files); remove them with --apply
-    #[arg(long, conflicts_with_all = ["id", "from_odoo_zip", "target_db", "accept_einvoice_loss", "neutralize", "jobs", "role"])]
+    #[arg(long, conflicts_with_all = ["id", "from_odoo_zip", "target_db", "accept_einvoice_loss", "force_sessions", "neutralize", "jobs", "role"])]
     pub cleanup: bool,
     /// With --cleanup: remove what is listed
     #[arg(long, requires = "cleanup")]
@@ -80,6 +80,10 @@ pub struct RestoreArgs {
     /// Replace the live database even though it holds e-invoices newer than the backup
     #[arg(long, conflicts_with = "target_db")]
     pub accept_einvoice_loss: bool,
+    /// With [runtime] kind = "none": swap even though other sessions (a running Odoo) are
+    /// connected to the live database, ending them; without it the swap is refused, naming them
+    #[arg(long, conflicts_with = "target_db")]
+    pub force_sessions: bool,
     /// Make the restored copy unable to send e-invoices or e-mail: crons, mail servers and
     /// Hacienda credentials off, new database.uuid, web.base.url from config, then
     /// [restore] neutralize-sql (refused in production environments)

@@ -255,8 +255,8 @@ pub unsafe extern "C" fn vigia_prune(
 
 /// `vigia restore ID --json`. `args_json`: `{"id": "..."}` or `{"from_odoo_zip": "path"}`,
 /// plus optional `"target_db": "...", "confirm": "...", "accept_einvoice_loss": bool,
-/// "neutralize": bool, "jobs": N, "role": "..."`: with `target_db` beside the live database,
-/// else swapped in for it.
+/// "force_sessions": bool, "neutralize": bool, "jobs": N, "role": "..."`: with `target_db`
+/// beside the live database, else swapped in for it.
 ///
 /// # Safety
 /// As for `vigia_backup`.

@@ -13,6 +13,7 @@ mod odoo_health;
 mod odoo_zip;
 mod pending;
 mod phases;
+mod sessions;
 mod swap;
 
 use std::collections::BTreeMap;
@@ -52,6 +53,7 @@ pub enum RestoreSource {
     OdooZip(PathBuf),
 }
 
+#[expect(clippy::struct_excessive_bools, reason = "each is an option of the restore")]
 pub struct RestoreJob {
     pub access: StoreAccess,
     pub target: PgTarget,
@@ -63,6 +65,9 @@ pub struct RestoreJob {
     pub confirm: Option<String>,
     /// Replace the live database even though it holds e-invoices newer than the backup.
     pub accept_einvoice_loss: bool,
+    /// `--force-sessions`: with runtime `none`, swap even though other sessions are connected
+    /// to the live database (they are ended).
+    pub force_sessions: bool,
     /// `--neutralize`: the restored copy can send no e-invoice or e-mail (refused in
     /// production).
     pub neutralize: bool,
@@ -116,6 +121,9 @@ pub struct RestoreRequest {
     pub target_db: Option<String>,
     pub confirm: Option<String>,
     pub accept_einvoice_loss: bool,
+    /// With `[runtime] kind = "none"`, swap even though other sessions are connected to the
+    /// live database, ending them.
+    pub force_sessions: bool,
     pub neutralize: bool,
     /// `pg_restore -j` instead of `[restore] jobs`.
     pub jobs: Option<u32>,
@@ -184,6 +192,7 @@ impl RestoreJob {
             target_db: request.target_db,
             confirm: request.confirm,
             accept_einvoice_loss: request.accept_einvoice_loss,
+            force_sessions: request.force_sessions,
             neutralize: request.neutralize,
             base_url: config.odoo.url.clone(),
             neutralize_sql: restore.neutralize_sql.clone(),
@@ -242,10 +251,12 @@ impl RestoreJob {
     /// The database to restore into and, when replacing the live one, its aside name; the
     /// production rules. All checked before anything happens.
     fn names(&self) -> Result<Names> {
-        if self.target_db.is_some() && (self.confirm.is_some() || self.accept_einvoice_loss) {
+        if self.target_db.is_some()
+            && (self.confirm.is_some() || self.accept_einvoice_loss || self.force_sessions)
+        {
             return Err(Error::invalid_input(
-                "--confirm and --accept-einvoice-loss go with replacing the live database, not \
-                 with --target-db (which never touches it)",
+                "--confirm, --accept-einvoice-loss and --force-sessions go with replacing the live \
+                 database, not with --target-db (which never touches it)",
             ));
         }
         if self.neutralize && self.production {
@@ -291,6 +302,10 @@ impl RestoreJob {
         identity: Option<&Identity>,
         names: &Names,
     ) -> Result<RestoreReport> {
+        if names.aside.is_some() {
+            // Before the copy is made: Odoo connected now will most likely be there later.
+            self.refuse_sessions(None).await?;
+        }
         let mut phases = Phases::new(self.progress.as_ref());
         let (restored, id, odoo_zip) = match (&self.source, identity) {
             (RestoreSource::Backup(id), Some(identity)) => {
@@ -384,6 +399,7 @@ impl RestoreJob {
         expected: &BTreeMap<String, u64>,
         phases: &mut Phases<'_>,
     ) -> Result<()> {
+        self.refuse_sessions(Some(swap.restored)).await?;
         self.odoo(false).await?;
         if let Err(e) = swap.run().await {
             self.odoo(true).await?;
@@ -447,6 +463,15 @@ impl RestoreJob {
             ))
             .unwrap_or_default()
         ))
+    }
+
+    /// With runtime `none` (vigia cannot stop Odoo), refuses while other sessions are
+    /// connected to the live database, unless `force_sessions`.
+    async fn refuse_sessions(&self, copy: Option<&str>) -> Result<()> {
+        if self.runtime.kind() != RuntimeKind::None || self.force_sessions {
+            return Ok(());
+        }
+        sessions::refuse_others(&self.target, &self.live_db, copy).await
     }
 
     /// Stops (`start` false) or starts Odoo through the runtime; with `kind = "none"` says

@@ -156,6 +156,7 @@ impl Stack {
             target_db: Some(target_db.to_owned()),
             confirm: None,
             accept_einvoice_loss: false,
+            force_sessions: false,
             neutralize: false,
             base_url: None,
             neutralize_sql: Vec::new(),

@@ -19,6 +19,7 @@ pub fn run(cli: &Cli, args: &RestoreArgs) -> Result<RestoreReport> {
         target_db: args.target_db.clone(),
         confirm: args.confirm.clone(),
         accept_einvoice_loss: args.accept_einvoice_loss,
+        force_sessions: args.force_sessions,
         neutralize: args.neutralize,
         jobs: args.jobs,
         role: args.role.clone(),
