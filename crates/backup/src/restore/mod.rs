@@ -53,7 +53,10 @@ pub enum RestoreSource {
     OdooZip(PathBuf),
 }
 
-#[expect(clippy::struct_excessive_bools, reason = "each is an option of the restore")]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "each is an option of the restore"
+)]
 pub struct RestoreJob {
     pub access: StoreAccess,
     pub target: PgTarget,

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use vigia_core::{Error, Result};
 
+use vigia_core::failpoint::hit;
+
 use crate::pg::{PgTarget, db_error, has_table, quote_ident as q};
 
 /// What the swap moved aside (kept until `vigia restore --cleanup`).
@@ -67,26 +69,33 @@ impl Swap<'_> {
     /// back before the error is returned.
     pub async fn run(&self) -> Result<()> {
         let client = self.target.connect("postgres").await?;
+        hit("restore.swap.journal")?;
         // No new sessions on the live database, then end the ones there are.
         let renamed = async {
-            close(&client, self.live).await?;
-            rename(&client, self.live, self.aside).await
+            close(&client, self.live, "restore.swap", "live").await?;
+            rename(&client, self.live, self.aside, "restore.swap.live_aside").await
         }
         .await;
         if let Err(e) = renamed {
-            let _ = open(&client, self.live).await;
+            let _ = open(&client, self.live, "").await;
             return Err(e);
         }
         // Likewise the restored copy: a session there would block its rename.
         let renamed = async {
-            close(&client, self.restored).await?;
-            rename(&client, self.restored, self.live).await
+            close(&client, self.restored, "restore.swap", "restored").await?;
+            rename(
+                &client,
+                self.restored,
+                self.live,
+                "restore.swap.restored_live",
+            )
+            .await
         }
         .await;
         if let Err(e) = renamed {
-            let _ = rename(&client, self.aside, self.live).await;
-            let _ = open(&client, self.live).await;
-            let _ = open(&client, self.restored).await;
+            let _ = rename(&client, self.aside, self.live, "").await;
+            let _ = open(&client, self.live, "").await;
+            let _ = open(&client, self.restored, "").await;
             return Err(e);
         }
         if let Some((restored, live, aside)) = &self.filestore
@@ -96,8 +105,8 @@ impl Swap<'_> {
             return Err(e);
         }
         // The copy kept aside stays open to inspection until `--cleanup` removes it.
-        open(&client, self.aside).await?;
-        open(&client, self.live).await
+        open(&client, self.aside, "restore.swap.open_aside").await?;
+        open(&client, self.live, "restore.swap.open_live").await
     }
 
     /// Undoes a completed swap: the restored copy back to its own name, the live one back.
@@ -110,12 +119,18 @@ impl Swap<'_> {
     }
 
     async fn back_databases(&self, client: &tokio_postgres::Client) -> Result<()> {
-        close(client, self.live).await?;
-        rename(client, self.live, self.restored).await?;
-        close(client, self.aside).await?;
-        rename(client, self.aside, self.live).await?;
-        open(client, self.live).await?;
-        open(client, self.restored).await
+        close(client, self.live, "restore.undo", "live").await?;
+        rename(
+            client,
+            self.live,
+            self.restored,
+            "restore.undo.live_restored",
+        )
+        .await?;
+        close(client, self.aside, "restore.undo", "aside").await?;
+        rename(client, self.aside, self.live, "restore.undo.aside_live").await?;
+        open(client, self.live, "restore.undo.open_live").await?;
+        open(client, self.restored, "restore.undo.open_restored").await
     }
 }
 
@@ -123,20 +138,26 @@ fn swap_folders(restored: &Path, live: &Path, aside: &Path) -> Result<()> {
     let had_live = live.exists();
     if had_live {
         std::fs::rename(live, aside).map_err(|e| Error::io("rename", live, e))?;
+        hit("restore.swap.folder_aside")?;
     }
-    if let Err(e) = std::fs::rename(restored, live) {
+    if let Err(e) = std::fs::rename(restored, live)
+        .map_err(|e| Error::io("rename", restored, e))
+        .and_then(|()| hit("restore.swap.folder_live"))
+    {
         if had_live {
             let _ = std::fs::rename(aside, live);
         }
-        return Err(Error::io("rename", restored, e));
+        return Err(e);
     }
     Ok(())
 }
 
 fn swap_folders_back(restored: &Path, live: &Path, aside: &Path) -> Result<()> {
     std::fs::rename(live, restored).map_err(|e| Error::io("rename", live, e))?;
+    hit("restore.undo.folder_restored")?;
     if aside.exists() {
         std::fs::rename(aside, live).map_err(|e| Error::io("rename", aside, e))?;
+        hit("restore.undo.folder_live")?;
     }
     Ok(())
 }
@@ -156,29 +177,39 @@ async fn end_sessions(client: &tokio_postgres::Client, database: &str) -> Result
 
 /// Closes `database` to new sessions, then ends the ones it has: before every rename, so
 /// that a client reconnecting at once (as Odoo's workers do) cannot block it.
-async fn close(client: &tokio_postgres::Client, database: &str) -> Result<()> {
+/// Fail points `<points>.close_<who>` and `<points>.end_<who>_sessions`.
+async fn close(
+    client: &tokio_postgres::Client,
+    database: &str,
+    points: &str,
+    who: &str,
+) -> Result<()> {
     exec(
         client,
         &format!("ALTER DATABASE {} ALLOW_CONNECTIONS false", q(database)),
     )
     .await?;
-    end_sessions(client, database).await
+    hit(&format!("{points}.close_{who}"))?;
+    end_sessions(client, database).await?;
+    hit(&format!("{points}.end_{who}_sessions"))
 }
 
-async fn open(client: &tokio_postgres::Client, database: &str) -> Result<()> {
+async fn open(client: &tokio_postgres::Client, database: &str, point: &str) -> Result<()> {
     exec(
         client,
         &format!("ALTER DATABASE {} ALLOW_CONNECTIONS true", q(database)),
     )
-    .await
+    .await?;
+    hit(point)
 }
 
-async fn rename(client: &tokio_postgres::Client, from: &str, to: &str) -> Result<()> {
+async fn rename(client: &tokio_postgres::Client, from: &str, to: &str, point: &str) -> Result<()> {
     exec(
         client,
         &format!("ALTER DATABASE {} RENAME TO {}", q(from), q(to)),
     )
-    .await
+    .await?;
+    hit(point)
 }
 
 async fn exec(client: &tokio_postgres::Client, sql: &str) -> Result<()> {
