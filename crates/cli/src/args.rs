@@ -57,7 +57,7 @@ pub enum Command {
 #[expect(clippy::struct_excessive_bools, reason = "each is a command-line flag")]
 pub struct RestoreArgs {
     /// The backup id, as `vigia backup list` shows it
-    #[arg(required_unless_present_any = ["cleanup", "from_odoo_zip"])]
+    #[arg(required_unless_present_any = ["cleanup", "from_odoo_zip", "resume"])]
     pub id: Option<String>,
     /// Restore a backup made by Odoo's database manager (dump.sql, filestore/,
     /// manifest.json) instead of a vigia backup; what it holds is shown first
@@ -70,6 +70,10 @@ pub struct RestoreArgs {
     /// With --cleanup: remove what is listed
     #[arg(long, requires = "cleanup")]
     pub apply: bool,
+    /// Undo a swap that was interrupted (killed, lost connection) from its journal in
+    /// state-dir, putting the live database and filestore back; any restore does this first
+    #[arg(long, conflicts_with_all = ["id", "from_odoo_zip", "cleanup", "target_db", "confirm", "accept_einvoice_loss", "force_sessions", "neutralize", "jobs", "role"])]
+    pub resume: bool,
     /// Restore beside the live database, into this new one (and filestore/NAME); no swap
     #[arg(long, value_name = "NAME")]
     pub target_db: Option<String>,

@@ -74,6 +74,7 @@ impl RestoreCleanup {
     }
 
     pub async fn run(&self) -> Result<CleanupReport> {
+        super::SwapRecovery::for_cleanup(self).run().await?;
         if self.apply && self.production && self.confirm.as_deref() != Some(self.live_db.as_str()) {
             return Err(Error::invalid_input(format!(
                 "this environment is production: removing restore leftovers needs --confirm {}",

@@ -173,6 +173,7 @@ impl Stack {
             },
             spool_dir: self.keys.path().join("spool"),
             pending_dir: self.keys.path().join("restores"),
+            swap_journal: vigia_backup::swap_journal_path(self.keys.path()),
             lock_wait: std::time::Duration::ZERO,
             os_lock_dir: self.job.os_lock_dir.clone(),
             progress: Arc::new(NoProgress),
