@@ -447,3 +447,45 @@ fn an_undo_killed_halfway_is_finished_by_the_next_resume() {
     assert_eq!(code, Some(0), "{resumed}");
     assert_live_as_before(&s, folder, "resumed twice");
 }
+
+#[test]
+fn a_ctrl_c_during_the_swap_is_deferred_until_the_swap_is_undone() {
+    let s = stack(0);
+    let id = s.backup_then_change();
+    let folder = live_folder(&s);
+    let (code, cancelled) = s.json_with(
+        &["restore", &id],
+        &[("VIGIA_FAILPOINT", "restore.swap.live_aside:signal")],
+    );
+    assert_eq!(code, Some(20), "{cancelled}");
+    assert_eq!(cancelled["error"]["kind"], "cancelled");
+    let message = cancelled["error"]["message"].as_str().unwrap();
+    assert!(message.contains("swapped back"), "{message}");
+    assert_live_as_before(&s, folder, "cancelled");
+}
+
+#[test]
+fn a_ctrl_c_after_an_interrupted_swap_was_undone_still_stops_vigia_at_once() {
+    let s = stack(0);
+    let id = s.backup_then_change();
+    let folder = live_folder(&s);
+    let out = s.run(
+        &["restore", &id],
+        &[("VIGIA_FAILPOINT", "restore.swap.live_aside:kill")],
+    );
+    assert_eq!(out.status.signal(), Some(9));
+    // The next restore undoes the swap (signals deferred meanwhile), then a Ctrl-C while
+    // pg_restore runs ends it as a Ctrl-C always did.
+    let out = s.run(
+        &["restore", &id, "--target-db", "beside"],
+        &[("VIGIA_FAILPOINT", "restore.pg_restore:signal")],
+    );
+    assert_eq!(
+        out.status.signal(),
+        Some(2),
+        "{:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_live_as_before(&s, folder, "undone before the restore");
+}

@@ -4,7 +4,7 @@
 //! live one kept aside and a check after the swap that swaps back on failure. A failure
 //! before the swap leaves the live database untouched; nothing is ever dropped here. The swap
 //! is journaled (journal.rs): an interrupted one is undone by the next restore command
-//! (resume.rs, undo.rs).
+//! (resume.rs, undo.rs), and signals wait while it runs.
 
 mod cleanup;
 mod files;
@@ -443,7 +443,7 @@ impl RestoreJob {
 
     /// Odoo stopped, the journal written, the swap, the check after it (row counts; Odoo
     /// started and, when the runtime started it, healthy), the journal removed. A failed or
-    /// cancelled swap or check is undone from the journal.
+    /// cancelled swap or check is undone from the journal; signals wait until then.
     async fn swap_and_check(
         &self,
         swap: &Swap<'_>,
@@ -453,6 +453,7 @@ impl RestoreJob {
         self.cancel.check()?;
         self.refuse_sessions(Some(swap.restored)).await?;
         let odoo_stopped = self.odoo(false).await?;
+        let _signals = vigia_core::signals::DeferredSignals::defer(&self.cancel)?;
         let journal = match swap.journal(odoo_stopped).await {
             Ok(journal) => journal,
             Err(e) => return Err(self.not_swapped(e, odoo_stopped).await),
@@ -462,7 +463,7 @@ impl RestoreJob {
         }
         let swapped = async {
             swap::forward(&self.target, &journal).await?;
-            // A cancellation during the renames counts once they are all done.
+            // A signal or cancellation during the renames counts once they are all done.
             self.cancel.check()
         }
         .await;

@@ -2,7 +2,7 @@
 //! by every `vigia restore` and `restore --cleanup`. Under the store lock, which a restore
 //! holds while it swaps, so a swap in progress is never taken for an interrupted one. Odoo is
 //! stopped around the undo when the command manages it, and started again when vigia had
-//! stopped it for the swap.
+//! stopped it for the swap. Signals wait until the undo is done (core's `signals`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -12,6 +12,7 @@ use serde::Serialize;
 use vigia_core::config::RuntimeKind;
 use vigia_core::ports::progress::{NoProgress, Progress, ProgressEvent};
 use vigia_core::ports::runtime::{Runtime, RuntimeAction, Service};
+use vigia_core::signals::DeferredSignals;
 use vigia_core::{CancelToken, Config, Error, ErrorKind, Outcome, Result};
 
 use super::RestoreRequest;
@@ -33,7 +34,7 @@ pub struct SwapRecovery {
     pub lock_wait: Duration,
     pub os_lock_dir: Option<PathBuf>,
     pub progress: Arc<dyn Progress>,
-    /// Set by `vigia_ctx_cancel`; the undo finishes regardless.
+    /// Set by a deferred signal (or `vigia_ctx_cancel`); the undo finishes regardless.
     pub cancel: CancelToken,
 }
 
@@ -149,7 +150,7 @@ impl SwapRecovery {
         let released = lock.release(&self.access.name_key).await;
         let recovered = result?;
         released?;
-        // A cancellation that waited for the undo ends the command now.
+        // A signal or cancellation that waited for the undo ends the command now.
         if self.cancel.is_cancelled() {
             return Err(Error::new(
                 ErrorKind::Cancelled,
@@ -190,6 +191,7 @@ impl SwapRecovery {
                 journal.describe()
             )));
         }
+        let _signals = DeferredSignals::defer(&self.cancel)?;
         let mut steps = Vec::new();
         let undone = async {
             // Odoo may run on the restored copy: it lets go of it first.
