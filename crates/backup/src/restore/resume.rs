@@ -165,9 +165,14 @@ impl SwapRecovery {
         if let Some(r) = &recovered {
             self.progress.report(&ProgressEvent::Message {
                 text: format!(
-                    "an interrupted swap (pid {}, started {}) was undone: {}",
+                    "an interrupted swap (pid {}, started {}) was undone ({}): {}",
                     r.pid,
                     r.started_at,
+                    if r.steps.is_empty() {
+                        "nothing had been renamed yet".to_owned()
+                    } else {
+                        r.steps.join("; ")
+                    },
                     r.summary()
                 ),
             });
