@@ -147,26 +147,30 @@ fn in_place(
     job
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_swap_goes_through_while_clients_keep_reconnecting_to_both_databases() {
-    let fixture = Fixture::local();
-    let s = stack(&fixture);
+/// A stack with a backup taken, then every partner renamed (the live database differs
+/// from the backup); the backup's id and the tables' checksums at backup time.
+async fn backed_up_then_changed(fixture: &Fixture) -> (Stack, BackupId, String) {
+    let s = stack(fixture);
     let backup = s.job.run().await.unwrap();
     let tables_then = checksums(&s, "odoo");
     s.cluster
         .psql("odoo", "UPDATE res_partner SET name = 'cambiado'")
         .unwrap();
+    (s, backup.id, tables_then)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_swap_goes_through_while_clients_keep_reconnecting_to_both_databases() {
+    let fixture = Fixture::local();
+    let (s, id, tables_then) = backed_up_then_changed(&fixture).await;
     let live = Reconnecting::start(&s, "odoo");
-    let restored = Reconnecting::start(&s, &format!("vigia_restore_{}", suffix(&backup.id)));
+    let restored = Reconnecting::start(&s, &format!("vigia_restore_{}", suffix(&id)));
     let root = tempfile::tempdir().unwrap();
 
     let runtime = Arc::new(StartFails {
         failures: AtomicU32::new(0),
     });
-    let report = in_place(&s, &backup.id, root.path(), runtime)
-        .run()
-        .await
-        .unwrap();
+    let report = in_place(&s, &id, root.path(), runtime).run().await.unwrap();
     assert!(report.swapped);
     assert!(live.connections() > 0 && restored.connections() > 0);
     drop((live, restored));
@@ -176,22 +180,18 @@ async fn the_swap_goes_through_while_clients_keep_reconnecting_to_both_databases
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_swap_goes_back_while_clients_keep_reconnecting_to_both_databases() {
     let fixture = Fixture::local();
-    let s = stack(&fixture);
-    let backup = s.job.run().await.unwrap();
-    s.cluster
-        .psql("odoo", "UPDATE res_partner SET name = 'cambiado'")
-        .unwrap();
+    let (s, id, _) = backed_up_then_changed(&fixture).await;
     let tables_live = checksums(&s, "odoo");
     let live = Reconnecting::start(&s, "odoo");
-    let restored = Reconnecting::start(&s, &format!("vigia_restore_{}", suffix(&backup.id)));
-    let aside = Reconnecting::start(&s, &format!("odoo_pre_restore_{}", suffix(&backup.id)));
+    let restored = Reconnecting::start(&s, &format!("vigia_restore_{}", suffix(&id)));
+    let aside = Reconnecting::start(&s, &format!("odoo_pre_restore_{}", suffix(&id)));
     let root = tempfile::tempdir().unwrap();
 
     // Odoo does not start after the swap: the check fails and the swap is undone.
     let runtime = Arc::new(StartFails {
         failures: AtomicU32::new(1),
     });
-    let err = in_place(&s, &backup.id, root.path(), runtime)
+    let err = in_place(&s, &id, root.path(), runtime)
         .run()
         .await
         .unwrap_err();
@@ -199,6 +199,7 @@ async fn the_swap_goes_back_while_clients_keep_reconnecting_to_both_databases() 
     assert!(message.contains("Odoo did not start"), "{message}");
     assert!(message.contains("swapped back"), "{message}");
     assert!(!message.contains("failed too"), "{message}");
+    assert!(!message.contains("the state now"), "{message}");
     assert!(
         aside.connections() > 0,
         "the aside copy was open for a while"
@@ -216,11 +217,7 @@ async fn the_swap_goes_back_while_clients_keep_reconnecting_to_both_databases() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_runtime_none_a_swap_is_refused_while_odoo_is_connected_unless_forced() {
     let fixture = Fixture::local();
-    let s = stack(&fixture);
-    let backup = s.job.run().await.unwrap();
-    s.cluster
-        .psql("odoo", "UPDATE res_partner SET name = 'cambiado'")
-        .unwrap();
+    let (s, id, _) = backed_up_then_changed(&fixture).await;
     let tables_live = checksums(&s, "odoo");
     let databases_before = common::odoo::databases(&s);
     let (worker, _driver) = connect(&s, "odoo", "odoo-worker").await.unwrap();
@@ -228,7 +225,7 @@ async fn with_runtime_none_a_swap_is_refused_while_odoo_is_connected_unless_forc
 
     let mut job = in_place(
         &s,
-        &backup.id,
+        &id,
         root.path(),
         Arc::new(vigia_core::ports::runtime::NoRuntime),
     );
