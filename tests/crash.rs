@@ -280,6 +280,216 @@ fn a_restore_killed_during_pg_restore_leaves_the_live_database_alone() {
     assert_eq!(code, Some(0), "{restored}");
 }
 
+/// What the name `odoo` is after a kill at each statement of the swap, in order: what
+/// `Stack::partners` says of it (the live database has 40 partners, the backup 50).
+const SWAP_POINTS: [(&str, &str); 12] = [
+    ("restore.swap.journal", "40"),
+    (
+        "restore.swap.close_live",
+        "not currently accepting connections",
+    ),
+    (
+        "restore.swap.end_live_sessions",
+        "not currently accepting connections",
+    ),
+    ("restore.swap.live_aside", "does not exist"),
+    ("restore.swap.close_restored", "does not exist"),
+    ("restore.swap.end_restored_sessions", "does not exist"),
+    (
+        "restore.swap.restored_live",
+        "not currently accepting connections",
+    ),
+    (
+        "restore.swap.folder_aside",
+        "not currently accepting connections",
+    ),
+    (
+        "restore.swap.folder_live",
+        "not currently accepting connections",
+    ),
+    (
+        "restore.swap.open_aside",
+        "not currently accepting connections",
+    ),
+    // The restored copy, in place but never checked.
+    ("restore.swap.open_live", "50"),
+    ("restore.after_swap", "50"),
+];
+
+fn swap_journal(s: &Stack) -> std::path::PathBuf {
+    s.dir.path().join("state/swap-journal.json")
+}
+
+/// The live filestore folder's inode: the same folder, not a copy with the same files.
+fn live_folder(s: &Stack) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(s.dir.path().join("data/filestore/odoo"))
+        .unwrap()
+        .ino()
+}
+
+/// The live database, its contents and its folder are those of before the restore; no
+/// journal is left.
+fn assert_live_as_before(s: &Stack, folder: u64, what: &str) {
+    assert_eq!(
+        s.partners("odoo"),
+        "40",
+        "{what}: the live database is back, open"
+    );
+    assert_eq!(
+        live_folder(s),
+        folder,
+        "{what}: the live filestore folder is back"
+    );
+    assert!(!swap_journal(s).exists(), "{what}: the journal is removed");
+}
+
+#[test]
+fn a_restore_killed_at_any_statement_of_the_swap_is_undone_by_the_next_command() {
+    let s = stack(0);
+    let id = s.backup_then_change();
+    let folder = live_folder(&s);
+    for (point, live) in SWAP_POINTS {
+        let out = s.run(
+            &["restore", &id],
+            &[("VIGIA_FAILPOINT", &format!("{point}:kill"))],
+        );
+        assert_eq!(out.status.signal(), Some(9), "{point}: {:?}", out.status);
+        assert!(swap_journal(&s).exists(), "{point}: the journal is written");
+        assert!(
+            s.partners("odoo").contains(live),
+            "{point}: odoo is {live} until the next command, not {}",
+            s.partners("odoo")
+        );
+
+        match point {
+            // Any next restore command undoes it first: a cleanup, a restore beside.
+            "restore.swap.live_aside" => {
+                let (code, listed) = s.json(&["restore", "--cleanup"]);
+                assert_eq!(code, Some(0), "{point}: {listed}");
+            }
+            "restore.swap.restored_live" => {
+                let (code, beside) = s.json(&["restore", &id, "--target-db", "beside"]);
+                assert_eq!(code, Some(0), "{point}: {beside}");
+            }
+            _ => {
+                let (code, resumed) = s.json(&["restore", "--resume"]);
+                assert_eq!(code, Some(0), "{point}: {resumed}");
+                assert_eq!(resumed["data"]["journal"], true, "{point}: {resumed}");
+                assert_eq!(
+                    resumed["data"]["recovered"]["live"], "odoo",
+                    "{point}: {resumed}"
+                );
+            }
+        }
+        assert_live_as_before(&s, folder, point);
+        let (code, again) = s.json(&["restore", "--resume"]);
+        assert_eq!(code, Some(0), "{point}: {again}");
+        assert_eq!(
+            again["data"],
+            serde_json::json!({"journal": false, "recovered": null}),
+            "{point}: nothing left to do"
+        );
+        // The restored copy goes, so that the next round can restore it again.
+        let (code, applied) = s.json(&["restore", "--cleanup", "--apply"]);
+        assert_eq!(code, Some(0), "{point}: {applied}");
+        assert_live_as_before(&s, folder, point);
+    }
+}
+
+#[test]
+fn an_undo_that_fails_reports_the_real_state_and_keeps_the_journal() {
+    let s = stack(0);
+    let id = s.backup_then_change();
+    let folder = live_folder(&s);
+    let (code, failed) = s.json_with(
+        &["restore", &id],
+        &[(
+            "VIGIA_FAILPOINT",
+            "restore.after_swap:error,restore.undo.live_restored:error",
+        )],
+    );
+    assert_eq!(code, Some(30), "{failed}");
+    let message = failed["error"]["message"].as_str().unwrap();
+    assert!(!message.contains("as it was"), "{message}");
+    assert!(!message.contains("swapped back:"), "{message}");
+    assert!(message.contains("odoo: missing"), "{message}");
+    assert!(message.contains("vigia restore --resume"), "{message}");
+    assert!(swap_journal(&s).exists(), "the journal is kept");
+    assert!(s.partners("odoo").contains("does not exist"));
+
+    let (code, resumed) = s.json(&["restore", "--resume"]);
+    assert_eq!(code, Some(0), "{resumed}");
+    assert_live_as_before(&s, folder, "resumed");
+}
+
+#[test]
+fn an_undo_killed_halfway_is_finished_by_the_next_resume() {
+    let s = stack(0);
+    let id = s.backup_then_change();
+    let folder = live_folder(&s);
+    let out = s.run(
+        &["restore", &id],
+        &[(
+            "VIGIA_FAILPOINT",
+            "restore.after_swap:error,restore.undo.aside_live:kill",
+        )],
+    );
+    assert_eq!(out.status.signal(), Some(9), "{:?}", out.status);
+    assert!(swap_journal(&s).exists());
+    // Killed again, later in the undo this time.
+    let out = s.run(
+        &["restore", "--resume"],
+        &[("VIGIA_FAILPOINT", "restore.undo.open_live:kill")],
+    );
+    assert_eq!(out.status.signal(), Some(9), "{:?}", out.status);
+    let (code, resumed) = s.json(&["restore", "--resume"]);
+    assert_eq!(code, Some(0), "{resumed}");
+    assert_live_as_before(&s, folder, "resumed twice");
+}
+
+#[test]
+fn a_ctrl_c_during_the_swap_is_deferred_until_the_swap_is_undone() {
+    let s = stack(0);
+    let id = s.backup_then_change();
+    let folder = live_folder(&s);
+    let (code, cancelled) = s.json_with(
+        &["restore", &id],
+        &[("VIGIA_FAILPOINT", "restore.swap.live_aside:signal")],
+    );
+    assert_eq!(code, Some(20), "{cancelled}");
+    assert_eq!(cancelled["error"]["kind"], "cancelled");
+    let message = cancelled["error"]["message"].as_str().unwrap();
+    assert!(message.contains("swapped back"), "{message}");
+    assert_live_as_before(&s, folder, "cancelled");
+}
+
+#[test]
+fn a_ctrl_c_after_an_interrupted_swap_was_undone_still_stops_vigia_at_once() {
+    let s = stack(0);
+    let id = s.backup_then_change();
+    let folder = live_folder(&s);
+    let out = s.run(
+        &["restore", &id],
+        &[("VIGIA_FAILPOINT", "restore.swap.live_aside:kill")],
+    );
+    assert_eq!(out.status.signal(), Some(9));
+    // The next restore undoes the swap (signals deferred meanwhile), then a Ctrl-C while
+    // pg_restore runs ends it as a Ctrl-C always did.
+    let out = s.run(
+        &["restore", &id, "--target-db", "beside"],
+        &[("VIGIA_FAILPOINT", "restore.pg_restore:signal")],
+    );
+    assert_eq!(
+        out.status.signal(),
+        Some(2),
+        "{:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_live_as_before(&s, folder, "undone before the restore");
+}
+
 /// A drill killed after making its scratch database and throwaway role: `restore --cleanup`
 /// finds both through the drill's record and removes them.
 #[test]

@@ -101,7 +101,16 @@ impl Stack {
 
     /// Runs vigia with `--config` and `--json`; (exit code, the envelope).
     pub fn json(&self, args: &[&str]) -> (Option<i32>, serde_json::Value) {
-        let out = self.run(&[&["--json"], args].concat(), &[]);
+        self.json_with(args, &[])
+    }
+
+    /// `json` with `extra_env`.
+    pub fn json_with(
+        &self,
+        args: &[&str],
+        extra_env: &[(&str, &str)],
+    ) -> (Option<i32>, serde_json::Value) {
+        let out = self.run(&[&["--json"], args].concat(), extra_env);
         let text = String::from_utf8(out.stdout).unwrap();
         assert_eq!(
             text.lines().count(),

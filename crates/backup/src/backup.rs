@@ -210,7 +210,7 @@ impl BackupJob {
         let row_counts = session.row_counts();
         let (dump, filestore, row_counts) = tokio::select! {
             done = async { tokio::try_join!(dump, filestore, row_counts) } => done?,
-            () = cancelled(&self.cancel) => return Err(self.cancel.check().unwrap_err()),
+            () = self.cancel.cancelled() => return Err(self.cancel.check().unwrap_err()),
         };
         let snapshot = session.snapshot_id().to_owned();
         let server_version_num = session.server_version_num();
@@ -326,13 +326,6 @@ impl BackupJob {
             }
             Err(e) => Err(e.into()),
         }
-    }
-}
-
-/// Resolves once `token` is cancelled (it is set from another thread, so it is polled).
-async fn cancelled(token: &CancelToken) {
-    while !token.is_cancelled() {
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

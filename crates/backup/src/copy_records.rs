@@ -52,7 +52,7 @@ impl CopyRecords {
         Self {
             dir: dir.to_path_buf(),
             environment: environment.map(str::to_owned),
-            cluster: format!("{}:{}", target.host, target.port),
+            cluster: target.address(),
         }
     }
 

@@ -36,8 +36,9 @@ pub use lock::{LockRecord, StoreLock};
 pub use metrics::{BACKUP_METRICS_FILE, VERIFY_METRICS_FILE};
 pub use prune::{PruneJob, PruneReport, Reasons};
 pub use restore::{
-    Aside, CleanupReport, HEALTH_TIMEOUT, NeutralizeReport, OdooZipInfo, Phase, RestoreCleanup,
-    RestoreJob, RestoreReport, RestoreRequest, RestoreSource,
+    Aside, CleanupReport, HEALTH_TIMEOUT, NeutralizeReport, OdooZipInfo, Phase, Recovered,
+    RestoreCleanup, RestoreJob, RestoreReport, RestoreRequest, RestoreSource, ResumeReport,
+    SwapRecovery, swap_journal_path,
 };
 pub use seal::{SealedObject, ZSTD_LEVEL, open_sealed, put_sealed, read_back};
 pub use store::{LocalStore, PART_SIZE, S3Options, S3Store, open_store};

@@ -57,7 +57,7 @@ pub enum Command {
 #[expect(clippy::struct_excessive_bools, reason = "each is a command-line flag")]
 pub struct RestoreArgs {
     /// The backup id, as `vigia backup list` shows it
-    #[arg(required_unless_present_any = ["cleanup", "from_odoo_zip"])]
+    #[arg(required_unless_present_any = ["cleanup", "from_odoo_zip", "resume"])]
     pub id: Option<String>,
     /// Restore a backup made by Odoo's database manager (dump.sql, filestore/,
     /// manifest.json) instead of a vigia backup; what it holds is shown first
@@ -65,11 +65,15 @@ pub struct RestoreArgs {
     pub from_odoo_zip: Option<PathBuf>,
     /// List the copies restores kept aside and the leftovers of killed restores and drills
     /// (databases, filestore folders, spool files); remove them with --apply
-    #[arg(long, conflicts_with_all = ["id", "from_odoo_zip", "target_db", "accept_einvoice_loss", "neutralize", "jobs", "role", "trust_zip"])]
+    #[arg(long, conflicts_with_all = ["id", "from_odoo_zip", "target_db", "accept_einvoice_loss", "force_sessions", "neutralize", "jobs", "role", "trust_zip"])]
     pub cleanup: bool,
     /// With --cleanup: remove what is listed
     #[arg(long, requires = "cleanup")]
     pub apply: bool,
+    /// Undo a swap that was interrupted (killed, lost connection) from its journal in
+    /// state-dir, putting the live database and filestore back; any restore does this first
+    #[arg(long, conflicts_with_all = ["id", "from_odoo_zip", "cleanup", "target_db", "confirm", "accept_einvoice_loss", "force_sessions", "neutralize", "jobs", "role"])]
+    pub resume: bool,
     /// Restore beside the live database, into this new one (and filestore/NAME); no swap
     #[arg(long, value_name = "NAME")]
     pub target_db: Option<String>,
@@ -80,6 +84,10 @@ pub struct RestoreArgs {
     /// Replace the live database even though it holds e-invoices newer than the backup
     #[arg(long, conflicts_with = "target_db")]
     pub accept_einvoice_loss: bool,
+    /// With [runtime] kind = "none": swap even though other sessions (a running Odoo) are
+    /// connected to the live database, ending them; without it the swap is refused, naming them
+    #[arg(long, conflicts_with = "target_db")]
+    pub force_sessions: bool,
     /// Make the restored copy unable to send e-invoices or e-mail: crons, mail servers and
     /// Hacienda credentials off, new database.uuid, web.base.url from config, then
     /// [restore] neutralize-sql (refused in production environments)

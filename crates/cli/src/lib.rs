@@ -19,5 +19,7 @@ pub fn main() -> ExitCode {
         Err(err) => return output::usage_error(&err),
     };
     output::init_logging(&cli);
+    // This process is vigia: a Ctrl-C during a swap waits until the swap is consistent.
+    vigia_core::signals::enable(|text| tracing::warn!("{text}"));
     commands::run(&cli)
 }

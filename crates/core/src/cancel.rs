@@ -26,6 +26,14 @@ impl CancelToken {
         self.0.store(false, Ordering::SeqCst);
     }
 
+    /// Resolves once cancelled (the token is set from another thread or a signal, so it is
+    /// polled): race long work against it.
+    pub async fn cancelled(&self) {
+        while !self.is_cancelled() {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     /// `Err(cancelled)` once cancelled: long work calls this between steps.
     pub fn check(&self) -> Result<()> {
         if self.is_cancelled() {

@@ -1,7 +1,8 @@
 //! Fail points for crash tests (DESIGN.md "Tests"): with `VIGIA_FAILPOINT=backup.upload:kill`
 //! the process SIGKILLs itself on reaching `backup.upload`, so "killed at step X" is exact,
-//! not timed; `NAME:error` fails there instead. Several: `a:kill,b:error`. Honoured only in
-//! builds with the `failpoints` feature; elsewhere `hit` does nothing.
+//! not timed; `NAME:error` fails there instead; `NAME:signal` sends the process SIGINT there
+//! and goes on (a Ctrl-C arriving at that moment). Several: `a:kill,b:error`. Honoured only
+//! in builds with the `failpoints` feature; elsewhere `hit` does nothing.
 
 use crate::error::Result;
 
@@ -12,6 +13,7 @@ pub fn hit(name: &str) -> Result<()> {
         for item in spec.split(',') {
             match item.split_once(':') {
                 Some((point, "kill")) if point == name => kill_self(),
+                Some((point, "signal")) if point == name => interrupt_self(),
                 Some((point, "error")) if point == name => {
                     return Err(crate::error::Error::internal(format!(
                         "fail point {name} (VIGIA_FAILPOINT)"
@@ -33,4 +35,13 @@ fn kill_self() -> ! {
         libc::kill(libc::getpid(), libc::SIGKILL);
     }
     unreachable!("SIGKILL cannot be caught")
+}
+
+#[cfg(feature = "failpoints")]
+#[allow(unsafe_code)]
+fn interrupt_self() {
+    // SAFETY: kill(2) on our own pid with SIGINT, as a terminal's Ctrl-C would send it.
+    unsafe {
+        libc::kill(libc::getpid(), libc::SIGINT);
+    }
 }

@@ -18,6 +18,7 @@ pub mod failpoint;
 mod init;
 pub mod ports;
 pub mod process;
+pub mod signals;
 
 pub use cancel::CancelToken;
 pub use config::{Config, ConfigSource};

@@ -8,8 +8,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use vigia_backup::format::BackupId;
 use vigia_backup::{
-    BackupJob, PruneJob, RestoreCleanup, RestoreJob, RestoreRequest, Selection, StoreAccess,
-    VerifyJob, VerifyLevel,
+    BackupJob, PruneJob, RestoreCleanup, RestoreJob, RestoreReport, RestoreRequest, ResumeReport,
+    Selection, StoreAccess, SwapRecovery, VerifyJob, VerifyLevel,
 };
 use vigia_core::{CancelToken, Config, Error, Outcome, Result};
 
@@ -56,6 +56,16 @@ struct VerifyArgs {
     all: bool,
     level: Option<String>,
 }
+
+/// `vigia_restore`'s data: a restore's report, or with `"resume": true` the undo's.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum RestoreData {
+    Restore(Box<RestoreReport>),
+    Resume(ResumeReport),
+}
+
+impl Outcome for RestoreData {}
 
 /// What a command body gets: the ctx's config, its parsed arguments, progress and cancellation.
 struct Call<A> {
@@ -255,8 +265,9 @@ pub unsafe extern "C" fn vigia_prune(
 
 /// `vigia restore ID --json`. `args_json`: `{"id": "..."}` or `{"from_odoo_zip": "path"}`,
 /// plus optional `"target_db": "...", "confirm": "...", "accept_einvoice_loss": bool,
-/// "neutralize": bool, "trust_zip": bool, "jobs": N, "role": "..."`: with `target_db` beside the live database,
-/// else swapped in for it.
+/// "force_sessions": bool, "neutralize": bool, "trust_zip": bool, "jobs": N, "role": "..."`:
+/// with `target_db` beside the live database, else swapped in for it. `{"resume": true}`
+/// alone restores nothing: it undoes an interrupted swap, like `vigia restore --resume --json`.
 ///
 /// # Safety
 /// As for `vigia_backup`.
@@ -274,13 +285,20 @@ pub unsafe extern "C" fn vigia_restore(
             args_json,
             out_json,
             async |c: Call<RestoreRequest>| {
+                if c.args.resume {
+                    let mut recovery = SwapRecovery::from_config(&c.config, &c.args).await?;
+                    recovery.runtime = vigia_deploy::runtime::from_config(&c.config).ok();
+                    recovery.progress = Arc::new(c.progress);
+                    recovery.cancel = c.cancel;
+                    return recovery.run().await.map(RestoreData::Resume);
+                }
                 let mut job = RestoreJob::from_config(&c.config, c.args).await?;
                 if job.target_db.is_none() {
                     job.runtime = vigia_deploy::runtime::from_config(&c.config)?;
                 }
                 job.progress = Arc::new(c.progress);
                 job.cancel = c.cancel;
-                job.run().await
+                job.run().await.map(|r| RestoreData::Restore(Box::new(r)))
             },
         )
     }

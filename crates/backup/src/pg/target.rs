@@ -53,6 +53,11 @@ impl PgTarget {
             .map_or_else(|| PathBuf::from(name), |d| d.join(name))
     }
 
+    /// `host:port` as configured: how records and journals name the cluster.
+    pub fn address(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+
     pub(crate) fn describe(&self) -> String {
         format!("{}:{} as {}", self.host, self.port, self.user)
     }

@@ -31,6 +31,8 @@ pub struct RestoreCleanup {
     /// Records of what restores make; those of processes gone name leftovers.
     pub records_dir: PathBuf,
     pub environment: Option<String>,
+    /// `<state-dir>/swap-journal.json`: an interrupted swap is undone first.
+    pub swap_journal: PathBuf,
     pub production: bool,
     pub confirm: Option<String>,
     pub apply: bool,
@@ -65,6 +67,7 @@ impl RestoreCleanup {
             spool_dir: config.state_dir.join("spool"),
             records_dir: config.state_dir.join("restores"),
             environment: config.environment.clone(),
+            swap_journal: super::swap_journal_path(&config.state_dir),
             production: config.production,
             confirm,
             apply,
@@ -74,6 +77,7 @@ impl RestoreCleanup {
     }
 
     pub async fn run(&self) -> Result<CleanupReport> {
+        super::SwapRecovery::for_cleanup(self).run().await?;
         if self.apply && self.production && self.confirm.as_deref() != Some(self.live_db.as_str()) {
             return Err(Error::invalid_input(format!(
                 "this environment is production: removing restore leftovers needs --confirm {}",

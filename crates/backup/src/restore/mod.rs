@@ -2,19 +2,25 @@
 //! into a new database and a fresh filestore folder, checked, optionally neutralized; then
 //! either left beside the live database (`--target-db NAME`) or swapped in for it, with the
 //! live one kept aside and a check after the swap that swaps back on failure. A failure
-//! before the swap leaves the live database untouched; nothing is ever dropped here.
+//! before the swap leaves the live database untouched; nothing is ever dropped here. The swap
+//! is journaled (journal.rs): an interrupted one is undone by the next restore command
+//! (resume.rs, undo.rs), and signals wait while it runs.
 
 mod cleanup;
 mod files;
 mod from_backup;
 mod from_zip;
+mod journal;
 mod neutralize;
 mod new_folder;
 mod odoo_health;
 mod odoo_zip;
 mod phases;
 mod restricted_sql;
+mod resume;
+mod sessions;
 mod swap;
+mod undo;
 mod untrusted;
 
 use std::collections::BTreeMap;
@@ -35,11 +41,14 @@ use crate::keys::Identity;
 use crate::lock::{StoreLock, os_lock_dir};
 use crate::pg::{PgTarget, RestoreOptions, db_error, quote_ident, row_counts};
 pub use cleanup::{CleanupReport, RestoreCleanup};
+use journal::SwapJournal;
+pub use journal::swap_journal_path;
 use neutralize::Neutralize;
 pub use neutralize::NeutralizeReport;
 pub use odoo_zip::OdooZipInfo;
 pub use phases::Phase;
 use phases::Phases;
+pub use resume::{Recovered, ResumeReport, SwapRecovery};
 pub use swap::Aside;
 use swap::Swap;
 use untrusted::CopyOwner;
@@ -55,8 +64,10 @@ pub enum RestoreSource {
     OdooZip(PathBuf),
 }
 
-// The operator's switches; issue 11 turns this job into a RestorePlan and its steps.
-#[allow(clippy::struct_excessive_bools)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "each is an option of the restore"
+)]
 pub struct RestoreJob {
     pub access: StoreAccess,
     pub target: PgTarget,
@@ -68,6 +79,9 @@ pub struct RestoreJob {
     pub confirm: Option<String>,
     /// Replace the live database even though it holds e-invoices newer than the backup.
     pub accept_einvoice_loss: bool,
+    /// `--force-sessions`: with runtime `none`, swap even though other sessions are connected
+    /// to the live database (they are ended).
+    pub force_sessions: bool,
     /// `--neutralize`: the restored copy can send no e-invoice or e-mail (refused in
     /// production).
     pub neutralize: bool,
@@ -98,6 +112,9 @@ pub struct RestoreJob {
     pub records_dir: PathBuf,
     /// The environment picked (`--env`), named in those records.
     pub environment: Option<String>,
+    /// `<state-dir>/swap-journal.json`: written before the swap, removed once it is checked
+    /// or undone.
+    pub swap_journal: PathBuf,
     pub lock_wait: Duration,
     pub os_lock_dir: Option<PathBuf>,
     pub progress: Arc<dyn Progress>,
@@ -115,8 +132,12 @@ impl std::fmt::Debug for RestoreJob {
 
 /// What to restore and how: the CLI's flags, the C ABI's `args_json`. Unset fields take
 /// the config's values.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "each is a flag of the command"
+)]
 pub struct RestoreRequest {
     /// The backup, as `vigia backup list` shows it.
     pub id: Option<String>,
@@ -126,6 +147,9 @@ pub struct RestoreRequest {
     pub target_db: Option<String>,
     pub confirm: Option<String>,
     pub accept_einvoice_loss: bool,
+    /// With `[runtime] kind = "none"`, swap even though other sessions are connected to the
+    /// live database, ending them.
+    pub force_sessions: bool,
     pub neutralize: bool,
     /// Run an Odoo zip's SQL with the configured role's rights (see [`RestoreJob::trust_zip`]).
     pub trust_zip: bool,
@@ -133,6 +157,9 @@ pub struct RestoreRequest {
     pub jobs: Option<u32>,
     /// `pg_restore --role` (psql `SET ROLE` for a zip) instead of `[restore] role`.
     pub role: Option<String>,
+    /// `--resume`: nothing restored; an interrupted swap undone from its journal
+    /// (`SwapRecovery`).
+    pub resume: bool,
 }
 
 /// The `data` of `vigia restore --json`.
@@ -152,6 +179,8 @@ pub struct RestoreReport {
     /// What `--neutralize` did; null without it.
     pub neutralized: Option<NeutralizeReport>,
     pub phases: Vec<Phase>,
+    /// An interrupted swap this restore undid before it started; null when there was none.
+    pub recovered: Option<Recovered>,
 }
 
 impl Outcome for RestoreReport {}
@@ -175,6 +204,11 @@ struct Restored {
 
 impl RestoreJob {
     pub async fn from_config(config: &Config, request: RestoreRequest) -> Result<Self> {
+        if request.resume {
+            return Err(Error::invalid_input(
+                "--resume restores nothing: it is run by SwapRecovery",
+            ));
+        }
         let source = match (request.id, request.from_odoo_zip) {
             (Some(id), None) => RestoreSource::Backup(id.parse()?),
             (None, Some(zip)) => RestoreSource::OdooZip(zip),
@@ -198,6 +232,7 @@ impl RestoreJob {
             target_db: request.target_db,
             confirm: request.confirm,
             accept_einvoice_loss: request.accept_einvoice_loss,
+            force_sessions: request.force_sessions,
             neutralize: request.neutralize,
             base_url: config.odoo.url.clone(),
             neutralize_sql: restore.neutralize_sql.clone(),
@@ -219,6 +254,7 @@ impl RestoreJob {
             spool_dir: config.state_dir.join("spool"),
             records_dir: config.state_dir.join("restores"),
             environment: config.environment.clone(),
+            swap_journal: swap_journal_path(&config.state_dir),
             lock_wait: config.backup.lock_wait.0,
             os_lock_dir: os_lock_dir(config),
             progress: Arc::new(NoProgress),
@@ -229,6 +265,10 @@ impl RestoreJob {
     /// Restores under the store lock (a prune must not delete what is being read; a backup
     /// must not read a database being replaced).
     pub async fn run(&self) -> Result<RestoreReport> {
+        // Before anything else: an interrupted swap undone (its own lock, so it never waits
+        // on ours).
+        let recovered = self.recovery().run().await?.recovered;
+        self.cancel.check()?;
         let identity = match &self.source {
             RestoreSource::Backup(_) => Some(self.access.identity()?.ok_or_else(|| {
                 Error::config(
@@ -250,18 +290,36 @@ impl RestoreJob {
         .await?;
         let result = self.run_locked(identity.as_ref(), &names).await;
         let released = lock.release(&self.access.name_key).await;
-        let report = result?;
+        let mut report = result?;
         released?;
+        report.recovered = recovered;
         Ok(report)
+    }
+
+    /// The undo of an interrupted swap, with this restore's settings; Odoo is managed only by
+    /// a restore that replaces the live database (one beside it has no runtime).
+    fn recovery(&self) -> SwapRecovery {
+        SwapRecovery {
+            access: self.access.clone(),
+            target: self.target.clone(),
+            journal: self.swap_journal.clone(),
+            runtime: self.target_db.is_none().then(|| Arc::clone(&self.runtime)),
+            lock_wait: self.lock_wait,
+            os_lock_dir: self.os_lock_dir.clone(),
+            progress: Arc::clone(&self.progress),
+            cancel: self.cancel.clone(),
+        }
     }
 
     /// The database to restore into and, when replacing the live one, its aside name; the
     /// production rules. All checked before anything happens.
     fn names(&self) -> Result<Names> {
-        if self.target_db.is_some() && (self.confirm.is_some() || self.accept_einvoice_loss) {
+        if self.target_db.is_some()
+            && (self.confirm.is_some() || self.accept_einvoice_loss || self.force_sessions)
+        {
             return Err(Error::invalid_input(
-                "--confirm and --accept-einvoice-loss go with replacing the live database, not \
-                 with --target-db (which never touches it)",
+                "--confirm, --accept-einvoice-loss and --force-sessions go with replacing the live \
+                 database, not with --target-db (which never touches it)",
             ));
         }
         if self.trust_zip && !matches!(self.source, RestoreSource::OdooZip(_)) {
@@ -313,6 +371,10 @@ impl RestoreJob {
         identity: Option<&Identity>,
         names: &Names,
     ) -> Result<RestoreReport> {
+        if names.aside.is_some() {
+            // Before the copy is made: Odoo connected now will most likely be there later.
+            self.refuse_sessions(None).await?;
+        }
         let mut phases = Phases::new(self.progress.as_ref());
         let (restored, id, odoo_zip) = match (&self.source, identity) {
             (RestoreSource::Backup(id), Some(identity)) => {
@@ -336,6 +398,7 @@ impl RestoreJob {
             filestore: restored.filestore.clone(),
             neutralized: None,
             phases: Vec::new(),
+            recovered: None,
         };
         let mut expected = restored.expected;
         let owner = restored.owner;
@@ -422,62 +485,85 @@ impl RestoreJob {
         })
     }
 
-    /// Odoo stopped, the swap, the check after it (row counts; Odoo started and, when the
-    /// runtime started it, healthy); a failed check swaps back.
+    /// Odoo stopped, the journal written, the swap, the check after it (row counts; Odoo
+    /// started and, when the runtime started it, healthy), the journal removed. A failed or
+    /// cancelled swap or check is undone from the journal; signals wait until then.
     async fn swap_and_check(
         &self,
         swap: &Swap<'_>,
         expected: &BTreeMap<String, u64>,
         phases: &mut Phases<'_>,
     ) -> Result<()> {
-        self.odoo(false).await?;
-        if let Err(e) = swap.run().await {
-            self.odoo(true).await?;
-            return Err(Error::new(
-                e.kind(),
-                format!(
-                    "the swap failed and was undone; the live database {} is as it was: {e}",
-                    self.live_db
-                ),
-            ));
+        self.cancel.check()?;
+        self.refuse_sessions(Some(swap.restored)).await?;
+        let odoo_stopped = self.odoo(false).await?;
+        let _signals = vigia_core::signals::DeferredSignals::defer(&self.cancel)?;
+        let journal = match swap.journal(odoo_stopped).await {
+            Ok(journal) => journal,
+            Err(e) => return Err(self.not_swapped(e, odoo_stopped).await),
+        };
+        if let Err(e) = journal.write(&self.swap_journal) {
+            return Err(self.not_swapped(e, odoo_stopped).await);
         }
-        phases.start("check after the swap");
-        let checked = async {
-            vigia_core::failpoint::hit("restore.after_swap")?;
-            let counts = self.analyze(&self.target, &self.live_db).await?;
-            compare(&self.live_db, &counts, expected, "the restored copy")?;
-            self.odoo(true).await?;
-            self.odoo_healthy().await
+        let swapped = async {
+            swap::forward(&self.target, &journal).await?;
+            // A signal or cancellation during the renames counts once they are all done.
+            self.cancel.check()
         }
         .await;
+        let (checked, in_place) = match swapped {
+            Ok(()) => {
+                phases.start("check after the swap");
+                let checked = tokio::select! {
+                    checked = self.check_after_swap(expected) => checked,
+                    () = self.cancel.cancelled() => self.cancel.check(),
+                };
+                (checked, true)
+            }
+            Err(e) => (Err(e), false),
+        };
         let Err(e) = checked else {
-            return Ok(());
+            return SwapJournal::remove(&self.swap_journal).map_err(|e| {
+                Error::new(
+                    e.kind(),
+                    format!(
+                        "the restore is swapped in and checked, but its journal could not be \
+                         removed ({e}): remove it by hand, or the next restore command will \
+                         undo the swap"
+                    ),
+                )
+            });
         };
-        // Odoo lets go of the restored copy before it is renamed back, and starts on the
-        // database it had.
-        let _ = self.odoo(false).await;
-        let undone = swap.undo().await;
-        let _ = self.odoo(true).await;
-        let what = match undone {
-            Ok(()) => format!(
-                "swapped back: {} is the database it was before; the restored copy is {}{}",
-                self.live_db,
-                swap.restored,
-                swap.filestore
-                    .as_ref()
-                    .map(|(dir, _, _)| format!(" (filestore {})", dir.display()))
-                    .unwrap_or_default()
-            ),
-            Err(back) => format!(
-                "swapping back failed too ({back}): the previous database is {}, the restored \
-                 one {}; fix by hand",
-                swap.aside, self.live_db
-            ),
+        let what = match (in_place, e.kind()) {
+            (_, ErrorKind::Cancelled) => "cancelled during the swap".to_owned(),
+            (true, _) => format!("the check after the swap failed ({e})"),
+            (false, _) => format!("the swap failed ({e})"),
         };
-        Err(Error::new(
-            e.kind(),
-            format!("the check after the swap failed ({e}); {what}"),
-        ))
+        let undone = match self.recovery().undo(&journal).await {
+            Ok(recovered) => recovered.summary(),
+            Err(undo) => undo.to_string(),
+        };
+        Err(Error::new(e.kind(), format!("{what}; {undone}")))
+    }
+
+    /// Nothing was renamed: Odoo started again if it was stopped for the swap.
+    async fn not_swapped(&self, e: Error, odoo_stopped: bool) -> Error {
+        if odoo_stopped && let Err(start) = self.odoo(true).await {
+            return Error::new(
+                e.kind(),
+                format!("{e}; nothing was swapped, but Odoo did not start again: {start}"),
+            );
+        }
+        e
+    }
+
+    /// The restored copy in place: its row counts, Odoo started, and healthy.
+    async fn check_after_swap(&self, expected: &BTreeMap<String, u64>) -> Result<()> {
+        vigia_core::failpoint::hit("restore.after_swap")?;
+        let counts = self.analyze(&self.target, &self.live_db).await?;
+        compare(&self.live_db, &counts, expected, "the restored copy")?;
+        self.odoo(true).await?;
+        self.odoo_healthy().await
     }
 
     /// The refusal of the e-invoice guard; `copy` names the restored copy when the guard
@@ -495,21 +581,31 @@ impl RestoreJob {
         ))
     }
 
+    /// With runtime `none` (vigia cannot stop Odoo), refuses while other sessions are
+    /// connected to the live database, unless `force_sessions`.
+    async fn refuse_sessions(&self, copy: Option<&str>) -> Result<()> {
+        if self.runtime.kind() != RuntimeKind::None || self.force_sessions {
+            return Ok(());
+        }
+        sessions::refuse_others(&self.target, &self.live_db, copy).await
+    }
+
     /// Stops (`start` false) or starts Odoo through the runtime; with `kind = "none"` says
-    /// so and goes on.
-    async fn odoo(&self, start: bool) -> Result<()> {
+    /// so and goes on. True when the runtime did it.
+    async fn odoo(&self, start: bool) -> Result<bool> {
         let action = if start {
             self.runtime.start(Service::Odoo).await?
         } else {
             self.runtime.stop(Service::Odoo).await?
         };
-        if let RuntimeAction::Skipped { reason } = action {
-            let verb = if start { "started" } else { "stopped" };
-            self.progress.report(&ProgressEvent::Message {
-                text: format!("Odoo was not {verb} by vigia: {reason}"),
-            });
-        }
-        Ok(())
+        let RuntimeAction::Skipped { reason } = action else {
+            return Ok(true);
+        };
+        let verb = if start { "started" } else { "stopped" };
+        self.progress.report(&ProgressEvent::Message {
+            text: format!("Odoo was not {verb} by vigia: {reason}"),
+        });
+        Ok(false)
     }
 
     /// When the runtime started Odoo: its health at the internal URL, within the timeout.

@@ -1,11 +1,15 @@
 //! Replacing the live database and filestore with the restored ones: the e-invoicing guard
-//! before, the renames (live aside, restored into place), and the way back.
+//! before, the journal of the swap, and the renames (live aside, restored into place), every
+//! database closed to new sessions before its sessions are ended and it is renamed. The way
+//! back is undo.rs.
 
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
+use vigia_core::failpoint::hit;
 use vigia_core::{Error, Result};
 
+use super::journal::{Database, FolderId, Folders, SwapJournal};
 use crate::pg::{PgTarget, db_error, has_table, quote_ident as q};
 
 /// What the swap moved aside (kept until `vigia restore --cleanup`).
@@ -52,145 +56,130 @@ pub async fn newer_einvoices(target: &PgTarget, live: &str, since: &str) -> Resu
     Ok(Some(lines.join("; ")))
 }
 
-/// The live database and filestore renamed aside and the restored ones renamed into place.
+/// A swap to be made: the live database and filestore folder renamed aside, the restored
+/// ones renamed into place.
 pub struct Swap<'a> {
     pub target: &'a PgTarget,
     pub live: &'a str,
     pub restored: &'a str,
     pub aside: &'a str,
-    /// `(restored folder, live folder, aside folder)` when the backup has a filestore.
+    /// `(restored folder, live folder, aside folder)` when the restore has a filestore.
     pub filestore: Option<(PathBuf, PathBuf, PathBuf)>,
 }
 
 impl Swap<'_> {
-    /// Performs the swap. On an error nothing is left half-done: what was renamed is renamed
-    /// back before the error is returned.
-    pub async fn run(&self) -> Result<()> {
+    /// The journal of this swap, with the databases' oids and the folders' identities; checks
+    /// that the live database and the restored copy exist and that nothing has the aside
+    /// names. Changes nothing.
+    pub async fn journal(&self, odoo_stopped: bool) -> Result<SwapJournal> {
         let client = self.target.connect("postgres").await?;
-        // No new sessions on the live database, then end the ones there are.
-        exec(
-            &client,
-            &format!("ALTER DATABASE {} ALLOW_CONNECTIONS false", q(self.live)),
-        )
-        .await?;
-        let renamed = async {
-            end_sessions(&client, self.live).await?;
-            exec(
-                &client,
-                &format!(
-                    "ALTER DATABASE {} RENAME TO {}",
-                    q(self.live),
-                    q(self.aside)
-                ),
-            )
-            .await
+        let oid = async |name: &str| -> Result<Option<u32>> {
+            let row = client
+                .query_opt("SELECT oid FROM pg_database WHERE datname = $1", &[&name])
+                .await
+                .map_err(|e| db_error("cannot list the databases", &e))?;
+            Ok(row.map(|r| r.get(0)))
+        };
+        let missing = |name: &str| Error::internal(format!("database {name} does not exist"));
+        let live = oid(self.live).await?.ok_or_else(|| missing(self.live))?;
+        let restored = oid(self.restored)
+            .await?
+            .ok_or_else(|| missing(self.restored))?;
+        if oid(self.aside).await?.is_some() {
+            return Err(taken(self.aside));
         }
-        .await;
-        if let Err(e) = renamed {
-            let _ = exec(
-                &client,
-                &format!("ALTER DATABASE {} ALLOW_CONNECTIONS true", q(self.live)),
-            )
-            .await;
-            return Err(e);
-        }
-        if let Err(e) = exec(
-            &client,
-            &format!(
-                "ALTER DATABASE {} RENAME TO {}",
-                q(self.restored),
-                q(self.live)
-            ),
-        )
-        .await
-        {
-            let _ = exec(
-                &client,
-                &format!(
-                    "ALTER DATABASE {} RENAME TO {}",
-                    q(self.aside),
-                    q(self.live)
-                ),
-            )
-            .await;
-            let _ = exec(
-                &client,
-                &format!("ALTER DATABASE {} ALLOW_CONNECTIONS true", q(self.live)),
-            )
-            .await;
-            return Err(e);
-        }
-        if let Some((restored, live, aside)) = &self.filestore
-            && let Err(e) = swap_folders(restored, live, aside)
-        {
-            let _ = self.back_databases(&client).await;
-            return Err(e);
-        }
-        // The copy kept aside stays open to inspection until `--cleanup` removes it.
-        exec(
-            &client,
-            &format!("ALTER DATABASE {} ALLOW_CONNECTIONS true", q(self.aside)),
-        )
-        .await
-    }
-
-    /// Undoes a completed swap: the restored copy back to its own name, the live one back.
-    pub async fn undo(&self) -> Result<()> {
-        if let Some((restored, live, aside)) = &self.filestore {
-            swap_folders_back(restored, live, aside)?;
-        }
-        let client = self.target.connect("postgres").await?;
-        self.back_databases(&client).await
-    }
-
-    async fn back_databases(&self, client: &tokio_postgres::Client) -> Result<()> {
-        end_sessions(client, self.live).await?;
-        exec(
-            client,
-            &format!(
-                "ALTER DATABASE {} RENAME TO {}",
-                q(self.live),
-                q(self.restored)
-            ),
-        )
-        .await?;
-        exec(
-            client,
-            &format!(
-                "ALTER DATABASE {} RENAME TO {}",
-                q(self.aside),
-                q(self.live)
-            ),
-        )
-        .await?;
-        exec(
-            client,
-            &format!("ALTER DATABASE {} ALLOW_CONNECTIONS true", q(self.live)),
-        )
-        .await
+        let filestore = match &self.filestore {
+            Some((restored, live, aside)) => Some(folders(restored, live, aside)?),
+            None => None,
+        };
+        Ok(SwapJournal {
+            format: SwapJournal::FORMAT,
+            cluster: SwapJournal::cluster_of(self.target),
+            live: Database {
+                name: self.live.to_owned(),
+                oid: live,
+            },
+            restored: Database {
+                name: self.restored.to_owned(),
+                oid: restored,
+            },
+            aside: self.aside.to_owned(),
+            filestore,
+            odoo_stopped,
+            pid: std::process::id(),
+            started_at: jiff::Timestamp::now(),
+        })
     }
 }
 
-fn swap_folders(restored: &Path, live: &Path, aside: &Path) -> Result<()> {
-    let had_live = live.exists();
-    if had_live {
-        std::fs::rename(live, aside).map_err(|e| Error::io("rename", live, e))?;
-    }
-    if let Err(e) = std::fs::rename(restored, live) {
-        if had_live {
-            let _ = std::fs::rename(aside, live);
-        }
-        return Err(Error::io("rename", restored, e));
-    }
-    Ok(())
+fn taken(name: impl std::fmt::Display) -> Error {
+    Error::invalid_input(format!(
+        "{name} exists already (a copy an earlier restore of this backup kept aside?): nothing \
+         was swapped; remove it with `vigia restore --cleanup --apply`, or move it away"
+    ))
 }
 
-fn swap_folders_back(restored: &Path, live: &Path, aside: &Path) -> Result<()> {
-    std::fs::rename(live, restored).map_err(|e| Error::io("rename", live, e))?;
-    if aside.exists() {
-        std::fs::rename(aside, live).map_err(|e| Error::io("rename", aside, e))?;
+/// The folders of a swap with their identities: the restored one and (when there is one)
+/// the live one must be real folders, the aside name free.
+fn folders(restored: &Path, live: &Path, aside: &Path) -> Result<Folders> {
+    let real_dir = |path: &Path| -> Result<Option<FolderId>> {
+        let id = FolderId::at(path)?;
+        if id.is_some() && !std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
+            return Err(Error::invalid_input(format!(
+                "{} is not a folder (a link?): nothing was swapped",
+                path.display()
+            )));
+        }
+        Ok(id)
+    };
+    let restored_id = real_dir(restored)?.ok_or_else(|| {
+        Error::internal(format!(
+            "the restored folder {} is missing",
+            restored.display()
+        ))
+    })?;
+    let live_id = real_dir(live)?;
+    if FolderId::at(aside)?.is_some() {
+        return Err(taken(aside.display()));
     }
-    Ok(())
+    Ok(Folders {
+        restored: restored.to_path_buf(),
+        live: live.to_path_buf(),
+        aside: aside.to_path_buf(),
+        live_existed: live_id.is_some(),
+        restored_id,
+        live_id,
+    })
+}
+
+/// Makes the swap the journal describes, one statement at a time, each followed by its fail
+/// point (`restore.swap.<step>`). On an error it stops where it is: the caller undoes the
+/// swap from the journal and what exists (undo.rs).
+pub async fn forward(target: &PgTarget, journal: &SwapJournal) -> Result<()> {
+    let client = target.connect("postgres").await?;
+    hit("restore.swap.journal")?;
+    let (live, restored, aside) = (&journal.live.name, &journal.restored.name, &journal.aside);
+    close(&client, live, "restore.swap", "live").await?;
+    rename(&client, live, aside, "restore.swap.live_aside").await?;
+    // Likewise the restored copy: a session there would block its rename.
+    close(&client, restored, "restore.swap", "restored").await?;
+    rename(&client, restored, live, "restore.swap.restored_live").await?;
+    if let Some(f) = &journal.filestore {
+        if f.live_existed {
+            rename_folder(&f.live, &f.aside, "restore.swap.folder_aside")?;
+        }
+        rename_folder(&f.restored, &f.live, "restore.swap.folder_live")?;
+    }
+    // The copy kept aside stays open to inspection until `--cleanup` removes it.
+    open(&client, aside, "restore.swap.open_aside").await?;
+    open(&client, live, "restore.swap.open_live").await
+}
+
+/// Renames a folder (never following a link), then the fail point `point`.
+pub(super) fn rename_folder(from: &Path, to: &Path, point: &str) -> Result<()> {
+    std::fs::rename(from, to)
+        .map_err(|e| Error::io(&format!("rename (to {})", to.display()), from, e))?;
+    hit(point)
 }
 
 /// Ends every session on `database` but ours.
@@ -204,6 +193,52 @@ async fn end_sessions(client: &tokio_postgres::Client, database: &str) -> Result
         .await
         .map_err(|e| db_error(&format!("cannot end the sessions on {database}"), &e))?;
     Ok(())
+}
+
+/// Closes `database` to new sessions, then ends the ones it has: before every rename, so
+/// that a client reconnecting at once (as Odoo's workers do) cannot block it.
+/// Fail points `<points>.close_<who>` and `<points>.end_<who>_sessions`.
+pub(super) async fn close(
+    client: &tokio_postgres::Client,
+    database: &str,
+    points: &str,
+    who: &str,
+) -> Result<()> {
+    exec(
+        client,
+        &format!("ALTER DATABASE {} ALLOW_CONNECTIONS false", q(database)),
+    )
+    .await?;
+    hit(&format!("{points}.close_{who}"))?;
+    end_sessions(client, database).await?;
+    hit(&format!("{points}.end_{who}_sessions"))
+}
+
+pub(super) async fn open(
+    client: &tokio_postgres::Client,
+    database: &str,
+    point: &str,
+) -> Result<()> {
+    exec(
+        client,
+        &format!("ALTER DATABASE {} ALLOW_CONNECTIONS true", q(database)),
+    )
+    .await?;
+    hit(point)
+}
+
+pub(super) async fn rename(
+    client: &tokio_postgres::Client,
+    from: &str,
+    to: &str,
+    point: &str,
+) -> Result<()> {
+    exec(
+        client,
+        &format!("ALTER DATABASE {} RENAME TO {}", q(from), q(to)),
+    )
+    .await?;
+    hit(point)
 }
 
 async fn exec(client: &tokio_postgres::Client, sql: &str) -> Result<()> {

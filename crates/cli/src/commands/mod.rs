@@ -41,6 +41,7 @@ pub fn run(cli: &Cli) -> ExitCode {
         Command::Restore(args) if args.cleanup => {
             output::finish(cli, name, &restore::cleanup(cli, args))
         }
+        Command::Restore(args) if args.resume => output::finish(cli, name, &restore::resume(cli)),
         Command::Restore(args) => output::finish(cli, name, &restore::run(cli, args)),
     }
 }

@@ -1,10 +1,12 @@
-//! `vigia restore ID|--from-odoo-zip FILE [--target-db NAME] [--confirm DB] [--neutralize] ...`
-//! and
-//! `vigia restore --cleanup [--apply]`.
+//! `vigia restore ID|--from-odoo-zip FILE [--target-db NAME] [--confirm DB] [--neutralize] ...`,
+//! `vigia restore --resume` and `vigia restore --cleanup [--apply]`.
 
 use std::fmt::Write;
 
-use vigia_backup::{CleanupReport, RestoreCleanup, RestoreJob, RestoreReport, RestoreRequest};
+use vigia_backup::{
+    CleanupReport, RestoreCleanup, RestoreJob, RestoreReport, RestoreRequest, ResumeReport,
+    SwapRecovery,
+};
 use vigia_core::Result;
 
 use super::{load_config, runtime};
@@ -19,10 +21,12 @@ pub fn run(cli: &Cli, args: &RestoreArgs) -> Result<RestoreReport> {
         target_db: args.target_db.clone(),
         confirm: args.confirm.clone(),
         accept_einvoice_loss: args.accept_einvoice_loss,
+        force_sessions: args.force_sessions,
         neutralize: args.neutralize,
         trust_zip: args.trust_zip,
         jobs: args.jobs,
         role: args.role.clone(),
+        resume: false,
     };
     let config = load_config(cli)?;
     runtime()?.block_on(async {
@@ -44,6 +48,13 @@ impl Human for RestoreReport {
             (None, None) => "The backup".to_owned(),
         };
         let mut out = String::new();
+        if let Some(r) = &self.recovered {
+            let _ = writeln!(
+                out,
+                "First, an interrupted swap of {} was undone: {}.",
+                r.live, r.checked
+            );
+        }
         if let Some(zip) = &self.odoo_zip {
             let _ = writeln!(out, "{}", zip.describe());
         }
@@ -97,6 +108,47 @@ impl Human for RestoreReport {
                 phase.duration_ms as f64 / 1000.0
             );
         }
+        out
+    }
+}
+
+pub fn resume(cli: &Cli) -> Result<ResumeReport> {
+    let request = RestoreRequest {
+        resume: true,
+        ..RestoreRequest::default()
+    };
+    let config = load_config(cli)?;
+    runtime()?.block_on(async {
+        let mut recovery = SwapRecovery::from_config(&config, &request).await?;
+        // Odoo is stopped and started around the undo when the runtime can; one that cannot
+        // be driven (compose) never stopped it for a swap.
+        recovery.runtime = vigia_deploy::runtime::from_config(&config).ok();
+        recovery.progress = progress::for_cli(cli);
+        recovery.run().await
+    })
+}
+
+impl Human for ResumeReport {
+    fn human(&self) -> String {
+        let Some(r) = &self.recovered else {
+            return if self.journal {
+                "The interrupted swap was already undone.\n".to_owned()
+            } else {
+                "No interrupted swap: nothing to do.\n".to_owned()
+            };
+        };
+        let mut out = format!(
+            "The swap of {} (pid {}, started {}) was interrupted; it is undone: {}.\n",
+            r.live, r.pid, r.started_at, r.checked
+        );
+        for step in &r.steps {
+            let _ = writeln!(out, "  {step}");
+        }
+        let _ = writeln!(
+            out,
+            "The restored copy is {}; `vigia restore --cleanup --apply` removes it.",
+            r.restored
+        );
         out
     }
 }

@@ -4,6 +4,7 @@ import json
 import os
 import pathlib
 import subprocess
+import time
 import zipfile
 
 import pytest
@@ -171,6 +172,39 @@ def test_restore_in_place_keeps_the_live_database_aside(config):
     assert swapped["data"]["target_database"] == "odoo"
     assert swapped["data"]["aside"]["database"].startswith("odoo_pre_restore_")
     assert refused["ok"] is False
+
+
+def test_restore_in_place_is_refused_while_odoo_is_connected_unless_forced(config, postgres):
+    worker = subprocess.Popen(
+        [os.path.join(postgres["bin_dir"], "psql"), "-X", "-q", "-h", postgres["host"],
+         "-U", "postgres", "-d", "odoo", "-c", "SELECT pg_sleep(60)"],
+        env={**os.environ, "PGAPPNAME": "odoo-worker"}, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    try:
+        with vigia.Context(config.read_text(), base_dir=str(config.parent)) as ctx:
+            taken = ctx.backup()
+            for _ in range(100):
+                if psql(postgres, "postgres", "SELECT count(*) FROM pg_stat_activity "
+                        "WHERE application_name = 'odoo-worker'") == "1":
+                    break
+                time.sleep(0.05)
+            refused = ctx.restore(taken["data"]["id"])
+            forced = ctx.restore(taken["data"]["id"], force_sessions=True)
+    finally:
+        worker.wait(timeout=30)
+    assert refused["error"]["kind"] == "invalid_input", refused
+    assert "odoo-worker" in refused["error"]["message"]
+    assert forced["ok"], forced
+    assert forced["data"]["swapped"] is True
+    assert worker.returncode != 0, "the session was ended"
+
+
+def test_restore_resume_with_no_interrupted_swap_does_nothing(config):
+    with vigia.Context(config.read_text(), base_dir=str(config.parent)) as ctx:
+        resumed = ctx.restore(resume=True)
+    assert resumed["ok"], resumed
+    assert resumed["data"] == {"journal": False, "recovered": None}
+    assert resumed == cli(config, "restore", "--resume")
 
 
 def test_restore_cleanup_lists_then_removes_the_aside_copy(config):
