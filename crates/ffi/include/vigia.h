@@ -82,9 +82,9 @@ uint32_t vigia_prune(struct vigia_ctx *ctx, const char *args_json, char **out_js
 
 // `vigia restore ID --json`. `args_json`: `{"id": "..."}` or `{"from_odoo_zip": "path"}`,
 // plus optional `"target_db": "...", "confirm": "...", "accept_einvoice_loss": bool,
-// "force_sessions": bool, "neutralize": bool, "jobs": N, "role": "..."`: with `target_db`
-// beside the live database, else swapped in for it. `{"resume": true}` alone restores
-// nothing: it undoes an interrupted swap, like `vigia restore --resume --json`.
+// "force_sessions": bool, "neutralize": bool, "trust_zip": bool, "jobs": N, "role": "..."`:
+// with `target_db` beside the live database, else swapped in for it. `{"resume": true}`
+// alone restores nothing: it undoes an interrupted swap, like `vigia restore --resume --json`.
 //
 // # Safety
 // As for `vigia_backup`.
