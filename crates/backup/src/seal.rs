@@ -329,7 +329,8 @@ impl ProvenSpool {
         let dir = dir.to_path_buf();
         tokio::task::spawn_blocking(move || {
             let mut stored = HashingReader::new(bridge);
-            let copied = io::copy(&mut stored, &mut file);
+            // One byte past the size the index gives is enough to tell it is wrong.
+            let copied = io::copy(&mut (&mut stored).take(object.size_bytes + 1), &mut file);
             // The store failing comes first, then the disk, then what the bytes are.
             let damage = stored.finish(&object)?;
             copied.map_err(|e| Error::io("write a spool file in", &dir, e))?;

@@ -337,3 +337,24 @@ async fn a_restore_runs_a_vouched_dump_as_a_throwaway_role_that_cannot_alter_rol
         .unwrap();
     assert_eq!(roles, "0");
 }
+
+/// Found by review of issue 9: a dump that decompresses to far more than its manifest says (a
+/// zstd bomb the index vouches for) filled the spool folder before anything failed. The
+/// spool stops one byte past the manifest's size, which was checked free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dump_that_decompresses_past_its_manifest_size_is_stopped_at_that_size() {
+    let fixture = Fixture::local();
+    let s = stack(&fixture);
+    let id = s.job.run().await.unwrap().id;
+    s.replace_vouched(&id, &dump_key(&id), vec![0u8; 64 << 20])
+        .await;
+
+    let root = tempfile::tempdir().unwrap();
+    let err = s
+        .restore_job(&id, "odoo_restored", root.path())
+        .run()
+        .await
+        .unwrap_err();
+    assert!(err.message().contains("more than the"), "{}", err.message());
+    assert!(!databases(&s).contains("odoo_restored"));
+}

@@ -189,8 +189,15 @@ impl RestoreJob {
         let mut file = spool
             .reopen()
             .map_err(|e| Error::io("open", spool.path(), e))?;
+        // Never more than was checked free: a zstd bomb fails here, not on a full disk.
         let written = read_back(self.access.store.as_ref(), dump, identity, move |plain| {
-            std::io::copy(plain, &mut file)
+            let copied = std::io::copy(&mut std::io::Read::take(plain, needed + 1), &mut file)?;
+            if copied > needed {
+                return Err(std::io::Error::other(format!(
+                    "it decompresses to more than the {needed} bytes its manifest gives"
+                )));
+            }
+            Ok(copied)
         })
         .await?;
         written.map_err(|damage| damaged(id, &dump.key, &damage))?;
