@@ -138,3 +138,24 @@ async fn a_dangling_link_in_the_way_is_refused_before_anything_is_created() {
         err.message()
     );
 }
+
+/// Found by review of issue 9: Odoo's user, who may own the data dir, swaps the filestore root
+/// itself for a link; the restore then wrote its folder where the link pointed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filestore_root_that_is_a_link_gets_no_folder() {
+    let fixture = Fixture::local();
+    let s = stack(&fixture);
+    let backup = s.job.run().await.unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let root = data.path().join("filestore");
+    std::os::unix::fs::symlink(elsewhere.path(), &root).unwrap();
+    let err = s
+        .restore_job(&backup.id, "odoo_restored", &root)
+        .run()
+        .await
+        .unwrap_err();
+    assert!(err.message().contains("is a link"), "{}", err.message());
+    assert_eq!(files_in(elsewhere.path()), 0);
+    assert!(!elsewhere.path().join("odoo_restored").exists());
+}

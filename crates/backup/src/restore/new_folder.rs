@@ -30,13 +30,27 @@ pub struct NewFile {
 
 impl NewFolder {
     /// Makes `path` (its parent must exist); refuses when anything, a link included, is there.
+    /// The parent (the filestore root) is opened once and must not be a link itself: Odoo's
+    /// user, who may own the data dir, could otherwise swap it for one.
     pub fn create(path: &Path) -> Result<Self> {
-        match rustix::fs::mkdir(path, Mode::RWXU) {
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+            return Err(Error::internal(format!("{} has no parent", path.display())));
+        };
+        let root = open_dir(rustix::fs::CWD, parent).map_err(|e| {
+            if std::fs::symlink_metadata(parent).is_ok_and(|m| m.file_type().is_symlink()) {
+                return Error::invalid_input(format!(
+                    "{} is a link; vigia restores only into a real filestore folder",
+                    parent.display()
+                ));
+            }
+            Error::io("open", parent, e)
+        })?;
+        match rustix::fs::mkdirat(&root, name, Mode::RWXU) {
             Ok(()) => {}
             Err(rustix::io::Errno::EXIST) => return Err(already_exists(path)),
             Err(e) => return Err(Error::io("create", path, e.into())),
         }
-        let dir = open_dir(rustix::fs::CWD, path).map_err(|e| Error::io("open", path, e))?;
+        let dir = open_dir(&root, Path::new(name)).map_err(|e| Error::io("open", path, e))?;
         let stat = rustix::fs::fstat(&dir).map_err(|e| Error::io("stat", path, e.into()))?;
         // Replaced between mkdir and open by another folder (someone else's, or an old one of
         // ours moved in by Odoo's user): not the one just made.
