@@ -194,3 +194,64 @@ async fn cleanup_drops_the_throwaway_role_a_killed_import_left() {
     assert_eq!(left.trim(), "0");
     assert!(!databases(&s).contains("odoo_from_zip"));
 }
+
+/// Found by review of issue 9: cleanup removed every spool file, also the one a running
+/// restore (of another environment sharing the state dir) was reading.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cleanup_leaves_a_spool_file_in_use_alone() {
+    let fixture = Fixture::local();
+    let s = stack(&fixture);
+    let root = tempfile::tempdir().unwrap();
+    let spool = s.keys.path().join("spool");
+    std::fs::create_dir_all(&spool).unwrap();
+    let (in_use, left) = (spool.join("a-in-use.dump"), spool.join("b-left.dump"));
+    let held = std::fs::File::create(&in_use).unwrap();
+    held.lock().unwrap();
+    std::fs::write(&left, "killed restore").unwrap();
+
+    let report = s.cleanup_job(root.path(), true).run().await.unwrap();
+    assert_eq!(report.spool_files, std::slice::from_ref(&left));
+    assert!(in_use.exists() && !left.exists());
+}
+
+/// Found by review of issue 9: a database someone else made under the restore's name while
+/// the dump spooled failed the restore's CREATE, but the restore's record stayed, and cleanup
+/// would then have dropped their database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cleanup_never_drops_a_database_the_restore_could_not_create() {
+    let fixture = Fixture::local();
+    let s = stack(&fixture);
+    let backup = s.job.run().await.unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let spool = s.keys.path().join("spool");
+    let (psql, conninfo) = (
+        s.cluster.bin_dir().join("psql"),
+        s.cluster.conninfo("postgres"),
+    );
+    let someone = std::thread::spawn(move || {
+        while !std::fs::read_dir(&spool).is_ok_and(|mut d| d.next().is_some()) {
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
+        std::process::Command::new(psql)
+            .args([
+                "-X",
+                "-q",
+                "-d",
+                &conninfo,
+                "-c",
+                "CREATE DATABASE odoo_restored",
+            ])
+            .status()
+            .unwrap();
+    });
+    let result = s
+        .restore_job(&backup.id, "odoo_restored", root.path())
+        .run()
+        .await;
+    someone.join().unwrap();
+    assert!(result.is_err(), "the name was taken");
+
+    let report = s.cleanup_job(root.path(), true).run().await.unwrap();
+    assert!(report.databases.is_empty(), "{:?}", report.databases);
+    assert!(databases(&s).contains("odoo_restored"));
+}

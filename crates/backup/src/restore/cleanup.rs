@@ -150,7 +150,12 @@ impl RestoreCleanup {
                 roles.push(role.to_owned());
             }
         }
-        let spool_files = entries(&self.spool_dir);
+        // A restore holds a lock on its spool file (another environment's may share the
+        // state dir): only unlocked ones are leftovers.
+        let spool_files: Vec<PathBuf> = entries(&self.spool_dir)
+            .into_iter()
+            .filter(|f| std::fs::File::open(f).is_ok_and(|file| file.try_lock().is_ok()))
+            .collect();
         if self.apply {
             for name in &databases {
                 let quoted = quote_ident(name);

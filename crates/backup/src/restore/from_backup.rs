@@ -60,7 +60,8 @@ impl RestoreJob {
         self.cancel.check()?;
         let record = self.record(&names.restored, filestore_dir.as_deref(), role.as_deref())?;
         phases.start("restore the database and the filestore");
-        self.create_database(&names.restored).await?;
+        self.create_database_recorded(&names.restored, &record)
+            .await?;
         let owner = self.take_copy(&names.restored, role.as_deref()).await?;
         let database = async {
             let (target, db, path) = (
@@ -186,6 +187,11 @@ impl RestoreJob {
             .suffix(".dump")
             .tempfile_in(&self.spool_dir)
             .map_err(|e| Error::io("create a spool file in", &self.spool_dir, e))?;
+        // Held until the spool is dropped: `restore --cleanup` leaves a locked spool alone.
+        spool
+            .as_file()
+            .lock()
+            .map_err(|e| Error::io("lock", spool.path(), e))?;
         let mut file = spool
             .reopen()
             .map_err(|e| Error::io("open", spool.path(), e))?;

@@ -58,7 +58,8 @@ impl RestoreJob {
 
         let record = self.record(&names.restored, filestore_dir.as_deref(), role.as_deref())?;
         phases.start("import the database and the filestore");
-        self.create_database(&names.restored).await?;
+        self.create_database_recorded(&names.restored, &record)
+            .await?;
         let owner = self.take_copy(&names.restored, role.as_deref()).await?;
         let database = async {
             let (target, db, zip) = (

@@ -680,6 +680,17 @@ impl RestoreJob {
         Ok(())
     }
 
+    /// Creates `database`, whose record is `record`; when it cannot be created it is not
+    /// this restore's (someone may have made that name meanwhile): the record goes, so that
+    /// `--cleanup` never drops it.
+    async fn create_database_recorded(&self, database: &str, record: &Path) -> Result<()> {
+        let created = self.create_database(database).await;
+        if created.is_err() {
+            CopyRecords::finished(record)?;
+        }
+        created
+    }
+
     async fn create_database(&self, database: &str) -> Result<()> {
         let client = self.target.connect("postgres").await?;
         let quoted = quote_ident(database);
