@@ -478,3 +478,43 @@ async fn nothing_a_zip_defines_runs_with_the_configured_users_rights() {
     result.unwrap();
     assert_eq!(throwaway_roles(&s), "0");
 }
+
+/// Found by review of issue 9: a zip whose newest e-invoice document claims a date in the
+/// future (`infinity`) made every live document look older, and the guard let it replace the
+/// live database. Documents dated after now say nothing about when the zip was made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zip_dated_in_the_future_does_not_pass_the_einvoice_guard() {
+    let fixture = Fixture::local();
+    let s = stack(&fixture);
+    let work = tempfile::tempdir().unwrap();
+    let zip = work.path().join("future.zip");
+    let odoo_dump = dump(&s, &ZipManifest::default());
+    let mut sql = std::fs::read_to_string(odoo_dump.sql_path()).unwrap();
+    sql.push_str(
+        "INSERT INTO public.l10n_cr_einvoice_document (clave, state, document_type, \
+         amount_total, create_date) VALUES ('50628112600310112345600100001010000000098100000098', \
+         'accepted', 'FE', 1, 'infinity');\n",
+    );
+    std::fs::write(odoo_dump.sql_path(), sql).unwrap();
+    odoo_dump.zip(&zip, true).unwrap();
+    s.cluster
+        .psql(
+            "odoo",
+            "INSERT INTO l10n_cr_einvoice_document (clave, state, document_type, amount_total, \
+             create_date) VALUES ('50628112600310112345600100001010000000099100000099', \
+             'accepted', 'FE', 5000, now() AT TIME ZONE 'UTC' + interval '1 minute')",
+        )
+        .unwrap();
+    let live = checksums(&s, "odoo");
+    let root = tempfile::tempdir().unwrap();
+    let err = zip_job(&s, &zip, None, root.path())
+        .run()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{}", err.message());
+    assert_eq!(
+        checksums(&s, "odoo"),
+        live,
+        "the live database is untouched"
+    );
+}

@@ -169,7 +169,8 @@ async fn odoo_version(target: &PgTarget, database: &str) -> Result<Option<String
 }
 
 /// The newest e-invoice document's `create_date` in `database`, as text; `-infinity` when it
-/// has none.
+/// has none. Dates after now are left out: they say nothing of when the zip was made, and a
+/// zip claiming `infinity` would otherwise pass the guard.
 async fn newest_einvoice(target: &PgTarget, database: &str) -> Result<String> {
     let client = target.connect_guarded(database).await?;
     if !has_table(&client, "public.l10n_cr_einvoice_document").await? {
@@ -177,8 +178,8 @@ async fn newest_einvoice(target: &PgTarget, database: &str) -> Result<String> {
     }
     Ok(client
         .query_one(
-            "SELECT coalesce(max(create_date), '-infinity')::text \
-             FROM public.l10n_cr_einvoice_document",
+            "SELECT coalesce(max(create_date) FILTER (WHERE create_date <= \
+             now() AT TIME ZONE 'UTC'), '-infinity')::text FROM public.l10n_cr_einvoice_document",
             &[],
         )
         .await
