@@ -134,7 +134,7 @@ fn config_show_picks_the_environment_and_shows_no_secret() {
     assert_eq!(shown["data"]["settings"]["odoo"]["database"], "odoo");
     assert_eq!(
         shown["data"]["settings"]["alerting"]["smtp-url"],
-        "smtp://ops:***@mail.example.cr:587"
+        "smtp://***@mail.example.cr:587"
     );
 }
 
