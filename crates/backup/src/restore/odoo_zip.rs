@@ -23,6 +23,8 @@ use crate::pg::{collect_stderr, tail};
 const DUMP: &str = "dump.sql";
 const MANIFEST: &str = "manifest.json";
 const FILESTORE: &str = "filestore/";
+/// manifest.json is a few kilobytes; more is not a manifest.
+const MANIFEST_LIMIT: u64 = 4 << 20;
 
 /// What the zip says it holds (its `manifest.json`), shown before anything happens.
 #[derive(Debug, Clone, Serialize)]
@@ -64,9 +66,16 @@ impl OdooZipInfo {
                 .by_name(MANIFEST)
                 .map_err(|e| not_odoo(path, MANIFEST, &e))?;
             let mut text = String::new();
-            entry
+            (&mut entry)
+                .take(MANIFEST_LIMIT + 1)
                 .read_to_string(&mut text)
                 .map_err(|e| damaged(path, MANIFEST, &e))?;
+            if text.len() as u64 > MANIFEST_LIMIT {
+                return Err(Error::invalid_input(format!(
+                    "{}: {MANIFEST} is larger than {MANIFEST_LIMIT} bytes: not Odoo's manifest",
+                    path.display()
+                )));
+            }
             serde_json::from_str(&text).map_err(|e| {
                 Error::invalid_input(format!(
                     "{}: {MANIFEST} is not Odoo's manifest ({e}); is this a backup made by \
@@ -106,7 +115,11 @@ impl OdooZipInfo {
 
     /// One line for the operator, before anything happens.
     pub fn describe(&self) -> String {
-        let or_unknown = |v: &Option<String>| v.clone().unwrap_or_else(|| "unknown".into());
+        // What the zip says is printed escaped: no terminal escape sequence gets through.
+        let or_unknown = |v: &Option<String>| {
+            v.as_deref()
+                .map_or_else(|| "unknown".into(), |v| v.escape_debug().to_string())
+        };
         format!(
             "{}: Odoo {} backup of database {} (PostgreSQL {}), {} modules, dump.sql {} bytes, \
              {} filestore files",
@@ -162,9 +175,10 @@ pub fn import_sql(
     let refused = match &copied {
         Err(SqlCopyError::Read(e)) => Some(damaged(zip, DUMP, e)),
         Err(SqlCopyError::MetaCommand { line, text }) => Some(Error::invalid_input(format!(
-            "refusing {}: line {line} of {DUMP} is a psql meta-command (`{text}`), and vigia \
+            "refusing {}: line {line} of {DUMP} is a psql meta-command (`{}`), and vigia \
              runs none from a zip (they can run a shell or reach another database); {left}",
-            zip.display()
+            zip.display(),
+            text.escape_debug()
         ))),
         Ok(()) | Err(SqlCopyError::Write(_)) => None,
     };
@@ -205,9 +219,9 @@ pub fn extract_filestore(zip: &Path, folder: &NewFolder) -> Result<usize> {
     for i in 0..archive.len() {
         let mut entry = archive.by_index(i).map_err(|e| damaged(zip, "", &e))?;
         let name = entry.name().map_err(|e| damaged(zip, "", &e))?.into_owned();
-        let Some(relative) = name.strip_prefix(FILESTORE).filter(|r| !r.is_empty()) else {
+        if name.strip_prefix(FILESTORE).is_none_or(str::is_empty) {
             continue;
-        };
+        }
         if entry.is_dir() {
             continue;
         }
@@ -216,8 +230,9 @@ pub fn extract_filestore(zip: &Path, folder: &NewFolder) -> Result<usize> {
             return Err(Error::new(
                 ErrorKind::Integrity,
                 format!(
-                    "{}: entry {name} points outside the filestore; refusing the zip",
-                    zip.display()
+                    "{}: entry {} points outside the filestore; refusing the zip",
+                    zip.display(),
+                    name.escape_debug()
                 ),
             ));
         };
@@ -225,6 +240,8 @@ pub fn extract_filestore(zip: &Path, folder: &NewFolder) -> Result<usize> {
             .strip_prefix("filestore")
             .unwrap_or(&safe)
             .to_path_buf();
+        // Checked by the name it is written as (`xx/./<sha1>` is `xx/<sha1>`), not the raw one.
+        let relative = within.to_string_lossy().into_owned();
         let mut new = folder.create_file(&within)?;
         let mut hasher = Sha1::new();
         let mut buf = vec![0u8; 64 * 1024];
@@ -242,12 +259,13 @@ pub fn extract_filestore(zip: &Path, folder: &NewFolder) -> Result<usize> {
             }
         };
         let sha1 = hex::encode(hasher.finalize());
-        let checked = written.and_then(|()| match content_name(relative) {
+        let checked = written.and_then(|()| match content_name(&relative) {
             Some(named) if named != sha1 => Err(Error::new(
                 ErrorKind::Integrity,
                 format!(
-                    "{}: {name} has sha1 {sha1}, its name says {named}; the zip is damaged",
-                    zip.display()
+                    "{}: {} has sha1 {sha1}, its name says {named}; the zip is damaged",
+                    zip.display(),
+                    name.escape_debug()
                 ),
             )),
             _ => Ok(()),
@@ -304,4 +322,82 @@ fn damaged(path: &Path, entry: &str, e: &impl std::fmt::Display) -> Error {
             }
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use sha1::{Digest, Sha1};
+    use zip::write::SimpleFileOptions;
+
+    use super::*;
+
+    /// A zip of `entries` (name, content), with a minimal dump.sql and manifest.json unless
+    /// given.
+    fn zip_of(dir: &Path, entries: &[(&str, Vec<u8>)]) -> PathBuf {
+        let path = dir.join("odoo.zip");
+        let mut zip = zip::ZipWriter::new(File::create(&path).unwrap());
+        let options = SimpleFileOptions::default();
+        let mut all: Vec<(&str, Vec<u8>)> = entries.to_vec();
+        if !entries.iter().any(|(n, _)| *n == MANIFEST) {
+            all.push((
+                MANIFEST,
+                br#"{"db_name": "odoo", "version": "19.0"}"#.to_vec(),
+            ));
+        }
+        all.push((DUMP, b"SELECT 1;\n".to_vec()));
+        for (name, content) in all {
+            zip.start_file(name, options).unwrap();
+            zip.write_all(&content).unwrap();
+        }
+        zip.finish().unwrap();
+        path
+    }
+
+    /// Regression (issue 10 item 7): the sha1 was checked against the entry's raw name but
+    /// the file written under its normalized name, so `xx/./<sha1>` landed unchecked.
+    #[test]
+    fn a_file_is_checked_under_the_name_it_is_written_as() {
+        let dir = tempfile::tempdir().unwrap();
+        let sha1 = hex::encode(Sha1::digest(b"the real content"));
+        let name = format!("filestore/{}/./{sha1}", &sha1[..2]);
+        let zip = zip_of(dir.path(), &[(&name, b"other content".to_vec())]);
+        let folder = NewFolder::create(&dir.path().join("restored")).unwrap();
+        let err = extract_filestore(&zip, &folder).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Integrity, "{}", err.message());
+        assert!(
+            !dir.path()
+                .join("restored")
+                .join(&sha1[..2])
+                .join(&sha1)
+                .exists()
+        );
+    }
+
+    /// Regression (issue 10 item 7): manifest.json was read whole into memory.
+    #[test]
+    fn a_huge_manifest_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let padding = " ".repeat(MANIFEST_LIMIT as usize + 1);
+        let manifest = format!(r#"{{"db_name": "odoo"{padding}}}"#).into_bytes();
+        let zip = zip_of(dir.path(), &[(MANIFEST, manifest)]);
+        let err = OdooZipInfo::read(&zip).unwrap_err();
+        assert!(err.message().contains("larger than"), "{}", err.message());
+    }
+
+    /// Regression (issue 10 item 7): names from the zip reached the terminal raw, escape
+    /// sequences included.
+    #[test]
+    fn names_from_a_zip_are_printed_escaped() {
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = br#"{"db_name": "odoo\u001b[2J\u001b]0;pwned\u0007", "version": "19.0"}"#;
+        let zip = zip_of(dir.path(), &[(MANIFEST, manifest.to_vec())]);
+        let described = OdooZipInfo::read(&zip).unwrap().describe();
+        assert!(
+            !described.contains('\u{1b}') && !described.contains('\u{7}'),
+            "{described:?}"
+        );
+        assert!(described.contains("odoo"), "{described}");
+    }
 }
