@@ -136,7 +136,10 @@ impl ObjectStore for LocalStore {
         };
         let parent = path.parent().expect("a key has a parent under the root");
         let placed = async {
-            tokio::fs::create_dir_all(parent).await?;
+            let (root, dir) = (self.root.clone(), parent.to_path_buf());
+            tokio::task::spawn_blocking(move || create_dirs_durably(&root, &dir))
+                .await
+                .map_err(std::io::Error::other)??;
             tokio::fs::rename(&temp, &path).await?;
             // The rename is durable only once the directory is.
             tokio::fs::File::open(parent).await?.sync_all().await
@@ -302,4 +305,22 @@ fn is_dead_write(name: &str) -> bool {
         .next()
         .and_then(|pid| pid.parse::<u32>().ok())
         .is_some_and(|pid| !vigia_core::process::is_running(pid))
+}
+
+/// Makes `dir` (under `root`) and every missing folder above it, fsyncing each folder that
+/// gains a new entry: a new folder's name is durable only once its parent is, and an object
+/// in a folder whose name was lost is lost with it.
+fn create_dirs_durably(root: &Path, dir: &Path) -> std::io::Result<()> {
+    let relative = dir.strip_prefix(root).map_err(std::io::Error::other)?;
+    let mut current = root.to_path_buf();
+    for component in relative.components() {
+        let parent = current.clone();
+        current.push(component);
+        match std::fs::create_dir(&current) {
+            Ok(()) => std::fs::File::open(&parent)?.sync_all()?,
+            Err(e) if e.kind() == IoKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
