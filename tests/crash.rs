@@ -150,10 +150,8 @@ fn a_backup_killed_at_any_phase_is_never_listed_and_the_next_one_sweeps_it() {
     assert_eq!(code, Some(0), "{verify}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_backup_killed_mid_multipart_upload_is_aborted_by_the_next_run() {
-    let server = S3Server::start().await.unwrap();
-    server.create_bucket("vigia-crash").unwrap();
+/// A stack backing up to `bucket` on `server` under `prefix`.
+fn s3_stack(server: &S3Server, bucket: &str, prefix: &str) -> Stack {
     let mut s = stack(BIG_ROWS);
     s.edit_config(|text| {
         text.replace(
@@ -163,9 +161,10 @@ async fn a_backup_killed_mid_multipart_upload_is_aborted_by_the_next_run() {
         .replace(
             "[backup.encryption]",
             &format!(
-                "[backup.s3]\nbucket = \"vigia-crash\"\nendpoint = \"{}\"\nregion = \"{REGION}\"\n\
-                     path-style = true\naccess-key = \"env:VIGIA_TEST_S3_ACCESS\"\n\
-                     secret-key = \"env:VIGIA_TEST_S3_SECRET\"\n\n[backup.encryption]",
+                "[backup.s3]\nbucket = \"{bucket}\"\nprefix = \"{prefix}\"\nendpoint = \"{}\"\n\
+                 region = \"{REGION}\"\npath-style = true\n\
+                 access-key = \"env:VIGIA_TEST_S3_ACCESS\"\n\
+                 secret-key = \"env:VIGIA_TEST_S3_SECRET\"\n\n[backup.encryption]",
                 server.endpoint()
             ),
         )
@@ -174,14 +173,25 @@ async fn a_backup_killed_mid_multipart_upload_is_aborted_by_the_next_run() {
         ("VIGIA_TEST_S3_ACCESS".into(), server.access_key().into()),
         ("VIGIA_TEST_S3_SECRET".into(), server.secret_key().into()),
     ];
-    let uploads = |server: &S3Server| -> Vec<String> {
-        std::fs::read_dir(server.root())
-            .unwrap()
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n.starts_with(".upload_id-"))
-            .collect()
-    };
+    s
+}
+
+/// The multipart uploads left open on `server`.
+fn open_uploads(server: &S3Server) -> Vec<String> {
+    std::fs::read_dir(server.root())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".upload_id-"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_killed_mid_multipart_upload_is_aborted_by_the_next_run() {
+    let server = S3Server::start().await.unwrap();
+    server.create_bucket("vigia-crash").unwrap();
+    let s = s3_stack(&server, "vigia-crash", "");
+    let uploads = open_uploads;
     tokio::task::block_in_place(|| {
         kill_at(&s, "backup.upload");
         assert!(backups(&s).is_empty());
@@ -528,4 +538,35 @@ fn a_killed_drill_leaves_what_cleanup_removes() {
         )
         .unwrap();
     assert_eq!(left, "0\n0");
+}
+
+/// Regression (issue 10 item 2): a backup to another store (staging's prefix in the same
+/// bucket) sharing the state dir aborted production's upload from the journal. A run aborts
+/// only its own store's uploads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_of_another_store_leaves_a_recorded_upload_alone() {
+    let server = S3Server::start().await.unwrap();
+    server.create_bucket("vigia-shared").unwrap();
+    let s = s3_stack(&server, "vigia-shared", "prod/");
+    tokio::task::block_in_place(|| {
+        kill_at(&s, "backup.upload");
+        assert_eq!(open_uploads(&server).len(), 1);
+        let journal = s.dir.path().join("state/s3-uploads");
+
+        s.edit_config(|text| text.replace("prefix = \"prod/\"", "prefix = \"staging/\""));
+        let (code, staging) = s.json(&["backup"]);
+        assert_eq!(code, Some(0), "{staging}");
+        assert_eq!(
+            open_uploads(&server).len(),
+            1,
+            "production's upload is left alone"
+        );
+        assert_eq!(std::fs::read_dir(&journal).unwrap().count(), 1);
+
+        s.edit_config(|text| text.replace("prefix = \"staging/\"", "prefix = \"prod/\""));
+        let (code, production) = s.json(&["backup"]);
+        assert_eq!(code, Some(0), "{production}");
+        assert_eq!(open_uploads(&server), Vec::<String>::new());
+        assert_eq!(std::fs::read_dir(&journal).unwrap().count(), 0);
+    });
 }

@@ -1,6 +1,8 @@
 //! In-flight multipart uploads, one small file each in a folder of `state-dir`: a run that
-//! dies leaves its entries, and the next run (under the store lock) aborts those uploads.
-//! Some S3 servers (s3s-fs among them) cannot list unfinished uploads, so vigia remembers.
+//! dies leaves its entries, and the next run of the same store (under its lock) aborts those
+//! uploads. Some S3 servers (s3s-fs among them) cannot list unfinished uploads, so vigia
+//! remembers. Several stores (production, staging) may share a state dir and a bucket: an
+//! entry names its store and writer, and a run aborts only its own store's dead writers'.
 
 use std::path::{Path, PathBuf};
 
@@ -12,6 +14,35 @@ pub struct UploadEntry {
     /// The full key (with the store's prefix).
     pub key: String,
     pub upload_id: String,
+    /// The store's location (endpoint, bucket and prefix); entries of older vigias have none
+    /// and are never aborted.
+    #[serde(default)]
+    pub store: String,
+    /// The writer: its host and pid.
+    #[serde(default)]
+    pub host: String,
+    #[serde(default)]
+    pub pid: u32,
+}
+
+impl UploadEntry {
+    /// An upload of `store`'s, started now by this process.
+    pub fn new(store: String, key: String, upload_id: String) -> Self {
+        Self {
+            key,
+            upload_id,
+            store,
+            host: crate::lock::hostname(),
+            pid: std::process::id(),
+        }
+    }
+
+    /// Whether it is `store`'s and its writer is gone from this host.
+    pub fn is_dead_write_of(&self, store: &str) -> bool {
+        self.store == store
+            && self.host == crate::lock::hostname()
+            && !vigia_core::process::is_running(self.pid)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -73,10 +104,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let journal = UploadJournal::new(&dir.path().join("s3-uploads"));
         assert!(journal.entries().is_empty());
-        let entry = UploadEntry {
-            key: "prod/backups/x/dump.age".into(),
-            upload_id: "abc/def+1".into(),
-        };
+        let entry = UploadEntry::new(
+            "s3://bucket/prod/".into(),
+            "prod/backups/x/dump.age".into(),
+            "abc/def+1".into(),
+        );
         journal.record(&entry).unwrap();
         assert_eq!(journal.entries(), [entry]);
         journal.forget("abc/def+1");

@@ -184,10 +184,7 @@ impl S3Store {
             .map_err(|e| self.fail("start upload of", key, &e))?;
         let upload_id = created.upload_id().unwrap_or_default().to_owned();
         if let Some(journal) = &self.journal {
-            let entry = UploadEntry {
-                key: full.to_owned(),
-                upload_id: upload_id.clone(),
-            };
+            let entry = UploadEntry::new(self.location(), full.to_owned(), upload_id.clone());
             if let Err(e) = journal.record(&entry) {
                 tracing::warn!("cannot record the multipart upload {upload_id} of {full}: {e}");
             }
@@ -390,13 +387,17 @@ impl ObjectStore for S3Store {
         Ok(out)
     }
 
-    /// Aborts the multipart uploads a dead run recorded in the journal.
+    /// Aborts the multipart uploads this store's dead runs recorded in the journal.
     async fn clean_dead_writes(&self) -> Result<u64, StoreError> {
         let Some(journal) = &self.journal else {
             return Ok(0);
         };
         let mut aborted = 0;
+        let store = self.location();
         for entry in journal.entries() {
+            if !entry.is_dead_write_of(&store) {
+                continue;
+            }
             match self.abort_upload(&entry.key, &entry.upload_id).await {
                 Ok(()) => {
                     journal.forget(&entry.upload_id);
