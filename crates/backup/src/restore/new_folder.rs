@@ -54,7 +54,7 @@ impl NewFolder {
         let stat = rustix::fs::fstat(&dir).map_err(|e| Error::io("stat", path, e.into()))?;
         // Replaced between mkdir and open by another folder (someone else's, or an old one of
         // ours moved in by Odoo's user): not the one just made.
-        if stat.st_uid != rustix::process::geteuid().as_raw()
+        if stat.st_uid != vigia_core::process::effective_uid()
             || FileType::from_raw_mode(stat.st_mode) != FileType::Directory
             || stat.st_mode & 0o7777 != 0o700
             || !is_empty(&dir).map_err(|e| Error::io("read", path, e))?

@@ -6,6 +6,7 @@
 use std::fmt;
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -93,12 +94,10 @@ impl SecretRef {
                 Some(_) => Probe::Ok,
                 None => Probe::Unavailable(format!("environment variable {name} is not set")),
             },
-            Self::File(path) => match std::fs::metadata(path) {
-                Ok(meta) => match check_private(path, &meta) {
-                    Ok(()) => Probe::Ok,
-                    Err(e) => Probe::Invalid(e.message().to_owned()),
-                },
-                Err(e) => Probe::Unavailable(format!("cannot read {}: {e}", path.display())),
+            Self::File(path) => match open_private(path) {
+                Ok(_) => Probe::Ok,
+                Err(Opened::Missing(why)) => Probe::Unavailable(why),
+                Err(Opened::Refused(why)) => Probe::Invalid(why),
             },
             Self::Cmd(_) => Probe::Ok,
         }
@@ -114,10 +113,9 @@ impl SecretRef {
                 .map(Secret::new)
                 .map_err(|_| fail(format!("environment variable {name} is not set"))),
             Self::File(path) => {
-                let meta = std::fs::metadata(path)
-                    .map_err(|e| fail(format!("cannot read {}: {e}", path.display())))?;
-                check_private(path, &meta).map_err(|e| fail(e.message().to_owned()))?;
-                let text = std::fs::read_to_string(path)
+                let mut file = open_private(path).map_err(|e| fail(e.into_message()))?;
+                let mut text = Zeroizing::new(String::new());
+                file.read_to_string(&mut text)
                     .map_err(|e| fail(format!("cannot read {}: {e}", path.display())))?;
                 Ok(Secret::new(text.trim_end_matches(['\n', '\r']).to_owned()))
             }
@@ -126,27 +124,74 @@ impl SecretRef {
     }
 }
 
-fn check_private(path: &Path, meta: &std::fs::Metadata) -> Result<()> {
+/// Why a secret file could not be opened.
+enum Opened {
+    /// Not there (yet): a warning in `config check`.
+    Missing(String),
+    /// There, but not private to this user: always an error.
+    Refused(String),
+}
+
+impl Opened {
+    fn into_message(self) -> String {
+        match self {
+            Self::Missing(why) | Self::Refused(why) => why,
+        }
+    }
+}
+
+/// Opens a secret file once, without following a link, and checks what was opened (not the
+/// path again): a regular file owned by this user (or root), readable by nobody else.
+fn open_private(path: &Path) -> std::result::Result<std::fs::File, Opened> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let shown = path.display();
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => Opened::Refused(format!(
+                "{shown} is a link: a secret file must be the file itself"
+            )),
+            _ if e.kind() == std::io::ErrorKind::NotFound => {
+                Opened::Missing(format!("cannot read {shown}: {e}"))
+            }
+            _ => Opened::Refused(format!("cannot read {shown}: {e}")),
+        })?;
+    let meta = file
+        .metadata()
+        .map_err(|e| Opened::Refused(format!("cannot read {shown}: {e}")))?;
+    if !meta.is_file() {
+        return Err(Opened::Refused(format!("{shown} is not a regular file")));
+    }
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
-        return Err(Error::config(format!(
-            "{} has mode {mode:04o}: a secret file must not be readable by group or others; \
-             run `chmod 600 {}`",
-            path.display(),
-            path.display()
-        ))
-        .with_file(path));
+        return Err(Opened::Refused(format!(
+            "{shown} has mode {mode:04o}: a secret file must not be readable by group or \
+             others; run `chmod 600 {shown}`"
+        )));
     }
-    Ok(())
+    let me = crate::process::effective_uid();
+    if meta.uid() != me && meta.uid() != 0 {
+        return Err(Opened::Refused(format!(
+            "{shown} is owned by uid {}, not by this user (uid {me}) or root: whoever owns it \
+             chooses the secret; run `chown {me} {shown}`",
+            meta.uid()
+        )));
+    }
+    Ok(file)
 }
 
 fn run_command(command: &str) -> std::result::Result<String, String> {
+    // Its own process group, so that a timeout ends what it started too. Its stderr goes
+    // nowhere: a vault client may print there what it was asked for.
     let mut child = Command::new("sh")
         .arg("-c")
         .arg(command)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::null())
+        .process_group(0)
         .spawn()
         .map_err(|e| format!("cannot run sh: {e}"))?;
     let mut stdout = child.stdout.take().expect("piped stdout");
@@ -159,7 +204,7 @@ fn run_command(command: &str) -> std::result::Result<String, String> {
         match child.try_wait() {
             Ok(Some(status)) => break status,
             Ok(None) if Instant::now() >= deadline => {
-                let _ = child.kill();
+                let _ = crate::process::signal_group(child.id(), libc::SIGKILL);
                 let _ = child.wait();
                 return Err(format!(
                     "the command did not finish within {} s",
@@ -175,17 +220,15 @@ fn run_command(command: &str) -> std::result::Result<String, String> {
         .map_err(|_| "the reader thread panicked".to_owned())?
         .map_err(|e| format!("cannot read the command's output: {e}"))?;
     if !status.success() {
-        let mut stderr = String::new();
-        if let Some(mut err) = child.stderr.take() {
-            let _ = err.read_to_string(&mut stderr);
-        }
         return Err(format!(
-            "the command exited with {status}: {}",
-            stderr.trim()
+            "the command exited with {status} (its stderr is not shown: it may name the \
+             secret; run the command by hand to see it)"
         ));
     }
-    let text = String::from_utf8(out.to_vec())
-        .map_err(|_| "the command's output is not UTF-8".to_owned())?;
+    let text = Zeroizing::new(
+        String::from_utf8(out.to_vec())
+            .map_err(|_| "the command's output is not UTF-8".to_owned())?,
+    );
     Ok(text.trim().to_owned())
 }
 
@@ -289,12 +332,63 @@ mod tests {
         assert_eq!(secret.expose(), "abc");
     }
 
+    /// Regression (issue 10 item 5): a failing command's stderr went into the error (and the
+    /// JSON), and stderr is where a vault client prints what it was asked for.
     #[test]
-    fn failing_command_is_an_error() {
-        let err = SecretRef::Cmd("echo nope >&2; exit 3".into())
+    fn a_failing_commands_stderr_is_never_in_the_error() {
+        let err = SecretRef::Cmd("echo token=hunter2 >&2; exit 3".into())
             .resolve("k")
             .unwrap_err();
-        assert!(err.message().contains("nope"), "{}", err.message());
+        assert!(!err.message().contains("hunter2"), "{}", err.message());
+        assert!(
+            err.message().contains("exit status: 3"),
+            "{}",
+            err.message()
+        );
+    }
+
+    /// Regression (issue 10 item 5): a secret file was checked by path (following a link) and
+    /// then read again by path; now it is opened once without following links, and its mode
+    /// and owner are checked on what was opened.
+    #[test]
+    fn a_secret_file_behind_a_link_or_owned_by_another_user_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real");
+        std::fs::write(&real, "s3cret\n").unwrap();
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let err = SecretRef::File(link).resolve("k").unwrap_err();
+        assert!(err.message().contains("link"), "{}", err.message());
+
+        // Owned by another user (nobody) yet 0600: someone else controls its content.
+        std::os::unix::fs::chown(&real, Some(65534), None).unwrap();
+        let err = SecretRef::File(real).resolve("k").unwrap_err();
+        assert!(err.message().contains("owned by"), "{}", err.message());
+    }
+
+    /// Regression (issue 10 item 5): on timeout only `sh` was killed; what it started lived on.
+    #[test]
+    fn a_command_that_times_out_is_killed_with_everything_it_started() {
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("pid");
+        let command = format!("sleep 60 & echo $! > {}; wait", pidfile.display());
+        let err = SecretRef::Cmd(command).resolve("k").unwrap_err();
+        assert!(
+            err.message().contains("did not finish"),
+            "{}",
+            err.message()
+        );
+        let pid: u32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(
+            !crate::process::is_running(pid),
+            "sleep {pid} outlived the timeout"
+        );
     }
 
     #[test]
