@@ -9,7 +9,9 @@
 typedef struct vigia_ctx vigia_ctx;
 
 // Called with one JSON progress event (`{"event": "phase_started", ...}`) and the userdata
-// given to `vigia_ctx_set_progress`. The string is valid only during the call.
+// given to `vigia_ctx_set_progress`. The string is valid only during the call. It may be
+// called from another thread than the one that made the ctx's call (the ctx's own worker
+// threads), and from several in turn: synchronize what it touches.
 typedef void (*vigia_progress_cb)(const char *event_json, void *userdata);
 
 #ifdef __cplusplus
@@ -109,10 +111,11 @@ uint32_t vigia_ctx_new(const char *config_toml,
                        const char *base_dir,
                        struct vigia_ctx **out);
 
-// Frees a ctx. NULL is ignored.
+// Frees a ctx. NULL is ignored. A call still running on it (on another thread) is
+// cancelled and waited for first.
 //
 // # Safety
-// `ctx` must be NULL or a ctx from `vigia_ctx_new`, not freed before and not in use.
+// `ctx` must be NULL or a ctx from `vigia_ctx_new`, not freed before.
 void vigia_ctx_free(struct vigia_ctx *ctx);
 
 // Sets (or with a NULL callback, clears) the progress callback for the ctx's next calls.

@@ -11,7 +11,9 @@ use vigia_core::{CancelToken, Config, ConfigSource, Error, ErrorKind, Result};
 use crate::boundary::{guard, opt_str, req_str, set_last_error};
 
 /// Called with one JSON progress event (`{"event": "phase_started", ...}`) and the userdata
-/// given to `vigia_ctx_set_progress`. The string is valid only during the call.
+/// given to `vigia_ctx_set_progress`. The string is valid only during the call. It may be
+/// called from another thread than the one that made the ctx's call (the ctx's own worker
+/// threads), and from several in turn: synchronize what it touches.
 #[allow(non_camel_case_types)]
 pub type vigia_progress_cb =
     Option<unsafe extern "C" fn(event_json: *const c_char, userdata: *mut c_void)>;
@@ -42,7 +44,7 @@ pub(crate) struct CallbackProgress {
 }
 
 // SAFETY: the userdata pointer is the caller's; the ABI contract says the callback may be
-// called from the thread running the ctx's call, and the caller owns synchronization of it.
+// called from any of the ctx's threads, and the caller owns synchronization of it.
 unsafe impl Send for CallbackProgress {}
 // SAFETY: as above; the pointer is never dereferenced on the Rust side.
 unsafe impl Sync for CallbackProgress {}
@@ -76,14 +78,14 @@ impl vigia_ctx {
                 "this vigia_ctx is already running a call; use one ctx per thread",
             ));
         }
+        // Free again when the call ends, even by a panic (caught at the boundary).
+        let _busy = Busy(&self.busy);
         self.cancel.reset();
         let progress = *self
             .progress
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let result = call(self, progress, &self.cancel);
-        self.busy.store(false, Ordering::SeqCst);
-        result
+        call(self, progress, &self.cancel)
     }
 
     pub(crate) fn config(&self) -> &Config {
@@ -92,6 +94,15 @@ impl vigia_ctx {
 
     pub(crate) fn runtime(&self) -> &tokio::runtime::Runtime {
         &self.runtime
+    }
+}
+
+/// Marks the ctx free when dropped.
+struct Busy<'a>(&'a AtomicBool);
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
     }
 }
 
@@ -162,16 +173,26 @@ pub unsafe extern "C" fn vigia_ctx_new(
     }
 }
 
-/// Frees a ctx. NULL is ignored.
+/// Frees a ctx. NULL is ignored. A call still running on it (on another thread) is
+/// cancelled and waited for first.
 ///
 /// # Safety
-/// `ctx` must be NULL or a ctx from `vigia_ctx_new`, not freed before and not in use.
+/// `ctx` must be NULL or a ctx from `vigia_ctx_new`, not freed before.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn vigia_ctx_free(ctx: *mut vigia_ctx) {
-    if !ctx.is_null() {
-        // SAFETY: the caller passes a pointer from Box::into_raw in vigia_ctx_new.
-        drop(unsafe { Box::from_raw(ctx) });
+    // SAFETY: the caller passes a valid ctx (or NULL).
+    let Some(running) = (unsafe { ctx.as_ref() }) else {
+        return;
+    };
+    if running.busy.load(Ordering::SeqCst) {
+        running.cancel.cancel();
+        while running.busy.load(Ordering::SeqCst) {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
     }
+    // SAFETY: the caller passes a pointer from Box::into_raw in vigia_ctx_new, and no call
+    // uses it any more.
+    drop(unsafe { Box::from_raw(ctx) });
 }
 
 /// Sets (or with a NULL callback, clears) the progress callback for the ctx's next calls.
@@ -313,5 +334,50 @@ mod tests {
         let ctx = ctx();
         let err = ctx.run(|ctx, _, _| ctx.run(|_, _, _| Ok(()))).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Locked);
+    }
+
+    /// Regression (issue 10 item 8): a panic caught at the boundary left the ctx busy, and
+    /// every later call on it failed with `locked`.
+    #[test]
+    fn a_ctx_is_not_busy_after_a_caught_panic() {
+        let ctx = ctx();
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            ctx.run(|_, _, _| -> Result<()> { panic!("a bug") })
+        }));
+        assert!(panicked.is_err());
+        assert!(ctx.run(|_, _, _| Ok(())).is_ok(), "the ctx is free again");
+    }
+
+    /// Regression (issue 10 item 8): freeing a ctx whose call still ran on another thread
+    /// freed it under that call; now the call is cancelled and waited for.
+    #[test]
+    fn freeing_a_busy_ctx_cancels_its_call_and_waits_for_it() {
+        let raw = Box::into_raw(ctx()) as usize;
+        let ended = Arc::new(AtomicBool::new(false));
+        let started = Arc::new(AtomicBool::new(false));
+        let worker = {
+            let (ended, started) = (Arc::clone(&ended), Arc::clone(&started));
+            std::thread::spawn(move || {
+                // SAFETY: the ctx is freed only by vigia_ctx_free, which waits for this call.
+                let ctx = unsafe { &*(raw as *const vigia_ctx) };
+                let result: Result<()> = ctx.run(|_, _, cancel| {
+                    started.store(true, Ordering::SeqCst);
+                    while cancel.check().is_ok() {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                    ended.store(true, Ordering::SeqCst);
+                    cancel.check()
+                });
+                assert_eq!(result.unwrap_err().kind(), ErrorKind::Cancelled);
+            })
+        };
+        while !started.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // SAFETY: a ctx from vigia_ctx_new's Box, freed once.
+        unsafe { vigia_ctx_free(raw as *mut vigia_ctx) };
+        assert!(ended.load(Ordering::SeqCst), "freed before its call ended");
+        worker.join().unwrap();
     }
 }
