@@ -66,9 +66,8 @@ pub fn write_verify_metrics(state_dir: &Path, level: VerifyLevel, at: Timestamp)
 fn write_atomically(state_dir: &Path, name: &str, text: &str) -> Result<()> {
     std::fs::create_dir_all(state_dir).map_err(|e| Error::io("create", state_dir, e))?;
     let path = state_dir.join(name);
-    let temp = state_dir.join(format!(".{name}.tmp"));
-    std::fs::write(&temp, text).map_err(|e| Error::io("write", &temp, e))?;
-    std::fs::rename(&temp, &path).map_err(|e| Error::io("rename", &path, e))
+    vigia_core::disk::write_durably(&path, text.as_bytes())
+        .map_err(|e| Error::io("write", &path, e))
 }
 
 /// GETs `url`; the error (for a warning, not a failed backup) says what went wrong.
@@ -110,5 +109,20 @@ mod tests {
             1,
             "no temp file left"
         );
+    }
+
+    /// Regression (issue 10 item 8): the temporary file had a fixed name and was written
+    /// through whatever was there, a link included.
+    #[test]
+    fn metrics_are_never_written_through_a_planted_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let victim = outside.path().join("victim");
+        std::fs::write(&victim, "keep me").unwrap();
+        let planted = dir.path().join(format!(".{BACKUP_METRICS_FILE}.tmp"));
+        std::os::unix::fs::symlink(&victim, &planted).unwrap();
+        let at: Timestamp = "2026-11-28T02:15:30Z".parse().unwrap();
+        write_backup_metrics(dir.path(), at, 1234, 2500).unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
     }
 }

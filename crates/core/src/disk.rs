@@ -34,17 +34,27 @@ pub fn sync_filesystem(path: &Path) -> std::io::Result<()> {
 }
 
 /// Replaces `path` with `bytes` so that a crash leaves the old or the new content, never a
-/// mix: a temporary file beside it, fsynced, renamed over it, then the folder fsynced.
+/// mix: a new temporary file beside it (a random name, created exclusively: never through
+/// something planted there), fsynced, renamed over it, then the folder fsynced.
 pub fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let dir = path.parent().unwrap_or(Path::new("."));
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".{}.tmp", std::process::id()));
+    let mut name = std::ffi::OsString::from(".");
+    name.push(path.file_name().unwrap_or_default());
+    name.push(format!(".{}.tmp", hex::encode(crate::random_bytes::<8>())));
     let temp = dir.join(name);
-    let mut file = std::fs::File::create(&temp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    std::fs::rename(&temp, path)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&temp)?;
+    let written = file
+        .write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .and_then(|()| std::fs::rename(&temp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    written?;
     std::fs::File::open(dir)?.sync_all()
 }
 

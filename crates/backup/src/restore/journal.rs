@@ -213,7 +213,8 @@ mod tests {
         let written = journal(dir.path());
         written.write(&path).unwrap();
         assert_eq!(SwapJournal::read(&path).unwrap(), Some(written.clone()));
-        assert!(!path.with_extension("json.tmp").exists());
+        let folder: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
+        assert_eq!(folder.len(), 1, "no temporary file left: {folder:?}");
         SwapJournal::remove(&path).unwrap();
         assert_eq!(SwapJournal::read(&path).unwrap(), None);
         SwapJournal::remove(&path).unwrap();

@@ -85,9 +85,8 @@ impl LocalRuntime {
             .map_err(|e| Error::io("start Odoo with", std::path::Path::new("sh"), e))?;
         let pid = child.id();
         let pid_file = self.pid_file();
-        let temp = pid_file.with_extension("pid.tmp");
-        std::fs::write(&temp, format!("{pid}\n")).map_err(|e| Error::io("write", &temp, e))?;
-        std::fs::rename(&temp, &pid_file).map_err(|e| Error::io("rename", &temp, e))?;
+        vigia_core::disk::write_durably(&pid_file, format!("{pid}\n").as_bytes())
+            .map_err(|e| Error::io("write", &pid_file, e))?;
         std::thread::sleep(START_SETTLE);
         if let Ok(Some(status)) = child.try_wait() {
             let _ = std::fs::remove_file(&pid_file);
