@@ -214,43 +214,41 @@ async fn cleanup_leaves_a_spool_file_in_use_alone() {
     assert!(in_use.exists() && !left.exists());
 }
 
-/// Found by review of issue 9: a database someone else made under the restore's name while
-/// the dump spooled failed the restore's CREATE, but the restore's record stayed, and cleanup
-/// would then have dropped their database.
+/// Found by review of issue 9: when the restore's CREATE DATABASE failed (here: the user has
+/// no CREATEDB; in life: someone made that name while the dump spooled), its record stayed,
+/// and cleanup would later drop whatever database has that name.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cleanup_never_drops_a_database_the_restore_could_not_create() {
     let fixture = Fixture::local();
     let s = stack(&fixture);
     let backup = s.job.run().await.unwrap();
+    s.cluster
+        .psql(
+            "postgres",
+            "CREATE ROLE restorer LOGIN CREATEROLE IN ROLE pg_read_all_data",
+        )
+        .unwrap();
     let root = tempfile::tempdir().unwrap();
-    let spool = s.keys.path().join("spool");
-    let (psql, conninfo) = (
-        s.cluster.bin_dir().join("psql"),
-        s.cluster.conninfo("postgres"),
-    );
-    let someone = std::thread::spawn(move || {
-        while !std::fs::read_dir(&spool).is_ok_and(|mut d| d.next().is_some()) {
-            std::thread::sleep(std::time::Duration::from_micros(200));
-        }
-        std::process::Command::new(psql)
-            .args([
-                "-X",
-                "-q",
-                "-d",
-                &conninfo,
-                "-c",
-                "CREATE DATABASE odoo_restored",
-            ])
-            .status()
-            .unwrap();
-    });
-    let result = s
-        .restore_job(&backup.id, "odoo_restored", root.path())
-        .run()
-        .await;
-    someone.join().unwrap();
-    assert!(result.is_err(), "the name was taken");
+    let mut job = s.restore_job(&backup.id, "odoo_restored", root.path());
+    job.target.user = "restorer".into();
+    let err = job.run().await.unwrap_err();
+    assert!(err.message().contains("CREATEDB"), "{}", err.message());
 
+    // The restore's process has ended (its records would now be leftovers)...
+    let mut dead = std::process::Command::new("true").spawn().unwrap();
+    let pid = dead.id();
+    dead.wait().unwrap();
+    for record in std::fs::read_dir(s.keys.path().join("restores"))
+        .unwrap()
+        .flatten()
+    {
+        let mut json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(record.path()).unwrap()).unwrap();
+        json["pid"] = pid.into();
+        std::fs::write(record.path(), json.to_string()).unwrap();
+    }
+    // ...and someone else's database with that name is made afterwards.
+    s.cluster.create_database("odoo_restored").unwrap();
     let report = s.cleanup_job(root.path(), true).run().await.unwrap();
     assert!(report.databases.is_empty(), "{:?}", report.databases);
     assert!(databases(&s).contains("odoo_restored"));
