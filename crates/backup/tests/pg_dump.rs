@@ -162,3 +162,69 @@ fn a_pg_dump_older_than_the_server_is_refused_naming_the_package() {
     assert_eq!(err.context().key.as_deref(), Some("postgres.bin-dir"));
     target.check_client_version(130_010).unwrap();
 }
+
+/// The `pg_restore` children of this process (running or zombie, or still `nice` or
+/// `ionice` before they exec it), as `/proc` shows them.
+fn pg_restore_children() -> Vec<String> {
+    let me = std::process::id().to_string();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .filter(|stat| {
+            let Some((comm, rest)) = stat.split_once(") ") else {
+                return false;
+            };
+            let ppid = rest.split_whitespace().nth(1);
+            let runs_restore = ["(pg_restore", "(nice", "(ionice"]
+                .iter()
+                .any(|c| comm.ends_with(c));
+            runs_restore && ppid == Some(me.as_str())
+        })
+        .collect()
+}
+
+/// Yields `n` bytes of `data`, then fails: a store that breaks mid-object.
+struct Breaks<'a> {
+    data: &'a [u8],
+    n: usize,
+}
+
+impl Read for Breaks<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.n == 0 {
+            return Err(std::io::Error::other("the store broke"));
+        }
+        let take = buf.len().min(self.n).min(self.data.len());
+        buf[..take].copy_from_slice(&self.data[..take]);
+        self.data = &self.data[take..];
+        self.n -= take;
+        Ok(take)
+    }
+}
+
+/// Regression (issue 10 item 8): when reading the dump failed, `pg_restore` was left behind
+/// (running, then a zombie) until vigia exited.
+#[test]
+fn pg_restore_is_killed_and_reaped_when_the_dump_breaks() {
+    let cluster = PgCluster::start().unwrap();
+    vigia_sandbox::odoo::create_odoo_database(&cluster, "odoo").unwrap();
+    let dump = Command::new(cluster.bin_dir().join("pg_dump"))
+        .args(["-Fc", "-d"])
+        .arg(cluster.conninfo("odoo"))
+        .output()
+        .unwrap()
+        .stdout;
+    cluster.create_database("scratch").unwrap();
+    let target = common::odoo::target(&cluster);
+    let mut broken = Breaks {
+        data: &dump,
+        n: dump.len() / 2,
+    };
+    let into = vigia_backup::pg::RestoreMode::Into {
+        database: "scratch".into(),
+    };
+    let err = vigia_backup::pg::pg_restore_stream(&target, &into, &mut broken).unwrap_err();
+    assert!(err.to_string().contains("the store broke"), "{err}");
+    assert_eq!(pg_restore_children(), Vec::<String>::new());
+}

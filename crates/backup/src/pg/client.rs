@@ -28,8 +28,12 @@ impl PgTarget {
     }
 
     /// Spawns `command`; a missing program is an error naming the package to install.
-    pub(crate) fn spawn_client(&self, command: &mut Command, name: &str) -> io::Result<Child> {
-        command.spawn().map_err(|e| {
+    pub(crate) fn spawn_client(
+        &self,
+        command: &mut Command,
+        name: &str,
+    ) -> io::Result<ClientChild> {
+        command.spawn().map(ClientChild::new).map_err(|e| {
             io::Error::new(
                 e.kind(),
                 format!(
@@ -41,9 +45,43 @@ impl PgTarget {
     }
 }
 
+/// A client program that is killed and reaped if it is dropped before it was waited for: no
+/// early return (a broken store, a failed check) leaves it running or a zombie.
+#[derive(Debug)]
+pub(crate) struct ClientChild(Option<Child>);
+
+impl ClientChild {
+    pub fn new(child: Child) -> Self {
+        Self(Some(child))
+    }
+
+    pub fn get_mut(&mut self) -> &mut Child {
+        self.0.as_mut().expect("not waited for yet")
+    }
+
+    /// Waits for it to exit (once; dropping it afterwards does nothing).
+    pub fn wait(&mut self) -> io::Result<std::process::ExitStatus> {
+        self.0.take().expect("not waited for yet").wait()
+    }
+
+    /// Kills it and waits for it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for ClientChild {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 /// Collects a child's stderr on a thread, so a chatty child never blocks on a full pipe.
-pub(crate) fn collect_stderr(child: &mut Child) -> JoinHandle<String> {
-    let mut stderr = child.stderr.take().expect("piped stderr");
+pub(crate) fn collect_stderr(child: &mut ClientChild) -> JoinHandle<String> {
+    let mut stderr = child.get_mut().stderr.take().expect("piped stderr");
     std::thread::spawn(move || {
         let mut text = String::new();
         let _ = stderr.read_to_string(&mut text);

@@ -2,15 +2,16 @@
 //! the stream (so the object that would hold it is never stored).
 
 use std::io::{self, Read};
-use std::process::{Child, ChildStdout, Stdio};
+use std::process::{ChildStdout, Stdio};
 use std::thread::JoinHandle;
 
 use super::PgTarget;
-use super::client::{collect_stderr, tail};
+use super::client::{ClientChild, collect_stderr, tail};
 
 #[derive(Debug)]
 pub struct PgDump {
-    child: Child,
+    /// Killed and reaped if the dump is dropped before its end.
+    child: ClientChild,
     stdout: ChildStdout,
     stderr: Option<JoinHandle<String>>,
     finished: bool,
@@ -31,7 +32,7 @@ impl PgDump {
             command.arg(format!("--snapshot={snapshot}"));
         }
         let mut child = target.spawn_client(&mut command, "pg_dump")?;
-        let stdout = child.stdout.take().expect("piped stdout");
+        let stdout = child.get_mut().stdout.take().expect("piped stdout");
         let stderr = collect_stderr(&mut child);
         Ok(Self {
             child,
@@ -69,14 +70,5 @@ impl Read for PgDump {
             self.finish()?;
         }
         Ok(n)
-    }
-}
-
-impl Drop for PgDump {
-    fn drop(&mut self) {
-        if !self.finished {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
     }
 }

@@ -42,13 +42,13 @@ pub fn pg_restore_stream(
         .stderr(Stdio::piped());
     let mut child = target.spawn_client(&mut command, "pg_restore")?;
     let stderr = collect_stderr(&mut child);
-    let mut stdout = child.stdout.take().expect("piped stdout");
+    let mut stdout = child.get_mut().stdout.take().expect("piped stdout");
     let stdout = std::thread::spawn(move || {
         let mut text = String::new();
         let _ = stdout.read_to_string(&mut text);
         text
     });
-    let mut stdin = child.stdin.take().expect("piped stdin");
+    let mut stdin = child.get_mut().stdin.take().expect("piped stdin");
     let mut buf = vec![0u8; 256 * 1024];
     let mut child_reading = true;
     loop {

@@ -161,7 +161,7 @@ pub fn import_sql(
         .spawn_client(&mut command, "psql")
         .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
     let stderr = collect_stderr(&mut child);
-    let mut stdin = child.stdin.take().expect("piped stdin");
+    let mut stdin = child.get_mut().stdin.take().expect("piped stdin");
     let key = hex::encode(vigia_core::random_bytes::<16>());
     let copied = copy_restricted(
         &mut std::io::BufReader::with_capacity(256 * 1024, entry),
@@ -184,8 +184,7 @@ pub fn import_sql(
     };
     if let Some(refused) = refused {
         // psql commits at the end of its input: it must never get there.
-        let _ = child.kill();
-        let _ = child.wait();
+        child.kill();
         return Err(refused);
     }
     drop(stdin);
