@@ -17,9 +17,7 @@ async fn cleanup_never_drops_the_aside_copy_while_the_live_database_is_missing()
     let s = stack(&fixture);
     let backup = s.job.run().await.unwrap();
     let root = tempfile::tempdir().unwrap();
-    let mut job = s.restore_job(&backup.id, "unused", root.path());
-    job.target_db = None;
-    let report = job.run().await.unwrap();
+    let report = s.swap_job(&backup.id, root.path()).run().await.unwrap();
     let aside = report.aside.unwrap().database;
     // The state a crash between the two renames leaves: the live name is gone.
     s.cluster

@@ -328,14 +328,7 @@ async fn a_restore_runs_a_vouched_dump_as_a_throwaway_role_that_cannot_alter_rol
         "{}",
         err.message()
     );
-    let roles = s
-        .cluster
-        .psql(
-            "postgres",
-            "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'vigia\\_tmp\\_%'",
-        )
-        .unwrap();
-    assert_eq!(roles, "0");
+    assert_eq!(s.throwaway_roles(), "0");
 }
 
 /// Found by review of issue 9: a dump that decompresses to far more than its manifest says (a

@@ -34,6 +34,18 @@ fn zip_job(s: &Stack, zip: &Path, target_db: Option<&str>, root: &Path) -> Resto
     job
 }
 
+/// An e-invoice accepted by Hacienda in the live database, created after any zip of it.
+fn accept_a_newer_einvoice(s: &Stack) {
+    s.cluster
+        .psql(
+            "odoo",
+            "INSERT INTO l10n_cr_einvoice_document (clave, state, document_type, amount_total, \
+             create_date) VALUES ('50628112600310112345600100001010000000099100000099', \
+             'accepted', 'FE', 5000, now() AT TIME ZONE 'UTC' + interval '1 minute')",
+        )
+        .unwrap();
+}
+
 /// A zip of the live database whose dump.sql has `sql` inserted before `CREATE TABLE
 /// public.res_partner`: what someone handing over a zip may have written.
 fn zip_with(s: &Stack, dir: &Path, sql: &str) -> PathBuf {
@@ -217,14 +229,7 @@ async fn a_zip_older_than_the_live_einvoices_is_not_swapped_in() {
     let s = stack(&fixture);
     let work = tempfile::tempdir().unwrap();
     let zip = zipped(&s, work.path());
-    s.cluster
-        .psql(
-            "odoo",
-            "INSERT INTO l10n_cr_einvoice_document (clave, state, document_type, amount_total, \
-             create_date) VALUES ('50628112600310112345600100001010000000099100000099', \
-             'accepted', 'FE', 5000, now() AT TIME ZONE 'UTC' + interval '1 minute')",
-        )
-        .unwrap();
+    accept_a_newer_einvoice(&s);
     let live = checksums(&s, "odoo");
     let root = tempfile::tempdir().unwrap();
     let mut job = zip_job(&s, &zip, None, root.path());
@@ -344,7 +349,7 @@ async fn a_zip_cannot_alter_a_role_or_another_database() {
             .unwrap();
     }
     assert_eq!(
-        throwaway_roles(&s),
+        s.throwaway_roles(),
         "0",
         "every throwaway role is dropped, even after a failed import"
     );
@@ -379,7 +384,7 @@ async fn settings_a_zip_gives_its_own_database_are_reset() {
         )
         .unwrap();
     assert_eq!(state.trim(), format!("-1|{}|0", s.cluster.user()));
-    assert_eq!(throwaway_roles(&s), "0");
+    assert_eq!(s.throwaway_roles(), "0");
 }
 
 /// A configured role that cannot create roles cannot contain the zip: refused, unless the
@@ -415,17 +420,6 @@ async fn without_createrole_a_zip_is_refused_unless_trusted() {
         )
         .unwrap();
     assert_eq!(owner.trim(), "importer");
-}
-
-fn throwaway_roles(s: &Stack) -> String {
-    s.cluster
-        .psql(
-            "postgres",
-            "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'vigia\\_tmp\\_%'",
-        )
-        .unwrap()
-        .trim()
-        .to_owned()
 }
 
 /// Functions and triggers a hostile zip defines to run only once the throwaway role is gone:
@@ -476,7 +470,7 @@ async fn nothing_a_zip_defines_runs_with_the_configured_users_rights() {
         "the zip's code ran as the configured user: {result:?}"
     );
     result.unwrap();
-    assert_eq!(throwaway_roles(&s), "0");
+    assert_eq!(s.throwaway_roles(), "0");
 }
 
 /// Found by review of issue 9: a zip whose newest e-invoice document claims a date in the
@@ -497,14 +491,7 @@ async fn a_zip_dated_in_the_future_does_not_pass_the_einvoice_guard() {
     );
     std::fs::write(odoo_dump.sql_path(), sql).unwrap();
     odoo_dump.zip(&zip, true).unwrap();
-    s.cluster
-        .psql(
-            "odoo",
-            "INSERT INTO l10n_cr_einvoice_document (clave, state, document_type, amount_total, \
-             create_date) VALUES ('50628112600310112345600100001010000000099100000099', \
-             'accepted', 'FE', 5000, now() AT TIME ZONE 'UTC' + interval '1 minute')",
-        )
-        .unwrap();
+    accept_a_newer_einvoice(&s);
     let live = checksums(&s, "odoo");
     let root = tempfile::tempdir().unwrap();
     let err = zip_job(&s, &zip, None, root.path())
@@ -517,4 +504,35 @@ async fn a_zip_dated_in_the_future_does_not_pass_the_einvoice_guard() {
         live,
         "the live database is untouched"
     );
+}
+
+/// The copy goes to the live database's owner (Odoo's role, which must own what it will
+/// serve), not to the configured user, who may be a superuser.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_copy_is_handed_to_the_live_databases_owner() {
+    let fixture = Fixture::local();
+    let s = stack(&fixture);
+    for sql in [
+        "CREATE ROLE odoo_app",
+        "ALTER DATABASE odoo OWNER TO odoo_app",
+    ] {
+        s.cluster.psql("postgres", sql).unwrap();
+    }
+    let work = tempfile::tempdir().unwrap();
+    let zip = zipped(&s, work.path());
+    let root = tempfile::tempdir().unwrap();
+    zip_job(&s, &zip, Some("odoo_from_zip"), root.path())
+        .run()
+        .await
+        .unwrap();
+    let owners = s
+        .cluster
+        .psql(
+            "odoo_from_zip",
+            "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public' UNION \
+             SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'odoo_from_zip'",
+        )
+        .unwrap();
+    assert_eq!(owners, "odoo_app");
+    assert_eq!(s.throwaway_roles(), "0");
 }

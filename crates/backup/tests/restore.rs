@@ -147,9 +147,7 @@ async fn replaces_the_live_database_and_keeps_it_aside() {
     std::fs::remove_file(root.path().join("odoo").join(&s.files[0])).unwrap();
     let tables_changed = checksums(&s, "odoo");
 
-    let mut job = s.restore_job(&backup.id, "unused", root.path());
-    job.target_db = None;
-    let report = job.run().await.unwrap();
+    let report = s.swap_job(&backup.id, root.path()).run().await.unwrap();
     assert!(report.swapped);
     assert_eq!(report.target_database, "odoo");
     let aside = report.aside.unwrap();
@@ -183,8 +181,7 @@ async fn newer_accepted_einvoices_refuse_the_swap_unless_accepted() {
     let tables_now = checksums(&s, "odoo");
     let before = databases(&s);
     let root = tempfile::tempdir().unwrap();
-    let mut job = s.restore_job(&backup.id, "unused", root.path());
-    job.target_db = None;
+    let mut job = s.swap_job(&backup.id, root.path());
     let err = job.run().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
     let message = err.message();
@@ -208,8 +205,7 @@ async fn production_needs_confirm_to_replace_the_live_database() {
     let s = stack(&fixture);
     let backup = s.job.run().await.unwrap();
     let root = tempfile::tempdir().unwrap();
-    let mut job = s.restore_job(&backup.id, "unused", root.path());
-    job.target_db = None;
+    let mut job = s.swap_job(&backup.id, root.path());
     job.production = true;
     let err = job.run().await.unwrap_err();
     assert!(
@@ -248,4 +244,63 @@ async fn an_identity_that_cannot_decrypt_is_refused_before_anything_is_created()
     );
     assert_eq!(databases(&s), before);
     assert!(!root.path().join("odoo_restored").exists());
+}
+
+/// A backup's dump runs as a throwaway role, which only a user with CREATEROLE can make:
+/// without it the restore is refused before anything is spooled or created, naming the way
+/// out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_by_a_user_without_createrole_is_refused_naming_the_way_out() {
+    let fixture = Fixture::local();
+    let s = stack(&fixture);
+    let backup = s.job.run().await.unwrap();
+    s.cluster
+        .psql(
+            "postgres",
+            "CREATE ROLE restorer LOGIN CREATEDB IN ROLE pg_read_all_data",
+        )
+        .unwrap();
+    let before = databases(&s);
+    let root = tempfile::tempdir().unwrap();
+    let mut job = s.restore_job(&backup.id, "odoo_restored", root.path());
+    job.target.user = "restorer".into();
+    let err = job.run().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{}", err.message());
+    assert!(err.message().contains("CREATEROLE"), "{}", err.message());
+    assert!(
+        err.message().contains("no-owner = false"),
+        "{}",
+        err.message()
+    );
+    assert_eq!(databases(&s), before, "nothing was created");
+}
+
+/// `[restore] no-owner = false` keeps the dump's owners, which only a privileged user can
+/// set: the dump then runs as the configured user, no throwaway role.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keeping_the_dumps_owners_restores_as_the_configured_user() {
+    let fixture = Fixture::local();
+    let s = stack(&fixture);
+    s.cluster
+        .psql("postgres", "CREATE ROLE partners_owner")
+        .unwrap();
+    s.cluster
+        .psql("odoo", "ALTER TABLE res_partner OWNER TO partners_owner")
+        .unwrap();
+    let backup = s.job.run().await.unwrap();
+    let tables = checksums(&s, "odoo");
+    let root = tempfile::tempdir().unwrap();
+    let mut job = s.restore_job(&backup.id, "odoo_restored", root.path());
+    job.options.no_owner = false;
+    job.run().await.unwrap();
+    assert_eq!(checksums(&s, "odoo_restored"), tables);
+    let owner = s
+        .cluster
+        .psql(
+            "odoo_restored",
+            "SELECT tableowner FROM pg_tables WHERE tablename = 'res_partner'",
+        )
+        .unwrap();
+    assert_eq!(owner, "partners_owner", "the dump's owner is kept");
+    assert_eq!(s.throwaway_roles(), "0");
 }

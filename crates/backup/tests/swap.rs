@@ -141,8 +141,7 @@ fn in_place(
     root: &std::path::Path,
     runtime: Arc<dyn Runtime>,
 ) -> RestoreJob {
-    let mut job = s.restore_job(id, "unused", root);
-    job.target_db = None;
+    let mut job = s.swap_job(id, root);
     job.runtime = runtime;
     job
 }

@@ -183,6 +183,29 @@ impl Stack {
         }
     }
 
+    /// A restore of `id` that replaces the live database, the filestore under `root`.
+    pub fn swap_job(
+        &self,
+        id: &vigia_backup::format::BackupId,
+        root: &std::path::Path,
+    ) -> vigia_backup::RestoreJob {
+        let mut job = self.restore_job(id, "unused", root);
+        job.target_db = None;
+        job
+    }
+
+    /// How many throwaway roles (`vigia_tmp_*`) the cluster holds: none may outlive a restore.
+    pub fn throwaway_roles(&self) -> String {
+        self.cluster
+            .psql(
+                "postgres",
+                "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'vigia\\_tmp\\_%'",
+            )
+            .unwrap()
+            .trim()
+            .to_owned()
+    }
+
     /// `restore --cleanup` of this stack's restores (records in the keys folder), with
     /// `root` as `<data-dir>/filestore`.
     pub fn cleanup_job(&self, root: &std::path::Path, apply: bool) -> vigia_backup::RestoreCleanup {
