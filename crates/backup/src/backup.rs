@@ -17,6 +17,7 @@ use crate::access::StoreAccess;
 use crate::addons::addon_hashes;
 use crate::catalog::Catalog;
 use crate::extra::{ExtraFile, bundle, extra_files};
+use crate::filestore::confirm_present;
 use crate::filestore::{FilestoreBackup, FilestoreReport};
 use crate::format::{
     BackupId, BackupIndex, BackupManifest, FORMAT, NAME_KEY_KEY, NameKey, dump_key, extra_key,
@@ -24,7 +25,7 @@ use crate::format::{
 };
 use crate::keys::Recipients;
 use crate::leftovers::sweep_dead_runs;
-use crate::lock::{StoreLock, os_lock_dir};
+use crate::lock::{LockRequest, StoreLock, os_lock_dir};
 use crate::metrics::{ping_heartbeat, write_backup_metrics};
 use crate::pg::{PgDump, PgTarget, SnapshotSession};
 use crate::seal::{SealedObject, put_sealed};
@@ -119,19 +120,17 @@ impl BackupJob {
         let lock = StoreLock::acquire(
             Arc::clone(&self.store),
             &self.name_key,
-            "backup",
-            self.lock_wait,
-            self.os_lock_dir.as_deref(),
+            &LockRequest::new("backup", self.lock_wait, self.os_lock_dir.as_deref()),
         )
         .await?;
         let result = async {
             if lock.sole_writer() {
-                sweep_dead_runs(self.store.as_ref()).await?;
+                sweep_dead_runs(self.store.as_ref(), &lock).await?;
             }
-            self.run_locked().await
+            self.run_locked(&lock).await
         }
         .await;
-        let released = lock.release(&self.name_key).await;
+        let released = lock.release().await;
         let mut report = result?;
         released?;
         self.after_success(&mut report).await;
@@ -157,7 +156,7 @@ impl BackupJob {
         }
     }
 
-    async fn run_locked(&self) -> Result<BackupReport> {
+    async fn run_locked(&self, lock: &StoreLock) -> Result<BackupReport> {
         let timer = Instant::now();
         self.phase("snapshot");
         let started_at = self.clock.now();
@@ -267,6 +266,11 @@ impl BackupJob {
             objects,
         };
         let sealed_index = self.name_key.seal(&index)?;
+        // The objects reused from earlier backups were listed when this run began; a prune
+        // that ran without the lock since (on a store that ignores conditional writes, or
+        // after this run lost it) may have collected them. The index must not name them then.
+        confirm_present(self.store.as_ref(), &filestore.objects).await?;
+        lock.ensure_held().await?;
         self.store
             .put_bytes(&index_key(&id), sealed_index.into())
             .await?;

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use vigia_core::Result;
 use vigia_core::ports::store::{ObjectMeta, ObjectStore};
 
+use crate::lock::StoreLock;
+
 /// The index-less `backups/<id>/` folders in `listing` (a LIST of `backups/`), by id.
 pub fn index_less(listing: &[ObjectMeta]) -> BTreeMap<String, Vec<ObjectMeta>> {
     let mut dirs: BTreeMap<String, Vec<ObjectMeta>> = BTreeMap::new();
@@ -24,9 +26,10 @@ pub fn index_less(listing: &[ObjectMeta]) -> BTreeMap<String, Vec<ObjectMeta>> {
 
 /// Under a store lock no earlier holder can still write to: removes every index-less
 /// `backups/<id>/` (and its verification records) and the dead writes. Returns the folders.
-pub async fn sweep_dead_runs(store: &dyn ObjectStore) -> Result<Vec<String>> {
+pub async fn sweep_dead_runs(store: &dyn ObjectStore, lock: &StoreLock) -> Result<Vec<String>> {
     let dirs = index_less(&store.list("backups/").await?);
     for (id, files) in &dirs {
+        lock.ensure_held().await?;
         for meta in files {
             store.delete(&meta.key).await?;
         }
@@ -34,6 +37,7 @@ pub async fn sweep_dead_runs(store: &dyn ObjectStore) -> Result<Vec<String>> {
             store.delete(&record.key).await?;
         }
     }
+    lock.ensure_held().await?;
     let cleaned = store.clean_dead_writes().await?;
     let swept: Vec<String> = dirs.keys().map(|id| format!("backups/{id}/")).collect();
     if !swept.is_empty() || cleaned > 0 {

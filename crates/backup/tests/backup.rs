@@ -144,9 +144,11 @@ async fn a_second_backup_fails_clearly_while_the_store_is_locked() {
     let held = vigia_backup::StoreLock::acquire(
         Arc::clone(&s.job.store),
         &s.job.name_key,
-        "prune",
-        std::time::Duration::ZERO,
-        s.job.os_lock_dir.as_deref(),
+        &vigia_backup::LockRequest::new(
+            "prune",
+            std::time::Duration::ZERO,
+            s.job.os_lock_dir.as_deref(),
+        ),
     )
     .await
     .unwrap();
@@ -158,7 +160,7 @@ async fn a_second_backup_fails_clearly_while_the_store_is_locked() {
         "{}",
         err.message()
     );
-    held.release(&s.job.name_key).await.unwrap();
+    held.release().await.unwrap();
     s.job.run().await.unwrap();
 }
 
@@ -220,4 +222,112 @@ async fn a_backup_to_a_failing_s3_server_fails_clearly_and_is_not_listed() {
         .await
         .unwrap();
     assert_eq!(catalog.backups.len(), 1, "only the first, complete backup");
+}
+
+/// A foreign lock record, as a run on another host that took the lock over writes it.
+async fn take_lock_over(
+    store: &dyn vigia_core::ports::store::ObjectStore,
+    key: &vigia_backup::format::NameKey,
+) {
+    let now = jiff::Timestamp::now();
+    let record = vigia_backup::LockRecord {
+        owner: "backup".into(),
+        process: vigia_core::process::ProcessIdentity {
+            host: "another-host".into(),
+            pid: 1,
+            boot_id: "b".into(),
+            pid_ns: "pid:[1]".into(),
+            start_ticks: 1,
+        },
+        started_at: now,
+        heartbeat_at: now,
+        nonce: "successor".into(),
+    };
+    store
+        .put_bytes(
+            vigia_backup::format::LOCK_KEY,
+            key.seal(&record).unwrap().into(),
+        )
+        .await
+        .unwrap();
+}
+
+/// Runs `action` once, the first time the job writes its manifest (after the dump and the
+/// filestore, before the index).
+fn at_manifest<F>(
+    inner: Arc<dyn vigia_core::ports::store::ObjectStore>,
+    action: F,
+) -> Arc<dyn vigia_core::ports::store::ObjectStore>
+where
+    F: Fn(
+            Arc<dyn vigia_core::ports::store::ObjectStore>,
+        ) -> futures::future::BoxFuture<'static, ()>
+        + Send
+        + Sync
+        + 'static,
+{
+    let fired = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let target = Arc::clone(&inner);
+    common::hooked::Hooked::wrap(
+        inner,
+        Arc::new(move |op, key| {
+            let now = op == "put"
+                && key.ends_with("/manifest.age")
+                && !fired.swap(true, std::sync::atomic::Ordering::SeqCst);
+            if now {
+                action(Arc::clone(&target))
+            } else {
+                Box::pin(async {})
+            }
+        }),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_whose_lock_was_taken_over_writes_no_index() {
+    let fixture = Fixture::s3().await;
+    let mut s = stack(&fixture);
+    let name_key = s.job.name_key.clone();
+    s.job.store = at_manifest(fixture.shared_store(), move |store| {
+        let name_key = name_key.clone();
+        Box::pin(async move { take_lock_over(store.as_ref(), &name_key).await })
+    });
+    let err = s.job.run().await.unwrap_err();
+    assert_eq!(err.kind(), vigia_core::ErrorKind::Locked, "{err}");
+    assert!(
+        err.message()
+            .contains("taken over by backup (pid 1 on host another-host"),
+        "{err}"
+    );
+    let catalog = Catalog::read(fixture.store(), &s.job.name_key)
+        .await
+        .unwrap();
+    assert!(
+        catalog.backups.is_empty(),
+        "no index: the backup does not exist"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reused_object_removed_during_a_backup_keeps_its_index_out() {
+    let fixture = Fixture::local();
+    let mut s = stack(&fixture);
+    let first = s.job.run().await.unwrap();
+    let victim = fixture.store().list("objects/").await.unwrap()[0]
+        .key
+        .clone();
+    let gone = victim.clone();
+    // A prune that ran without the lock (a store ignoring conditional writes) collects it.
+    s.job.store = at_manifest(fixture.shared_store(), move |store| {
+        let gone = gone.clone();
+        Box::pin(async move { store.delete(&gone).await.unwrap() })
+    });
+    let err = s.job.run().await.unwrap_err();
+    assert!(err.message().contains(&victim), "{err}");
+    assert!(err.message().contains("run it again"), "{err}");
+    let catalog = Catalog::read(fixture.store(), &s.job.name_key)
+        .await
+        .unwrap();
+    let ids: Vec<_> = catalog.backups.iter().map(|b| b.id.clone()).collect();
+    assert_eq!(ids, [first.id], "the second backup has no index");
 }

@@ -189,3 +189,54 @@ async fn a_damaged_index_stops_object_collection() {
         "a damaged index is left for a person"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prune_whose_lock_was_taken_over_deletes_nothing() {
+    let fixture = Fixture::s3().await;
+    let s = stack(&fixture);
+    s.job.run().await.unwrap();
+    s.job.run().await.unwrap();
+    let mut prune = s.prune_job([1, 0, 0, 0], Duration::ZERO, later(1), false);
+    let name_key = s.job.name_key.clone();
+    let inner = fixture.shared_store();
+    let fired = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // While the prune plans, another host judges its lock stale and takes it over.
+    prune.access.store = common::hooked::Hooked::wrap(
+        fixture.shared_store(),
+        std::sync::Arc::new(move |op, prefix| {
+            let now = op == "list"
+                && prefix == "objects/"
+                && !fired.swap(true, std::sync::atomic::Ordering::SeqCst);
+            let (store, name_key) = (std::sync::Arc::clone(&inner), name_key.clone());
+            Box::pin(async move {
+                if now {
+                    let record = vigia_backup::LockRecord {
+                        owner: "prune".into(),
+                        process: vigia_core::process::ProcessIdentity {
+                            host: "another-host".into(),
+                            pid: 1,
+                            boot_id: "b".into(),
+                            pid_ns: "pid:[1]".into(),
+                            start_ticks: 1,
+                        },
+                        started_at: Timestamp::now(),
+                        heartbeat_at: Timestamp::now(),
+                        nonce: "successor".into(),
+                    };
+                    let sealed = name_key.seal(&record).unwrap();
+                    store
+                        .put_bytes(vigia_backup::format::LOCK_KEY, sealed.into())
+                        .await
+                        .unwrap();
+                }
+            })
+        }),
+    );
+    let err = prune.run().await.unwrap_err();
+    assert_eq!(err.kind(), vigia_core::ErrorKind::Locked, "{err}");
+    assert_eq!(
+        listed(&s).await.len(),
+        2,
+        "nothing was deleted after the loss"
+    );
+}

@@ -193,6 +193,50 @@ async fn invalid_keys_are_refused(fixture: &Fixture) {
     }
 }
 
+async fn conditional_writes_refuse_a_stale_view(fixture: &Fixture) {
+    use vigia_core::ports::store::WriteCondition::{Absent, Matches};
+    let store = fixture.store();
+    let key = "locks/test.json";
+    let missing = store
+        .put_bytes_if(key, Bytes::from_static(b"x"), Matches("\"nope\"".into()))
+        .await
+        .unwrap_err();
+    assert!(
+        missing.is_condition_failed(),
+        "If-Match on nothing: {missing:?}"
+    );
+    let created = store
+        .put_bytes_if(key, Bytes::from_static(b"one"), Absent)
+        .await
+        .unwrap();
+    let first = created
+        .etag
+        .clone()
+        .expect("a conditional write answers its ETag");
+    let again = store
+        .put_bytes_if(key, Bytes::from_static(b"two"), Absent)
+        .await
+        .unwrap_err();
+    assert!(again.is_condition_failed(), "{again:?}");
+    let (bytes, meta) = store.get_bytes_meta(key).await.unwrap();
+    assert_eq!(
+        (bytes.as_slice(), meta.etag.as_deref()),
+        (&b"one"[..], Some(first.as_str()))
+    );
+    assert!(meta.modified.is_some());
+    let renewed = store
+        .put_bytes_if(key, Bytes::from_static(b"three"), Matches(first.clone()))
+        .await
+        .unwrap();
+    assert_ne!(renewed.etag.as_deref(), Some(first.as_str()));
+    let stale = store
+        .put_bytes_if(key, Bytes::from_static(b"four"), Matches(first))
+        .await
+        .unwrap_err();
+    assert!(stale.is_condition_failed(), "{stale:?}");
+    assert_eq!(store.get_bytes(key).await.unwrap(), b"three");
+}
+
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod local {
@@ -227,4 +271,5 @@ contract!(
     list_pages_past_a_thousand_keys_sorted,
     list_filters_by_prefix_and_delete_removes,
     invalid_keys_are_refused,
+    conditional_writes_refuse_a_stale_view,
 );

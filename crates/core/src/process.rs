@@ -60,3 +60,136 @@ pub fn effective_uid() -> u32 {
     // SAFETY: geteuid(2) takes nothing, always succeeds and touches no memory of ours.
     unsafe { libc::geteuid() }
 }
+
+/// Who a writer is, precisely enough to say it is dead: host name alone misjudges containers
+/// that share the host's name (their pids live in another namespace), and a pid alone is
+/// reused after it exits or after a reboot.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ProcessIdentity {
+    pub host: String,
+    pub pid: u32,
+    /// The kernel's boot id: a record from before a reboot (or from a machine with the same
+    /// host name) is never judged from this machine's process table.
+    #[serde(default)]
+    pub boot_id: String,
+    /// The pid namespace, `pid:[4026531836]`: a container's pids mean nothing outside it.
+    #[serde(default)]
+    pub pid_ns: String,
+    /// When the process started, in clock ticks after boot: tells a reused pid apart.
+    #[serde(default)]
+    pub start_ticks: u64,
+}
+
+impl ProcessIdentity {
+    /// This process.
+    pub fn current() -> Self {
+        let pid = std::process::id();
+        Self {
+            host: hostname(),
+            pid,
+            boot_id: boot_id(),
+            pid_ns: pid_namespace(),
+            start_ticks: start_ticks(pid).unwrap_or(0),
+        }
+    }
+
+    /// Provably gone: recorded on this machine, in this boot and this pid namespace, and its
+    /// pid is free or now belongs to a process that started at another time. Anything less
+    /// certain (another host, a record without boot id) is alive as far as we know.
+    pub fn is_gone(&self) -> bool {
+        self.is_judged_here() && start_ticks(self.pid) != Some(self.start_ticks)
+    }
+
+    /// Whether this machine's process table can judge it: same host, boot and pid namespace.
+    pub fn is_judged_here(&self) -> bool {
+        !self.boot_id.is_empty()
+            && self.host == hostname()
+            && self.boot_id == boot_id()
+            && self.pid_ns == pid_namespace()
+    }
+
+    /// A short name for this identity's machine, boot and namespace, safe in a file name.
+    pub fn machine_token(&self) -> String {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(
+            format!("{}\n{}\n{}", self.host, self.boot_id, self.pid_ns).as_bytes(),
+        );
+        hex::encode(&digest[..8])
+    }
+}
+
+/// This machine's host name (`unknown` when it cannot be read).
+pub fn hostname() -> String {
+    read_trimmed("/proc/sys/kernel/hostname").unwrap_or_else(|| "unknown".to_owned())
+}
+
+fn boot_id() -> String {
+    read_trimmed("/proc/sys/kernel/random/boot_id").unwrap_or_default()
+}
+
+fn pid_namespace() -> String {
+    std::fs::read_link("/proc/self/ns/pid")
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn read_trimmed(path: &str) -> Option<String> {
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim().to_owned())
+}
+
+/// When process `pid` started (clock ticks after boot), or None when it is not running
+/// (a zombie is not).
+pub fn start_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (in parentheses, may hold spaces): state is field 3,
+    // starttime field 22.
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+    let state = fields.next()?;
+    if state == "Z" || state == "X" {
+        return None;
+    }
+    fields.nth(18)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_is_alive_and_a_reused_or_foreign_pid_is_judged_right() {
+        let me = ProcessIdentity::current();
+        assert!(!me.boot_id.is_empty() && me.pid_ns.starts_with("pid:"));
+        assert!(me.start_ticks > 0);
+        assert!(!me.is_gone());
+        let reused = ProcessIdentity {
+            start_ticks: me.start_ticks + 1,
+            ..me.clone()
+        };
+        assert!(reused.is_gone(), "same pid, another start time");
+        let free = ProcessIdentity {
+            pid: 999_999_999,
+            ..me.clone()
+        };
+        assert!(free.is_gone());
+        let container = ProcessIdentity {
+            pid_ns: "pid:[1]".into(),
+            ..free.clone()
+        };
+        assert!(
+            !container.is_gone(),
+            "another pid namespace is not judged here"
+        );
+        let before_reboot = ProcessIdentity {
+            boot_id: "another-boot".into(),
+            ..free.clone()
+        };
+        assert!(!before_reboot.is_gone());
+        let old_record = ProcessIdentity {
+            boot_id: String::new(),
+            ..free
+        };
+        assert!(!old_record.is_gone());
+    }
+}

@@ -4,10 +4,14 @@
 //!   from the system's `initdb`, on a Unix socket under a short /tmp path, removed on drop.
 //! - [`odoo`]: an Odoo-shaped database and filestore on such a cluster.
 //! - [`s3::S3Server`] (feature `s3`): an S3 server (s3s + s3s-fs) on a free loopback port.
+//! - [`moto::MotoServer`] (feature `s3`): moto's S3 server (PyPI `moto[server]`), whose
+//!   conditional writes are atomic.
 //! - [`odoo_http::OdooServer`] (feature `web`): HTTP endpoints that answer like Odoo's.
 //!
 //! A missing system dependency is an error naming the Debian package, never a silent skip.
 
+#[cfg(feature = "s3")]
+pub mod moto;
 #[cfg(feature = "postgres")]
 pub mod odoo;
 #[cfg(feature = "web")]

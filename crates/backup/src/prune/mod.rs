@@ -24,7 +24,7 @@ use crate::access::StoreAccess;
 use crate::catalog::Catalog;
 use crate::format::{BackupId, index_key};
 use crate::leftovers::index_less;
-use crate::lock::{StoreLock, os_lock_dir};
+use crate::lock::{LockRequest, StoreLock, os_lock_dir};
 use crate::verify::{VerificationLog, VerifyLevel};
 
 pub struct PruneJob {
@@ -100,17 +100,15 @@ impl PruneJob {
         let lock = StoreLock::acquire(
             Arc::clone(&self.access.store),
             &self.access.name_key,
-            "prune",
-            self.lock_wait,
-            self.os_lock_dir.as_deref(),
+            &LockRequest::new("prune", self.lock_wait, self.os_lock_dir.as_deref()),
         )
         .await?;
         let result = async {
             let plan = self.plan().await?;
-            self.apply(plan).await
+            self.apply(plan, &lock).await
         }
         .await;
-        let released = lock.release(&self.access.name_key).await;
+        let released = lock.release().await;
         let report = result?;
         released?;
         Ok(report)
@@ -218,11 +216,12 @@ impl PruneJob {
         Ok(plan)
     }
 
-    async fn apply(&self, plan: Plan) -> Result<PruneReport> {
+    async fn apply(&self, plan: Plan, lock: &StoreLock) -> Result<PruneReport> {
         let store: &dyn ObjectStore = self.access.store.as_ref();
         let mut seen = BTreeSet::new();
         for meta in &plan.deletions {
             if seen.insert(meta.key.as_str()) {
+                lock.ensure_held().await?;
                 store.delete(&meta.key).await?;
             }
         }

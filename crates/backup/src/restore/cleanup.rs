@@ -15,7 +15,7 @@ use vigia_core::{Config, Error, Outcome, Result};
 
 use crate::access::StoreAccess;
 use crate::copy_records::{CopyKind, CopyRecords};
-use crate::lock::{StoreLock, os_lock_dir};
+use crate::lock::{LockRequest, StoreLock, os_lock_dir};
 use crate::pg::{
     PgTarget, THROWAWAY_PREFIX, db_error, drop_leftover_role, quote_ident, role_exists,
 };
@@ -90,23 +90,25 @@ impl RestoreCleanup {
                 StoreLock::acquire(
                     Arc::clone(&self.access.store),
                     &self.access.name_key,
-                    "restore cleanup",
-                    self.lock_wait,
-                    self.os_lock_dir.as_deref(),
+                    &LockRequest::new(
+                        "restore cleanup",
+                        self.lock_wait,
+                        self.os_lock_dir.as_deref(),
+                    ),
                 )
                 .await?,
             )
         } else {
             None
         };
-        let result = self.list_and_apply().await;
+        let result = self.list_and_apply(lock.as_ref()).await;
         if let Some(lock) = lock {
-            lock.release(&self.access.name_key).await?;
+            lock.release().await?;
         }
         result
     }
 
-    async fn list_and_apply(&self) -> Result<CleanupReport> {
+    async fn list_and_apply(&self, lock: Option<&StoreLock>) -> Result<CleanupReport> {
         let client = self.target.connect("postgres").await?;
         let existing: BTreeSet<String> = client
             .query("SELECT datname FROM pg_database", &[])
@@ -156,6 +158,9 @@ impl RestoreCleanup {
             .into_iter()
             .filter(|f| std::fs::File::open(f).is_ok_and(|file| file.try_lock().is_ok()))
             .collect();
+        if let Some(lock) = lock {
+            lock.ensure_held().await?;
+        }
         if self.apply {
             for name in &databases {
                 let quoted = quote_ident(name);

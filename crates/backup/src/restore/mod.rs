@@ -38,7 +38,7 @@ use crate::access::StoreAccess;
 use crate::copy_records::{CopyKind, CopyRecords};
 use crate::format::BackupId;
 use crate::keys::Identity;
-use crate::lock::{StoreLock, os_lock_dir};
+use crate::lock::{LockRequest, StoreLock, os_lock_dir};
 use crate::pg::{PgTarget, RestoreOptions, db_error, quote_ident, row_counts};
 pub use cleanup::{CleanupReport, RestoreCleanup};
 use journal::SwapJournal;
@@ -283,13 +283,11 @@ impl RestoreJob {
         let lock = StoreLock::acquire(
             Arc::clone(&self.access.store),
             &self.access.name_key,
-            "restore",
-            self.lock_wait,
-            self.os_lock_dir.as_deref(),
+            &LockRequest::new("restore", self.lock_wait, self.os_lock_dir.as_deref()),
         )
         .await?;
-        let result = self.run_locked(identity.as_ref(), &names).await;
-        let released = lock.release(&self.access.name_key).await;
+        let result = self.run_locked(identity.as_ref(), &names, &lock).await;
+        let released = lock.release().await;
         let mut report = result?;
         released?;
         report.recovered = recovered;
@@ -370,6 +368,7 @@ impl RestoreJob {
         &self,
         identity: Option<&Identity>,
         names: &Names,
+        lock: &StoreLock,
     ) -> Result<RestoreReport> {
         if names.aside.is_some() {
             // Before the copy is made: Odoo connected now will most likely be there later.
@@ -439,6 +438,7 @@ impl RestoreJob {
                     .as_ref()
                     .map(|dir| (dir.clone(), root.join(&self.live_db), root.join(aside_db))),
             };
+            lock.ensure_held().await?;
             self.swap_and_check(&swap, &expected, &mut phases).await?;
             report.target_database.clone_from(&self.live_db);
             report.swapped = true;

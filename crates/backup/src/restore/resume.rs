@@ -20,7 +20,7 @@ use super::cleanup::RestoreCleanup;
 use super::journal::{SwapJournal, swap_journal_path};
 use super::undo::{self, Undo};
 use crate::access::StoreAccess;
-use crate::lock::{StoreLock, os_lock_dir};
+use crate::lock::{LockRequest, StoreLock, os_lock_dir};
 use crate::pg::PgTarget;
 
 pub struct SwapRecovery {
@@ -135,18 +135,26 @@ impl SwapRecovery {
         let lock = StoreLock::acquire(
             Arc::clone(&self.access.store),
             &self.access.name_key,
-            "restore resume",
-            self.lock_wait,
-            self.os_lock_dir.as_deref(),
+            &LockRequest::new(
+                "restore resume",
+                self.lock_wait,
+                self.os_lock_dir.as_deref(),
+            ),
         )
         .await?;
         // Read again under the lock: the swap's own process may have ended it meanwhile.
         let result = match SwapJournal::read(&self.journal) {
-            Ok(Some(journal)) => self.undo(&journal).await.map(Some),
+            Ok(Some(journal)) => {
+                async {
+                    lock.ensure_held().await?;
+                    self.undo(&journal).await.map(Some)
+                }
+                .await
+            }
             Ok(None) => Ok(None),
             Err(e) => Err(e),
         };
-        let released = lock.release(&self.access.name_key).await;
+        let released = lock.release().await;
         let recovered = result?;
         released?;
         // A signal or cancellation that waited for the undo ends the command now.

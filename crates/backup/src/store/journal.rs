@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use vigia_core::process::ProcessIdentity;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UploadEntry {
@@ -18,11 +19,9 @@ pub struct UploadEntry {
     /// and are never aborted.
     #[serde(default)]
     pub store: String,
-    /// The writer: its host and pid.
-    #[serde(default)]
-    pub host: String,
-    #[serde(default)]
-    pub pid: u32,
+    /// The writer: host, pid, boot and pid namespace, start time.
+    #[serde(flatten)]
+    pub writer: ProcessIdentity,
 }
 
 impl UploadEntry {
@@ -32,16 +31,13 @@ impl UploadEntry {
             key,
             upload_id,
             store,
-            host: crate::lock::hostname(),
-            pid: std::process::id(),
+            writer: ProcessIdentity::current(),
         }
     }
 
-    /// Whether it is `store`'s and its writer is gone from this host.
+    /// Whether it is `store`'s and its writer is provably gone (see `ProcessIdentity`).
     pub fn is_dead_write_of(&self, store: &str) -> bool {
-        self.store == store
-            && self.host == crate::lock::hostname()
-            && !vigia_core::process::is_running(self.pid)
+        self.store == store && self.writer.is_gone()
     }
 }
 

@@ -6,9 +6,14 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, BufWriter};
-use vigia_core::ports::store::{ObjectMeta, ObjectReader, ObjectStore, StoreError, validate_key};
+use vigia_core::ports::store::{
+    ObjectMeta, ObjectReader, ObjectStore, StoreError, WriteCondition, validate_key,
+};
+use vigia_core::process::{ProcessIdentity, start_ticks};
 
+use super::local_conditional::{self, Outcome};
 use super::upload_failpoint;
 
 /// Temporary files live here, on the same file system as the objects (rename is atomic), and
@@ -47,6 +52,28 @@ impl LocalStore {
     pub fn path_of(&self, key: &str) -> Result<PathBuf, StoreError> {
         validate_key(key)?;
         Ok(self.root.join(key))
+    }
+
+    /// A fresh temporary file name, `<machine>-<pid>-<start>-<random>.tmp`: enough for
+    /// `clean_dead_writes` to tell that its writer is gone from this machine.
+    fn temp_path(&self) -> PathBuf {
+        let me = ProcessIdentity::current();
+        self.root.join(PARTIAL_DIR).join(format!(
+            "{}-{}-{}-{}.tmp",
+            me.machine_token(),
+            me.pid,
+            me.start_ticks,
+            hex::encode(vigia_core::random_bytes::<6>())
+        ))
+    }
+
+    /// Makes the folders above `path` durably, off the async threads.
+    async fn make_parents(&self, path: &Path) -> std::io::Result<()> {
+        let parent = path.parent().expect("a key has a parent under the root");
+        let (root, dir) = (self.root.clone(), parent.to_path_buf());
+        tokio::task::spawn_blocking(move || create_dirs_durably(&root, &dir))
+            .await
+            .map_err(std::io::Error::other)?
     }
 
     fn fail(&self, action: &'static str, key: &str, err: &std::io::Error) -> StoreError {
@@ -120,13 +147,7 @@ impl ObjectStore for LocalStore {
 
     async fn put(&self, key: &str, body: ObjectReader) -> Result<ObjectMeta, StoreError> {
         let path = self.path_of(key)?;
-        // Host and pid in the name: `clean_dead_writes` can tell a dead writer's file.
-        let temp = self.root.join(PARTIAL_DIR).join(format!(
-            "{}-{}-{}.tmp",
-            crate::lock::hostname(),
-            std::process::id(),
-            hex::encode(vigia_core::random_bytes::<6>())
-        ));
+        let temp = self.temp_path();
         let size = match self.write_temp(key, &temp, body).await {
             Ok(size) => size,
             Err(e) => {
@@ -136,10 +157,7 @@ impl ObjectStore for LocalStore {
         };
         let parent = path.parent().expect("a key has a parent under the root");
         let placed = async {
-            let (root, dir) = (self.root.clone(), parent.to_path_buf());
-            tokio::task::spawn_blocking(move || create_dirs_durably(&root, &dir))
-                .await
-                .map_err(std::io::Error::other)??;
+            self.make_parents(&path).await?;
             tokio::fs::rename(&temp, &path).await?;
             // The rename is durable only once the directory is.
             tokio::fs::File::open(parent).await?.sync_all().await
@@ -153,7 +171,57 @@ impl ObjectStore for LocalStore {
             key: key.to_owned(),
             size_bytes: size,
             modified: None,
+            etag: None,
         })
+    }
+
+    async fn put_bytes_if(
+        &self,
+        key: &str,
+        data: Bytes,
+        condition: WriteCondition,
+    ) -> Result<ObjectMeta, StoreError> {
+        let path = self.path_of(key)?;
+        self.make_parents(&path)
+            .await
+            .map_err(|e| self.fail("put", key, &e))?;
+        let (partial, temp, target) = (self.root.join(PARTIAL_DIR), self.temp_path(), path);
+        let size = data.len() as u64;
+        let outcome = tokio::task::spawn_blocking(move || {
+            local_conditional::put_if(&partial, &temp, &target, &data, &condition)
+        })
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|r| r)
+        .map_err(|e| self.fail("put", key, &e))?;
+        match outcome {
+            Outcome::Written(etag, modified) => Ok(ObjectMeta {
+                key: key.to_owned(),
+                size_bytes: size,
+                modified,
+                etag: Some(etag),
+            }),
+            Outcome::Refused => Err(StoreError::ConditionFailed {
+                store: self.location(),
+                key: key.to_owned(),
+            }),
+        }
+    }
+
+    async fn get_bytes_meta(&self, key: &str) -> Result<(Vec<u8>, ObjectMeta), StoreError> {
+        let path = self.path_of(key)?;
+        let read = tokio::task::spawn_blocking(move || local_conditional::read_with_etag(&path))
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|r| r);
+        let (data, etag, meta) = read.map_err(|e| self.fail("get", key, &e))?;
+        let meta = ObjectMeta {
+            key: key.to_owned(),
+            size_bytes: data.len() as u64,
+            modified: modified(&meta),
+            etag: Some(etag),
+        };
+        Ok((data, meta))
     }
 
     /// Temporary files of puts whose process is gone from this host (or, from another host
@@ -216,6 +284,7 @@ impl ObjectStore for LocalStore {
             key: key.to_owned(),
             size_bytes: meta.len(),
             modified: modified(&meta),
+            etag: None,
         })
     }
 
@@ -280,6 +349,7 @@ fn walk(root: &Path, prefix: &str) -> std::io::Result<Vec<ObjectMeta>> {
                         key,
                         size_bytes: meta.len(),
                         modified: modified(&meta),
+                        etag: None,
                     });
                 }
             }
@@ -295,16 +365,17 @@ fn modified(meta: &std::fs::Metadata) -> Option<jiff::Timestamp> {
         .and_then(|t| jiff::Timestamp::try_from(t).ok())
 }
 
-/// `<host>-<pid>-<random>.tmp` written on this host by a process that is gone.
+/// `<machine>-<pid>-<start>-<random>.tmp` written on this machine (same host, boot and pid
+/// namespace) by a process that is gone: its pid is free or started at another time.
 fn is_dead_write(name: &str) -> bool {
-    let host = crate::lock::hostname();
-    let Some(rest) = name.strip_prefix(&format!("{host}-")) else {
+    let mut parts = name.split('-');
+    let (Some(machine), Some(pid), Some(start)) = (parts.next(), parts.next(), parts.next()) else {
         return false;
     };
-    rest.split('-')
-        .next()
-        .and_then(|pid| pid.parse::<u32>().ok())
-        .is_some_and(|pid| !vigia_core::process::is_running(pid))
+    let (Ok(pid), Ok(start)) = (pid.parse::<u32>(), start.parse::<u64>()) else {
+        return false;
+    };
+    machine == ProcessIdentity::current().machine_token() && start_ticks(pid) != Some(start)
 }
 
 /// Makes `dir` (under `root`) and every missing folder above it, fsyncing each folder that

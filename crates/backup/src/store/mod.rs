@@ -2,6 +2,7 @@
 
 mod journal;
 mod local;
+mod local_conditional;
 mod s3;
 
 use std::sync::Arc;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
+use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{
@@ -17,7 +18,9 @@ use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use bytes::Bytes;
 use tokio::io::AsyncReadExt;
 use vigia_core::config::{S3Config, Secret};
-use vigia_core::ports::store::{ObjectMeta, ObjectReader, ObjectStore, StoreError, validate_key};
+use vigia_core::ports::store::{
+    ObjectMeta, ObjectReader, ObjectStore, StoreError, WriteCondition, validate_key,
+};
 
 use super::journal::{UploadEntry, UploadJournal};
 
@@ -318,7 +321,71 @@ impl ObjectStore for S3Store {
             key: key.to_owned(),
             size_bytes,
             modified: None,
+            etag: None,
         })
+    }
+
+    async fn put_bytes_if(
+        &self,
+        key: &str,
+        data: Bytes,
+        condition: WriteCondition,
+    ) -> Result<ObjectMeta, StoreError> {
+        let full = self.full_key(key)?;
+        let size_bytes = data.len() as u64;
+        let request = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&full)
+            .body(ByteStream::from(data));
+        let request = match condition {
+            WriteCondition::Absent => request.if_none_match("*"),
+            WriteCondition::Matches(etag) => request.if_match(etag),
+        };
+        let output = request.send().await.map_err(|e| {
+            if lost_condition(&e) {
+                StoreError::ConditionFailed {
+                    store: self.location(),
+                    key: key.to_owned(),
+                }
+            } else {
+                self.fail("put", key, &e)
+            }
+        })?;
+        Ok(ObjectMeta {
+            key: key.to_owned(),
+            size_bytes,
+            modified: None,
+            etag: output.e_tag().map(str::to_owned),
+        })
+    }
+
+    async fn get_bytes_meta(&self, key: &str) -> Result<(Vec<u8>, ObjectMeta), StoreError> {
+        let full = self.full_key(key)?;
+        let output = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(&full)
+            .send()
+            .await
+            .map_err(|e| self.fail("get", key, &e))?;
+        let modified = output.last_modified().and_then(aws_time);
+        let etag = output.e_tag().map(str::to_owned);
+        let data = output
+            .body
+            .collect()
+            .await
+            .map_err(|e| StoreError::backend(self.location(), "read", key, e.to_string(), false))?
+            .to_vec();
+        let meta = ObjectMeta {
+            key: key.to_owned(),
+            size_bytes: data.len() as u64,
+            modified,
+            etag,
+        };
+        Ok((data, meta))
     }
 
     async fn get(&self, key: &str, range: Option<Range<u64>>) -> Result<ObjectReader, StoreError> {
@@ -354,6 +421,7 @@ impl ObjectStore for S3Store {
                 .and_then(|n| u64::try_from(n).ok())
                 .unwrap_or(0),
             modified: output.last_modified().and_then(aws_time),
+            etag: output.e_tag().map(str::to_owned),
         })
     }
 
@@ -380,6 +448,7 @@ impl ObjectStore for S3Store {
                         .and_then(|n| u64::try_from(n).ok())
                         .unwrap_or(0),
                     modified: object.last_modified().and_then(aws_time),
+                    etag: object.e_tag().map(str::to_owned),
                 });
             }
         }
@@ -423,6 +492,21 @@ impl ObjectStore for S3Store {
             .await
             .map_err(|e| self.fail("delete", key, &e))?;
         Ok(())
+    }
+}
+
+/// A conditional write that lost: 412 PreconditionFailed; 409 ConditionalRequestConflict
+/// (AWS, a concurrent conditional write); 404 when `If-Match` names a key now gone.
+fn lost_condition<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> bool {
+    match err.code() {
+        Some(code) => matches!(
+            code,
+            "PreconditionFailed" | "ConditionalRequestConflict" | "NoSuchKey"
+        ),
+        // A server that answers without an error code: judge by the status alone.
+        None => err
+            .raw_response()
+            .is_some_and(|r| matches!(r.status().as_u16(), 409 | 412)),
     }
 }
 

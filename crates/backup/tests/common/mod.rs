@@ -13,6 +13,7 @@ use vigia_core::config::Secret;
 use vigia_core::ports::store::ObjectStore;
 use vigia_sandbox::s3::{REGION, S3Server};
 
+pub mod hooked;
 pub mod hostile;
 pub mod odoo;
 

@@ -20,6 +20,18 @@ pub struct ObjectMeta {
     pub size_bytes: u64,
     /// When the object was last written, when the store says (prune's grace period uses it).
     pub modified: Option<jiff::Timestamp>,
+    /// The store's version tag of the object, when it says: what a conditional write names.
+    #[serde(skip)]
+    pub etag: Option<String>,
+}
+
+/// The precondition of a conditional write (S3's `If-None-Match: *` and `If-Match`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteCondition {
+    /// Only if nothing is under the key.
+    Absent,
+    /// Only if the object under the key still has this ETag.
+    Matches(String),
 }
 
 /// Why a store operation failed. `NotFound` is its own case: callers branch on it.
@@ -35,6 +47,9 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    /// A conditional write's precondition did not hold: someone else wrote (or removed) it.
+    #[error("{store}: `{key}` was changed by another writer")]
+    ConditionFailed { store: String, key: String },
     #[error("{store}: {action} `{key}` failed: {message}")]
     Backend {
         store: String,
@@ -72,9 +87,14 @@ impl StoreError {
         matches!(self, Self::NotFound { .. })
     }
 
+    pub fn is_condition_failed(&self) -> bool {
+        matches!(self, Self::ConditionFailed { .. })
+    }
+
     pub fn key(&self) -> &str {
         match self {
             Self::NotFound { key, .. }
+            | Self::ConditionFailed { key, .. }
             | Self::InvalidKey { key, .. }
             | Self::Source { key, .. }
             | Self::Backend { key, .. } => key,
@@ -108,6 +128,19 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
     /// Streams `body` to `key`, replacing any object there. Memory stays bounded whatever
     /// the size. If `body` fails, nothing is left under `key`.
     async fn put(&self, key: &str, body: ObjectReader) -> Result<ObjectMeta, StoreError>;
+
+    /// Stores a small object only if `condition` holds, atomically on a store that honours
+    /// conditional writes; `ConditionFailed` otherwise. The result carries the new ETag.
+    async fn put_bytes_if(
+        &self,
+        key: &str,
+        data: Bytes,
+        condition: WriteCondition,
+    ) -> Result<ObjectMeta, StoreError>;
+
+    /// Reads a small object into memory with its metadata (ETag, when it was last written),
+    /// both from the same read.
+    async fn get_bytes_meta(&self, key: &str) -> Result<(Vec<u8>, ObjectMeta), StoreError>;
 
     /// Streams the object, or the byte `range` of it.
     async fn get(&self, key: &str, range: Option<Range<u64>>) -> Result<ObjectReader, StoreError>;
