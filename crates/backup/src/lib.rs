@@ -32,7 +32,7 @@ pub use demo::{DemoReport, run_demo};
 pub use extra::{ExtraEntry, ExtraFile, ExtraSource};
 pub use filestore::{FilestoreBackup, FilestoreEntry, FilestoreProblem, FilestoreReport};
 pub use keys::{Identity, Recipients};
-pub use lock::{LockRecord, LockRequest, StoreLock};
+pub use lock::{LockRecord, LockRequest, ReadLock, StoreLock};
 pub use metrics::{BACKUP_METRICS_FILE, VERIFY_METRICS_FILE};
 pub use prune::{PruneJob, PruneReport, Reasons};
 pub use restore::{

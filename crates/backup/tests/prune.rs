@@ -240,3 +240,89 @@ async fn a_prune_whose_lock_was_taken_over_deletes_nothing() {
         "nothing was deleted after the loss"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prune_and_a_verify_never_overlap() {
+    let fixture = Fixture::s3().await;
+    let s = stack(&fixture);
+    s.job.run().await.unwrap();
+    s.job.run().await.unwrap();
+    let store = fixture.shared_store();
+    let key = s.job.name_key.clone();
+    let ask = |owner: &str| vigia_backup::LockRequest::new(owner, Duration::ZERO, None);
+
+    // A verify reading the store: a prune deletes nothing and names it.
+    let reading = vigia_backup::ReadLock::acquire(store.clone(), &key, &ask("verify"))
+        .await
+        .unwrap();
+    let err = s
+        .prune_job([1, 0, 0, 0], Duration::ZERO, later(1), false)
+        .run()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), vigia_core::ErrorKind::Locked, "{err}");
+    assert!(err.message().contains("being read by verify (pid"), "{err}");
+    assert_eq!(listed(&s).await.len(), 2);
+    reading.release().await.unwrap();
+
+    // A prune holding the store: a verify does not start; a backup's hold does not stop it.
+    let pruning = vigia_backup::StoreLock::acquire(store.clone(), &key, &ask("prune"))
+        .await
+        .unwrap();
+    let err = s.verify_job(None, Selection::All).run().await.unwrap_err();
+    assert_eq!(err.kind(), vigia_core::ErrorKind::Locked, "{err}");
+    assert!(
+        err.message().contains("being pruned by prune (pid"),
+        "{err}"
+    );
+    pruning.release().await.unwrap();
+    let backing_up = vigia_backup::StoreLock::acquire(store.clone(), &key, &ask("backup"))
+        .await
+        .unwrap();
+    let report = s.verify_job(None, Selection::All).run().await.unwrap();
+    assert!(report.results.iter().all(|r| r.ok));
+    backing_up.release().await.unwrap();
+    assert!(
+        store.list("locks/").await.unwrap().is_empty(),
+        "every hold is released"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_verify_does_not_block_a_prune() {
+    let fixture = Fixture::local();
+    let s = stack(&fixture);
+    s.job.run().await.unwrap();
+    s.job.run().await.unwrap();
+    let now = Timestamp::now();
+    let dead = vigia_backup::LockRecord {
+        owner: "verify".into(),
+        process: vigia_core::process::ProcessIdentity {
+            pid: 999_999_999,
+            ..vigia_core::process::ProcessIdentity::current()
+        },
+        started_at: now,
+        heartbeat_at: now,
+        nonce: "dead".into(),
+    };
+    let sealed = s.job.name_key.seal(&dead).unwrap();
+    fixture
+        .store()
+        .put_bytes("locks/readers/dead.json", sealed.into())
+        .await
+        .unwrap();
+    let report = s
+        .prune_job([1, 0, 0, 0], Duration::ZERO, later(1), false)
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(report.delete.len(), 1);
+    assert!(
+        fixture
+            .store()
+            .list("locks/readers/")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -5,6 +5,7 @@
 //! an OS file lock, which the kernel drops when its holder dies.
 
 mod held;
+mod readers;
 mod record;
 
 use std::fs::File;
@@ -22,6 +23,7 @@ use self::held::{Held, Shared};
 use self::record::{Found, Verdict};
 use crate::format::{LOCK_KEY, NameKey};
 
+pub use self::readers::ReadLock;
 pub use self::record::LockRecord;
 
 const HEARTBEAT: Duration = Duration::from_secs(30);
@@ -159,6 +161,12 @@ impl StoreLock {
     /// it did not, the lock was still taken but is not exclusive there (a warning says so).
     pub fn conditions_honoured(&self) -> bool {
         self.conditions_honoured
+    }
+
+    /// Waits up to `wait` while a verify reads the store, then fails naming it: call it
+    /// before a prune deletes anything.
+    pub async fn wait_for_readers(&self, wait: Duration) -> Result<()> {
+        readers::wait_for_readers(self.store.as_ref(), &self.name_key, wait).await
     }
 
     /// Fails (ErrorKind::Locked) when the lock is no longer this run's: call it right before

@@ -104,6 +104,7 @@ impl PruneJob {
         )
         .await?;
         let result = async {
+            lock.wait_for_readers(self.lock_wait).await?;
             let plan = self.plan().await?;
             self.apply(plan, &lock).await
         }

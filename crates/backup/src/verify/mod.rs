@@ -9,7 +9,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use vigia_core::ports::clock::{Clock, SystemClock};
@@ -22,6 +22,8 @@ pub use record::{VerificationLog, VerificationRecord};
 use crate::access::StoreAccess;
 use crate::catalog::Catalog;
 use crate::format::{BackupId, BackupIndex};
+use crate::keys::Identity;
+use crate::lock::{LockRequest, ReadLock};
 use crate::metrics::write_verify_metrics;
 use crate::pg::PgTarget;
 use check::Checker;
@@ -154,6 +156,8 @@ pub struct VerifyJob {
     pub environment: Option<String>,
     /// Filestore objects read back at once.
     pub concurrency: usize,
+    /// How long to wait while a prune holds the store (`[backup] lock-wait`).
+    pub lock_wait: Duration,
 }
 
 impl fmt::Debug for VerifyJob {
@@ -189,6 +193,7 @@ impl VerifyJob {
             state_dir: Some(config.state_dir.clone()),
             environment: config.environment.clone(),
             concurrency: 8,
+            lock_wait: config.backup.lock_wait.0,
         })
     }
 
@@ -215,6 +220,26 @@ impl VerifyJob {
                 VerifyLevel::Quick
             }
         };
+        // A shared hold: a prune cannot delete what is being read back meanwhile.
+        let hold = ReadLock::acquire(
+            Arc::clone(&self.access.store),
+            &self.access.name_key,
+            &LockRequest::new("verify", self.lock_wait, None),
+        )
+        .await?;
+        let result = self.run_held(level, identity, notes).await;
+        let released = hold.release().await;
+        let report = result?;
+        released?;
+        Ok(report)
+    }
+
+    async fn run_held(
+        &self,
+        level: VerifyLevel,
+        identity: Option<Identity>,
+        notes: Vec<String>,
+    ) -> Result<VerifyReport> {
         let store = self.access.store.as_ref();
         let catalog = Catalog::read(store, &self.access.name_key).await?;
         let mut results = self.damaged_results(&catalog, level);

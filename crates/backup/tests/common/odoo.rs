@@ -238,6 +238,7 @@ impl Stack {
             state_dir: None,
             environment: None,
             concurrency: 4,
+            lock_wait: std::time::Duration::ZERO,
         }
     }
 }
