@@ -185,10 +185,10 @@ impl ObjectStore for LocalStore {
         self.make_parents(&path)
             .await
             .map_err(|e| self.fail("put", key, &e))?;
-        let (partial, temp, target) = (self.root.join(PARTIAL_DIR), self.temp_path(), path);
+        let (root, temp, target) = (self.root.clone(), self.temp_path(), path);
         let size = data.len() as u64;
         let outcome = tokio::task::spawn_blocking(move || {
-            local_conditional::put_if(&partial, &temp, &target, &data, &condition)
+            local_conditional::put_if(&root, &temp, &target, &data, &condition)
         })
         .await
         .map_err(std::io::Error::other)

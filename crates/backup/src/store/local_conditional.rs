@@ -1,5 +1,5 @@
 //! Conditional writes on the local store. A directory has no compare-and-swap, so the check
-//! and the rename happen under an exclusive OS lock on `.partial/conditional.lock`: every
+//! and the rename happen under an exclusive OS lock on `<root>/.conditional.lock`: every
 //! conditional writer on the machine (and on NFS clients with working locks) takes it.
 
 use std::fs::File;
@@ -38,7 +38,7 @@ pub(super) fn read_with_etag(path: &Path) -> std::io::Result<(Vec<u8>, String, s
 /// Writes `data` to `path` through `temp` if `condition` holds, under the store's
 /// conditional-write lock. `path`'s folder exists.
 pub(super) fn put_if(
-    partial_dir: &Path,
+    root: &Path,
     temp: &Path,
     path: &Path,
     data: &[u8],
@@ -48,7 +48,7 @@ pub(super) fn put_if(
         .create(true)
         .truncate(false)
         .write(true)
-        .open(partial_dir.join("conditional.lock"))?;
+        .open(root.join(".conditional.lock"))?;
     guard.lock()?;
     let holds = match condition {
         WriteCondition::Absent => match std::fs::symlink_metadata(path) {
