@@ -15,7 +15,7 @@ pub struct UploadEntry {
     /// The full key (with the store's prefix).
     pub key: String,
     pub upload_id: String,
-    /// The store's location (endpoint, bucket and prefix); entries of older vigias have none
+    /// The store's location (bucket and prefix); entries of older vigias have none
     /// and are never aborted.
     #[serde(default)]
     pub store: String,
