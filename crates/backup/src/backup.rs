@@ -1,6 +1,7 @@
 //! Taking a backup: one snapshot for the dump, the filestore list and the row counts; dump and
 //! filestore streamed concurrently; the manifest, then the index last (the commit point).
 
+use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,13 +12,12 @@ use vigia_core::CancelToken;
 use vigia_core::ports::clock::{Clock, SystemClock};
 use vigia_core::ports::progress::{NoProgress, Progress, ProgressEvent, ProgressReader};
 use vigia_core::ports::store::{ObjectStore, StoreError};
-use vigia_core::{Config, Error, Result, VERSION};
+use vigia_core::{Config, Error, ErrorKind, Result, VERSION};
 
 use crate::access::StoreAccess;
 use crate::addons::addon_hashes;
 use crate::catalog::Catalog;
 use crate::extra::{ExtraFile, bundle, extra_files};
-use crate::filestore::confirm_present;
 use crate::filestore::{FilestoreBackup, FilestoreReport};
 use crate::format::{
     BackupId, BackupIndex, BackupManifest, FORMAT, NAME_KEY_KEY, NameKey, dump_key, extra_key,
@@ -269,7 +269,7 @@ impl BackupJob {
         // The objects reused from earlier backups were listed when this run began; a prune
         // that ran without the lock since (on a store that ignores conditional writes, or
         // after this run lost it) may have collected them. The index must not name them then.
-        confirm_present(self.store.as_ref(), &filestore.objects).await?;
+        confirm_present(self.store.as_ref(), &index.objects).await?;
         lock.ensure_held().await?;
         self.store
             .put_bytes(&index_key(&id), sealed_index.into())
@@ -334,3 +334,38 @@ impl BackupJob {
 }
 
 impl vigia_core::Outcome for BackupReport {}
+
+/// Fails unless every object an index is about to name is in the store with its size: the
+/// filestore objects reused from earlier backups were listed when the run began, and on a
+/// store that ignores conditional writes even this run's own files could have been swept.
+async fn confirm_present(store: &dyn ObjectStore, objects: &[SealedObject]) -> Result<()> {
+    let folders: BTreeSet<&str> = objects
+        .iter()
+        .filter_map(|o| o.key.rsplit_once('/').map(|(folder, _)| folder))
+        .collect();
+    let mut listed = HashMap::new();
+    for folder in folders {
+        for meta in store.list(&format!("{folder}/")).await? {
+            listed.insert(meta.key, meta.size_bytes);
+        }
+    }
+    let missing: Vec<&str> = objects
+        .iter()
+        .filter(|o| listed.get(&o.key) != Some(&o.size_bytes))
+        .map(|o| o.key.as_str())
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorKind::Storage,
+        format!(
+            "{} objects this backup's index would name are gone from {} or changed size ({}): \
+             another run removed them while this one ran. No index was written, so this \
+             backup does not exist; run it again",
+            missing.len(),
+            store.location(),
+            missing.join(", ")
+        ),
+    ))
+}

@@ -176,36 +176,6 @@ pub(crate) fn file_path(dir: &Path, store_fname: &str) -> Result<PathBuf> {
 
 /// Odoo's `xx/<40 lowercase hex>` with `xx` the first two characters: a name that stays
 /// inside the folder it is joined to.
-/// Fails unless every one of `objects` is in the store with its size: checked right before an
-/// index names them, since objects reused from earlier backups were listed long before.
-pub async fn confirm_present(store: &dyn ObjectStore, objects: &[SealedObject]) -> Result<()> {
-    let listed: HashMap<String, u64> = store
-        .list("objects/")
-        .await?
-        .into_iter()
-        .map(|m| (m.key, m.size_bytes))
-        .collect();
-    let missing: Vec<String> = objects
-        .iter()
-        .filter(|o| listed.get(&o.key) != Some(&o.size_bytes))
-        .map(|o| o.key.clone())
-        .collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    Err(Error::new(
-        ErrorKind::Storage,
-        format!(
-            "{} filestore objects this backup reuses from earlier ones are gone from {} or \
-             changed size ({}): another run removed them while this one ran. No index was \
-             written, so this backup does not exist; run it again",
-            missing.len(),
-            store.location(),
-            name_some(&missing)
-        ),
-    ))
-}
-
 fn is_odoo_name(store_fname: &str) -> bool {
     store_fname.split_once('/').is_some_and(|(prefix, name)| {
         prefix.len() == 2

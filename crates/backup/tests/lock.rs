@@ -5,7 +5,7 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
 use common::Fixture;
@@ -14,7 +14,7 @@ use vigia_backup::format::{LOCK_KEY, NameKey};
 use vigia_backup::{LockRecord, LockRequest, StoreLock};
 use vigia_core::ErrorKind;
 use vigia_core::config::Secret;
-use vigia_core::ports::store::ObjectStore;
+use vigia_core::ports::store::{ObjectMeta, ObjectReader, ObjectStore, StoreError, WriteCondition};
 use vigia_core::process::ProcessIdentity;
 
 fn key() -> NameKey {
@@ -224,15 +224,98 @@ async fn a_holder_that_was_taken_over_stops_renewing_and_stops_its_job() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_store_that_ignores_conditional_writes_is_detected() {
+async fn a_store_that_ignores_conditional_writes_is_detected_and_still_read_first() {
     let fixture = Fixture::s3().await;
-    let store = Hooked::ignoring_conditions(fixture.shared_store());
-    let lock = StoreLock::acquire(store, &key(), &request("backup", Duration::ZERO, None))
+    let ignoring = || Hooked::ignoring_conditions(fixture.shared_store());
+    let ask = request("backup", Duration::ZERO, None);
+    let first = StoreLock::acquire(ignoring(), &key(), &ask).await.unwrap();
+    assert!(!first.conditions_honoured());
+    assert!(
+        !first.sole_writer(),
+        "another run may hold it too: sweep nothing at once"
+    );
+    first.ensure_held().await.unwrap();
+    // A second run reads before it writes: it does not overwrite a live holder.
+    let err = StoreLock::acquire(ignoring(), &key(), &ask)
         .await
-        .unwrap();
-    assert!(!lock.conditions_honoured());
-    lock.ensure_held().await.unwrap();
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Locked, "{err}");
+    first.ensure_held().await.unwrap();
+    first.release().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_whose_answer_was_lost_is_recognised_as_ours() {
+    // The SDK retries a request whose answer was lost; the retry of a conditional write
+    // that landed finds its condition false (412). The record's nonce says it is ours.
+    let fixture = Fixture::local();
+    let store = Arc::new(LostReplies(fixture.shared_store()));
+    let mut ask = request("backup", Duration::ZERO, None);
+    ask.heartbeat = Duration::from_millis(100);
+    let lock = StoreLock::acquire(store, &key(), &ask).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    lock.ensure_held()
+        .await
+        .expect("renewals with lost answers keep it ours");
+    assert_eq!(
+        current_record(fixture.store()).await.nonce,
+        lock.record().nonce
+    );
     lock.release().await.unwrap();
+    assert!(
+        fixture
+            .store()
+            .head(LOCK_KEY)
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+}
+
+/// A real store whose successful conditional writes of the lock answer 412, as the retry of
+/// a request whose first answer was lost does.
+#[derive(Debug)]
+struct LostReplies(Arc<dyn ObjectStore>);
+
+#[async_trait::async_trait]
+impl ObjectStore for LostReplies {
+    fn location(&self) -> String {
+        self.0.location()
+    }
+    async fn put(&self, k: &str, body: ObjectReader) -> Result<ObjectMeta, StoreError> {
+        self.0.put(k, body).await
+    }
+    async fn put_bytes_if(
+        &self,
+        k: &str,
+        data: bytes::Bytes,
+        condition: WriteCondition,
+    ) -> Result<ObjectMeta, StoreError> {
+        self.0.put_bytes_if(k, data, condition).await?;
+        Err(StoreError::ConditionFailed {
+            store: self.location(),
+            key: k.to_owned(),
+        })
+    }
+    async fn get_bytes_meta(&self, k: &str) -> Result<(Vec<u8>, ObjectMeta), StoreError> {
+        self.0.get_bytes_meta(k).await
+    }
+    async fn get(
+        &self,
+        k: &str,
+        r: Option<std::ops::Range<u64>>,
+    ) -> Result<ObjectReader, StoreError> {
+        self.0.get(k, r).await
+    }
+    async fn head(&self, k: &str) -> Result<ObjectMeta, StoreError> {
+        self.0.head(k).await
+    }
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StoreError> {
+        self.0.list(prefix).await
+    }
+    async fn delete(&self, k: &str) -> Result<(), StoreError> {
+        self.0.delete(k).await
+    }
 }
 
 /// A store on moto's server, whose conditional writes are atomic; a fresh bucket each time.
@@ -302,44 +385,37 @@ async fn sixteen_concurrent_acquirers_on_an_atomic_store_have_one_winner() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_takeover_race_on_a_stale_lock_has_one_winner() {
-    // Two runs judge the same stale record at once; If-Match on its ETag lets one win.
-    let fixture = Fixture::s3().await;
+    // Two runs judge the same stale record and send their takeovers together; If-Match on
+    // its ETag lets one win (the local store's conditional write is atomic).
+    let fixture = Fixture::local();
     write_record(
         fixture.store(),
         &record(another_host(), jiff::Timestamp::now()),
     )
     .await;
     age_lock_object(&fixture, Duration::from_mins(10));
-    let first_in = Arc::new(AtomicBool::new(false));
-    let gate = Arc::clone(&first_in);
-    // The second run's takeover write leaves only after the first run's has landed.
-    let slow = Hooked::wrap(
-        fixture.shared_store(),
-        Arc::new(move |op, key| {
-            let late = op == "put_bytes_if" && key == LOCK_KEY && gate.load(Ordering::SeqCst);
-            Box::pin(async move {
-                if late {
-                    tokio::time::sleep(Duration::from_millis(300)).await;
-                }
-            })
-        }),
-    );
-    let (a, b) = tokio::join!(
-        async {
-            let lock = StoreLock::acquire(
-                fixture.shared_store(),
-                &key(),
-                &request("backup", Duration::ZERO, None),
-            )
-            .await;
-            first_in.store(true, Ordering::SeqCst);
-            lock
-        },
-        async {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            StoreLock::acquire(slow, &key(), &request("prune", Duration::ZERO, None)).await
-        }
-    );
+    let both_judged = Arc::new(tokio::sync::Barrier::new(2));
+    let racer = |owner: &'static str| {
+        let barrier = Arc::clone(&both_judged);
+        let writes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let store = Hooked::wrap(
+            fixture.shared_store(),
+            Arc::new(move |op, key| {
+                // The first conditional write of the lock is the takeover.
+                let takeover = op == "put_bytes_if"
+                    && key == LOCK_KEY
+                    && writes.fetch_add(1, Ordering::SeqCst) == 0;
+                let barrier = Arc::clone(&barrier);
+                Box::pin(async move {
+                    if takeover {
+                        barrier.wait().await;
+                    }
+                })
+            }),
+        );
+        async move { StoreLock::acquire(store, &key(), &request(owner, Duration::ZERO, None)).await }
+    };
+    let (a, b) = tokio::join!(racer("backup"), racer("prune"));
     let winners = [a.is_ok(), b.is_ok()].iter().filter(|w| **w).count();
     assert_eq!(
         winners,
@@ -348,4 +424,6 @@ async fn a_takeover_race_on_a_stale_lock_has_one_winner() {
         a.as_ref().err(),
         b.as_ref().err()
     );
+    let loser = a.err().or(b.err()).unwrap();
+    assert_eq!(loser.kind(), ErrorKind::Locked, "{loser}");
 }

@@ -326,3 +326,43 @@ async fn a_dead_verify_does_not_block_a_prune() {
             .is_empty()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_verify_whose_hold_was_removed_records_nothing() {
+    let fixture = Fixture::local();
+    let s = stack(&fixture);
+    s.job.run().await.unwrap();
+    let mut verify = s.verify_job(None, Selection::All);
+    let inner = fixture.shared_store();
+    let fired = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // While it reads, a prune judges the verify dead (a VM paused for ten minutes) and
+    // removes its hold: what it read may be deleted next.
+    verify.access.store = common::hooked::Hooked::wrap(
+        fixture.shared_store(),
+        std::sync::Arc::new(move |op, prefix| {
+            let now = op == "list"
+                && prefix == "backups/"
+                && !fired.swap(true, std::sync::atomic::Ordering::SeqCst);
+            let store = std::sync::Arc::clone(&inner);
+            Box::pin(async move {
+                if now {
+                    for reader in store.list("locks/readers/").await.unwrap() {
+                        store.delete(&reader.key).await.unwrap();
+                    }
+                }
+            })
+        }),
+    );
+    let err = verify.run().await.unwrap_err();
+    assert_eq!(err.kind(), vigia_core::ErrorKind::Locked, "{err}");
+    assert!(err.message().contains("shared hold was lost"), "{err}");
+    assert!(
+        fixture
+            .store()
+            .list("verifications/")
+            .await
+            .unwrap()
+            .is_empty(),
+        "no result recorded"
+    );
+}

@@ -66,7 +66,9 @@ pub fn effective_uid() -> u32 {
 /// reused after it exits or after a reboot.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ProcessIdentity {
+    #[serde(default)]
     pub host: String,
+    #[serde(default)]
     pub pid: u32,
     /// The kernel's boot id: a record from before a reboot (or from a machine with the same
     /// host name) is never judged from this machine's process table.
@@ -81,31 +83,37 @@ pub struct ProcessIdentity {
 }
 
 impl ProcessIdentity {
-    /// This process.
+    /// This process (read from /proc once).
     pub fn current() -> Self {
-        let pid = std::process::id();
-        Self {
-            host: hostname(),
-            pid,
-            boot_id: boot_id(),
-            pid_ns: pid_namespace(),
-            start_ticks: start_ticks(pid).unwrap_or(0),
-        }
+        static CURRENT: std::sync::OnceLock<ProcessIdentity> = std::sync::OnceLock::new();
+        CURRENT
+            .get_or_init(|| {
+                let pid = std::process::id();
+                Self {
+                    host: hostname(),
+                    pid,
+                    boot_id: boot_id(),
+                    pid_ns: pid_namespace(),
+                    start_ticks: start_ticks(pid).unwrap_or(0),
+                }
+            })
+            .clone()
     }
 
     /// Provably gone: recorded on this machine, in this boot and this pid namespace, and its
     /// pid is free or now belongs to a process that started at another time. Anything less
     /// certain (another host, a record without boot id) is alive as far as we know.
     pub fn is_gone(&self) -> bool {
-        self.is_judged_here() && start_ticks(self.pid) != Some(self.start_ticks)
+        self.is_judged_here() && pid_is_gone(self.pid, self.start_ticks)
     }
 
     /// Whether this machine's process table can judge it: same host, boot and pid namespace.
     pub fn is_judged_here(&self) -> bool {
+        let here = Self::current();
         !self.boot_id.is_empty()
-            && self.host == hostname()
-            && self.boot_id == boot_id()
-            && self.pid_ns == pid_namespace()
+            && self.host == here.host
+            && self.boot_id == here.boot_id
+            && self.pid_ns == here.pid_ns
     }
 
     /// A short name for this identity's machine, boot and namespace, safe in a file name.
@@ -139,10 +147,32 @@ fn read_trimmed(path: &str) -> Option<String> {
         .map(|s| s.trim().to_owned())
 }
 
-/// When process `pid` started (clock ticks after boot), or None when it is not running
-/// (a zombie is not).
-pub fn start_ticks(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+/// Whether process `pid`, started at `start` (clock ticks after boot), is gone from this pid
+/// namespace: no such pid (kill(2) says ESRCH), a zombie, or a pid reused by a process that
+/// started at another time. A pid that exists but whose /proc entry cannot be read (hidepid,
+/// another user's process) is alive.
+#[allow(unsafe_code)]
+pub fn pid_is_gone(pid: u32, start: u64) -> bool {
+    let Ok(raw) = i32::try_from(pid) else {
+        return true;
+    };
+    if raw <= 0 {
+        return false;
+    }
+    // SAFETY: kill(2) with signal 0 only checks that the pid exists; it touches no memory.
+    if unsafe { libc::kill(raw, 0) } == -1
+        && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+    {
+        return true;
+    }
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(line) => parse_start(&line).is_none_or(|s| s != start),
+        Err(_) => false,
+    }
+}
+
+/// The start time in a /proc/<pid>/stat line, or None for a zombie.
+fn parse_start(stat: &str) -> Option<u64> {
     // Fields after the command name (in parentheses, may hold spaces): state is field 3,
     // starttime field 22.
     let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
@@ -151,6 +181,12 @@ pub fn start_ticks(pid: u32) -> Option<u64> {
         return None;
     }
     fields.nth(18)?.parse().ok()
+}
+
+/// When process `pid` started (clock ticks after boot), or None when it is not running
+/// (a zombie is not).
+pub fn start_ticks(pid: u32) -> Option<u64> {
+    parse_start(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! S3, moto, the local store) two runs never both hold it. A local store is also locked with
 //! an OS file lock, which the kernel drops when its holder dies.
 
-mod held;
+mod hold;
 mod readers;
 mod record;
 
@@ -14,13 +14,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::Mutex;
 use tokio::time::Instant;
-use vigia_core::ports::store::{ObjectStore, WriteCondition};
+use vigia_core::ports::store::{ObjectMeta, ObjectStore, WriteCondition};
 use vigia_core::{Error, ErrorKind, Result};
 
-use self::held::{Held, Shared};
-use self::record::{Found, Verdict};
+use self::hold::Hold;
+use self::record::{Found, StoreClock, Verdict};
 use crate::format::{LOCK_KEY, NameKey};
 
 pub use self::readers::ReadLock;
@@ -59,11 +58,7 @@ impl LockRequest {
 /// the process dies instead, the next run finds the record stale and takes it over.
 #[derive(Debug)]
 pub struct StoreLock {
-    store: Arc<dyn ObjectStore>,
-    name_key: NameKey,
-    record: LockRecord,
-    state: Shared,
-    heartbeat: tokio::task::JoinHandle<()>,
+    hold: Hold,
     _os_lock: Option<File>,
     sole_writer: bool,
     conditions_honoured: bool,
@@ -79,6 +74,7 @@ impl StoreLock {
         let deadline = Instant::now() + request.wait;
         let record = LockRecord::for_this_process(&request.owner);
         let sealed = Bytes::from(name_key.seal(&record)?);
+        let mut clock = StoreClock::default();
         loop {
             let os_lock = match request
                 .os_lock_dir
@@ -88,66 +84,62 @@ impl StoreLock {
             {
                 // Another process on this host holds the directory.
                 Some(None) => {
-                    let holder = record::read(store.as_ref(), name_key).await?;
-                    wait_or_fail(deadline, holder.and_then(|f| f.record).as_ref()).await?;
+                    let holder = record::read(store.as_ref(), name_key, LOCK_KEY).await?;
+                    let who = holder_text(holder.as_ref())
+                        .or_else(|| Some("another run on this host".to_owned()));
+                    wait_or_fail(deadline, who).await?;
                     continue;
                 }
                 Some(Some(file)) => Some(file),
                 None => None,
             };
-            let created = store
-                .put_bytes_if(LOCK_KEY, sealed.clone(), WriteCondition::Absent)
-                .await;
-            let (written, sole_writer) = match created {
-                Ok(meta) => (meta, true),
-                Err(e) if e.is_condition_failed() => {
-                    match take_over(store.as_ref(), name_key, &sealed).await? {
-                        Attempt::Won(meta, gone) => (meta, gone),
-                        Attempt::Vanished => continue,
-                        Attempt::Lost(holder) => {
-                            drop(os_lock);
-                            wait_or_fail(deadline, holder.as_ref()).await?;
-                            continue;
-                        }
+            let attempt = attempt(store.as_ref(), name_key, &record, &sealed, &mut clock).await?;
+            let (written, gone) = match attempt {
+                Attempt::Won(meta, gone) => (meta, gone),
+                Attempt::Lost(holder) => {
+                    drop(os_lock);
+                    wait_or_fail(deadline, holder.as_ref().map(LockRecord::describe)).await?;
+                    continue;
+                }
+            };
+            let won = async {
+                let etag = hold::etag_after_write(store.as_ref(), LOCK_KEY, written).await?;
+                probe_conditions(store.as_ref(), &sealed, etag).await
+            }
+            .await;
+            let (etag, conditions_honoured) = match won {
+                Ok(won) => won,
+                Err(e) => {
+                    // Do not leave a record no heartbeat renews: it would block every run for
+                    // the stale time.
+                    if let Ok(Some(found)) = record::read(store.as_ref(), name_key, LOCK_KEY).await
+                        && found.is_ours(&record)
+                    {
+                        let _ = store.delete(LOCK_KEY).await;
                     }
-                }
-                Err(e) => return Err(e.into()),
-            };
-            let mut etag = held::etag_after_write(store.as_ref(), written).await?;
-            let conditions_honoured = match probe_conditions(store.as_ref(), &sealed).await? {
-                None => true,
-                Some(rewritten) => {
-                    etag = held::etag_after_write(store.as_ref(), rewritten).await?;
-                    false
+                    return Err(e);
                 }
             };
-            let state: Shared = Arc::new(Mutex::new(Held {
-                etag,
-                renewed: Instant::now(),
-                lost: None,
-            }));
-            let heartbeat = tokio::spawn(held::beat(
-                Arc::clone(&store),
-                name_key.clone(),
-                record.clone(),
-                Arc::clone(&state),
-                request.heartbeat,
-            ));
-            return Ok(Self {
+            let hold = Hold::start(
                 store,
-                name_key: name_key.clone(),
+                name_key,
+                (LOCK_KEY, "lock"),
                 record,
-                state,
-                heartbeat,
+                etag,
+                request.heartbeat,
+            );
+            return Ok(Self {
+                hold,
                 _os_lock: os_lock,
-                sole_writer,
+                // On a store that ignores the conditions, another run may hold it too.
+                sole_writer: gone && conditions_honoured,
                 conditions_honoured,
             });
         }
     }
 
     pub fn record(&self) -> &LockRecord {
-        &self.record
+        self.hold.record()
     }
 
     /// No earlier holder can still be writing: the lock was free, or its holder's process is
@@ -157,8 +149,9 @@ impl StoreLock {
         self.sole_writer
     }
 
-    /// Whether the store refused a conditional create of the existing lock, as it must. When
-    /// it did not, the lock was still taken but is not exclusive there (a warning says so).
+    /// Whether the store refused conditional writes whose condition was false, as it must.
+    /// When it did not, the lock was still taken but is not exclusive there (a warning says
+    /// so).
     pub fn conditions_honoured(&self) -> bool {
         self.conditions_honoured
     }
@@ -166,125 +159,135 @@ impl StoreLock {
     /// Waits up to `wait` while a verify reads the store, then fails naming it: call it
     /// before a prune deletes anything.
     pub async fn wait_for_readers(&self, wait: Duration) -> Result<()> {
-        readers::wait_for_readers(self.store.as_ref(), &self.name_key, wait).await
+        let (store, name_key) = self.hold.store_and_key();
+        readers::wait_for_readers(store, name_key, wait).await
     }
 
     /// Fails (ErrorKind::Locked) when the lock is no longer this run's: call it right before
     /// each step that deletes or commits something in the store or swaps a database.
     pub async fn ensure_held(&self) -> Result<()> {
-        held::ensure_held(
-            self.store.as_ref(),
-            &self.name_key,
-            &self.state,
-            STALE_AFTER,
-        )
-        .await
+        self.hold.ensure_held().await
     }
 
     /// Stops the heartbeat and removes the record if it is still ours.
     pub async fn release(self) -> Result<()> {
-        // The heartbeat renews under the state's lock: taking it waits out a renewal in
-        // flight, so the ETag compared below is the last one written.
-        let held = self.state.lock().await;
-        self.heartbeat.abort();
-        if held.lost.is_some() {
-            return Ok(());
-        }
-        match self.store.get_bytes_meta(LOCK_KEY).await {
-            Ok((_, meta)) if meta.etag.as_deref() == Some(held.etag.as_str()) => {
-                self.store.delete(LOCK_KEY).await?;
-            }
-            Ok(_) => tracing::warn!("the store lock was taken over before it was released"),
-            Err(e) if e.is_not_found() => {}
-            Err(e) => return Err(e.into()),
-        }
-        Ok(())
-    }
-}
-
-impl Drop for StoreLock {
-    /// A lock dropped without `release` (a dropped future) stops beating, so it goes stale.
-    fn drop(&mut self) {
-        self.heartbeat.abort();
+        self.hold.release().await
     }
 }
 
 enum Attempt {
-    /// Taken over: the write's answer, and whether the holder's process is provably gone.
-    Won(vigia_core::ports::store::ObjectMeta, bool),
-    /// The record disappeared between the create and the read: try again at once.
-    Vanished,
-    /// Held by a live run, or taken over by another run first.
+    /// Held: the write's answer, and whether no earlier holder can still write (the lock was
+    /// free, or its holder's process is provably gone).
+    Won(ObjectMeta, bool),
+    /// Held by a live run (None: a record that cannot be read or vanished meanwhile).
     Lost(Option<LockRecord>),
 }
 
-/// Someone's record is there: take it over if it is stale, naming its ETag so that only one
-/// of several runs judging it stale at once wins.
-async fn take_over(store: &dyn ObjectStore, name_key: &NameKey, sealed: &Bytes) -> Result<Attempt> {
-    let Some(found) = record::read(store, name_key).await? else {
-        return Ok(Attempt::Vanished);
+/// One try: create the record if there is none, else take it over if it is stale, naming its
+/// ETag so that only one of several runs judging it stale at once wins. The record is read
+/// first: on a store that ignores the conditions, a blind create would overwrite a live one.
+async fn attempt(
+    store: &dyn ObjectStore,
+    name_key: &NameKey,
+    mine: &LockRecord,
+    sealed: &Bytes,
+    clock: &mut StoreClock,
+) -> Result<Attempt> {
+    let (condition, gone, holder) = match record::read(store, name_key, LOCK_KEY).await? {
+        None => (WriteCondition::Absent, true, None),
+        Some(found) => {
+            let gone = match record::judge(store, clock, &found, STALE_AFTER).await? {
+                Verdict::Live => return Ok(Attempt::Lost(found.record)),
+                Verdict::Stale { gone } => gone,
+            };
+            let Some(etag) = found.etag.clone() else {
+                return Err(Error::new(
+                    ErrorKind::Storage,
+                    format!(
+                        "{} gives no ETag for {LOCK_KEY}: the stale lock cannot be taken over \
+                         safely; remove it by hand once no vigia runs against this store",
+                        store.location()
+                    ),
+                ));
+            };
+            (WriteCondition::Matches(etag), gone, Some(found.describe()))
+        }
     };
-    let gone = match record::judge(store, &found, STALE_AFTER).await? {
-        Verdict::Live => return Ok(Attempt::Lost(found.record)),
-        Verdict::Stale { gone } => gone,
-    };
-    let Found { record, etag, .. } = found;
-    let Some(etag) = etag else {
-        return Err(Error::new(
-            ErrorKind::Storage,
-            format!(
-                "{} gives no ETag for {LOCK_KEY}: the stale lock cannot be taken over safely; \
-                 remove it by hand once no vigia runs against this store",
-                store.location()
-            ),
-        ));
-    };
-    let described = record
-        .as_ref()
-        .map_or_else(|| "an unreadable record".to_owned(), LockRecord::describe);
     match store
-        .put_bytes_if(LOCK_KEY, sealed.clone(), WriteCondition::Matches(etag))
+        .put_bytes_if(LOCK_KEY, sealed.clone(), condition)
         .await
     {
         Ok(meta) => {
-            tracing::warn!("took over a stale store lock held by {described}");
+            if let Some(holder) = holder {
+                tracing::warn!("took over a stale store lock held by {holder}");
+            }
             Ok(Attempt::Won(meta, gone))
         }
-        Err(e) if e.is_condition_failed() => Ok(Attempt::Lost(record)),
+        Err(e) if e.is_condition_failed() => {
+            // Another run was faster, or our own write landed and its answer was lost (the
+            // retry then finds the condition false): the nonce tells.
+            match record::read(store, name_key, LOCK_KEY).await? {
+                Some(found) if found.is_ours(mine) => {
+                    let meta = ObjectMeta {
+                        key: LOCK_KEY.to_owned(),
+                        size_bytes: sealed.len() as u64,
+                        modified: found.modified,
+                        etag: found.etag,
+                    };
+                    Ok(Attempt::Won(meta, gone))
+                }
+                Some(found) => Ok(Attempt::Lost(found.record)),
+                None => Ok(Attempt::Lost(None)),
+            }
+        }
         Err(e) => Err(e.into()),
     }
 }
 
-/// Tries to create the lock again, which a store honouring `If-None-Match` refuses. Some
-/// S3-compatible servers ignore the header and overwrite: then the lock cannot be exclusive
-/// there, and the operator is told. Returns the write's answer when it was not refused.
+/// Writes whose condition is false, which a store honouring conditional writes refuses: a
+/// create of the existing lock, and a renewal naming an ETag it never had. Some S3-compatible
+/// servers ignore the headers and overwrite: then the lock cannot be exclusive there, and the
+/// operator is told. Returns the record's ETag and whether both were refused.
 async fn probe_conditions(
     store: &dyn ObjectStore,
     sealed: &Bytes,
-) -> Result<Option<vigia_core::ports::store::ObjectMeta>> {
-    match store
-        .put_bytes_if(LOCK_KEY, sealed.clone(), WriteCondition::Absent)
-        .await
-    {
-        Err(e) if e.is_condition_failed() => Ok(None),
-        Err(e) => Err(e.into()),
-        Ok(meta) => {
-            tracing::warn!(
-                "{} ignores conditional writes (If-None-Match): the store lock is not exclusive \
-                 there; make sure only one vigia runs against this store at a time",
-                store.location()
-            );
-            Ok(Some(meta))
+    etag: String,
+) -> Result<(String, bool)> {
+    let bogus = format!(
+        "\"vigia-probe-{}\"",
+        hex::encode(vigia_core::random_bytes::<8>())
+    );
+    let mut last = None;
+    for condition in [WriteCondition::Absent, WriteCondition::Matches(bogus)] {
+        match store
+            .put_bytes_if(LOCK_KEY, sealed.clone(), condition)
+            .await
+        {
+            Err(e) if e.is_condition_failed() => {}
+            Err(e) => return Err(e.into()),
+            Ok(meta) => last = Some(meta),
         }
     }
+    let Some(rewritten) = last else {
+        return Ok((etag, true));
+    };
+    tracing::warn!(
+        "{} ignores conditional writes (If-None-Match / If-Match): the store lock is not \
+         exclusive there; make sure only one vigia runs against this store at a time",
+        store.location()
+    );
+    let etag = hold::etag_after_write(store, LOCK_KEY, rewritten).await?;
+    Ok((etag, false))
 }
 
-async fn wait_or_fail(deadline: Instant, holder: Option<&LockRecord>) -> Result<()> {
+fn holder_text(holder: Option<&Found>) -> Option<String> {
+    holder.map(Found::describe)
+}
+
+/// Sleeps before the next try, or fails naming `who` holds the lock once the wait is over.
+async fn wait_or_fail(deadline: Instant, who: Option<String>) -> Result<()> {
     if Instant::now() >= deadline {
-        let who = holder.map_or_else(
-            || "another run on this host".to_owned(),
-            LockRecord::describe,
-        );
+        let who = who.unwrap_or_else(|| "another run (its record cannot be read)".to_owned());
         return Err(Error::new(
             ErrorKind::Locked,
             format!(

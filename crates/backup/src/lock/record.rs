@@ -10,7 +10,7 @@ use vigia_core::Result;
 use vigia_core::ports::store::{ObjectStore, StoreError};
 use vigia_core::process::ProcessIdentity;
 
-use crate::format::{LOCK_KEY, NameKey};
+use crate::format::NameKey;
 
 /// Where the store's own clock is read: a tiny object written, looked at and removed.
 const CLOCK_PREFIX: &str = "locks/clock-";
@@ -60,6 +60,11 @@ pub(super) struct Found {
 }
 
 impl Found {
+    /// Whether it is `mine` (same nonce): ours even if a renewal's answer was lost.
+    pub fn is_ours(&self, mine: &LockRecord) -> bool {
+        self.record.as_ref().is_some_and(|r| r.nonce == mine.nonce)
+    }
+
     pub fn describe(&self) -> String {
         self.record.as_ref().map_or_else(
             || "an unreadable lock record".to_owned(),
@@ -78,12 +83,17 @@ pub(super) enum Verdict {
     },
 }
 
-pub(super) async fn read(store: &dyn ObjectStore, name_key: &NameKey) -> Result<Option<Found>> {
-    match store.get_bytes_meta(LOCK_KEY).await {
+/// The record under `key` (the lock's, or a reader's).
+pub(super) async fn read(
+    store: &dyn ObjectStore,
+    name_key: &NameKey,
+    key: &str,
+) -> Result<Option<Found>> {
+    match store.get_bytes_meta(key).await {
         Ok((bytes, meta)) => {
             let record = name_key
-                .open(&bytes, LOCK_KEY)
-                .inspect_err(|e| tracing::warn!("the store lock record is damaged: {e}"))
+                .open(&bytes, key)
+                .inspect_err(|e| tracing::warn!("the store lock record {key} is damaged: {e}"))
                 .ok();
             Ok(Some(Found {
                 record,
@@ -97,35 +107,59 @@ pub(super) async fn read(store: &dyn ObjectStore, name_key: &NameKey) -> Result<
 }
 
 /// Judges a record held by someone else. A holder whose record the store has not seen
-/// rewritten for `stale_after` is stale.
+/// rewritten for `stale_after` is stale; so is an unreadable record (damaged, or sealed with
+/// another name key), by the same measure.
 pub(super) async fn judge(
     store: &dyn ObjectStore,
+    clock: &mut StoreClock,
     found: &Found,
     stale_after: Duration,
 ) -> Result<Verdict> {
-    let Some(record) = &found.record else {
-        return Ok(Verdict::Stale { gone: false });
-    };
-    if record.process.is_gone() {
+    if found.record.as_ref().is_some_and(|r| r.process.is_gone()) {
         return Ok(Verdict::Stale { gone: true });
     }
-    let silent = if let Some(modified) = found.modified {
-        store_now(store).await?.duration_since(modified)
-    } else {
-        // A store that does not say when it was written: the holder's clock is all there is.
-        tracing::warn!("the store gives no modification time: judging the lock by clocks");
-        Timestamp::now().duration_since(record.heartbeat_at)
+    let silent = match (found.modified, &found.record) {
+        (Some(modified), _) => clock.now(store).await?.duration_since(modified),
+        (None, Some(record)) => {
+            // A store that does not say when it was written: the holder's clock is all
+            // there is.
+            tracing::warn!("the store gives no modification time: judging the lock by clocks");
+            Timestamp::now().duration_since(record.heartbeat_at)
+        }
+        (None, None) => return Ok(Verdict::Stale { gone: false }),
     };
-    let silent = silent.unsigned_abs();
-    Ok(if silent > stale_after {
+    Ok(if silent.unsigned_abs() > stale_after {
         Verdict::Stale { gone: false }
     } else {
         Verdict::Live
     })
 }
 
+/// The store's clock, read once (a probe object) and then followed on ours: a waiting run
+/// polls every half second and must not write a probe each time.
+#[derive(Debug, Default)]
+pub(super) struct StoreClock {
+    /// Store time minus our time, once measured.
+    offset: Option<jiff::SignedDuration>,
+}
+
+impl StoreClock {
+    async fn now(&mut self, store: &dyn ObjectStore) -> Result<Timestamp> {
+        let offset = if let Some(offset) = self.offset {
+            offset
+        } else {
+            let before = Timestamp::now();
+            let offset = probe_store_time(store).await?.duration_since(before);
+            *self.offset.insert(offset)
+        };
+        Ok(Timestamp::now()
+            .saturating_add(offset)
+            .unwrap_or_else(|_| Timestamp::now()))
+    }
+}
+
 /// The store's clock now: the modification time of an object written for the purpose.
-async fn store_now(store: &dyn ObjectStore) -> Result<Timestamp> {
+async fn probe_store_time(store: &dyn ObjectStore) -> Result<Timestamp> {
     let key = format!(
         "{CLOCK_PREFIX}{}",
         hex::encode(vigia_core::random_bytes::<8>())

@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, BufWriter};
 use vigia_core::ports::store::{
     ObjectMeta, ObjectReader, ObjectStore, StoreError, WriteCondition, validate_key,
 };
-use vigia_core::process::{ProcessIdentity, start_ticks};
+use vigia_core::process::{ProcessIdentity, pid_is_gone};
 
 use super::local_conditional::{self, Outcome};
 use super::upload_failpoint;
@@ -304,7 +304,11 @@ impl ObjectStore for LocalStore {
             Err(e) if e.kind() == IoKind::NotFound => return Ok(()),
             Err(e) => return Err(self.fail("delete", key, &e)),
         }
-        // Tidy the directories the key leaves empty; a failure here loses nothing.
+        // Tidy the directories the key leaves empty; a failure here loses nothing. The lock
+        // folders stay: a conditional write or a reader may be about to rename into them.
+        if key.starts_with("locks/") {
+            return Ok(());
+        }
         let mut dir = path.parent();
         while let Some(d) = dir.filter(|d| *d != self.root) {
             if tokio::fs::remove_dir(d).await.is_err() {
@@ -375,7 +379,7 @@ fn is_dead_write(name: &str) -> bool {
     let (Ok(pid), Ok(start)) = (pid.parse::<u32>(), start.parse::<u64>()) else {
         return false;
     };
-    machine == ProcessIdentity::current().machine_token() && start_ticks(pid) != Some(start)
+    machine == ProcessIdentity::current().machine_token() && pid_is_gone(pid, start)
 }
 
 /// Makes `dir` (under `root`) and every missing folder above it, fsyncing each folder that

@@ -227,7 +227,7 @@ impl VerifyJob {
             &LockRequest::new("verify", self.lock_wait, None),
         )
         .await?;
-        let result = self.run_held(level, identity, notes).await;
+        let result = self.run_held(level, identity, notes, &hold).await;
         let released = hold.release().await;
         let report = result?;
         released?;
@@ -239,6 +239,7 @@ impl VerifyJob {
         level: VerifyLevel,
         identity: Option<Identity>,
         notes: Vec<String>,
+        hold: &ReadLock,
     ) -> Result<VerifyReport> {
         let store = self.access.store.as_ref();
         let catalog = Catalog::read(store, &self.access.name_key).await?;
@@ -265,6 +266,9 @@ impl VerifyJob {
                 problems,
                 duration_ms: u64::try_from(timer.elapsed().as_millis()).unwrap_or(u64::MAX),
             };
+            // A prune that judged this verify dead may have deleted what it read: such a
+            // result is not recorded.
+            hold.ensure_held().await?;
             self.record(&result).await?;
             results.push(result);
         }
