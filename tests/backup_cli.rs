@@ -7,8 +7,9 @@ use std::path::Path;
 use std::process::Command;
 
 use vigia_sandbox::postgres::PgCluster;
+use vigia_sandbox::tls::TestCa;
 
-use common::{Stack, init_config, stack, vigia};
+use common::{Stack, init_config, stack, stack_on, vigia};
 
 fn setup() -> Stack {
     stack(0)
@@ -221,6 +222,33 @@ fn a_wrong_database_password_is_a_database_error() {
         "{message}"
     );
     assert!(!message.contains("a-wrong-one"));
+}
+
+/// Regression (issue 10 item 6): vigia had no `[postgres] sslmode` and connected without TLS.
+/// Now the config's sslmode reaches pg_dump too, whatever PGSSL* variables vigia itself was
+/// started with: here they say "no TLS" and "verify against an unrelated CA".
+#[test]
+fn a_backup_over_tls_follows_the_config_not_inherited_pgssl_variables() {
+    const PASSWORD: &str = "tls-pg-2026";
+    let mut s = stack_on(PgCluster::start_tls(PASSWORD).unwrap(), 0);
+    let cluster = s.cluster.as_ref().unwrap();
+    let socket = format!("host = \"{}\"", cluster.socket_dir().display());
+    let unrelated = s.dir.path().join("unrelated-ca.crt");
+    std::fs::write(&unrelated, TestCa::new("unrelated").unwrap().cert_pem()).unwrap();
+    s.edit_config(|t| {
+        t.replace(&socket, "host = \"localhost\"").replace(
+            "# password = \"env:PGPASSWORD\"",
+            "password = \"env:VIGIA_TEST_PG_PASSWORD\"\nsslmode = \"require\"",
+        )
+    });
+    s.env = vec![
+        ("VIGIA_TEST_PG_PASSWORD".into(), PASSWORD.into()),
+        ("PGSSLMODE".into(), "disable".into()),
+        ("PGSSLROOTCERT".into(), unrelated.display().to_string()),
+    ];
+    let (code, out) = s.json(&["backup"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(out["data"]["filestore"]["files"], 12);
 }
 
 fn is_zombie(pid: u32) -> bool {

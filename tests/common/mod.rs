@@ -20,7 +20,11 @@ pub struct Stack {
 /// 12 filestore files; `big_rows` rows of 64 hex characters in table `big` (a dump of a
 /// few MiB per 100 000 rows).
 pub fn stack(big_rows: u32) -> Stack {
-    let cluster = PgCluster::start().unwrap();
+    stack_on(PgCluster::start().unwrap(), big_rows)
+}
+
+/// [`stack`] on a cluster of the caller's (one with TLS, with a password).
+pub fn stack_on(cluster: PgCluster, big_rows: u32) -> Stack {
     create_odoo_database(&cluster, "odoo").unwrap();
     if big_rows > 0 {
         cluster
@@ -60,6 +64,7 @@ pub fn init_config(dir: &Path, cluster: &PgCluster) -> String {
             "host = \"localhost\"",
             &format!("host = \"{}\"", cluster.socket_dir().display()),
         )
+        .replace("port = 5432", &format!("port = {}", cluster.port()))
         .replace(
             "user = \"odoo\"",
             &format!(

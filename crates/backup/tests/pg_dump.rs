@@ -9,6 +9,7 @@ use std::process::Command;
 use common::Fixture;
 use vigia_backup::pg::{PgDump, PgTarget, SnapshotSession};
 use vigia_backup::{Identity, open_sealed, put_sealed};
+use vigia_core::config::SslMode;
 use vigia_sandbox::postgres::PgCluster;
 
 fn odoo_cluster() -> (PgCluster, PgTarget) {
@@ -152,6 +153,8 @@ fn a_pg_dump_older_than_the_server_is_refused_naming_the_package() {
         user: "odoo".into(),
         password: None,
         bin_dir: Some(dir.path().to_path_buf()),
+        sslmode: SslMode::Prefer,
+        sslrootcert: None,
     };
     let err = target.check_client_version(160_004).unwrap_err();
     assert!(

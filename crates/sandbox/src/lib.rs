@@ -2,6 +2,8 @@
 //!
 //! - [`postgres::PgCluster`] (feature `postgres`, the default, std only): a PostgreSQL cluster
 //!   from the system's `initdb`, on a Unix socket under a short /tmp path, removed on drop.
+//!   With feature `tls`, [`postgres::PgCluster::start_tls`] also listens on loopback TCP,
+//!   TLS only, with a certificate from a CA made for it ([`tls::TestCa`]).
 //! - [`odoo`]: an Odoo-shaped database and filestore on such a cluster.
 //! - [`s3::S3Server`] (feature `s3`): an S3 server (s3s + s3s-fs) on a free loopback port.
 //! - [`moto::MotoServer`] (feature `s3`): moto's S3 server (PyPI `moto[server]`), whose
@@ -20,3 +22,5 @@ pub mod odoo_http;
 pub mod postgres;
 #[cfg(feature = "s3")]
 pub mod s3;
+#[cfg(feature = "tls")]
+pub mod tls;

@@ -49,3 +49,44 @@ fn clusters_run_side_by_side() {
         .unwrap();
     assert_eq!(in_b, "0");
 }
+
+/// A TLS cluster: psql over TCP gets in with TLS (the certificate checked against the
+/// cluster's CA, for `localhost`) and is refused without it.
+#[cfg(feature = "tls")]
+#[test]
+fn a_tls_cluster_accepts_tcp_with_tls_only() {
+    let cluster = PgCluster::start_tls("s3cret").unwrap();
+    let root = cluster.root_cert().unwrap().to_str().unwrap().to_owned();
+    let psql = |sslmode: &str| {
+        std::process::Command::new(cluster.bin_dir().join("psql"))
+            .args(["-X", "-A", "-t", "-d"])
+            .arg(format!(
+                "host=localhost port={} user=postgres dbname=postgres sslmode={sslmode} \
+                 sslrootcert={root}",
+                cluster.port()
+            ))
+            .args([
+                "-c",
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            ])
+            .env("PGPASSWORD", "s3cret")
+            .output()
+            .unwrap()
+    };
+    let out = psql("verify-full");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "t");
+    let out = psql("disable");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no encryption"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The socket still works, for the fixtures' own psql.
+    assert_eq!(cluster.psql("postgres", "SELECT 1").unwrap(), "1");
+}

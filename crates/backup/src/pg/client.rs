@@ -1,5 +1,6 @@
-//! Running PostgreSQL's client programs (`pg_dump`, `pg_restore`): the password through the
-//! environment (never the command line), low CPU and I/O priority, killed with their parent.
+//! Running PostgreSQL's client programs (`pg_dump`, `pg_restore`, `psql`): the password and
+//! TLS settings through the environment (never the command line), low CPU and I/O priority,
+//! killed with their parent.
 
 use std::io::{self, Read};
 use std::path::Path;
@@ -9,8 +10,8 @@ use std::thread::JoinHandle;
 use super::PgTarget;
 
 impl PgTarget {
-    /// `PROGRAM --host --port --username --no-password` with the password in its environment,
-    /// under nice/ionice, dying with the spawning thread.
+    /// `PROGRAM --host --port --username --no-password` with the password and sslmode in its
+    /// environment, under nice/ionice, dying with the spawning thread.
     pub fn client_command(&self, name: &str, app_name: &str) -> Command {
         let mut command = low_priority(&self.program(name));
         command
@@ -22,6 +23,13 @@ impl PgTarget {
             .env_remove("PGPASSWORD");
         if let Some(password) = &self.password {
             command.env("PGPASSWORD", password.expose());
+        }
+        let inherited = std::env::vars_os().map(|(name, _)| name);
+        for (name, value) in super::tls::client_env(self, inherited) {
+            match value {
+                Some(value) => command.env(name, value),
+                None => command.env_remove(name),
+            };
         }
         vigia_core::process::die_with_parent(&mut command);
         command

@@ -10,6 +10,7 @@ mod role;
 mod rows;
 mod snapshot;
 mod target;
+mod tls;
 
 pub(crate) use client::{collect_stderr, tail};
 pub use dump::PgDump;

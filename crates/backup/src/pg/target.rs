@@ -3,9 +3,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use tokio_postgres::NoTls;
-use vigia_core::config::Secret;
+use vigia_core::config::{Secret, SslMode};
 use vigia_core::{Config, Error, ErrorKind, Result};
+
+use super::tls;
 
 #[derive(Debug, Clone)]
 pub struct PgTarget {
@@ -16,6 +17,11 @@ pub struct PgTarget {
     pub password: Option<Secret>,
     /// Where pg_dump / pg_restore live; None: from PATH.
     pub bin_dir: Option<PathBuf>,
+    /// TLS for the connections and the client programs, as libpq means it.
+    pub sslmode: SslMode,
+    /// The CA certificate(s) the server's must chain to: `sslrootcert`, else libpq's
+    /// `~/.postgresql/root.crt` when it exists.
+    pub sslrootcert: Option<PathBuf>,
 }
 
 impl PgTarget {
@@ -30,7 +36,7 @@ impl PgTarget {
                 .as_ref()
                 .map(|p| p.resolve("postgres.password"))
                 .transpose()?,
-            bin_dir: pg.bin_dir.clone(),
+            ..Self::client_only(config)
         })
     }
 
@@ -43,6 +49,11 @@ impl PgTarget {
             user: pg.user.clone(),
             password: None,
             bin_dir: pg.bin_dir.clone(),
+            sslmode: pg.sslmode,
+            sslrootcert: tls::root_cert(
+                pg.sslrootcert.as_deref(),
+                std::env::var_os("HOME").map(PathBuf::from).as_deref(),
+            ),
         }
     }
 
@@ -74,12 +85,18 @@ impl PgTarget {
         if let Some(password) = &self.password {
             config.password(password.expose());
         }
-        let (client, connection) = config.connect(NoTls).await.map_err(|e| {
+        let (sslmode, tls) = tls::connector(self)?;
+        config.ssl_mode(sslmode);
+        let (client, connection) = config.connect(tls).await.map_err(|e| {
+            let hint = tls::hint(&e, self)
+                .map(|h| format!("; {h}"))
+                .unwrap_or_default();
             Error::new(
                 ErrorKind::Database,
                 format!(
-                    "cannot connect to PostgreSQL at {} (database {database}): {}",
+                    "cannot connect to PostgreSQL at {} (database {database}, sslmode {}): {}{hint}",
                     self.describe(),
+                    self.sslmode,
                     pg_message(&e)
                 ),
             )

@@ -10,7 +10,7 @@ use vigia_backup::pg::PgTarget;
 use vigia_backup::{
     BackupJob, Identity, PruneJob, Selection, StoreAccess, VerifyJob, VerifyLevel, open_sealed,
 };
-use vigia_core::config::{RetentionConfig, Secret, SecretRef};
+use vigia_core::config::{RetentionConfig, Secret, SecretRef, SslMode};
 use vigia_core::ports::clock::SystemClock;
 use vigia_core::ports::progress::NoProgress;
 use vigia_sandbox::postgres::PgCluster;
@@ -35,6 +35,8 @@ pub fn target(cluster: &PgCluster) -> PgTarget {
         user: cluster.user().to_owned(),
         password: None,
         bin_dir: Some(cluster.bin_dir().to_path_buf()),
+        sslmode: SslMode::Prefer,
+        sslrootcert: None,
     }
 }
 

@@ -18,7 +18,7 @@ pub use secret::{Probe, Secret, SecretRef, ValueOrRef};
 pub use sections::{
     AlertingConfig, BackupConfig, EncryptionConfig, HaciendaConfig, HaciendaEnvironment,
     OdooConfig, PostgresConfig, RestoreConfig, RetentionConfig, RuntimeConfig, RuntimeKind,
-    S3Config, Settings, StoreKind,
+    S3Config, Settings, SslMode, StoreKind,
 };
 pub use show::ConfigView;
 pub use template::TEMPLATE;

@@ -79,6 +79,49 @@ pub struct PostgresConfig {
     pub user: String,
     pub password: Option<SecretRef>,
     pub bin_dir: Option<PathBuf>,
+    /// TLS for every connection (tokio-postgres and the client programs), as libpq means it.
+    #[serde(default)]
+    pub sslmode: SslMode,
+    /// The CA certificate(s), PEM, that the server's certificate must chain to.
+    pub sslrootcert: Option<PathBuf>,
+}
+
+/// libpq's `sslmode`, but for `allow` (plain text first, TLS only when the server insists).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SslMode {
+    /// No TLS.
+    Disable,
+    /// TLS when the server offers it, else plain; the certificate is not verified (unless a
+    /// root certificate is given, as in libpq).
+    #[default]
+    Prefer,
+    /// TLS or no connection; the certificate is not verified (unless a root certificate is
+    /// given: then as `verify-ca`, as in libpq).
+    Require,
+    /// TLS, the server's certificate chains to the root certificate; any host name.
+    VerifyCa,
+    /// As `verify-ca`, and the certificate names the host connected to.
+    VerifyFull,
+}
+
+impl SslMode {
+    /// The value as libpq spells it (PGSSLMODE).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Disable => "disable",
+            Self::Prefer => "prefer",
+            Self::Require => "require",
+            Self::VerifyCa => "verify-ca",
+            Self::VerifyFull => "verify-full",
+        }
+    }
+}
+
+impl std::fmt::Display for SslMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 fn default_pg_host() -> String {
@@ -101,6 +144,8 @@ impl Default for PostgresConfig {
             user: default_pg_user(),
             password: None,
             bin_dir: None,
+            sslmode: SslMode::default(),
+            sslrootcert: None,
         }
     }
 }

@@ -27,6 +27,8 @@ fn minimal_config_gets_the_documented_defaults() {
         ),
         ("localhost", 5432, "odoo")
     );
+    assert_eq!(c.postgres.sslmode, SslMode::Prefer);
+    assert_eq!(c.postgres.sslrootcert, None);
     assert_eq!(c.runtime.kind, RuntimeKind::None);
     let r = &c.backup.retention;
     assert_eq!(
@@ -242,5 +244,56 @@ fn a_local_runtime_needs_the_command_that_starts_odoo() {
     assert_eq!(
         c.runtime.odoo_command.as_deref(),
         Some("odoo-bin -c /etc/odoo.conf")
+    );
+}
+
+#[test]
+fn sslmode_takes_libpq_values_and_names_them_when_wrong() {
+    let text =
+        format!("{MINIMAL}[postgres]\nsslmode = \"verify-full\"\nsslrootcert = \"pg-ca.crt\"\n");
+    let c = source(&text).load(None).unwrap();
+    assert_eq!(c.postgres.sslmode, SslMode::VerifyFull);
+    assert_eq!(
+        c.postgres.sslrootcert.as_deref(),
+        Some(Path::new("/etc/vigia/pg-ca.crt")),
+        "relative to the config's folder"
+    );
+    let err = source(&format!("{MINIMAL}[postgres]\nsslmode = \"requir\"\n"))
+        .load(None)
+        .unwrap_err();
+    assert_eq!(err.context().key.as_deref(), Some("postgres.sslmode"));
+    assert_eq!(err.context().line, Some(4));
+    for value in ["disable", "prefer", "require", "verify-ca", "verify-full"] {
+        assert!(err.message().contains(value), "{}", err.message());
+    }
+}
+
+#[test]
+fn sslrootcert_must_name_a_file() {
+    for value in ["system", ""] {
+        let text = format!("{MINIMAL}[postgres]\nsslrootcert = \"{value}\"\n");
+        let err = source(&text).load(None).unwrap_err();
+        assert_eq!(err.context().key.as_deref(), Some("postgres.sslrootcert"));
+        assert!(
+            err.message().contains("CA certificate"),
+            "{}",
+            err.message()
+        );
+    }
+}
+
+#[test]
+fn config_show_displays_the_tls_keys() {
+    let text = format!("{MINIMAL}[postgres]\nsslmode = \"require\"\nsslrootcert = \"pg-ca.crt\"\n");
+    let view = source(&text).load(None).unwrap().view();
+    assert_eq!(view.settings["postgres"]["sslmode"], "require");
+    assert_eq!(
+        view.settings["postgres"]["sslrootcert"],
+        "/etc/vigia/pg-ca.crt"
+    );
+    let view = source(MINIMAL).load(None).unwrap().view();
+    assert_eq!(
+        view.settings["postgres"]["sslmode"], "prefer",
+        "the default is shown"
     );
 }

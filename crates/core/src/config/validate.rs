@@ -34,6 +34,19 @@ pub(crate) fn validate(s: &Settings) -> Vec<(String, String)> {
     if let Err(msg) = check_database_name(&s.odoo.database) {
         bad("odoo.database", msg);
     }
+    if let Some(root) = &s.postgres.sslrootcert {
+        // libpq 16 reads `system` as "the system's CAs"; here it would be a file of that name.
+        if root.as_os_str().is_empty() || root == Path::new("system") {
+            bad(
+                "postgres.sslrootcert",
+                format!(
+                    "`{}` is not a file: give the path of the CA certificate (PEM) that signed \
+                     the server's, or leave the key out",
+                    root.display()
+                ),
+            );
+        }
+    }
     match s.runtime.kind {
         RuntimeKind::Local if s.runtime.odoo_command.as_deref().is_none_or(str::is_empty) => bad(
             "runtime.odoo-command",
@@ -167,6 +180,7 @@ pub(crate) fn anchor_paths(s: &mut Settings, base: &Path) {
     s.odoo.data_dir.as_mut().map(anchor);
     s.odoo.addons_paths.iter_mut().for_each(anchor);
     s.postgres.bin_dir.as_mut().map(anchor);
+    s.postgres.sslrootcert.as_mut().map(anchor);
     s.runtime.compose_file.as_mut().map(anchor);
     s.backup.path.as_mut().map(anchor);
     for (_, secret) in secrets_mut(s) {
