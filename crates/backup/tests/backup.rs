@@ -224,34 +224,6 @@ async fn a_backup_to_a_failing_s3_server_fails_clearly_and_is_not_listed() {
     assert_eq!(catalog.backups.len(), 1, "only the first, complete backup");
 }
 
-/// A foreign lock record, as a run on another host that took the lock over writes it.
-async fn take_lock_over(
-    store: &dyn vigia_core::ports::store::ObjectStore,
-    key: &vigia_backup::format::NameKey,
-) {
-    let now = jiff::Timestamp::now();
-    let record = vigia_backup::LockRecord {
-        owner: "backup".into(),
-        process: vigia_core::process::ProcessIdentity {
-            host: "another-host".into(),
-            pid: 1,
-            boot_id: "b".into(),
-            pid_ns: "pid:[1]".into(),
-            start_ticks: 1,
-        },
-        started_at: now,
-        heartbeat_at: now,
-        nonce: "successor".into(),
-    };
-    store
-        .put_bytes(
-            vigia_backup::format::LOCK_KEY,
-            key.seal(&record).unwrap().into(),
-        )
-        .await
-        .unwrap();
-}
-
 /// Runs `action` once, the first time the job writes its manifest (after the dump and the
 /// filestore, before the index).
 fn at_manifest<F>(
@@ -290,7 +262,7 @@ async fn a_backup_whose_lock_was_taken_over_writes_no_index() {
     let name_key = s.job.name_key.clone();
     s.job.store = at_manifest(fixture.shared_store(), move |store| {
         let name_key = name_key.clone();
-        Box::pin(async move { take_lock_over(store.as_ref(), &name_key).await })
+        Box::pin(async move { common::take_lock_over(store.as_ref(), &name_key, "backup").await })
     });
     let err = s.job.run().await.unwrap_err();
     assert_eq!(err.kind(), vigia_core::ErrorKind::Locked, "{err}");

@@ -210,24 +210,7 @@ async fn a_prune_whose_lock_was_taken_over_deletes_nothing() {
             let (store, name_key) = (std::sync::Arc::clone(&inner), name_key.clone());
             Box::pin(async move {
                 if now {
-                    let record = vigia_backup::LockRecord {
-                        owner: "prune".into(),
-                        process: vigia_core::process::ProcessIdentity {
-                            host: "another-host".into(),
-                            pid: 1,
-                            boot_id: "b".into(),
-                            pid_ns: "pid:[1]".into(),
-                            start_ticks: 1,
-                        },
-                        started_at: Timestamp::now(),
-                        heartbeat_at: Timestamp::now(),
-                        nonce: "successor".into(),
-                    };
-                    let sealed = name_key.seal(&record).unwrap();
-                    store
-                        .put_bytes(vigia_backup::format::LOCK_KEY, sealed.into())
-                        .await
-                        .unwrap();
+                    common::take_lock_over(store.as_ref(), &name_key, "prune").await;
                 }
             })
         }),

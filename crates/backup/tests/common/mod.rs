@@ -159,3 +159,32 @@ pub async fn check_pattern(mut reader: vigia_core::ports::store::ObjectReader, o
 pub fn odoo_file(dir: &std::path::Path, content: &[u8]) -> String {
     vigia_sandbox::odoo::write_file(dir, content).unwrap()
 }
+
+/// A foreign lock record, as a run on another host that took the lock over writes it.
+pub async fn take_lock_over(
+    store: &dyn vigia_core::ports::store::ObjectStore,
+    key: &vigia_backup::format::NameKey,
+    owner: &str,
+) {
+    let now = jiff::Timestamp::now();
+    let record = vigia_backup::LockRecord {
+        owner: owner.into(),
+        process: vigia_core::process::ProcessIdentity {
+            host: "another-host".into(),
+            pid: 1,
+            boot_id: "b".into(),
+            pid_ns: "pid:[1]".into(),
+            start_ticks: 1,
+        },
+        started_at: now,
+        heartbeat_at: now,
+        nonce: "successor".into(),
+    };
+    store
+        .put_bytes(
+            vigia_backup::format::LOCK_KEY,
+            key.seal(&record).unwrap().into(),
+        )
+        .await
+        .unwrap();
+}
