@@ -12,6 +12,7 @@ use sha1::{Digest, Sha1};
 use vigia_core::ports::store::ObjectStore;
 use vigia_core::{Error, ErrorKind, Result};
 
+use crate::filestore_read::{self, CheckedReader};
 use crate::format::{NameKey, object_key};
 use crate::keys::Recipients;
 use crate::seal::{SealedObject, put_sealed};
@@ -137,17 +138,30 @@ impl FilestoreBackup<'_> {
     }
 
     async fn hash(&self, store_fname: String) -> Result<Hashed> {
-        let path = file_path(self.dir, &store_fname)?;
-        let name_key = self.name_key.clone();
-        tokio::task::spawn_blocking(move || hash_file(&path, store_fname, &name_key))
+        file_path(self.dir, &store_fname)?;
+        let (dir, name_key) = (self.dir.to_path_buf(), self.name_key.clone());
+        tokio::task::spawn_blocking(move || hash_file(&dir, store_fname, &name_key))
             .await
             .map_err(|e| Error::internal(format!("the hashing task failed: {e}")))?
     }
 
     async fn upload(&self, entry: &FilestoreEntry) -> Result<SealedObject> {
-        let path = self.dir.join(&entry.store_fname);
+        let dir = self.dir.to_path_buf();
+        let (name, sha1, size) = (
+            entry.store_fname.clone(),
+            entry.sha1.clone(),
+            entry.size_bytes,
+        );
         let object = put_sealed(self.store, &entry.object, self.recipients, move || {
-            std::fs::File::open(&path).map(|f| Box::new(f) as Box<dyn Read>)
+            let file = filestore_read::open(&dir, &name)
+                .map_err(|e| std::io::Error::other(e.message().to_owned()))?
+                .ok_or_else(|| {
+                    std::io::Error::other(format!(
+                        "filestore file {name} disappeared while it was backed up; run the \
+                         backup again"
+                    ))
+                })?;
+            Ok(Box::new(CheckedReader::new(file, &name, &sha1, size)) as Box<dyn Read>)
         })
         .await?;
         vigia_core::failpoint::hit("backup.filestore")?;
@@ -227,13 +241,10 @@ fn name_some(items: &[String]) -> String {
     }
 }
 
-fn hash_file(path: &Path, store_fname: String, name_key: &NameKey) -> Result<Hashed> {
-    let mut file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(Hashed::Problem(FilestoreProblem::Missing { store_fname }));
-        }
-        Err(e) => return Err(Error::io("read", path, e)),
+fn hash_file(dir: &Path, store_fname: String, name_key: &NameKey) -> Result<Hashed> {
+    let path = dir.join(&store_fname);
+    let Some(mut file) = filestore_read::open(dir, &store_fname)? else {
+        return Ok(Hashed::Problem(FilestoreProblem::Missing { store_fname }));
     };
     let mut hasher = Sha1::new();
     let mut buf = vec![0u8; 64 * 1024];
@@ -241,7 +252,7 @@ fn hash_file(path: &Path, store_fname: String, name_key: &NameKey) -> Result<Has
     loop {
         let n = file
             .read(&mut buf)
-            .map_err(|e| Error::io("read", path, e))?;
+            .map_err(|e| Error::io("read", &path, e))?;
         if n == 0 {
             break;
         }

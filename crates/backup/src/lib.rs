@@ -11,6 +11,7 @@ mod copy_records;
 mod demo;
 mod extra;
 mod filestore;
+mod filestore_read;
 pub mod format;
 mod keys;
 mod leftovers;

@@ -175,3 +175,71 @@ async fn a_store_fname_outside_the_filestore_is_refused() {
     assert_eq!(err.kind(), ErrorKind::Integrity);
     assert!(err.message().contains("refusing it"), "{}", err.message());
 }
+
+/// Odoo's user owns the filestore: a link planted there, even to a file whose bytes match
+/// its name, is never followed (regression: it was, file and folder alike).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn links_in_the_filestore_are_not_followed() {
+    let s = Setup::new();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let outside = odoo_file(elsewhere.path(), b"readable by root only");
+    let (folder, _) = outside.split_once('/').unwrap();
+    std::fs::create_dir_all(s.dir.path().join(folder)).unwrap();
+    std::os::unix::fs::symlink(elsewhere.path().join(&outside), s.dir.path().join(&outside))
+        .unwrap();
+    let err = s
+        .run(std::slice::from_ref(&outside), true)
+        .await
+        .unwrap_err();
+    assert!(err.message().contains("link"), "{err}");
+    assert!(err.message().contains(&outside), "{err}");
+
+    let s = Setup::new();
+    let linked_folder = odoo_file(elsewhere.path(), b"another");
+    let (folder, _) = linked_folder.split_once('/').unwrap();
+    std::os::unix::fs::symlink(elsewhere.path().join(folder), s.dir.path().join(folder)).unwrap();
+    let err = s.run(&[linked_folder], true).await.unwrap_err();
+    assert!(err.message().contains("link"), "{err}");
+    assert!(s.fixture.store().list("objects/").await.unwrap().is_empty());
+}
+
+/// Odoo's user rewrites files while the backup runs: what is uploaded must be what was
+/// hashed (regression: the file was opened again by path and read unchecked).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_rewritten_before_its_upload_fails_the_run() {
+    let s = Setup::new();
+    let refs: Vec<String> = (0..30)
+        .map(|i| odoo_file(s.dir.path(), format!("adjunto {i:02}").as_bytes()))
+        .collect();
+    let dir = s.dir.path().to_path_buf();
+    let names = refs.clone();
+    let fired = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // At the first upload, every file is rewritten in place, same size, other bytes: the
+    // uploads still to come read the new bytes.
+    let store = common::hooked::Hooked::wrap(
+        s.fixture.shared_store(),
+        std::sync::Arc::new(move |op, key| {
+            if op == "put"
+                && key.starts_with("objects/")
+                && !fired.swap(true, std::sync::atomic::Ordering::SeqCst)
+            {
+                for name in &names {
+                    std::fs::write(dir.join(name), b"REWRITTEN!").unwrap();
+                }
+            }
+            Box::pin(async {})
+        }),
+    );
+    let recipients = s.identity.recipients();
+    let err = FilestoreBackup {
+        store: store.as_ref(),
+        dir: s.dir.path(),
+        name_key: &s.name_key,
+        recipients: &recipients,
+        allow_missing: false,
+    }
+    .run(&refs, &HashMap::new())
+    .await
+    .unwrap_err();
+    assert!(err.message().contains("changed while"), "{err}");
+}
