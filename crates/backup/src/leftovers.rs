@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use vigia_core::Result;
 use vigia_core::ports::store::{ObjectMeta, ObjectStore};
 
-use crate::lock::StoreLock;
+use crate::lock::{StoreLock, sweep_clock_probes};
 
 /// The index-less `backups/<id>/` folders in `listing` (a LIST of `backups/`), by id.
 pub fn index_less(listing: &[ObjectMeta]) -> BTreeMap<String, Vec<ObjectMeta>> {
@@ -38,7 +38,7 @@ pub async fn sweep_dead_runs(store: &dyn ObjectStore, lock: &StoreLock) -> Resul
         }
     }
     lock.ensure_held().await?;
-    let cleaned = store.clean_dead_writes().await?;
+    let cleaned = store.clean_dead_writes().await? + sweep_clock_probes(store).await?;
     let swept: Vec<String> = dirs.keys().map(|id| format!("backups/{id}/")).collect();
     if !swept.is_empty() || cleaned > 0 {
         tracing::info!(

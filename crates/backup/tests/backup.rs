@@ -303,3 +303,31 @@ async fn a_reused_object_removed_during_a_backup_keeps_its_index_out() {
     let ids: Vec<_> = catalog.backups.iter().map(|b| b.id.clone()).collect();
     assert_eq!(ids, [first.id], "the second backup has no index");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clock_probe_a_killed_run_left_is_swept_by_the_next_backup() {
+    let fixture = Fixture::local();
+    let s = stack(&fixture);
+    let store = fixture.store();
+    for name in ["locks/clock-old", "locks/clock-fresh"] {
+        store.put_bytes(name, b"{}".to_vec().into()).await.unwrap();
+    }
+    let Fixture::Local(dir, _) = &fixture else {
+        unreachable!()
+    };
+    std::fs::File::options()
+        .write(true)
+        .open(dir.path().join("store/locks/clock-old"))
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - std::time::Duration::from_hours(2))
+        .unwrap();
+    s.job.run().await.unwrap();
+    let left: Vec<String> = store
+        .list("locks/")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.key)
+        .collect();
+    assert_eq!(left, ["locks/clock-fresh"], "only the old probe goes");
+}

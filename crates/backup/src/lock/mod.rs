@@ -23,7 +23,7 @@ use self::record::{Found, StoreClock, Verdict};
 use crate::format::{LOCK_KEY, NameKey};
 
 pub use self::readers::ReadLock;
-pub use self::record::LockRecord;
+pub use self::record::{LockRecord, sweep_clock_probes};
 
 const HEARTBEAT: Duration = Duration::from_secs(30);
 /// A record the store has not seen rewritten for this long belongs to a dead or cut-off run.

@@ -158,6 +158,20 @@ impl StoreClock {
     }
 }
 
+/// Removes clock probes a killed run left (a probe lives for a few milliseconds; one an hour
+/// old is nobody's). Returns how many.
+pub async fn sweep_clock_probes(store: &dyn ObjectStore) -> Result<u64> {
+    let cutoff = Timestamp::now() - jiff::SignedDuration::from_hours(1);
+    let mut removed = 0;
+    for probe in store.list(CLOCK_PREFIX).await? {
+        if probe.modified.is_some_and(|m| m < cutoff) {
+            store.delete(&probe.key).await?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 /// The store's clock now: the modification time of an object written for the purpose.
 async fn probe_store_time(store: &dyn ObjectStore) -> Result<Timestamp> {
     let key = format!(
