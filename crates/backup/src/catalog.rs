@@ -53,7 +53,7 @@ impl Catalog {
 
 /// The index stored at `key`, its mac checked and its id the one its key names: a name-key
 /// holder can copy an old index over the newest one's key, which would hide the newest backup.
-fn open_index(name_key: &NameKey, bytes: &[u8], key: &str) -> Result<BackupIndex> {
+pub fn open_index(name_key: &NameKey, bytes: &[u8], key: &str) -> Result<BackupIndex> {
     let index: BackupIndex = name_key.open(bytes, key)?;
     if index_key(&index.id) != key {
         return Err(Error::new(

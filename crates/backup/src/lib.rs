@@ -47,3 +47,12 @@ pub use verify::{
     Problem, Selection, VerificationLog, VerificationRecord, VerifyJob, VerifyLevel, VerifyReport,
     VerifyResult,
 };
+
+/// The readers of untrusted input (an Odoo zip, a store's index and manifest), as the real
+/// code calls them, for the fuzz targets in `fuzz/`.
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing {
+    pub use crate::catalog::open_index;
+    pub use crate::restore::{NewFolder, copy_restricted, extract_filestore};
+    pub use crate::verify::open_manifest;
+}

@@ -24,8 +24,39 @@ pub struct BackupIndex {
 }
 
 impl BackupIndex {
-    /// What a restore reads: every object listed.
+    /// What a restore reads: every object listed (at most `u64::MAX`: the sizes are the
+    /// index's word).
     pub fn size_bytes(&self) -> u64 {
-        self.objects.iter().map(|o| o.size_bytes).sum()
+        self.objects
+            .iter()
+            .fold(0, |total: u64, o| total.saturating_add(o.size_bytes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by review during the fuzzing of issue 10 (the fuzzer did not reach it): the sizes
+    /// come from the index, and `backup list` summed them with an overflowing `sum`.
+    #[test]
+    fn sizes_that_add_up_past_2_64_do_not_overflow() {
+        let at: Timestamp = "2026-11-28T02:15:30Z".parse().unwrap();
+        let object = SealedObject {
+            key: "objects/a".into(),
+            size_bytes: 1 << 63,
+            sha256: String::new(),
+            plain_bytes: 0,
+        };
+        let index = BackupIndex {
+            format: FORMAT,
+            id: BackupId::new(at),
+            database: "odoo".into(),
+            started_at: at,
+            finished_at: at,
+            vigia_version: "0.1.0".into(),
+            objects: vec![object.clone(), object],
+        };
+        assert_eq!(index.size_bytes(), u64::MAX);
     }
 }

@@ -52,6 +52,8 @@ pub use resume::{Recovered, ResumeReport, SwapRecovery};
 pub use swap::Aside;
 use swap::Swap;
 use untrusted::CopyOwner;
+#[cfg(feature = "fuzzing")]
+pub use {new_folder::NewFolder, odoo_zip::extract_filestore, restricted_sql::copy_restricted};
 
 /// How long Odoo may take to start and answer healthy after a swap.
 pub const HEALTH_TIMEOUT: Duration = Duration::from_mins(2);

@@ -94,7 +94,9 @@ impl OdooZipInfo {
             let name = entry.name().map_err(|e| damaged(path, "", &e))?;
             if entry.is_file() && name.starts_with(FILESTORE) {
                 filestore_files += 1;
-                filestore_bytes += entry.size();
+                // Declared sizes are the zip's word: the free-space check must not wrap.
+                filestore_bytes = u64::checked_add(filestore_bytes, entry.size())
+                    .ok_or_else(|| damaged(path, "", &"its filestore sizes add up past 2^64"))?;
             }
         }
         Ok(Self {
@@ -383,6 +385,46 @@ mod tests {
         let zip = zip_of(dir.path(), &[(MANIFEST, manifest)]);
         let err = OdooZipInfo::read(&zip).unwrap_err();
         assert!(err.message().contains("larger than"), "{}", err.message());
+    }
+
+    /// Found by review during the fuzzing of issue 10 (the fuzzer did not reach it): the
+    /// filestore's size was the plain sum of the sizes the zip declares, which overflowed (a
+    /// panic in a debug build; in a release build a wrapped, tiny size passed the free-space
+    /// check).
+    #[test]
+    fn declared_sizes_that_overflow_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("odoo.zip");
+        let mut zip = zip::ZipWriter::new(File::create(&path).unwrap());
+        let large = SimpleFileOptions::default().large_file(true);
+        for (name, content) in [
+            (MANIFEST, br#"{"db_name": "odoo"}"#.to_vec()),
+            (DUMP, b"SELECT 1;\n".to_vec()),
+            ("filestore/aa/1", b"one".to_vec()),
+            ("filestore/aa/2", b"two".to_vec()),
+        ] {
+            zip.start_file(name, large).unwrap();
+            zip.write_all(&content).unwrap();
+        }
+        zip.finish().unwrap();
+        // Each central header's ZIP64 field starts with the uncompressed size: 2^63 each.
+        let mut bytes = std::fs::read(&path).unwrap();
+        let mut at = 0;
+        while let Some(found) = bytes[at..].windows(4).position(|w| w == b"PK\x01\x02") {
+            let header = at + found;
+            let name_len =
+                usize::from(u16::from_le_bytes([bytes[header + 28], bytes[header + 29]]));
+            let name = &bytes[header + 46..header + 46 + name_len];
+            let extra = header + 46 + name_len;
+            if name.starts_with(b"filestore/") {
+                assert_eq!(&bytes[extra..extra + 2], &[1, 0], "a ZIP64 field");
+                bytes[extra + 4..extra + 12].copy_from_slice(&(1u64 << 63).to_le_bytes());
+            }
+            at = header + 4;
+        }
+        std::fs::write(&path, bytes).unwrap();
+        let err = OdooZipInfo::read(&path).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Integrity, "{}", err.message());
     }
 
     /// Regression (issue 10 item 7): names from the zip reached the terminal raw, escape

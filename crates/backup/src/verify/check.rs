@@ -354,8 +354,7 @@ async fn read_small(
     Ok(content.map_err(|damage| Problem::new(&object.key, damage)))
 }
 
-/// A backup's manifest, read back, authenticated by its mac and checked to be this backup's,
-/// with every filestore entry of Odoo's form for its own sha1. A name-key holder can re-seal
+/// A backup's manifest, read back and opened by `open_manifest`. A name-key holder can re-seal
 /// a manifest: restore, verify and `backup show` all read it here, so none of them acts on a
 /// name that leaves the filestore.
 pub(crate) async fn read_manifest(
@@ -368,24 +367,32 @@ pub(crate) async fn read_manifest(
     let Some(object) = index.objects.iter().find(|o| o.key == key) else {
         return Ok(Err(Problem::new(&key, "the index does not list it")));
     };
-    let plain = match read_small(store, object, identity).await? {
-        Ok(plain) => plain,
-        Err(problem) => return Ok(Err(problem)),
-    };
-    let manifest: BackupManifest = match name_key.open(&plain, &key) {
-        Ok(manifest) => manifest,
-        Err(e) => return Ok(Err(Problem::new(&key, e.message()))),
-    };
+    Ok(read_small(store, object, identity)
+        .await?
+        .and_then(|plain| open_manifest(name_key, &plain, index)))
+}
+
+/// A manifest's decrypted bytes, authenticated by its mac and checked to be `index`'s backup's,
+/// with every filestore entry of Odoo's form for its own sha1.
+pub fn open_manifest(
+    name_key: &NameKey,
+    plain: &[u8],
+    index: &BackupIndex,
+) -> std::result::Result<BackupManifest, Problem> {
+    let key = manifest_key(&index.id);
+    let manifest: BackupManifest = name_key
+        .open(plain, &key)
+        .map_err(|e| Problem::new(&key, e.message()))?;
     if manifest.id != index.id {
-        return Ok(Err(Problem::new(
+        return Err(Problem::new(
             &key,
             format!("it describes backup {}, not {}", manifest.id, index.id),
-        )));
+        ));
     }
     if let Some(problem) = entries_problem(&manifest.filestore) {
-        return Ok(Err(Problem::new(&key, problem)));
+        return Err(Problem::new(&key, problem));
     }
-    Ok(Ok(manifest))
+    Ok(manifest)
 }
 
 /// `io::Write` into a hasher, for `io::copy`.

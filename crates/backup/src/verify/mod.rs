@@ -16,6 +16,8 @@ use vigia_core::ports::clock::{Clock, SystemClock};
 use vigia_core::ports::progress::{NoProgress, Progress, ProgressEvent};
 use vigia_core::{CancelToken, Config, Error, ErrorKind, Outcome, Result};
 
+#[cfg(feature = "fuzzing")]
+pub use check::open_manifest;
 pub(crate) use check::{quick_problems, read_manifest};
 pub use record::{VerificationLog, VerificationRecord};
 
