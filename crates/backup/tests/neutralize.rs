@@ -11,21 +11,32 @@ use vigia_core::ErrorKind;
 
 const CERTIFICATE: &[u8] = b"0\x82\x0a\x1f PKCS#12 llave criptografica";
 
-/// Attaches a `.p12` to the company the way a binary field stores it; returns its file.
-fn attach_certificate(s: &Stack) -> String {
-    let fname = common::odoo_file(s.filestore.path(), CERTIFICATE);
-    s.cluster
-        .psql(
-            "odoo",
-            &format!(
-                "INSERT INTO ir_attachment (name, res_model, res_field, res_id, store_fname, \
-                 checksum) VALUES ('llave.p12', 'res.company', 'l10n_cr_certificate', 1, \
-                 '{fname}', '{}')",
-                &fname[3..]
-            ),
-        )
-        .unwrap();
-    fname
+const PRIVATE_KEY: &[u8] = b"-----BEGIN PRIVATE KEY-----\nllave privada\n";
+
+/// Attaches the certificate and the separate PEM private key to the company the way the
+/// module's binary fields store them; returns their files.
+fn attach_certificate(s: &Stack) -> Vec<String> {
+    [
+        ("llave.p12", "l10n_cr_certificate", CERTIFICATE),
+        ("llave.pem", "l10n_cr_private_key", PRIVATE_KEY),
+    ]
+    .into_iter()
+    .map(|(name, field, bytes)| {
+        let fname = common::odoo_file(s.filestore.path(), bytes);
+        s.cluster
+            .psql(
+                "odoo",
+                &format!(
+                    "INSERT INTO ir_attachment (name, res_model, res_field, res_id, \
+                         store_fname, checksum) VALUES ('{name}', 'res.company', '{field}', 1, \
+                         '{fname}', '{}')",
+                    &fname[3..]
+                ),
+            )
+            .unwrap();
+        fname
+    })
+    .collect()
 }
 
 fn query(s: &Stack, database: &str, sql: &str) -> String {
@@ -38,8 +49,9 @@ fn sending_state(s: &Stack, database: &str) -> Vec<String> {
         "SELECT string_agg(cron_name || '=' || active, ', ' ORDER BY id) FROM ir_cron",
         "SELECT string_agg(smtp_host || '=' || active, ', ' ORDER BY id) FROM ir_mail_server",
         "SELECT bool_or(active) FROM fetchmail_server",
-        "SELECT concat_ws('|', l10n_cr_hacienda_username, l10n_cr_hacienda_password, \
-         l10n_cr_certificate_pin, l10n_cr_environment) FROM res_company",
+        "SELECT concat_ws('|', l10n_cr_hacienda_env, l10n_cr_hacienda_username, \
+         l10n_cr_hacienda_password, l10n_cr_key_password, l10n_cr_auto_submit_einvoice, \
+         l10n_cr_certificate_filename) FROM res_company",
         "SELECT string_agg(key, ', ' ORDER BY key) FROM ir_config_parameter",
         "SELECT count(*) FROM ir_attachment WHERE res_model = 'res.company'",
     ]
@@ -52,7 +64,15 @@ fn sending_state(s: &Stack, database: &str) -> Vec<String> {
 async fn a_neutralized_copy_can_send_nothing_and_the_live_database_keeps_everything() {
     let fixture = Fixture::local();
     let s = stack(&fixture);
-    let certificate = attach_certificate(&s);
+    let certificates = attach_certificate(&s);
+    // A credential DOMAIN.md does not list: found by its name.
+    s.cluster
+        .psql(
+            "odoo",
+            "ALTER TABLE res_company ADD COLUMN l10n_cr_sinpe_api_token varchar; \
+             UPDATE res_company SET l10n_cr_sinpe_api_token = 'live-sinpe-token'",
+        )
+        .unwrap();
     let backup = s.job.run().await.unwrap();
     let live_before = sending_state(&s, "odoo");
 
@@ -67,16 +87,29 @@ async fn a_neutralized_copy_can_send_nothing_and_the_live_database_keeps_everyth
     assert_eq!(phases.last(), Some(&"neutralize"));
     let done = report.neutralized.unwrap();
     assert_eq!(
+        done.set,
+        [
+            "res_company.l10n_cr_hacienda_env = 'sandbox'",
+            "res_company.l10n_cr_auto_submit_einvoice = false",
+        ]
+    );
+    assert_eq!(
         done.cleared,
         [
             "ir_config_parameter:l10n_cr_einvoice.hacienda_api_token",
             "res_company.l10n_cr_hacienda_username",
             "res_company.l10n_cr_hacienda_password",
-            "res_company.l10n_cr_certificate_pin",
+            "res_company.l10n_cr_key_password",
+            "res_company.l10n_cr_sinpe_api_token",
             "ir_attachment:res.company.l10n_cr_certificate",
+            "ir_attachment:res.company.l10n_cr_private_key",
         ]
     );
-    assert_eq!(done.removed_files, std::slice::from_ref(&certificate));
+    let mut removed = done.removed_files.clone();
+    removed.sort();
+    let mut expected = certificates.clone();
+    expected.sort();
+    assert_eq!(removed, expected);
     assert_eq!(done.statements, 1);
 
     let copy = sending_state(&s, "odoo_staging");
@@ -88,8 +121,20 @@ async fn a_neutralized_copy_can_send_nothing_and_the_live_database_keeps_everyth
     );
     assert_eq!(copy[1], "smtp.office365.com=false, invalid=true");
     assert_eq!(copy[2], "f");
-    assert_eq!(copy[3], "production", "credentials cleared, the rest kept");
+    assert_eq!(
+        copy[3], "sandbox|f|llave.p12",
+        "pointed at Hacienda's sandbox, no automatic submission, credentials cleared, the rest kept"
+    );
     assert_eq!(copy[5], "0");
+    assert_eq!(
+        query(
+            &s,
+            "odoo_staging",
+            "SELECT count(l10n_cr_sinpe_api_token) FROM res_company"
+        ),
+        "0",
+        "a credential DOMAIN.md does not name is found by its name"
+    );
     let param = |db: &str, key: &str| {
         query(
             &s,
@@ -110,14 +155,18 @@ async fn a_neutralized_copy_can_send_nothing_and_the_live_database_keeps_everyth
         query(&s, "odoo_staging", "SELECT count(vat) FROM res_partner"),
         "0"
     );
-    assert!(!root.path().join("odoo_staging").join(&certificate).exists());
+    for file in &certificates {
+        assert!(!root.path().join("odoo_staging").join(file).exists());
+    }
 
     assert_eq!(
         sending_state(&s, "odoo"),
         live_before,
         "the live one is as it was"
     );
-    assert!(s.filestore.path().join(&certificate).exists());
+    for file in &certificates {
+        assert!(s.filestore.path().join(file).exists());
+    }
     assert_eq!(param("odoo", "database.is_neutralized"), "");
 }
 

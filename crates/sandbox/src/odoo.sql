@@ -25,8 +25,15 @@ INSERT INTO ir_mail_server (name, smtp_host, smtp_port, smtp_encryption, smtp_au
   VALUES ('Facturacion', 'smtp.office365.com', 587, 'starttls', 'login', 'facturas@example.cr', 'live-smtp-password', true);
 CREATE TABLE fetchmail_server (id serial PRIMARY KEY, name varchar NOT NULL, server varchar, active boolean);
 INSERT INTO fetchmail_server (name, server, active) VALUES ('Recepcion de comprobantes', 'imap.example.cr', true);
+-- The e-invoicing module's company fields (its models/res_company.py, DOMAIN.md section 3).
 CREATE TABLE res_company (id serial PRIMARY KEY, name varchar NOT NULL, vat varchar,
-  l10n_cr_hacienda_username varchar, l10n_cr_hacienda_password varchar, l10n_cr_certificate_pin varchar,
-  l10n_cr_environment varchar NOT NULL DEFAULT 'production');
-INSERT INTO res_company (name, vat, l10n_cr_hacienda_username, l10n_cr_hacienda_password, l10n_cr_certificate_pin)
-  VALUES ('Soluciones GMS S.A.', '3101123456', 'cpj-3-101-123456@prod.comprobanteselectronicos.go.cr', 'live-hacienda-password', '1234');
+  l10n_cr_hacienda_env varchar DEFAULT 'sandbox', l10n_cr_hacienda_username varchar,
+  l10n_cr_hacienda_password varchar, l10n_cr_key_password varchar,
+  l10n_cr_certificate_filename varchar, l10n_cr_private_key_filename varchar,
+  l10n_cr_auto_submit_einvoice boolean DEFAULT false, l10n_cr_auto_send_email boolean DEFAULT true);
+INSERT INTO res_company (name, vat, l10n_cr_hacienda_env, l10n_cr_hacienda_username,
+    l10n_cr_hacienda_password, l10n_cr_key_password, l10n_cr_certificate_filename,
+    l10n_cr_private_key_filename, l10n_cr_auto_submit_einvoice)
+  VALUES ('Soluciones GMS S.A.', '3101123456', 'production',
+    'cpj-3-101-123456@prod.comprobanteselectronicos.go.cr', 'live-hacienda-password', '1234',
+    'llave.p12', 'llave.pem', true);

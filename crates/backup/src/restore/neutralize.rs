@@ -3,9 +3,12 @@
 //! credentials and certificate, so a restored copy can never send a real e-invoice or e-mail.
 //! One transaction: a copy is neutralized completely or not at all.
 //!
-//! DOMAIN.md does not name the e-invoicing module's credential fields, so they are found by
-//! name: `res_company` columns and `ir_config_parameter` keys under `l10n_cr` whose name has a
-//! credential word, and the company's binary fields stored as attachments (the `.p12`).
+//! The e-invoicing module's company fields are known by name (DOMAIN.md section 3): the copy
+//! is pointed at Hacienda's sandbox with automatic submission off, the username, password and
+//! `.p12` PIN are cleared, and the certificate and private-key attachments and their files
+//! removed. Fields it does not list are found by name as a fallback: `res_company` columns and
+//! `ir_config_parameter` keys under `l10n_cr` whose name has a credential word, and the
+//! company's binary fields of that kind stored as attachments.
 
 use std::path::Path;
 
@@ -19,6 +22,30 @@ use crate::pg::{PgTarget, db_error, has_table, quote_ident};
 const CREDENTIAL: &str = "(^|[_.])(user|username|login|password|passwd|pass|pin|secret|token|\
 api_key|key|certificate|cert|p12|llave|credentials?)([_.]|$)";
 
+/// The module's settings a copy must have, whatever the live database says: Hacienda's
+/// sandbox, and no automatic submission.
+const SETTINGS: &[(&str, &str)] = &[
+    ("l10n_cr_hacienda_env", "'sandbox'"),
+    ("l10n_cr_auto_submit_einvoice", "false"),
+];
+
+/// The module's credential columns on `res_company`: cleared.
+const SECRETS: &[&str] = &[
+    "l10n_cr_hacienda_username",
+    "l10n_cr_hacienda_password",
+    "l10n_cr_key_password",
+];
+
+/// The module's columns that are neither: kept, even where a credential word is in the name.
+const KEPT: &[&str] = &[
+    "l10n_cr_certificate_filename",
+    "l10n_cr_private_key_filename",
+    "l10n_cr_auto_send_email",
+];
+
+/// The module's binary fields stored as attachments: the certificate and its private key.
+const CERTIFICATE_FIELDS: &[&str] = &["l10n_cr_certificate", "l10n_cr_private_key"];
+
 /// The server Odoo's own neutralization adds: with every real one inactive Odoo would fall
 /// back to the SMTP server of its config file; this one points nowhere.
 const DUMMY_MAIL_SERVER: &str = "INSERT INTO ir_mail_server (name, smtp_port, smtp_host, \
@@ -30,6 +57,8 @@ const DUMMY_MAIL_SERVER: &str = "INSERT INTO ir_mail_server (name, smtp_port, sm
 pub struct NeutralizeReport {
     /// One line per built-in step, with what it changed or why it did nothing.
     pub steps: Vec<String>,
+    /// The module's settings forced: `res_company.column = value`.
+    pub set: Vec<String>,
     /// Hacienda credentials cleared: `table.column` or `ir_config_parameter:key`.
     pub cleared: Vec<String>,
     /// Certificate files removed from the restored filestore (`xx/sha1`).
@@ -191,21 +220,37 @@ async fn mail(tx: &Transaction<'_>, report: &mut NeutralizeReport) -> Result<()>
     Ok(())
 }
 
-/// The company's Hacienda credential columns: NULL where allowed, else the empty value of
-/// their type.
+/// The module's settings forced, and the company's Hacienda credential columns (known by
+/// name, else found by a credential word) cleared: NULL where allowed, else the empty value
+/// of their type.
 async fn company_columns(tx: &Transaction<'_>, report: &mut NeutralizeReport) -> Result<()> {
     let columns = tx
         .query(
-            "SELECT column_name::text, is_nullable = 'YES', data_type::text \
-             FROM information_schema.columns WHERE table_schema = current_schema() \
-             AND table_name = 'res_company' AND column_name LIKE 'l10n\\_cr\\_%' \
-             AND column_name ~* $1 ORDER BY ordinal_position",
+            "SELECT column_name::text, is_nullable = 'YES', data_type::text, \
+             column_name ~* $1 FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND table_name = 'res_company' \
+             AND column_name LIKE 'l10n\\_cr\\_%' ORDER BY ordinal_position",
             &[&CREDENTIAL],
         )
         .await
         .map_err(|e| db_error("cannot read res_company's columns", &e))?;
     for row in &columns {
-        let (column, nullable, kind): (String, bool, String) = (row.get(0), row.get(1), row.get(2));
+        let (column, nullable, kind, credential): (String, bool, String, bool) =
+            (row.get(0), row.get(1), row.get(2), row.get(3));
+        if let Some((_, value)) = SETTINGS.iter().find(|(name, _)| *name == column) {
+            exec(
+                tx,
+                &format!("UPDATE res_company SET {} = {value}", quote_ident(&column)),
+                &[],
+            )
+            .await?;
+            report.set.push(format!("res_company.{column} = {value}"));
+            continue;
+        }
+        let secret = SECRETS.contains(&column.as_str());
+        if !secret && (KEPT.contains(&column.as_str()) || !credential) {
+            continue;
+        }
         let empty = match (nullable, kind.as_str()) {
             (true, _) => "NULL",
             (false, "character varying" | "text" | "character") => "''",
@@ -251,15 +296,25 @@ async fn certificate_attachments(
     if !has_field {
         return Ok(Vec::new());
     }
-    let rows = tx
+    let known: Vec<String> = CERTIFICATE_FIELDS.iter().map(|f| (*f).to_owned()).collect();
+    let mut rows = tx
         .query(
             "DELETE FROM ir_attachment WHERE res_model = 'res.company' \
-             AND res_field LIKE 'l10n\\_cr\\_%' AND res_field ~* $1 \
+             AND (res_field = ANY($2) OR (res_field LIKE 'l10n\\_cr\\_%' AND res_field ~* $1)) \
              RETURNING res_field, store_fname",
-            &[&CREDENTIAL],
+            &[&CREDENTIAL, &known],
         )
         .await
         .map_err(|e| db_error("cannot delete the certificate attachments", &e))?;
+    // The module's fields first, in its order, then those found by name.
+    rows.sort_by_key(|row| {
+        let field: String = row.get(0);
+        let rank = CERTIFICATE_FIELDS
+            .iter()
+            .position(|f| *f == field)
+            .unwrap_or(CERTIFICATE_FIELDS.len());
+        (rank, field)
+    });
     let mut files = Vec::new();
     for row in &rows {
         let (field, fname): (String, Option<String>) = (row.get(0), row.get(1));
