@@ -19,6 +19,7 @@ use crate::addons::addon_hashes;
 use crate::catalog::Catalog;
 use crate::extra::{ExtraFile, bundle, extra_files};
 use crate::filestore::{FilestoreBackup, FilestoreReport};
+use crate::format::SealedObject;
 use crate::format::{
     BackupId, BackupIndex, BackupManifest, FORMAT, NAME_KEY_KEY, NameKey, dump_key, extra_key,
     index_key, manifest_key,
@@ -28,7 +29,7 @@ use crate::leftovers::sweep_dead_runs;
 use crate::lock::{LockRequest, StoreLock, os_lock_dir};
 use crate::metrics::{ping_heartbeat, write_backup_metrics};
 use crate::pg::{PgDump, PgTarget, SnapshotSession};
-use crate::seal::{SealedObject, put_sealed};
+use crate::seal::put_sealed;
 
 /// The phase the dump streams in; its bytes are reported as they are read from pg_dump.
 const DUMP_PHASE: &str = "dump and filestore";

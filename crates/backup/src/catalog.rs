@@ -9,8 +9,11 @@ use vigia_core::{Error, ErrorKind, Result};
 
 use crate::access::StoreAccess;
 use crate::format::{BackupId, BackupIndex, BackupManifest, NameKey, index_key};
-use crate::seal::SealedObject;
-use crate::verify::{VerificationLog, VerifyLevel, read_manifest};
+use crate::format::{
+    Problem, SealedObject, VerificationLog, VerifyLevel, manifest_key, open_manifest,
+};
+use crate::keys::Identity;
+use crate::seal::read_small;
 
 #[derive(Debug, Default)]
 pub struct Catalog {
@@ -179,3 +182,21 @@ impl StoreAccess {
 impl vigia_core::Outcome for BackupList {}
 
 impl vigia_core::Outcome for BackupDetails {}
+
+/// A backup's manifest, read back and opened by `open_manifest`. A name-key holder can re-seal
+/// a manifest: restore, verify and `backup show` all read it here, so none of them acts on a
+/// name that leaves the filestore.
+pub(crate) async fn read_manifest(
+    store: &dyn ObjectStore,
+    name_key: &NameKey,
+    identity: &Identity,
+    index: &BackupIndex,
+) -> Result<std::result::Result<BackupManifest, Problem>> {
+    let key = manifest_key(&index.id);
+    let Some(object) = index.objects.iter().find(|o| o.key == key) else {
+        return Ok(Err(Problem::new(&key, "the index does not list it")));
+    };
+    Ok(read_small(store, object, identity)
+        .await?
+        .and_then(|plain| open_manifest(name_key, &plain, index)))
+}

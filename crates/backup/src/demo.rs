@@ -12,7 +12,8 @@ use vigia_sandbox::odoo::{attach, create_odoo_database, write_file};
 use vigia_sandbox::postgres::PgCluster;
 
 use crate::backup::{BackupJob, BackupReport};
-use crate::verify::{Selection, VerifyJob, VerifyLevel, VerifyResult};
+use crate::format::VerifyLevel;
+use crate::verify::{Selection, VerifyJob, VerifyResult};
 
 /// Files in the demo filestore: invoices' XML and PDFs of 4 to 64 KiB.
 const FILES: usize = 200;

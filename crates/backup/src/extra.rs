@@ -4,9 +4,10 @@
 
 use std::path::PathBuf;
 
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use vigia_core::{Config, Error, Result};
+
+use crate::format::ExtraEntry;
 
 /// A file larger than this is not a certificate or a config: refused rather than buffered.
 const MAX_FILE: u64 = 16 * 1024 * 1024;
@@ -23,16 +24,6 @@ pub struct ExtraFile {
 pub enum ExtraSource {
     File(PathBuf),
     Text(String),
-}
-
-/// One file in the bundle, as the manifest lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ExtraEntry {
-    pub name: String,
-    pub size_bytes: u64,
-    /// sha256 of the file's content, hex.
-    pub sha256: String,
 }
 
 /// The bundle `config` calls for.

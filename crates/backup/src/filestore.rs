@@ -7,44 +7,21 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use futures::stream::{self, StreamExt, TryStreamExt};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sha1::{Digest, Sha1};
 use vigia_core::ports::store::ObjectStore;
 use vigia_core::{Error, ErrorKind, Result};
 
 use crate::filestore_read::{self, CheckedReader};
-use crate::format::{NameKey, object_key};
+use crate::format::SealedObject;
+use crate::format::{
+    FilestoreEntry, FilestoreProblem, NameKey, is_odoo_name, name_some, object_key,
+};
 use crate::keys::Recipients;
-use crate::seal::{SealedObject, put_sealed};
+use crate::seal::put_sealed;
 
 /// Files hashed and uploaded at once.
 const CONCURRENCY: usize = 4;
-/// How many problem files an error message names.
-const NAMED: usize = 10;
-
-/// One file of the backup, as the manifest lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FilestoreEntry {
-    /// `ab/ab12...`, as `ir_attachment.store_fname` says.
-    pub store_fname: String,
-    pub sha1: String,
-    /// `objects/<name>`.
-    pub object: String,
-    pub size_bytes: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "problem", rename_all = "snake_case")]
-pub enum FilestoreProblem {
-    Missing {
-        store_fname: String,
-    },
-    /// The content's sha1 is not the one in its name: the file was damaged after Odoo wrote it.
-    Damaged {
-        store_fname: String,
-        actual_sha1: String,
-    },
-}
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct FilestoreReport {
@@ -188,59 +165,6 @@ pub(crate) fn file_path(dir: &Path, store_fname: &str) -> Result<PathBuf> {
     Ok(dir.join(store_fname))
 }
 
-/// Odoo's `xx/<40 lowercase hex>` with `xx` the first two characters: a name that stays
-/// inside the folder it is joined to.
-fn is_odoo_name(store_fname: &str) -> bool {
-    store_fname.split_once('/').is_some_and(|(prefix, name)| {
-        prefix.len() == 2
-            && name.len() == 40
-            && name.starts_with(prefix)
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-    })
-}
-
-/// What is wrong with the filestore entries a manifest gives, naming each bad one: a name
-/// not of Odoo's form (it could name a path outside the restored folder), or a sha1 other
-/// than the one its name says. None when every entry is sound.
-pub(crate) fn entries_problem(entries: &[FilestoreEntry]) -> Option<String> {
-    let bad: Vec<String> = entries.iter().filter_map(entry_problem).collect();
-    if bad.is_empty() {
-        return None;
-    }
-    Some(format!(
-        "{} filestore entries are refused: {}",
-        bad.len(),
-        name_some(&bad)
-    ))
-}
-
-fn entry_problem(entry: &FilestoreEntry) -> Option<String> {
-    let (name, object) = (&entry.store_fname, &entry.object);
-    if !is_odoo_name(name) {
-        return Some(format!(
-            "`{name}` ({object}): not of Odoo's form `xx/<sha1>`"
-        ));
-    }
-    (entry.sha1 != name[3..]).then(|| {
-        format!(
-            "`{name}` ({object}): its sha1 is {}, its name says {}",
-            entry.sha1,
-            &name[3..]
-        )
-    })
-}
-
-/// The first `NAMED` of `items`, joined, and how many more there are.
-fn name_some(items: &[String]) -> String {
-    let named = items[..items.len().min(NAMED)].join(", ");
-    match items.len().saturating_sub(NAMED) {
-        0 => named,
-        more => format!("{named} and {more} more"),
-    }
-}
-
 fn hash_file(dir: &Path, store_fname: String, name_key: &NameKey) -> Result<Hashed> {
     let path = dir.join(&store_fname);
     let Some(mut file) = filestore_read::open(dir, &store_fname)? else {
@@ -299,50 +223,4 @@ fn problems_error(dir: &Path, problems: &[FilestoreProblem]) -> Error {
         ),
     )
     .with_file(dir)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const SHA1: &str = "da39a3ee5e6b4b0d3255bfef95601890afd80709";
-
-    fn entry(store_fname: &str) -> FilestoreEntry {
-        FilestoreEntry {
-            store_fname: store_fname.to_owned(),
-            sha1: SHA1.to_owned(),
-            object: "objects/o".to_owned(),
-            size_bytes: 0,
-        }
-    }
-
-    #[test]
-    fn an_entry_is_sound_only_with_odoo_s_name_for_its_own_sha1() {
-        assert_eq!(entries_problem(&[entry(&format!("da/{SHA1}"))]), None);
-        let upper = format!("da/{}", SHA1.to_uppercase());
-        let other = format!("00/00{}", &SHA1[2..]);
-        for bad in [
-            "/tmp/x/..",
-            "../../../etc/x",
-            &format!("db/{SHA1}"),
-            &format!("da/{SHA1}/.."),
-            &format!("./da/{SHA1}"),
-            &upper,
-            &other,
-        ] {
-            let problem = entries_problem(&[entry(bad)]).unwrap_or_default();
-            assert!(problem.contains(&format!("`{bad}`")), "{bad}: {problem}");
-        }
-    }
-
-    #[test]
-    fn a_manifest_s_bad_entries_are_named_ten_at_most() {
-        let entries: Vec<FilestoreEntry> = (0..12).map(|i| entry(&format!("../{i}"))).collect();
-        let problem = entries_problem(&entries).unwrap();
-        assert!(
-            problem.starts_with("12 filestore entries are refused: `../0`"),
-            "{problem}"
-        );
-        assert!(problem.ends_with("and 2 more"), "{problem}");
-    }
 }

@@ -30,8 +30,12 @@ pub use catalog::{BackupDetails, BackupList, BackupSummary, Catalog, DamagedInde
 pub use copy_records::{CopyKind, CopyRecord, CopyRecords};
 #[cfg(feature = "demo")]
 pub use demo::{DemoReport, run_demo};
-pub use extra::{ExtraEntry, ExtraFile, ExtraSource};
-pub use filestore::{FilestoreBackup, FilestoreEntry, FilestoreProblem, FilestoreReport};
+pub use extra::{ExtraFile, ExtraSource};
+pub use filestore::{FilestoreBackup, FilestoreReport};
+pub use format::{
+    ExtraEntry, FilestoreEntry, FilestoreProblem, Problem, SealedObject, VerificationLog,
+    VerificationRecord, VerifyLevel,
+};
 pub use keys::{Identity, Recipients};
 pub use lock::{LockRecord, LockRequest, ReadLock, StoreLock};
 pub use metrics::{BACKUP_METRICS_FILE, VERIFY_METRICS_FILE};
@@ -41,18 +45,15 @@ pub use restore::{
     RestoreCleanup, RestoreJob, RestoreReport, RestoreRequest, RestoreSource, ResumeReport,
     SwapRecovery, swap_journal_path,
 };
-pub use seal::{SealedObject, ZSTD_LEVEL, open_sealed, put_sealed, read_back};
+pub use seal::{ZSTD_LEVEL, open_sealed, put_sealed, read_back};
 pub use store::{LocalStore, PART_SIZE, S3Options, S3Store, open_store};
-pub use verify::{
-    Problem, Selection, VerificationLog, VerificationRecord, VerifyJob, VerifyLevel, VerifyReport,
-    VerifyResult,
-};
+pub use verify::{Selection, VerifyJob, VerifyReport, VerifyResult};
 
 /// The readers of untrusted input (an Odoo zip, a store's index and manifest), as the real
 /// code calls them, for the fuzz targets in `fuzz/`.
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing {
     pub use crate::catalog::open_index;
+    pub use crate::format::open_manifest;
     pub use crate::restore::{NewFolder, copy_restricted, extract_filestore};
-    pub use crate::verify::open_manifest;
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use vigia_core::{Error, Result};
 
-use crate::verify::VerifyLevel;
+use crate::format::VerifyLevel;
 
 /// The file node_exporter's textfile collector reads, in `state-dir`.
 pub const BACKUP_METRICS_FILE: &str = "vigia-backup.prom";

@@ -9,13 +9,13 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio::sync::mpsc;
 use vigia_core::ports::store::ObjectStore;
 use vigia_core::{Error, ErrorKind, Result};
 
+use crate::format::{Problem, SealedObject};
 use crate::keys::{Identity, Recipients};
 
 const CHUNK: usize = 256 * 1024;
@@ -23,19 +23,6 @@ const CHUNK: usize = 256 * 1024;
 const CHANNEL_DEPTH: usize = 4;
 /// Fast enough to keep up with pg_dump, and most of zstd's ratio on SQL dumps.
 pub const ZSTD_LEVEL: i32 = 1;
-
-/// One object as the index lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct SealedObject {
-    pub key: String,
-    /// Bytes stored (encrypted).
-    pub size_bytes: u64,
-    /// sha256 of the stored bytes, hex.
-    pub sha256: String,
-    /// Bytes before compression and encryption.
-    #[serde(skip)]
-    pub plain_bytes: u64,
-}
 
 /// Streams what `open_source` returns, on a dedicated thread, into `key`. The source is opened
 /// on that thread so that a child process reading for it (pg_dump) is tied to a thread that
@@ -427,4 +414,18 @@ impl<R: Read> Read for HashingReader<R> {
             }
         }
     }
+}
+
+/// A small object (manifest, extra bundle) read back whole into memory.
+pub(crate) async fn read_small(
+    store: &dyn ObjectStore,
+    object: &SealedObject,
+    identity: &Identity,
+) -> Result<std::result::Result<Vec<u8>, Problem>> {
+    let content = read_back(store, object, identity, |r| {
+        let mut out = Vec::new();
+        r.read_to_end(&mut out).map(|_| out)
+    })
+    .await?;
+    Ok(content.map_err(|damage| Problem::new(&object.key, damage)))
 }

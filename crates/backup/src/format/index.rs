@@ -6,7 +6,6 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::BackupId;
-use crate::seal::SealedObject;
 
 pub const FORMAT: u32 = 1;
 
@@ -59,4 +58,17 @@ mod tests {
         };
         assert_eq!(index.size_bytes(), u64::MAX);
     }
+}
+
+/// One object as the index lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct SealedObject {
+    pub key: String,
+    /// Bytes stored (encrypted).
+    pub size_bytes: u64,
+    /// sha256 of the stored bytes, hex.
+    pub sha256: String,
+    /// Bytes before compression and encryption.
+    #[serde(skip)]
+    pub plain_bytes: u64,
 }

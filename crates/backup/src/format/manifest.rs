@@ -7,9 +7,10 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::BackupId;
-use crate::extra::ExtraEntry;
-use crate::filestore::{FilestoreEntry, FilestoreProblem};
+use super::{
+    BackupId, BackupIndex, ExtraEntry, FilestoreEntry, FilestoreProblem, NameKey, Problem,
+    entries_problem, manifest_key,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -38,4 +39,27 @@ pub struct BackupManifest {
     /// The size of the dump before compression: what a restore must spool.
     #[serde(default)]
     pub dump_bytes: u64,
+}
+
+/// A manifest's decrypted bytes, authenticated by its mac and checked to be `index`'s backup's,
+/// with every filestore entry of Odoo's form for its own sha1.
+pub fn open_manifest(
+    name_key: &NameKey,
+    plain: &[u8],
+    index: &BackupIndex,
+) -> std::result::Result<BackupManifest, Problem> {
+    let key = manifest_key(&index.id);
+    let manifest: BackupManifest = name_key
+        .open(plain, &key)
+        .map_err(|e| Problem::new(&key, e.message()))?;
+    if manifest.id != index.id {
+        return Err(Problem::new(
+            &key,
+            format!("it describes backup {}, not {}", manifest.id, index.id),
+        ));
+    }
+    if let Some(problem) = entries_problem(&manifest.filestore) {
+        return Err(Problem::new(&key, problem));
+    }
+    Ok(manifest)
 }

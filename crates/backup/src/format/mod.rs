@@ -1,14 +1,19 @@
 //! What the store holds and how it is named (DESIGN.md "Store layout and ids").
 
+mod entries;
 mod id;
 mod index;
 mod manifest;
 mod name_key;
+mod verification;
 
+pub use entries::{ExtraEntry, FilestoreEntry, FilestoreProblem};
+pub(crate) use entries::{entries_problem, is_odoo_name, name_some};
 pub use id::{BackupId, compact_utc, parse_compact_utc};
-pub use index::{BackupIndex, FORMAT};
-pub use manifest::BackupManifest;
+pub use index::{BackupIndex, FORMAT, SealedObject};
+pub use manifest::{BackupManifest, open_manifest};
 pub use name_key::{NameKey, canonical_json};
+pub use verification::{Problem, VerificationLog, VerificationRecord, VerifyLevel};
 
 /// `backups/<id>/index.json`: public, written last; a backup exists only when it does.
 pub fn index_key(id: &BackupId) -> String {

@@ -23,9 +23,9 @@ pub use policy::{Reasons, keep};
 use crate::access::StoreAccess;
 use crate::catalog::Catalog;
 use crate::format::{BackupId, index_key};
+use crate::format::{VerificationLog, VerifyLevel};
 use crate::leftovers::index_less;
 use crate::lock::{LockRequest, StoreLock, os_lock_dir};
-use crate::verify::{VerificationLog, VerifyLevel};
 
 pub struct PruneJob {
     pub access: StoreAccess,

@@ -13,10 +13,11 @@ use vigia_core::ports::store::ObjectStore;
 use vigia_core::{Error, ErrorKind, Result};
 
 use super::new_folder::NewFolder;
-use crate::filestore::{FilestoreEntry, file_path};
-use crate::format::{BackupIndex, BackupManifest};
+use crate::filestore::file_path;
+use crate::format::SealedObject;
+use crate::format::{BackupIndex, BackupManifest, FilestoreEntry};
 use crate::keys::Identity;
-use crate::seal::{SealedObject, read_back};
+use crate::seal::read_back;
 
 /// Files restored at once.
 const CONCURRENCY: usize = 4;

@@ -11,11 +11,12 @@ use vigia_core::{Error, ErrorKind, Result};
 use super::phases::Phases;
 use super::swap::newer_einvoices;
 use super::{Names, RestoreJob, Restored, blocking, compare, files};
+use crate::catalog::read_manifest;
 use crate::format::{BackupId, BackupIndex, BackupManifest, dump_key};
 use crate::keys::Identity;
 use crate::pg::{RestoreOptions, pg_restore_file};
 use crate::seal::read_back;
-use crate::verify::{quick_problems, read_manifest};
+use crate::verify::quick_problems;
 
 /// When the manifest predates `dump_bytes`: spool room as a multiple of the stored dump.
 const SPOOL_ESTIMATE_FACTOR: u64 = 6;

@@ -9,17 +9,18 @@ use sha1::{Digest, Sha1};
 use vigia_core::ports::store::ObjectStore;
 use vigia_core::{Error, ErrorKind, Result};
 
+use super::VerifyJob;
 use super::drill::Drill;
-use super::{Problem, VerifyJob, VerifyLevel};
+use crate::catalog::read_manifest;
 use crate::copy_records::CopyRecords;
 use crate::extra::extra_entries;
-use crate::filestore::entries_problem;
 use crate::format::{
-    BackupIndex, BackupManifest, NAME_KEY_KEY, NameKey, dump_key, extra_key, manifest_key,
+    BackupIndex, BackupManifest, NAME_KEY_KEY, Problem, SealedObject, VerifyLevel, dump_key,
+    extra_key, manifest_key,
 };
 use crate::keys::Identity;
 use crate::pg::{PgTarget, RestoreMode, pg_restore_stream};
-use crate::seal::{ProvenSpool, SealedObject, read_back};
+use crate::seal::{ProvenSpool, read_back, read_small};
 
 pub(super) struct Checker<'j> {
     job: &'j VerifyJob,
@@ -338,61 +339,6 @@ pub(crate) fn quick_problems(index: &BackupIndex, listing: &HashMap<String, u64>
         }
     }
     problems
-}
-
-/// A small object (manifest, extra bundle) read back whole into memory.
-async fn read_small(
-    store: &dyn ObjectStore,
-    object: &SealedObject,
-    identity: &Identity,
-) -> Result<std::result::Result<Vec<u8>, Problem>> {
-    let content = read_back(store, object, identity, |r| {
-        let mut out = Vec::new();
-        r.read_to_end(&mut out).map(|_| out)
-    })
-    .await?;
-    Ok(content.map_err(|damage| Problem::new(&object.key, damage)))
-}
-
-/// A backup's manifest, read back and opened by `open_manifest`. A name-key holder can re-seal
-/// a manifest: restore, verify and `backup show` all read it here, so none of them acts on a
-/// name that leaves the filestore.
-pub(crate) async fn read_manifest(
-    store: &dyn ObjectStore,
-    name_key: &NameKey,
-    identity: &Identity,
-    index: &BackupIndex,
-) -> Result<std::result::Result<BackupManifest, Problem>> {
-    let key = manifest_key(&index.id);
-    let Some(object) = index.objects.iter().find(|o| o.key == key) else {
-        return Ok(Err(Problem::new(&key, "the index does not list it")));
-    };
-    Ok(read_small(store, object, identity)
-        .await?
-        .and_then(|plain| open_manifest(name_key, &plain, index)))
-}
-
-/// A manifest's decrypted bytes, authenticated by its mac and checked to be `index`'s backup's,
-/// with every filestore entry of Odoo's form for its own sha1.
-pub fn open_manifest(
-    name_key: &NameKey,
-    plain: &[u8],
-    index: &BackupIndex,
-) -> std::result::Result<BackupManifest, Problem> {
-    let key = manifest_key(&index.id);
-    let manifest: BackupManifest = name_key
-        .open(plain, &key)
-        .map_err(|e| Problem::new(&key, e.message()))?;
-    if manifest.id != index.id {
-        return Err(Problem::new(
-            &key,
-            format!("it describes backup {}, not {}", manifest.id, index.id),
-        ));
-    }
-    if let Some(problem) = entries_problem(&manifest.filestore) {
-        return Err(Problem::new(&key, problem));
-    }
-    Ok(manifest)
 }
 
 /// `io::Write` into a hasher, for `io::copy`.

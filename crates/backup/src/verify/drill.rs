@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use vigia_core::Result;
 
-use super::Problem;
 use crate::copy_records::{CopyKind, CopyRecords};
+use crate::format::Problem;
 use crate::format::{BackupId, BackupManifest};
 use crate::keys::Identity;
 use crate::pg::{

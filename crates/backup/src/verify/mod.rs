@@ -3,76 +3,28 @@
 
 mod check;
 mod drill;
-mod record;
 
 use std::fmt;
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use vigia_core::ports::clock::{Clock, SystemClock};
 use vigia_core::ports::progress::{NoProgress, Progress, ProgressEvent};
 use vigia_core::{CancelToken, Config, Error, ErrorKind, Outcome, Result};
 
-#[cfg(feature = "fuzzing")]
-pub use check::open_manifest;
-pub(crate) use check::{quick_problems, read_manifest};
-pub use record::{VerificationLog, VerificationRecord};
+pub(crate) use check::quick_problems;
 
 use crate::access::StoreAccess;
 use crate::catalog::Catalog;
 use crate::format::{BackupId, BackupIndex};
+use crate::format::{Problem, VerificationRecord, VerifyLevel};
 use crate::keys::Identity;
 use crate::lock::{LockRequest, ReadLock};
 use crate::metrics::write_verify_metrics;
 use crate::pg::PgTarget;
 use check::Checker;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum VerifyLevel {
-    /// Every object the index names exists with its size; the index's mac.
-    Quick,
-    /// Quick, and every object read back: sha256, decryption, the dump's table of contents,
-    /// every filestore file's sha1, the name key copy.
-    Full,
-    /// Full, and a real restore into a scratch database whose row counts must equal the
-    /// manifest's.
-    Drill,
-}
-
-impl VerifyLevel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Quick => "quick",
-            Self::Full => "full",
-            Self::Drill => "drill",
-        }
-    }
-}
-
-impl fmt::Display for VerifyLevel {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for VerifyLevel {
-    type Err = Error;
-
-    fn from_str(text: &str) -> Result<Self> {
-        match text {
-            "quick" => Ok(Self::Quick),
-            "full" => Ok(Self::Full),
-            "drill" => Ok(Self::Drill),
-            other => Err(Error::invalid_input(format!(
-                "`{other}` is not a verify level: use quick, full or drill"
-            ))),
-        }
-    }
-}
 
 /// Which backups to verify.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -82,23 +34,6 @@ pub enum Selection {
     One(BackupId),
     /// Every backup in the store, and every damaged index.
     All,
-}
-
-/// One thing wrong: the store key it concerns, and what.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Problem {
-    pub object: String,
-    pub problem: String,
-}
-
-impl Problem {
-    pub fn new(object: impl Into<String>, problem: impl Into<String>) -> Self {
-        Self {
-            object: object.into(),
-            problem: problem.into(),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Serialize)]

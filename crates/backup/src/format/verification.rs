@@ -1,15 +1,78 @@
-//! `verifications/<id>/<time>.json`: what each verification found, with its mac. `backup list`
+//! What verification found, as the store keeps it: levels quick < full < drill, problems, and
+//! `verifications/<id>/<time>.json`: each verification's result, with its mac. `backup list`
 //! shows the latest; prune keeps the newest backup whose latest full or drill passed.
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use vigia_core::Result;
 use vigia_core::ports::store::ObjectStore;
+use vigia_core::{Error, Result};
 
-use super::{Problem, VerifyLevel};
-use crate::format::{BackupId, NameKey, verification_key};
+use super::{BackupId, NameKey, verification_key};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VerifyLevel {
+    /// Every object the index names exists with its size; the index's mac.
+    Quick,
+    /// Quick, and every object read back: sha256, decryption, the dump's table of contents,
+    /// every filestore file's sha1, the name key copy.
+    Full,
+    /// Full, and a real restore into a scratch database whose row counts must equal the
+    /// manifest's.
+    Drill,
+}
+
+impl VerifyLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Quick => "quick",
+            Self::Full => "full",
+            Self::Drill => "drill",
+        }
+    }
+}
+
+impl fmt::Display for VerifyLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for VerifyLevel {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Self> {
+        match text {
+            "quick" => Ok(Self::Quick),
+            "full" => Ok(Self::Full),
+            "drill" => Ok(Self::Drill),
+            other => Err(Error::invalid_input(format!(
+                "`{other}` is not a verify level: use quick, full or drill"
+            ))),
+        }
+    }
+}
+
+/// One thing wrong: the store key it concerns, and what.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Problem {
+    pub object: String,
+    pub problem: String,
+}
+
+impl Problem {
+    pub fn new(object: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self {
+            object: object.into(),
+            problem: problem.into(),
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
