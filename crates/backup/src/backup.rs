@@ -1,7 +1,7 @@
 //! Taking a backup: one snapshot for the dump, the filestore list and the row counts; dump and
 //! filestore streamed concurrently; the manifest, then the index last (the commit point).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,15 +17,15 @@ use vigia_core::{Config, Error, ErrorKind, Result, VERSION};
 use crate::access::StoreAccess;
 use crate::addons::addon_hashes;
 use crate::catalog::Catalog;
+use crate::dead_runs::sweep_dead_runs;
 use crate::extra::{ExtraFile, bundle, extra_files};
 use crate::filestore::{FilestoreBackup, FilestoreReport};
-use crate::format::SealedObject;
 use crate::format::{
     BackupId, BackupIndex, BackupManifest, FORMAT, NAME_KEY_KEY, NameKey, dump_key, extra_key,
     index_key, manifest_key,
 };
+use crate::format::{ExtraEntry, SealedObject};
 use crate::keys::Recipients;
-use crate::leftovers::sweep_dead_runs;
 use crate::lock::{LockRequest, StoreLock, os_lock_dir};
 use crate::metrics::{ping_heartbeat, write_backup_metrics};
 use crate::pg::{PgDump, PgTarget, SnapshotSession};
@@ -219,18 +219,7 @@ impl BackupJob {
         self.cancel.check()?;
         self.phase("manifest and index");
         let mut warnings = Vec::new();
-        let (archive, extra, missing) = bundle(&self.extra)?;
-        warnings.extend(
-            missing
-                .into_iter()
-                .map(|m| format!("not in extra.age: {m}")),
-        );
-        let extra_object = self.put_sealed_bytes(&extra_key(&id), archive).await?;
-        let paths = self.addons_paths.clone();
-        let (addons, addon_problems) = tokio::task::spawn_blocking(move || addon_hashes(&paths))
-            .await
-            .map_err(|e| Error::internal(format!("the addon hashing task failed: {e}")))?;
-        warnings.extend(addon_problems);
+        let (extra_object, extra, addons) = self.extras(&id, &mut warnings).await?;
         let manifest = BackupManifest {
             format: FORMAT,
             id: id.clone(),
@@ -257,6 +246,49 @@ impl BackupJob {
         let uploaded_bytes =
             objects.iter().map(|o| o.size_bytes).sum::<u64>() + filestore.new_bytes;
         objects.extend(filestore.objects.iter().cloned());
+        let index = self.commit(lock, &id, started_at, objects).await?;
+        Ok(BackupReport {
+            id,
+            database: self.database.clone(),
+            size_bytes: index.size_bytes(),
+            uploaded_bytes,
+            filestore,
+            duration_ms: u64::try_from(timer.elapsed().as_millis()).unwrap_or(u64::MAX),
+            warnings,
+        })
+    }
+
+    /// `extra.age` stored, and the addons hashed; what could not be bundled or hashed is a
+    /// warning.
+    async fn extras(
+        &self,
+        id: &BackupId,
+        warnings: &mut Vec<String>,
+    ) -> Result<(SealedObject, Vec<ExtraEntry>, BTreeMap<String, String>)> {
+        let (archive, extra, missing) = bundle(&self.extra)?;
+        warnings.extend(
+            missing
+                .into_iter()
+                .map(|m| format!("not in extra.age: {m}")),
+        );
+        let extra_object = self.put_sealed_bytes(&extra_key(id), archive).await?;
+        let paths = self.addons_paths.clone();
+        let (addons, addon_problems) = tokio::task::spawn_blocking(move || addon_hashes(&paths))
+            .await
+            .map_err(|e| Error::internal(format!("the addon hashing task failed: {e}")))?;
+        warnings.extend(addon_problems);
+        Ok((extra_object, extra, addons))
+    }
+
+    /// Writes the index, the backup's commit, once every object it names is in the store and
+    /// the lock is still this run's.
+    async fn commit(
+        &self,
+        lock: &StoreLock,
+        id: &BackupId,
+        started_at: jiff::Timestamp,
+        objects: Vec<SealedObject>,
+    ) -> Result<BackupIndex> {
         let index = BackupIndex {
             format: FORMAT,
             id: id.clone(),
@@ -273,17 +305,9 @@ impl BackupJob {
         confirm_present(self.store.as_ref(), &index.objects).await?;
         lock.ensure_held().await?;
         self.store
-            .put_bytes(&index_key(&id), sealed_index.into())
+            .put_bytes(&index_key(id), sealed_index.into())
             .await?;
-        Ok(BackupReport {
-            id,
-            database: self.database.clone(),
-            size_bytes: index.size_bytes(),
-            uploaded_bytes,
-            filestore,
-            duration_ms: u64::try_from(timer.elapsed().as_millis()).unwrap_or(u64::MAX),
-            warnings,
-        })
+        Ok(index)
     }
 
     fn phase(&self, phase: &str) {

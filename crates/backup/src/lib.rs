@@ -1,12 +1,41 @@
-//! Vigia's backups: the object stores (local directory, S3) behind the `ObjectStore` port,
-//! the store's format (ids, keys, the name key and the MACs of its JSON files), and sealed
-//! objects (zstd + age, streamed with bounded memory).
+//! Vigia's backups, verification, prune and restore, as a library: `BackupJob`, `VerifyJob`,
+//! `PruneJob`, `RestoreJob` (each `from_config`, then `run`), over the object stores (a local
+//! directory, S3) behind the `ObjectStore` port, under the store lock (`StoreLock`, and a
+//! verify's `ReadLock`). `format` is the store's layout: ids, keys, the name key that seals the
+//! JSON documents with a mac, the index, the manifest and the verification records; objects
+//! are sealed with zstd + age and streamed with bounded memory.
+//!
+//! A store and a sealed document, without a server:
+//!
+//! ```
+//! use vigia_backup::LocalStore;
+//! use vigia_backup::format::NameKey;
+//! use vigia_core::config::Secret;
+//! use vigia_core::ports::store::ObjectStore;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let store = LocalStore::open(&dir.path().join("store"))?;
+//! let name_key = NameKey::from_secret(&Secret::new("ab".repeat(32)))?;
+//! let sealed = name_key.seal(&serde_json::json!({"hello": "store"}))?;
+//! let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+//! runtime.block_on(async {
+//!     store.put_bytes("notes/hello.json", sealed.clone().into()).await?;
+//!     let read = store.get_bytes("notes/hello.json").await?;
+//!     let doc: serde_json::Value = name_key.open(&read, "notes/hello.json")?;
+//!     assert_eq!(doc["hello"], "store");
+//!     Ok::<_, Box<dyn std::error::Error>>(())
+//! })?;
+//! # Ok(())
+//! # }
+//! ```
 
 mod access;
 mod addons;
 mod backup;
 mod catalog;
 mod copy_records;
+mod dead_runs;
 #[cfg(feature = "demo")]
 mod demo;
 mod extra;
@@ -14,7 +43,6 @@ mod filestore;
 mod filestore_read;
 pub mod format;
 mod keys;
-mod leftovers;
 mod lock;
 mod metrics;
 pub mod pg;

@@ -39,6 +39,17 @@ fn attach_certificate(s: &Stack) -> Vec<String> {
     .collect()
 }
 
+/// A credential DOMAIN.md does not list: found by its name.
+fn add_unlisted_credential(s: &Stack) {
+    s.cluster
+        .psql(
+            "odoo",
+            "ALTER TABLE res_company ADD COLUMN l10n_cr_sinpe_api_token varchar; \
+             UPDATE res_company SET l10n_cr_sinpe_api_token = 'live-sinpe-token'",
+        )
+        .unwrap();
+}
+
 fn query(s: &Stack, database: &str, sql: &str) -> String {
     s.cluster.psql(database, sql).unwrap().trim().to_owned()
 }
@@ -65,14 +76,7 @@ async fn a_neutralized_copy_can_send_nothing_and_the_live_database_keeps_everyth
     let fixture = Fixture::local();
     let s = stack(&fixture);
     let certificates = attach_certificate(&s);
-    // A credential DOMAIN.md does not list: found by its name.
-    s.cluster
-        .psql(
-            "odoo",
-            "ALTER TABLE res_company ADD COLUMN l10n_cr_sinpe_api_token varchar; \
-             UPDATE res_company SET l10n_cr_sinpe_api_token = 'live-sinpe-token'",
-        )
-        .unwrap();
+    add_unlisted_credential(&s);
     let backup = s.job.run().await.unwrap();
     let live_before = sending_state(&s, "odoo");
 

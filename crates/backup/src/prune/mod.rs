@@ -22,9 +22,9 @@ pub use policy::{Reasons, keep};
 
 use crate::access::StoreAccess;
 use crate::catalog::Catalog;
+use crate::dead_runs::index_less;
 use crate::format::{BackupId, index_key};
 use crate::format::{VerificationLog, VerifyLevel};
-use crate::leftovers::index_less;
 use crate::lock::{LockRequest, StoreLock, os_lock_dir};
 
 pub struct PruneJob {

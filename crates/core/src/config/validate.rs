@@ -7,6 +7,7 @@ use super::secret::{SecretRef, ValueOrRef};
 use super::sections::{RuntimeKind, Settings, StoreKind};
 
 /// Every problem found, as (key path, message).
+#[allow(clippy::too_many_lines)] // one check per config key: long by nature
 pub(crate) fn validate(s: &Settings) -> Vec<(String, String)> {
     let mut problems = Vec::new();
     let mut bad = |key: &str, msg: String| problems.push((key.to_owned(), msg));
