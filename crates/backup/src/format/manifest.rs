@@ -63,3 +63,52 @@ pub fn open_manifest(
     }
     Ok(manifest)
 }
+
+/// How a restored database's exact row counts differ from `expected` (the manifest's, or the
+/// copy's before a swap, named by `source`): one line per table, whether it is missing on
+/// either side or counts differently. Restore and drill judge by this one rule.
+pub fn count_differences(
+    restored: &BTreeMap<String, u64>,
+    expected: &BTreeMap<String, u64>,
+    source: &str,
+) -> Vec<String> {
+    let mut differences = Vec::new();
+    for (table, &want) in expected {
+        match restored.get(table) {
+            None => differences.push(format!("table {table} is not in the restored database")),
+            Some(&got) if got != want => differences.push(format!(
+                "table {table}: {got} rows restored, {source} says {want}"
+            )),
+            Some(_) => {}
+        }
+    }
+    for table in restored.keys().filter(|t| !expected.contains_key(*t)) {
+        differences.push(format!(
+            "table {table} was restored but {source} does not list it"
+        ));
+    }
+    differences
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_table_missing_on_either_side_is_a_difference() {
+        let counts = |pairs: &[(&str, u64)]| -> BTreeMap<String, u64> {
+            pairs.iter().map(|(t, n)| ((*t).to_owned(), *n)).collect()
+        };
+        let expected = counts(&[("a", 1), ("b", 2), ("c", 3)]);
+        let restored = counts(&[("a", 1), ("b", 5), ("d", 0)]);
+        assert_eq!(
+            count_differences(&restored, &expected, "the manifest"),
+            [
+                "table b: 5 rows restored, the manifest says 2",
+                "table c is not in the restored database",
+                "table d was restored but the manifest does not list it",
+            ]
+        );
+        assert!(count_differences(&expected, &expected, "x").is_empty());
+    }
+}

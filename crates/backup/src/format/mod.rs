@@ -11,7 +11,7 @@ pub use entries::{ExtraEntry, FilestoreEntry, FilestoreProblem};
 pub(crate) use entries::{entries_problem, is_odoo_name, name_some};
 pub use id::{BackupId, compact_utc, parse_compact_utc};
 pub use index::{BackupIndex, FORMAT, SealedObject};
-pub use manifest::{BackupManifest, open_manifest};
+pub use manifest::{BackupManifest, count_differences, open_manifest};
 pub use name_key::{NameKey, canonical_json};
 pub use verification::{Problem, VerificationLog, VerificationRecord, VerifyLevel};
 

@@ -36,7 +36,7 @@ use vigia_core::{CancelToken, Config, Error, ErrorKind, Outcome, Result};
 
 use crate::access::StoreAccess;
 use crate::copy_records::{CopyKind, CopyRecords};
-use crate::format::BackupId;
+use crate::format::{BackupId, count_differences};
 use crate::keys::Identity;
 use crate::lock::{LockRequest, StoreLock, os_lock_dir};
 use crate::pg::{PgTarget, RestoreOptions, db_error, quote_ident, row_counts};
@@ -720,23 +720,14 @@ impl RestoreJob {
 }
 
 /// `counts` must equal `expected` (from `source`: the backup's manifest, or the copy
-/// before the swap).
+/// before the swap), table for table: `count_differences`' rule.
 pub(super) fn compare(
     database: &str,
     counts: &BTreeMap<String, u64>,
     expected: &BTreeMap<String, u64>,
     source: impl std::fmt::Display,
 ) -> Result<()> {
-    let differ: Vec<String> = expected
-        .iter()
-        .filter(|(table, n)| counts.get(*table) != Some(n))
-        .map(|(table, n)| {
-            format!(
-                "{table}: {} restored, {n} in {source}",
-                counts.get(table).map_or("none".into(), u64::to_string)
-            )
-        })
-        .collect();
+    let differ = count_differences(counts, expected, &source.to_string());
     if differ.is_empty() {
         return Ok(());
     }

@@ -9,7 +9,7 @@ use vigia_core::Result;
 
 use crate::copy_records::{CopyKind, CopyRecords};
 use crate::format::Problem;
-use crate::format::{BackupId, BackupManifest};
+use crate::format::{BackupId, BackupManifest, count_differences};
 use crate::keys::Identity;
 use crate::pg::{
     PgTarget, RestoreMode, THROWAWAY_PREFIX, ThrowawayRole, db_error, drop_leftover_role,
@@ -116,32 +116,10 @@ impl Drill {
                 )];
             }
         };
-        let mut problems = Vec::new();
-        for (table, &expected) in &manifest.row_counts {
-            match counts.get(table) {
-                None => problems.push(Problem::new(
-                    dump_key,
-                    format!("table {table} is not in the restored database"),
-                )),
-                Some(&restored) if restored != expected => problems.push(Problem::new(
-                    dump_key,
-                    format!(
-                        "table {table}: {restored} rows restored, the manifest says {expected}"
-                    ),
-                )),
-                Some(_) => {}
-            }
-        }
-        for table in counts
-            .keys()
-            .filter(|t| !manifest.row_counts.contains_key(*t))
-        {
-            problems.push(Problem::new(
-                dump_key,
-                format!("table {table} was restored but the manifest does not list it"),
-            ));
-        }
-        problems
+        count_differences(&counts, &manifest.row_counts, "the manifest")
+            .into_iter()
+            .map(|difference| Problem::new(dump_key, difference))
+            .collect()
     }
 
     /// Drops the scratch database, then the role; a failure is logged (the next drill of this
