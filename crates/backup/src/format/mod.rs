@@ -1,5 +1,6 @@
 //! What the store holds and how it is named (DESIGN.md "Store layout and ids").
 
+pub mod db_names;
 mod entries;
 mod id;
 mod index;

@@ -36,7 +36,7 @@ use vigia_core::{CancelToken, Config, Error, ErrorKind, Outcome, Result};
 
 use crate::access::StoreAccess;
 use crate::copy_records::{CopyKind, CopyRecords};
-use crate::format::{BackupId, count_differences};
+use crate::format::{BackupId, count_differences, db_names};
 use crate::keys::Identity;
 use crate::lock::{LockRequest, StoreLock, os_lock_dir};
 use crate::pg::{PgTarget, RestoreOptions, db_error, quote_ident, row_counts};
@@ -349,14 +349,17 @@ impl RestoreJob {
             }
             // A zip has no id of its own: it gets one like a backup's, time and random.
             let suffix = match &self.source {
-                RestoreSource::Backup(id) => id_suffix(id),
+                RestoreSource::Backup(id) => db_names::id_part(id),
                 RestoreSource::OdooZip(_) => {
-                    format!("zip_{}", id_suffix(&BackupId::new(jiff::Timestamp::now())))
+                    format!(
+                        "zip_{}",
+                        db_names::id_part(&BackupId::new(jiff::Timestamp::now()))
+                    )
                 }
             };
             Names {
-                restored: format!("vigia_restore_{suffix}"),
-                aside: Some(format!("{}_pre_restore_{suffix}", self.live_db)),
+                restored: db_names::restore_copy(&suffix),
+                aside: Some(db_names::set_aside(&self.live_db, &suffix)),
             }
         };
         for name in std::iter::once(&names.restored).chain(names.aside.as_ref()) {
@@ -739,11 +742,6 @@ pub(super) fn compare(
             differ.join("; ")
         ),
     ))
-}
-
-/// A backup id as part of a database name (lower case, no `-`).
-fn id_suffix(id: &BackupId) -> String {
-    id.as_str().to_lowercase().replace('-', "_")
 }
 
 /// Refuses to start when `dir`'s filesystem has less than `needed` bytes free.

@@ -9,7 +9,7 @@ use vigia_core::Result;
 
 use crate::copy_records::{CopyKind, CopyRecords};
 use crate::format::Problem;
-use crate::format::{BackupId, BackupManifest, count_differences};
+use crate::format::{BackupId, BackupManifest, count_differences, db_names};
 use crate::keys::Identity;
 use crate::pg::{
     PgTarget, RestoreMode, THROWAWAY_PREFIX, ThrowawayRole, db_error, drop_leftover_role,
@@ -39,7 +39,7 @@ impl Drill {
         id: &BackupId,
         records: Option<&CopyRecords>,
     ) -> Result<Self> {
-        let database = scratch_name(id);
+        let database = db_names::drill_scratch(id);
         let role = role_name(id);
         drop_database(admin, &database).await?;
         drop_leftover_role(admin, &role).await?;
@@ -157,18 +157,9 @@ async fn drop_database(admin: &PgTarget, database: &str) -> Result<()> {
         })
 }
 
-/// `vigia_drill_20261128t021530z_k3f9`: 33 bytes, well under PostgreSQL's 63.
-fn scratch_name(id: &BackupId) -> String {
-    format!("vigia_drill_{}", name_part(id))
-}
-
 /// `vigia_tmp_drill_20261128t021530z_k3f9`: 37 bytes.
 fn role_name(id: &BackupId) -> String {
-    format!("{THROWAWAY_PREFIX}drill_{}", name_part(id))
-}
-
-fn name_part(id: &BackupId) -> String {
-    id.as_str().to_lowercase().replace('-', "_")
+    format!("{THROWAWAY_PREFIX}drill_{}", db_names::id_part(id))
 }
 
 #[cfg(test)]
@@ -176,9 +167,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn scratch_database_and_role_names_fit_postgres() {
+    fn the_drill_role_name_fits_postgres() {
         let id: BackupId = "20261128T021530Z-k3f9".parse().unwrap();
-        assert_eq!(scratch_name(&id), "vigia_drill_20261128t021530z_k3f9");
         assert_eq!(role_name(&id), "vigia_tmp_drill_20261128t021530z_k3f9");
         assert!(role_name(&id).len() <= 63);
     }
