@@ -12,6 +12,7 @@ use vigia_core::CancelToken;
 use vigia_core::ports::clock::{Clock, SystemClock};
 use vigia_core::ports::progress::{NoProgress, Progress, ProgressEvent, ProgressReader};
 use vigia_core::ports::store::{ObjectStore, StoreError};
+use vigia_core::task::blocking;
 use vigia_core::{Config, Error, ErrorKind, Result, VERSION};
 
 use crate::access::StoreAccess;
@@ -273,9 +274,8 @@ impl BackupJob {
         );
         let extra_object = self.put_sealed_bytes(&extra_key(id), archive).await?;
         let paths = self.addons_paths.clone();
-        let (addons, addon_problems) = tokio::task::spawn_blocking(move || addon_hashes(&paths))
-            .await
-            .map_err(|e| Error::internal(format!("the addon hashing task failed: {e}")))?;
+        let (addons, addon_problems) =
+            blocking("addon hashing", move || Ok(addon_hashes(&paths))).await?;
         warnings.extend(addon_problems);
         Ok((extra_object, extra, addons))
     }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use vigia_core::ports::progress::{Progress, ProgressEvent};
+use vigia_core::task::blocking;
 use vigia_core::{CancelToken, Config, Error, InitSettings, Outcome, Result};
 use vigia_sandbox::odoo::{attach, create_odoo_database, write_file};
 use vigia_sandbox::postgres::PgCluster;
@@ -57,9 +58,7 @@ pub async fn run_demo(
             .keep(),
     };
     phase(progress.as_ref(), "start a throwaway PostgreSQL");
-    let cluster = tokio::task::spawn_blocking(PgCluster::start)
-        .await
-        .map_err(|e| Error::internal(format!("the cluster task failed: {e}")))??;
+    let cluster = blocking("cluster", PgCluster::start).await?;
     create_odoo_database(&cluster, "odoo")?;
     let filestore = dir.join("data/filestore/odoo");
     let files = (0..FILES)

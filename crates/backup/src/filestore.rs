@@ -10,6 +10,7 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::Serialize;
 use sha1::{Digest, Sha1};
 use vigia_core::ports::store::ObjectStore;
+use vigia_core::task::blocking;
 use vigia_core::{Error, ErrorKind, Result};
 
 use crate::filestore_read::{self, CheckedReader};
@@ -117,9 +118,7 @@ impl FilestoreBackup<'_> {
     async fn hash(&self, store_fname: String) -> Result<Hashed> {
         file_path(self.dir, &store_fname)?;
         let (dir, name_key) = (self.dir.to_path_buf(), self.name_key.clone());
-        tokio::task::spawn_blocking(move || hash_file(&dir, store_fname, &name_key))
-            .await
-            .map_err(|e| Error::internal(format!("the hashing task failed: {e}")))?
+        blocking("hashing", move || hash_file(&dir, store_fname, &name_key)).await
     }
 
     async fn upload(&self, entry: &FilestoreEntry) -> Result<SealedObject> {

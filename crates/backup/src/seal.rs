@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio::sync::mpsc;
 use vigia_core::ports::store::ObjectStore;
+use vigia_core::task::blocking;
 use vigia_core::{Error, ErrorKind, Result};
 
 use crate::format::{Problem, SealedObject};
@@ -197,7 +198,7 @@ pub async fn open_sealed(
     let bridge = tokio_util::io::SyncIoBridge::new(body);
     let identity = identity.clone();
     let key = key.to_owned();
-    tokio::task::spawn_blocking(move || -> Result<Box<dyn Read + Send>> {
+    blocking("decrypting", move || -> Result<Box<dyn Read + Send>> {
         let decryptor = age::Decryptor::new(bridge).map_err(|e| crypto_error(&key, &e))?;
         let plain = decryptor
             .decrypt(std::iter::once(identity.as_age()))
@@ -207,7 +208,6 @@ pub async fn open_sealed(
         Ok(Box::new(decoder))
     })
     .await
-    .map_err(|e| Error::internal(format!("the decrypting task failed: {e}")))?
 }
 
 fn crypto_error(key: &str, err: &age::DecryptError) -> Error {
@@ -245,9 +245,10 @@ where
     let bridge = io::BufReader::with_capacity(READ_BUFFER, tokio_util::io::SyncIoBridge::new(body));
     let identity = identity.clone();
     let expected = expected.clone();
-    tokio::task::spawn_blocking(move || read_back_blocking(bridge, &expected, &identity, consume))
-        .await
-        .map_err(|e| Error::internal(format!("the reading task failed: {e}")))?
+    blocking("reading", move || {
+        read_back_blocking(bridge, &expected, &identity, consume)
+    })
+    .await
 }
 
 fn read_back_blocking<T>(

@@ -19,6 +19,7 @@ mod init;
 pub mod ports;
 pub mod process;
 pub mod signals;
+pub mod task;
 
 pub use cancel::CancelToken;
 pub use config::{Config, ConfigSource};

@@ -108,12 +108,7 @@ impl Drop for Busy<'_> {
 
 fn new_ctx(text: &str, env: Option<&str>, base_dir: Option<&str>) -> Result<vigia_ctx> {
     let config = ConfigSource::from_text(text, base_dir.map(std::path::Path::new))?.load(env)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .thread_name("vigia-ffi")
-        .build()
-        .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))?;
+    let runtime = vigia_core::task::async_runtime("vigia-ffi", Some(2))?;
     Ok(vigia_ctx {
         config,
         runtime,

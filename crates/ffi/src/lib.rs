@@ -89,15 +89,11 @@ pub unsafe extern "C" fn vigia_demo(args_json: *const c_char, out_json: *mut *mu
         let text = unsafe { opt_str(args_json, "args_json") }?.unwrap_or("{}");
         let args: DemoArgs = serde_json::from_str(text)
             .map_err(|e| Error::invalid_input(format!("bad args_json: {e}")))?;
-        tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))?
-            .block_on(vigia_backup::run_demo(
-                args.dir.as_deref(),
-                std::sync::Arc::new(vigia_core::ports::progress::NoProgress),
-                vigia_core::CancelToken::new(),
-            ))
+        vigia_core::task::async_runtime("vigia-ffi", Some(2))?.block_on(vigia_backup::run_demo(
+            args.dir.as_deref(),
+            std::sync::Arc::new(vigia_core::ports::progress::NoProgress),
+            vigia_core::CancelToken::new(),
+        ))
     })
 }
 

@@ -10,13 +10,14 @@ use vigia_core::{Error, ErrorKind, Result};
 
 use super::phases::Phases;
 use super::swap::newer_einvoices;
-use super::{Names, RestoreJob, Restored, blocking, compare, files};
+use super::{Names, RestoreJob, Restored, compare, files};
 use crate::catalog::read_manifest;
 use crate::format::{BackupId, BackupIndex, BackupManifest, dump_key};
 use crate::keys::Identity;
 use crate::pg::{RestoreOptions, pg_restore_file};
 use crate::seal::read_back;
 use crate::verify::quick_problems;
+use vigia_core::task::blocking;
 
 /// When the manifest predates `dump_bytes`: spool room as a multiple of the stored dump.
 const SPOOL_ESTIMATE_FACTOR: u64 = 6;
@@ -76,7 +77,10 @@ impl RestoreJob {
                 no_owner: self.options.no_owner || !owner.trusted(),
                 role: self.options.role.clone().filter(|_| owner.trusted()),
             };
-            blocking(move || pg_restore_file(&target, &db, &path, &options)).await
+            blocking("restore", move || {
+                pg_restore_file(&target, &db, &path, &options)
+            })
+            .await
         };
         let filestore = async {
             let Some(dir) = &filestore_dir else {

@@ -8,13 +8,13 @@ use std::path::Path;
 use vigia_core::ports::progress::ProgressEvent;
 use vigia_core::{Error, Result};
 
-use super::blocking;
 use super::new_folder::NewFolder;
 use super::odoo_zip::{OdooZipInfo, extract_filestore, import_sql};
 use super::phases::Phases;
 use super::swap::newer_einvoices;
 use super::{Names, RestoreJob, Restored};
 use crate::pg::{PgTarget, db_error, has_table};
+use vigia_core::task::blocking;
 
 impl RestoreJob {
     pub(super) async fn restore_zip(
@@ -24,7 +24,7 @@ impl RestoreJob {
         phases: &mut Phases<'_>,
     ) -> Result<(Restored, OdooZipInfo)> {
         phases.start("check the zip");
-        let info = blocking({
+        let info = blocking("restore", {
             let zip = zip.to_path_buf();
             move || OdooZipInfo::read(&zip)
         })
@@ -68,14 +68,17 @@ impl RestoreJob {
                 zip.to_path_buf(),
             );
             let set_role = self.options.role.clone().filter(|_| owner.trusted());
-            blocking(move || import_sql(&target, &db, &zip, set_role.as_deref())).await
+            blocking("restore", move || {
+                import_sql(&target, &db, &zip, set_role.as_deref())
+            })
+            .await
         };
         let filestore = async {
             let Some(dir) = filestore_dir.clone() else {
                 return Ok(());
             };
             let (zip, live) = (zip.to_path_buf(), self.live_filestore());
-            blocking(move || {
+            blocking("restore", move || {
                 let folder = NewFolder::create(&dir)?;
                 extract_filestore(&zip, &folder)?;
                 folder.settle(live.as_deref())

@@ -760,12 +760,3 @@ fn ensure_free(dir: &Path, needed: u64, what: &str) -> Result<()> {
         ),
     ))
 }
-
-/// Runs blocking `work` (a client program, a zip) off the async threads.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T> + Send + 'static,
-) -> Result<T> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| Error::internal(format!("a restore task failed: {e}")))?
-}

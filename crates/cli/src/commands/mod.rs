@@ -11,7 +11,7 @@ mod verify;
 use std::process::ExitCode;
 
 use vigia_core::config::default_config_path;
-use vigia_core::{Config, Error, Result};
+use vigia_core::{Config, Result};
 
 use crate::args::{BackupArgs, BackupCommand, Cli, Command, ConfigCommand};
 use crate::output;
@@ -56,8 +56,5 @@ pub fn load_config(cli: &Cli) -> Result<Config> {
 
 /// The async runtime for commands that do I/O.
 pub fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))
+    vigia_core::task::async_runtime("vigia", None)
 }

@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use vigia_core::config::RuntimeKind;
 use vigia_core::ports::runtime::{Runtime, RuntimeAction, Service, ServiceState};
 use vigia_core::process::{is_running, signal_group};
+use vigia_core::task::blocking;
 use vigia_core::{Config, Error, ErrorKind, Result};
 
 /// How long Odoo gets to stop after SIGTERM before SIGKILL.
@@ -167,7 +168,7 @@ impl Runtime for LocalRuntime {
             });
         }
         let this = self.clone();
-        blocking(move || this.start_odoo()).await?;
+        blocking("runtime", move || this.start_odoo()).await?;
         Ok(RuntimeAction::Done)
     }
 
@@ -178,7 +179,7 @@ impl Runtime for LocalRuntime {
             });
         }
         let this = self.clone();
-        blocking(move || this.stop_odoo()).await?;
+        blocking("runtime", move || this.stop_odoo()).await?;
         Ok(RuntimeAction::Done)
     }
 
@@ -200,12 +201,6 @@ fn log_tail(path: &std::path::Path, lines: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join(" | ")
-}
-
-async fn blocking(work: impl FnOnce() -> Result<()> + Send + 'static) -> Result<()> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| Error::internal(format!("a runtime task failed: {e}")))?
 }
 
 #[cfg(test)]
