@@ -14,7 +14,7 @@ use vigia_backup::format::{LOCK_KEY, NameKey};
 use vigia_backup::{LockRecord, LockRequest, StoreLock};
 use vigia_core::ErrorKind;
 use vigia_core::config::Secret;
-use vigia_core::ports::store::{ObjectMeta, ObjectReader, ObjectStore, StoreError, WriteCondition};
+use vigia_core::ports::store::ObjectStore;
 use vigia_core::process::ProcessIdentity;
 
 fn key() -> NameKey {
@@ -249,7 +249,7 @@ async fn a_write_whose_answer_was_lost_is_recognised_as_ours() {
     // The SDK retries a request whose answer was lost; the retry of a conditional write
     // that landed finds its condition false (412). The record's nonce says it is ours.
     let fixture = Fixture::local();
-    let store = Arc::new(LostReplies(fixture.shared_store()));
+    let store = Hooked::losing_replies(fixture.shared_store());
     let mut ask = request("backup", Duration::ZERO, None);
     ask.heartbeat = Duration::from_millis(100);
     let lock = StoreLock::acquire(store, &key(), &ask).await.unwrap();
@@ -270,52 +270,6 @@ async fn a_write_whose_answer_was_lost_is_recognised_as_ours() {
             .unwrap_err()
             .is_not_found()
     );
-}
-
-/// A real store whose successful conditional writes of the lock answer 412, as the retry of
-/// a request whose first answer was lost does.
-#[derive(Debug)]
-struct LostReplies(Arc<dyn ObjectStore>);
-
-#[async_trait::async_trait]
-impl ObjectStore for LostReplies {
-    fn location(&self) -> String {
-        self.0.location()
-    }
-    async fn put(&self, k: &str, body: ObjectReader) -> Result<ObjectMeta, StoreError> {
-        self.0.put(k, body).await
-    }
-    async fn put_bytes_if(
-        &self,
-        k: &str,
-        data: bytes::Bytes,
-        condition: WriteCondition,
-    ) -> Result<ObjectMeta, StoreError> {
-        self.0.put_bytes_if(k, data, condition).await?;
-        Err(StoreError::ConditionFailed {
-            store: self.location(),
-            key: k.to_owned(),
-        })
-    }
-    async fn get_bytes_meta(&self, k: &str) -> Result<(Vec<u8>, ObjectMeta), StoreError> {
-        self.0.get_bytes_meta(k).await
-    }
-    async fn get(
-        &self,
-        k: &str,
-        r: Option<std::ops::Range<u64>>,
-    ) -> Result<ObjectReader, StoreError> {
-        self.0.get(k, r).await
-    }
-    async fn head(&self, k: &str) -> Result<ObjectMeta, StoreError> {
-        self.0.head(k).await
-    }
-    async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StoreError> {
-        self.0.list(prefix).await
-    }
-    async fn delete(&self, k: &str) -> Result<(), StoreError> {
-        self.0.delete(k).await
-    }
 }
 
 /// A store on moto's server, whose conditional writes are atomic; a fresh bucket each time.

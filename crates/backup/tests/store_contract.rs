@@ -237,6 +237,33 @@ async fn conditional_writes_refuse_a_stale_view(fixture: &Fixture) {
     assert_eq!(store.get_bytes(key).await.unwrap(), b"three");
 }
 
+/// Anyone who can write to the store can plant a huge lock record; it is refused, not read.
+async fn a_small_object_read_is_bounded(fixture: &Fixture) {
+    let store = fixture.store();
+    let max = vigia_core::ports::store::SMALL_OBJECT_MAX;
+    let big = vec![b'x'; usize::try_from(max).unwrap() + 1];
+    store
+        .put_bytes("locks/store.json", big.into())
+        .await
+        .unwrap();
+    let err = store.get_bytes_meta("locks/store.json").await.unwrap_err();
+    assert!(err.to_string().contains("not vigia's"), "{err}");
+    let fits = vec![b'x'; usize::try_from(max).unwrap()];
+    store
+        .put_bytes("locks/store.json", fits.into())
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .get_bytes_meta("locks/store.json")
+            .await
+            .unwrap()
+            .0
+            .len() as u64,
+        max
+    );
+}
+
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod local {
@@ -272,4 +299,5 @@ contract!(
     list_filters_by_prefix_and_delete_removes,
     invalid_keys_are_refused,
     conditional_writes_refuse_a_stale_view,
+    a_small_object_read_is_bounded,
 );

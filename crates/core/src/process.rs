@@ -32,14 +32,25 @@ pub fn lower_thread_priority() {
     }
 }
 
-/// Whether process `pid` runs on this machine (a zombie, dead but not yet reaped, does not).
+/// Whether process `pid` runs in this pid namespace. A zombie (dead, not yet reaped) does
+/// not; a pid that exists but whose /proc entry cannot be read (hidepid, another user's
+/// process) does: kill(2) with signal 0 tells, ESRCH meaning no such process.
+#[allow(unsafe_code)]
 pub fn is_running(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        // The state follows the command name, which is in parentheses and may hold spaces.
-        stat.rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .is_some_and(|state| state != "Z" && state != "X")
-    })
+    let Ok(raw) = i32::try_from(pid) else {
+        return false;
+    };
+    if raw <= 0 {
+        return false;
+    }
+    // SAFETY: kill(2) with signal 0 only checks that the pid exists; it touches no memory.
+    if unsafe { libc::kill(raw, 0) } == -1
+        && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+    {
+        return false;
+    }
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map_or(true, |line| parse_start(&line).is_some())
 }
 
 /// Sends `signal` to the process group led by `pid`.
@@ -148,27 +159,10 @@ fn read_trimmed(path: &str) -> Option<String> {
 }
 
 /// Whether process `pid`, started at `start` (clock ticks after boot), is gone from this pid
-/// namespace: no such pid (kill(2) says ESRCH), a zombie, or a pid reused by a process that
-/// started at another time. A pid that exists but whose /proc entry cannot be read (hidepid,
-/// another user's process) is alive.
-#[allow(unsafe_code)]
+/// namespace: not running (see `is_running`), or a pid reused by a process that started at
+/// another time.
 pub fn pid_is_gone(pid: u32, start: u64) -> bool {
-    let Ok(raw) = i32::try_from(pid) else {
-        return true;
-    };
-    if raw <= 0 {
-        return false;
-    }
-    // SAFETY: kill(2) with signal 0 only checks that the pid exists; it touches no memory.
-    if unsafe { libc::kill(raw, 0) } == -1
-        && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
-    {
-        return true;
-    }
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(line) => parse_start(&line).is_none_or(|s| s != start),
-        Err(_) => false,
-    }
+    !is_running(pid) || start_ticks(pid).is_some_and(|s| s != start)
 }
 
 /// The start time in a /proc/<pid>/stat line, or None for a zombie.
@@ -222,6 +216,12 @@ mod tests {
             ..free.clone()
         };
         assert!(!before_reboot.is_gone());
+        assert!(is_running(std::process::id()));
+        assert!(
+            is_running(1),
+            "init runs, even where its /proc entry is hidden"
+        );
+        assert!(!is_running(999_999_999));
         let old_record = ProcessIdentity {
             boot_id: String::new(),
             ..free

@@ -9,7 +9,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, BufWriter};
 use vigia_core::ports::store::{
-    ObjectMeta, ObjectReader, ObjectStore, StoreError, WriteCondition, validate_key,
+    ObjectMeta, ObjectReader, ObjectStore, SMALL_OBJECT_MAX, StoreError, WriteCondition, too_large,
+    validate_key,
 };
 use vigia_core::process::{ProcessIdentity, pid_is_gone};
 
@@ -214,7 +215,13 @@ impl ObjectStore for LocalStore {
             .await
             .map_err(std::io::Error::other)
             .and_then(|r| r);
-        let (data, etag, meta) = read.map_err(|e| self.fail("get", key, &e))?;
+        let (data, etag, meta) = read.map_err(|e| {
+            if e.kind() == IoKind::FileTooLarge {
+                too_large(self.location(), key, SMALL_OBJECT_MAX + 1)
+            } else {
+                self.fail("get", key, &e)
+            }
+        })?;
         let meta = ObjectMeta {
             key: key.to_owned(),
             size_bytes: data.len() as u64,

@@ -7,7 +7,7 @@ use std::io::{ErrorKind as IoKind, Read, Write};
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
-use vigia_core::ports::store::WriteCondition;
+use vigia_core::ports::store::{SMALL_OBJECT_MAX, WriteCondition};
 
 /// What a conditional write found.
 pub(super) enum Outcome {
@@ -24,13 +24,17 @@ pub(super) fn etag_of(data: &[u8]) -> String {
 
 /// Reads the file at `path` with its ETag and modification time, from one open file.
 pub(super) fn read_with_etag(path: &Path) -> std::io::Result<(Vec<u8>, String, std::fs::Metadata)> {
-    let mut file = File::open(path)?;
+    let file = File::open(path)?;
     let meta = file.metadata()?;
     if !meta.is_file() {
         return Err(std::io::Error::new(IoKind::NotFound, "not a file"));
     }
     let mut data = Vec::new();
-    file.read_to_end(&mut data)?;
+    // Bounded even if the file grows after the stat.
+    file.take(SMALL_OBJECT_MAX + 1).read_to_end(&mut data)?;
+    if meta.len() > SMALL_OBJECT_MAX || data.len() as u64 > SMALL_OBJECT_MAX {
+        return Err(std::io::Error::new(IoKind::FileTooLarge, "too large"));
+    }
     let etag = etag_of(&data);
     Ok((data, etag, meta))
 }

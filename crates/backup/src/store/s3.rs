@@ -19,7 +19,8 @@ use bytes::Bytes;
 use tokio::io::AsyncReadExt;
 use vigia_core::config::{S3Config, Secret};
 use vigia_core::ports::store::{
-    ObjectMeta, ObjectReader, ObjectStore, StoreError, WriteCondition, validate_key,
+    ObjectMeta, ObjectReader, ObjectStore, SMALL_OBJECT_MAX, StoreError, WriteCondition, too_large,
+    validate_key,
 };
 
 use super::journal::{UploadEntry, UploadJournal};
@@ -373,12 +374,25 @@ impl ObjectStore for S3Store {
             .map_err(|e| self.fail("get", key, &e))?;
         let modified = output.last_modified().and_then(aws_time);
         let etag = output.e_tag().map(str::to_owned);
-        let data = output
+        let declared = output
+            .content_length()
+            .and_then(|n| u64::try_from(n).ok())
+            .unwrap_or(0);
+        if declared > SMALL_OBJECT_MAX {
+            return Err(too_large(self.location(), key, declared));
+        }
+        // Bounded even if the server sends more than it declared.
+        let mut data = Vec::new();
+        output
             .body
-            .collect()
+            .into_async_read()
+            .take(SMALL_OBJECT_MAX + 1)
+            .read_to_end(&mut data)
             .await
-            .map_err(|e| StoreError::backend(self.location(), "read", key, e.to_string(), false))?
-            .to_vec();
+            .map_err(|e| StoreError::backend(self.location(), "read", key, e.to_string(), false))?;
+        if data.len() as u64 > SMALL_OBJECT_MAX {
+            return Err(too_large(self.location(), key, data.len() as u64));
+        }
         let meta = ObjectMeta {
             key: key.to_owned(),
             size_bytes: data.len() as u64,

@@ -18,6 +18,9 @@ pub struct Hooked {
     hook: Hook,
     /// Conditional writes become plain ones: a server that ignores If-None-Match / If-Match.
     ignore_conditions: bool,
+    /// A conditional write that succeeds answers 412, as the retry of a request whose first
+    /// answer was lost does.
+    lose_replies: bool,
 }
 
 impl std::fmt::Debug for Hooked {
@@ -25,6 +28,7 @@ impl std::fmt::Debug for Hooked {
         f.debug_struct("Hooked")
             .field("inner", &self.inner)
             .field("ignore_conditions", &self.ignore_conditions)
+            .field("lose_replies", &self.lose_replies)
             .finish_non_exhaustive()
     }
 }
@@ -35,6 +39,16 @@ impl Hooked {
             inner,
             hook,
             ignore_conditions: false,
+            lose_replies: false,
+        })
+    }
+
+    pub fn losing_replies(inner: Arc<dyn ObjectStore>) -> Arc<dyn ObjectStore> {
+        Arc::new(Self {
+            inner,
+            hook: Arc::new(|_, _| Box::pin(async {})),
+            ignore_conditions: false,
+            lose_replies: true,
         })
     }
 
@@ -43,6 +57,7 @@ impl Hooked {
             inner,
             hook: Arc::new(|_, _| Box::pin(async {})),
             ignore_conditions: true,
+            lose_replies: false,
         })
     }
 }
@@ -67,7 +82,14 @@ impl ObjectStore for Hooked {
             self.inner.put_bytes(key, data).await?;
             return self.inner.head(key).await;
         }
-        self.inner.put_bytes_if(key, data, condition).await
+        let written = self.inner.put_bytes_if(key, data, condition).await?;
+        if self.lose_replies {
+            return Err(StoreError::ConditionFailed {
+                store: self.location(),
+                key: key.to_owned(),
+            });
+        }
+        Ok(written)
     }
     async fn get_bytes_meta(&self, key: &str) -> Result<(Vec<u8>, ObjectMeta), StoreError> {
         (self.hook)("get_bytes_meta", key).await;

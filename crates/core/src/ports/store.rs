@@ -34,6 +34,22 @@ pub enum WriteCondition {
     Matches(String),
 }
 
+/// The most `get_bytes_meta` reads.
+pub const SMALL_OBJECT_MAX: u64 = 1024 * 1024;
+
+/// The error for an object over `SMALL_OBJECT_MAX`.
+pub fn too_large(store: String, key: &str, size: u64) -> StoreError {
+    StoreError::Backend {
+        store,
+        action: "get",
+        key: key.to_owned(),
+        message: format!(
+            "it is {size} bytes, and a record vigia writes is at most {SMALL_OBJECT_MAX}: it is \
+             not vigia's; remove it"
+        ),
+    }
+}
+
 /// Why a store operation failed. `NotFound` is its own case: callers branch on it.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -138,8 +154,10 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
         condition: WriteCondition,
     ) -> Result<ObjectMeta, StoreError>;
 
-    /// Reads a small object into memory with its metadata (ETag, when it was last written),
-    /// both from the same read.
+    /// Reads a small object (at most `SMALL_OBJECT_MAX` bytes: a lock record) into memory
+    /// with its metadata (ETag, when it was last written), both from the same read. A larger
+    /// object is refused before it is read: whoever can write to the store could otherwise
+    /// exhaust memory through a record every run reads.
     async fn get_bytes_meta(&self, key: &str) -> Result<(Vec<u8>, ObjectMeta), StoreError>;
 
     /// Streams the object, or the byte `range` of it.
