@@ -29,8 +29,8 @@ use crate::format::{ExtraEntry, SealedObject};
 use crate::keys::Recipients;
 use crate::lock::{LockRequest, StoreLock, os_lock_dir};
 use crate::metrics::{ping_heartbeat, write_backup_metrics};
-use crate::pg::{PgDump, PgTarget, SnapshotSession};
 use crate::seal::put_sealed;
+use vigia_pg::{PgDump, PgTarget, SnapshotSession};
 
 /// The phase the dump streams in; its bytes are reported as they are read from pg_dump.
 const DUMP_PHASE: &str = "dump and filestore";

@@ -45,7 +45,7 @@ pub mod format;
 mod keys;
 mod lock;
 mod metrics;
-pub mod pg;
+
 mod prune;
 mod restore;
 mod seal;

@@ -151,7 +151,7 @@ async fn cleanup_drops_the_throwaway_role_a_killed_import_left() {
     let fixture = Fixture::local();
     let s = stack(&fixture);
     let root = tempfile::tempdir().unwrap();
-    let role = vigia_backup::pg::ThrowawayRole::new_name();
+    let role = vigia_pg::ThrowawayRole::new_name();
     for sql in [
         format!("CREATE ROLE {role}"),
         format!("CREATE DATABASE odoo_from_zip OWNER {role}"),

@@ -7,9 +7,9 @@ use std::io::Read;
 use std::process::Command;
 
 use common::Fixture;
-use vigia_backup::pg::{PgDump, PgTarget, SnapshotSession};
 use vigia_backup::{Identity, open_sealed, put_sealed};
 use vigia_core::config::SslMode;
+use vigia_pg::{PgDump, PgTarget, SnapshotSession};
 use vigia_sandbox::postgres::PgCluster;
 
 fn odoo_cluster() -> (PgCluster, PgTarget) {
@@ -224,10 +224,10 @@ fn pg_restore_is_killed_and_reaped_when_the_dump_breaks() {
         data: &dump,
         n: dump.len() / 2,
     };
-    let into = vigia_backup::pg::RestoreMode::Into {
+    let into = vigia_pg::RestoreMode::Into {
         database: "scratch".into(),
     };
-    let err = vigia_backup::pg::pg_restore_stream(&target, &into, &mut broken).unwrap_err();
+    let err = vigia_pg::pg_restore_stream(&target, &into, &mut broken).unwrap_err();
     assert!(err.to_string().contains("the store broke"), "{err}");
     assert_eq!(pg_restore_children(), Vec::<String>::new());
 }

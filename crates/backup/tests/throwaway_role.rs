@@ -5,7 +5,7 @@
 mod common;
 
 use common::odoo::{odoo_cluster, target};
-use vigia_backup::pg::{ThrowawayRole, role_exists};
+use vigia_pg::{ThrowawayRole, role_exists};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_throwaway_role_owns_its_database_and_nothing_else_then_is_handed_back() {

@@ -5,8 +5,8 @@
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 
-use vigia_backup::pg::{PgDump, PgTarget, ThrowawayRole};
 use vigia_core::config::ConfigSource;
+use vigia_pg::{PgDump, PgTarget, ThrowawayRole};
 use vigia_sandbox::postgres::PgCluster;
 use vigia_sandbox::tls::TestCa;
 

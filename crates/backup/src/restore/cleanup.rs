@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+use vigia_core::ports::database::Database as _;
 
 use serde::Serialize;
 use vigia_core::{Config, Error, Outcome, Result};
@@ -16,9 +17,7 @@ use vigia_core::{Config, Error, Outcome, Result};
 use crate::access::StoreAccess;
 use crate::copy_records::{CopyKind, CopyRecords};
 use crate::lock::{LockRequest, StoreLock, os_lock_dir};
-use crate::pg::{
-    PgTarget, THROWAWAY_PREFIX, db_error, drop_leftover_role, quote_ident, role_exists,
-};
+use vigia_pg::{PgAdmin, PgTarget, THROWAWAY_PREFIX, drop_leftover_role, role_exists};
 
 #[derive(Debug)]
 pub struct RestoreCleanup {
@@ -109,14 +108,8 @@ impl RestoreCleanup {
     }
 
     async fn list_and_apply(&self, lock: Option<&StoreLock>) -> Result<CleanupReport> {
-        let client = self.target.connect("postgres").await?;
-        let existing: BTreeSet<String> = client
-            .query("SELECT datname FROM pg_database", &[])
-            .await
-            .map_err(|e| db_error("cannot list the databases", &e))?
-            .iter()
-            .map(|r| r.get::<_, String>(0))
-            .collect();
+        let admin = PgAdmin::connect(&self.target).await?;
+        let existing: BTreeSet<String> = admin.list_databases().await?.into_iter().collect();
         let records =
             CopyRecords::new(&self.records_dir, self.environment.as_deref(), &self.target)
                 .leftovers();
@@ -163,11 +156,7 @@ impl RestoreCleanup {
         }
         if self.apply {
             for name in &databases {
-                let quoted = quote_ident(name);
-                client
-                    .batch_execute(&format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"))
-                    .await
-                    .map_err(|e| db_error(&format!("cannot drop {quoted}"), &e))?;
+                admin.drop(name).await?;
             }
             // A role owns nothing once its database is gone.
             for role in &roles {

@@ -14,10 +14,10 @@ use super::{Names, RestoreJob, Restored, compare, files};
 use crate::catalog::read_manifest;
 use crate::format::{BackupId, BackupIndex, BackupManifest, dump_key};
 use crate::keys::Identity;
-use crate::pg::{RestoreOptions, pg_restore_file};
 use crate::seal::read_back;
 use crate::verify::quick_problems;
 use vigia_core::task::blocking;
+use vigia_pg::{RestoreOptions, pg_restore_file};
 
 /// When the manifest predates `dump_bytes`: spool room as a multiple of the stored dump.
 const SPOOL_ESTIMATE_FACTOR: u64 = 6;

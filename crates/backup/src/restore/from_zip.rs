@@ -13,8 +13,8 @@ use super::odoo_zip::{OdooZipInfo, extract_filestore, import_sql};
 use super::phases::Phases;
 use super::swap::newer_einvoices;
 use super::{Names, RestoreJob, Restored};
-use crate::pg::{PgTarget, db_error, has_table};
 use vigia_core::task::blocking;
+use vigia_pg::{PgTarget, db_error, has_table};
 
 impl RestoreJob {
     pub(super) async fn restore_zip(

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use vigia_core::{Error, ErrorKind, Result};
 
-use crate::pg::PgTarget;
+use vigia_pg::PgTarget;
 
 /// `<state-dir>/swap-journal.json`.
 pub fn swap_journal_path(state_dir: &Path) -> PathBuf {

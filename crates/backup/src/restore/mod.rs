@@ -39,7 +39,6 @@ use crate::copy_records::{CopyKind, CopyRecords};
 use crate::format::{BackupId, count_differences, db_names};
 use crate::keys::Identity;
 use crate::lock::{LockRequest, StoreLock, os_lock_dir};
-use crate::pg::{PgTarget, RestoreOptions, db_error, quote_ident, row_counts};
 pub use cleanup::{CleanupReport, RestoreCleanup};
 use journal::SwapJournal;
 pub use journal::swap_journal_path;
@@ -52,6 +51,8 @@ pub use resume::{Recovered, ResumeReport, SwapRecovery};
 pub use swap::Aside;
 use swap::Swap;
 use untrusted::CopyOwner;
+use vigia_core::ports::database::Database as _;
+use vigia_pg::{PgAdmin, PgTarget, RestoreOptions, db_error, row_counts};
 #[cfg(feature = "fuzzing")]
 pub use {new_folder::NewFolder, odoo_zip::extract_filestore, restricted_sql::copy_restricted};
 
@@ -660,13 +661,11 @@ impl RestoreJob {
 
     /// The new database and filestore folder must not exist: a restore never overwrites.
     async fn refuse_existing(&self, database: &str, filestore_dir: Option<&Path>) -> Result<()> {
-        let client = self.target.connect("postgres").await?;
-        let exists = client
-            .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&database])
-            .await
-            .map_err(|e| db_error("cannot list the databases", &e))?
-            .is_some();
-        if exists {
+        if PgAdmin::connect(&self.target)
+            .await?
+            .exists(database)
+            .await?
+        {
             return Err(Error::invalid_input(format!(
                 "database {database} already exists; a restore never overwrites: choose \
                  another --target-db, or drop it yourself"
@@ -697,17 +696,7 @@ impl RestoreJob {
     }
 
     async fn create_database(&self, database: &str) -> Result<()> {
-        let client = self.target.connect("postgres").await?;
-        let quoted = quote_ident(database);
-        client
-            .batch_execute(&format!("CREATE DATABASE {quoted} TEMPLATE template0"))
-            .await
-            .map_err(|e| {
-                db_error(
-                    &format!("cannot create {quoted} (the [postgres] user needs CREATEDB)"),
-                    &e,
-                )
-            })
+        PgAdmin::connect(&self.target).await?.create(database).await
     }
 
     /// ANALYZE (Odoo's own restore skips it), then the exact row counts, as `target` (the

@@ -16,7 +16,7 @@ use serde::Serialize;
 use tokio_postgres::Transaction;
 use vigia_core::{Error, ErrorKind, Result};
 
-use crate::pg::{PgTarget, db_error, has_table, quote_ident};
+use vigia_pg::{PgTarget, db_error, has_table, quote_ident};
 
 /// A credential word as a whole `_`-separated part of a column name or parameter key.
 const CREDENTIAL: &str = "(^|[_.])(user|username|login|password|passwd|pass|pin|secret|token|\

@@ -17,8 +17,8 @@ use zip::ZipArchive;
 
 use super::new_folder::NewFolder;
 use super::restricted_sql::{SqlCopyError, copy_restricted};
-use crate::pg::{PgTarget, quote_ident};
-use crate::pg::{collect_stderr, tail};
+use vigia_pg::{PgTarget, quote_ident};
+use vigia_pg::{collect_stderr, tail};
 
 const DUMP: &str = "dump.sql";
 const MANIFEST: &str = "manifest.json";

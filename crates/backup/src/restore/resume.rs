@@ -21,7 +21,7 @@ use super::journal::{SwapJournal, swap_journal_path};
 use super::undo::{self, Undo};
 use crate::access::StoreAccess;
 use crate::lock::{LockRequest, StoreLock, os_lock_dir};
-use crate::pg::PgTarget;
+use vigia_pg::PgTarget;
 
 pub struct SwapRecovery {
     pub access: StoreAccess,

@@ -5,7 +5,7 @@
 
 use vigia_core::{Error, Result};
 
-use crate::pg::{PgTarget, db_error};
+use vigia_pg::{PgTarget, db_error};
 
 /// A client session on a database.
 #[derive(Debug, Clone)]

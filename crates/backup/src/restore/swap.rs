@@ -10,7 +10,8 @@ use vigia_core::failpoint::hit;
 use vigia_core::{Error, Result};
 
 use super::journal::{Database, FolderId, Folders, SwapJournal};
-use crate::pg::{PgTarget, db_error, has_table, quote_ident as q};
+use vigia_core::ports::database::Database as _;
+use vigia_pg::{PgAdmin, PgTarget, db_error, has_table};
 
 /// What the swap moved aside (kept until `vigia restore --cleanup`).
 #[derive(Debug, Clone, Serialize)]
@@ -72,14 +73,8 @@ impl Swap<'_> {
     /// that the live database and the restored copy exist and that nothing has the aside
     /// names. Changes nothing.
     pub async fn journal(&self, odoo_stopped: bool) -> Result<SwapJournal> {
-        let client = self.target.connect("postgres").await?;
-        let oid = async |name: &str| -> Result<Option<u32>> {
-            let row = client
-                .query_opt("SELECT oid FROM pg_database WHERE datname = $1", &[&name])
-                .await
-                .map_err(|e| db_error("cannot list the databases", &e))?;
-            Ok(row.map(|r| r.get(0)))
-        };
+        let admin = PgAdmin::connect(self.target).await?;
+        let oid = async |name: &str| admin.oid_of(name).await;
         let missing = |name: &str| Error::internal(format!("database {name} does not exist"));
         let live = oid(self.live).await?.ok_or_else(|| missing(self.live))?;
         let restored = oid(self.restored)
@@ -156,7 +151,7 @@ fn folders(restored: &Path, live: &Path, aside: &Path) -> Result<Folders> {
 /// point (`restore.swap.<step>`). On an error it stops where it is: the caller undoes the
 /// swap from the journal and what exists (undo.rs).
 pub async fn forward(target: &PgTarget, journal: &SwapJournal) -> Result<()> {
-    let client = target.connect("postgres").await?;
+    let client = PgAdmin::connect(target).await?;
     hit("restore.swap.journal")?;
     let (live, restored, aside) = (&journal.live.name, &journal.restored.name, &journal.aside);
     close(&client, live, "restore.swap", "live").await?;
@@ -182,68 +177,22 @@ pub(super) fn rename_folder(from: &Path, to: &Path, point: &str) -> Result<()> {
     hit(point)
 }
 
-/// Ends every session on `database` but ours.
-async fn end_sessions(client: &tokio_postgres::Client, database: &str) -> Result<()> {
-    client
-        .execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-             WHERE datname = $1 AND pid <> pg_backend_pid()",
-            &[&database],
-        )
-        .await
-        .map_err(|e| db_error(&format!("cannot end the sessions on {database}"), &e))?;
-    Ok(())
-}
-
 /// Closes `database` to new sessions, then ends the ones it has: before every rename, so
 /// that a client reconnecting at once (as Odoo's workers do) cannot block it.
 /// Fail points `<points>.close_<who>` and `<points>.end_<who>_sessions`.
-pub(super) async fn close(
-    client: &tokio_postgres::Client,
-    database: &str,
-    points: &str,
-    who: &str,
-) -> Result<()> {
-    exec(
-        client,
-        &format!("ALTER DATABASE {} ALLOW_CONNECTIONS false", q(database)),
-    )
-    .await?;
+pub(super) async fn close(admin: &PgAdmin, database: &str, points: &str, who: &str) -> Result<()> {
+    admin.allow_connections(database, false).await?;
     hit(&format!("{points}.close_{who}"))?;
-    end_sessions(client, database).await?;
+    admin.end_sessions(database).await?;
     hit(&format!("{points}.end_{who}_sessions"))
 }
 
-pub(super) async fn open(
-    client: &tokio_postgres::Client,
-    database: &str,
-    point: &str,
-) -> Result<()> {
-    exec(
-        client,
-        &format!("ALTER DATABASE {} ALLOW_CONNECTIONS true", q(database)),
-    )
-    .await?;
+pub(super) async fn open(admin: &PgAdmin, database: &str, point: &str) -> Result<()> {
+    admin.allow_connections(database, true).await?;
     hit(point)
 }
 
-pub(super) async fn rename(
-    client: &tokio_postgres::Client,
-    from: &str,
-    to: &str,
-    point: &str,
-) -> Result<()> {
-    exec(
-        client,
-        &format!("ALTER DATABASE {} RENAME TO {}", q(from), q(to)),
-    )
-    .await?;
+pub(super) async fn rename(admin: &PgAdmin, from: &str, to: &str, point: &str) -> Result<()> {
+    admin.rename(from, to).await?;
     hit(point)
-}
-
-async fn exec(client: &tokio_postgres::Client, sql: &str) -> Result<()> {
-    client
-        .batch_execute(sql)
-        .await
-        .map_err(|e| db_error(sql, &e))
 }

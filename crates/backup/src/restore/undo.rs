@@ -13,7 +13,7 @@ use vigia_core::{Error, ErrorKind, Result};
 
 use super::journal::{FolderId, Folders, SwapJournal};
 use super::swap::{close, open, rename, rename_folder};
-use crate::pg::{PgTarget, db_error};
+use vigia_pg::{PgAdmin, PgTarget};
 
 pub(super) struct Undo<'a> {
     pub target: &'a PgTarget,
@@ -29,17 +29,13 @@ impl Undo<'_> {
         if let Some(folders) = &self.journal.filestore {
             folders_back(folders, &mut steps)?;
         }
-        let client = self.target.connect("postgres").await?;
+        let client = PgAdmin::connect(self.target).await?;
         self.databases_back(&client, &mut steps).await?;
         let checked = self.check(&client).await?;
         Ok((steps, checked))
     }
 
-    async fn databases_back(
-        &self,
-        client: &tokio_postgres::Client,
-        steps: &mut Vec<String>,
-    ) -> Result<()> {
+    async fn databases_back(&self, client: &PgAdmin, steps: &mut Vec<String>) -> Result<()> {
         let j = self.journal;
         let (live, restored, aside) = (&j.live.name, &j.restored.name, &j.aside);
         // The restored copy back to its own name.
@@ -95,7 +91,7 @@ impl Undo<'_> {
 
     /// Checks that the live database and folder are those of before the swap (where the
     /// restored copy ended up is not the live data's concern); says what was checked.
-    async fn check(&self, client: &tokio_postgres::Client) -> Result<String> {
+    async fn check(&self, client: &PgAdmin) -> Result<String> {
         let j = self.journal;
         let now = Databases::read(client, j).await?;
         let mut ok = now.name_of(j.live.oid) == Some(&j.live.name) && now.allows(j.live.oid);
@@ -168,7 +164,7 @@ fn unexpected(what: impl std::fmt::Display) -> Error {
 /// What the journal's names and folders are now, for a person: `name: what` pairs.
 pub(super) async fn state(target: &PgTarget, journal: &SwapJournal) -> String {
     let read = async {
-        let client = target.connect("postgres").await?;
+        let client = PgAdmin::connect(target).await?;
         let now = Databases::read(&client, journal).await?;
         state_with(&now, journal)
     };
@@ -224,29 +220,21 @@ struct Databases {
 }
 
 impl Databases {
-    async fn read(client: &tokio_postgres::Client, j: &SwapJournal) -> Result<Self> {
+    async fn read(client: &PgAdmin, j: &SwapJournal) -> Result<Self> {
         let oids = vec![j.live.oid, j.restored.oid];
-        let names = vec![
-            j.live.name.clone(),
-            j.restored.name.clone(),
-            j.aside.clone(),
+        let names = [
+            j.live.name.as_str(),
+            j.restored.name.as_str(),
+            j.aside.as_str(),
         ];
-        let rows = client
-            .query(
-                "SELECT oid, datname, datallowconn FROM pg_database \
-                 WHERE oid = ANY($1) OR datname = ANY($2)",
-                &[&oids, &names],
-            )
-            .await
-            .map_err(|e| db_error("cannot list the databases", &e))?;
         let mut now = Self {
             by_oid: HashMap::new(),
             by_name: HashMap::new(),
         };
-        for row in rows {
-            let (oid, name, allows): (u32, String, bool) = (row.get(0), row.get(1), row.get(2));
-            now.by_name.insert(name.clone(), oid);
-            now.by_oid.insert(oid, (name, allows));
+        for row in client.find(&oids, &names).await? {
+            now.by_name.insert(row.name.clone(), row.oid);
+            now.by_oid
+                .insert(row.oid, (row.name, row.allows_connections));
         }
         Ok(now)
     }

@@ -9,7 +9,7 @@
 use vigia_core::{Error, Result};
 
 use super::RestoreJob;
-use crate::pg::{PgTarget, ThrowawayRole, can_create_roles, db_error};
+use vigia_pg::{PgTarget, ThrowawayRole, can_create_roles, db_error};
 
 /// Who runs SQL in the new database until it is handed back.
 #[derive(Debug)]

@@ -19,8 +19,8 @@ use crate::format::{
     extra_key, manifest_key,
 };
 use crate::keys::Identity;
-use crate::pg::{PgTarget, RestoreMode, pg_restore_stream};
 use crate::seal::{ProvenSpool, read_back, read_small};
+use vigia_pg::{PgTarget, RestoreMode, pg_restore_stream};
 
 pub(super) struct Checker<'j> {
     job: &'j VerifyJob,

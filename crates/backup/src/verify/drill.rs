@@ -4,6 +4,7 @@
 //! manifest's, the scratch database and the role dropped whatever happened.
 
 use std::path::PathBuf;
+use vigia_core::ports::database::Database as _;
 
 use vigia_core::Result;
 
@@ -11,14 +12,11 @@ use crate::copy_records::{CopyKind, CopyRecords};
 use crate::format::Problem;
 use crate::format::{BackupId, BackupManifest, count_differences, db_names};
 use crate::keys::Identity;
-use crate::pg::{
-    PgTarget, RestoreMode, THROWAWAY_PREFIX, ThrowawayRole, db_error, drop_leftover_role,
-    pg_restore_stream, quote_ident, row_counts,
-};
 use crate::seal::ProvenSpool;
-
-/// The database the drill connects to for CREATE and DROP DATABASE.
-const MAINTENANCE_DB: &str = "postgres";
+use vigia_pg::{
+    PgAdmin, PgTarget, RestoreMode, THROWAWAY_PREFIX, ThrowawayRole, drop_leftover_role,
+    pg_restore_stream, row_counts,
+};
 
 pub(super) struct Drill {
     admin: PgTarget,
@@ -60,20 +58,10 @@ impl Drill {
     }
 
     async fn create_scratch(&self) -> Result<()> {
-        let client = self.admin.connect(MAINTENANCE_DB).await?;
-        let quoted = quote_ident(&self.database);
-        client
-            .batch_execute(&format!("CREATE DATABASE {quoted} TEMPLATE template0"))
-            .await
-            .map_err(|e| {
-                db_error(
-                    &format!(
-                        "cannot create the drill's scratch database {quoted} (the [postgres] user \
-                         needs CREATEDB)"
-                    ),
-                    &e,
-                )
-            })?;
+        PgAdmin::connect(&self.admin)
+            .await?
+            .create(&self.database)
+            .await?;
         self.role.own_database(&self.database).await
     }
 
@@ -143,18 +131,7 @@ impl Drill {
 }
 
 async fn drop_database(admin: &PgTarget, database: &str) -> Result<()> {
-    let quoted = quote_ident(database);
-    admin
-        .connect(MAINTENANCE_DB)
-        .await?
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"))
-        .await
-        .map_err(|e| {
-            db_error(
-                &format!("cannot drop the drill's scratch database {quoted}"),
-                &e,
-            )
-        })
+    PgAdmin::connect(admin).await?.drop(database).await
 }
 
 /// `vigia_tmp_drill_20261128t021530z_k3f9`: 37 bytes.

@@ -23,8 +23,8 @@ use crate::format::{Problem, VerificationRecord, VerifyLevel};
 use crate::keys::Identity;
 use crate::lock::{LockRequest, ReadLock};
 use crate::metrics::write_verify_metrics;
-use crate::pg::PgTarget;
 use check::Checker;
+use vigia_pg::PgTarget;
 
 /// Which backups to verify.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -6,13 +6,13 @@ use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 
 use vigia_backup::format::NameKey;
-use vigia_backup::pg::PgTarget;
 use vigia_backup::{
     BackupJob, Identity, PruneJob, Selection, StoreAccess, VerifyJob, VerifyLevel, open_sealed,
 };
 use vigia_core::config::{RetentionConfig, Secret, SecretRef, SslMode};
 use vigia_core::ports::clock::SystemClock;
 use vigia_core::ports::progress::NoProgress;
+use vigia_pg::PgTarget;
 use vigia_sandbox::postgres::PgCluster;
 
 use super::Fixture;
@@ -169,7 +169,7 @@ impl Stack {
             health_timeout: vigia_backup::HEALTH_TIMEOUT,
             filestore_root: Some(root.to_path_buf()),
             live_db: "odoo".into(),
-            options: vigia_backup::pg::RestoreOptions {
+            options: vigia_pg::RestoreOptions {
                 jobs: 2,
                 no_owner: true,
                 role: None,

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Child, Command};
 use std::thread::JoinHandle;
 
-use super::PgTarget;
+use crate::PgTarget;
 
 impl PgTarget {
     /// `PROGRAM --host --port --username --no-password` with the password and sslmode in its
@@ -25,7 +25,7 @@ impl PgTarget {
             command.env("PGPASSWORD", password.expose());
         }
         let inherited = std::env::vars_os().map(|(name, _)| name);
-        for (name, value) in super::tls::client_env(self, inherited) {
+        for (name, value) in crate::tls::client_env(self, inherited) {
             match value {
                 Some(value) => command.env(name, value),
                 None => command.env_remove(name),
@@ -36,11 +36,7 @@ impl PgTarget {
     }
 
     /// Spawns `command`; a missing program is an error naming the package to install.
-    pub(crate) fn spawn_client(
-        &self,
-        command: &mut Command,
-        name: &str,
-    ) -> io::Result<ClientChild> {
+    pub fn spawn_client(&self, command: &mut Command, name: &str) -> io::Result<ClientChild> {
         command.spawn().map(ClientChild::new).map_err(|e| {
             io::Error::new(
                 e.kind(),
@@ -56,7 +52,7 @@ impl PgTarget {
 /// A client program that is killed and reaped if it is dropped before it was waited for: no
 /// early return (a broken store, a failed check) leaves it running or a zombie.
 #[derive(Debug)]
-pub(crate) struct ClientChild(Option<Child>);
+pub struct ClientChild(Option<Child>);
 
 impl ClientChild {
     pub fn new(child: Child) -> Self {
@@ -88,7 +84,7 @@ impl Drop for ClientChild {
 }
 
 /// Collects a child's stderr on a thread, so a chatty child never blocks on a full pipe.
-pub(crate) fn collect_stderr(child: &mut ClientChild) -> JoinHandle<String> {
+pub fn collect_stderr(child: &mut ClientChild) -> JoinHandle<String> {
     let mut stderr = child.get_mut().stderr.take().expect("piped stderr");
     std::thread::spawn(move || {
         let mut text = String::new();
@@ -98,7 +94,7 @@ pub(crate) fn collect_stderr(child: &mut ClientChild) -> JoinHandle<String> {
 }
 
 /// The last lines of a child's stderr, for an error message.
-pub(crate) fn tail(stderr: &str, lines: usize) -> String {
+pub fn tail(stderr: &str, lines: usize) -> String {
     let tail: Vec<&str> = stderr.lines().rev().take(lines).collect();
     tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
 }

@@ -5,8 +5,8 @@ use std::io::{self, Read};
 use std::process::{ChildStdout, Stdio};
 use std::thread::JoinHandle;
 
-use super::PgTarget;
-use super::client::{ClientChild, collect_stderr, tail};
+use crate::PgTarget;
+use crate::client::{ClientChild, collect_stderr, tail};
 
 #[derive(Debug)]
 pub struct PgDump {

@@ -6,7 +6,7 @@ use std::process::Command;
 use vigia_core::config::{Secret, SslMode};
 use vigia_core::{Config, Error, ErrorKind, Result};
 
-use super::tls;
+use crate::tls;
 
 #[derive(Debug, Clone)]
 pub struct PgTarget {
@@ -217,12 +217,12 @@ pub(crate) fn pg_message(e: &tokio_postgres::Error) -> String {
 }
 
 /// A database error saying what vigia was doing and what PostgreSQL said.
-pub(crate) fn db_error(what: &str, e: &tokio_postgres::Error) -> Error {
+pub fn db_error(what: &str, e: &tokio_postgres::Error) -> Error {
     Error::new(ErrorKind::Database, format!("{what}: {}", pg_message(e)))
 }
 
 /// `name` as a quoted SQL identifier, for statements that take no parameters there
 /// (CREATE, DROP and ALTER DATABASE).
-pub(crate) fn quote_ident(name: &str) -> String {
+pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }

@@ -7,7 +7,7 @@ use tokio_postgres::Client;
 use vigia_core::config::Secret;
 use vigia_core::{Error, ErrorKind, Result};
 
-use super::{PgTarget, db_error, quote_ident as q};
+use crate::{PgTarget, db_error, quote_ident as q};
 
 /// Every throwaway role's name starts so, which `restore --cleanup` reads in its records.
 pub const THROWAWAY_PREFIX: &str = "vigia_tmp_";

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use tokio_postgres::{Client, GenericClient};
 
-use super::db_error;
+use crate::db_error;
 use vigia_core::Result;
 
 /// Every user table's exact row count, keyed `schema.table`.
@@ -39,7 +39,7 @@ pub async fn row_counts(client: &Client) -> Result<BTreeMap<String, u64>> {
 
 /// Whether `table` (a name as `to_regclass` reads it) exists: a missing Odoo table means a
 /// module is not installed, not an error.
-pub(crate) async fn has_table(client: &impl GenericClient, table: &str) -> Result<bool> {
+pub async fn has_table(client: &impl GenericClient, table: &str) -> Result<bool> {
     Ok(client
         .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table])
         .await

@@ -1,12 +1,15 @@
-//! `pg_restore` reading a dump from its stdin: `--list` to check an archive, or a restore
-//! into a database (the drill's scratch database). A dump written to a pipe restores in one
-//! sequential pass with one job; `-j` needs a file (the restore command spools one).
+//! `pg_restore`, the one way a dump goes back into PostgreSQL: from a stream on its stdin
+//! (`--list` to check an archive, or a sequential restore into the drill's scratch database)
+//! or from a spooled `-Fc` file with `-j` (a restore). Every error is fatal.
 
 use std::io::{self, Read, Write};
+use std::path::Path;
 use std::process::Stdio;
 
-use super::PgTarget;
-use super::client::{collect_stderr, tail};
+use vigia_core::{Error, ErrorKind, Result};
+
+use crate::PgTarget;
+use crate::client::{collect_stderr, tail};
 
 /// What to do with the archive.
 #[derive(Debug, Clone)]
@@ -75,4 +78,56 @@ pub fn pg_restore_stream(
             tail(&stderr, 5)
         )))
     }
+}
+
+/// How `pg_restore` restores: `[restore]` in config, overridable by flags.
+#[derive(Debug, Clone)]
+pub struct RestoreOptions {
+    pub jobs: u32,
+    pub no_owner: bool,
+    /// `--role`: restore as this role (production into staging under another user).
+    pub role: Option<String>,
+}
+
+/// Restores `dump` (a `-Fc` file) into the existing, empty `database`. Blocking.
+pub fn pg_restore_file(
+    target: &PgTarget,
+    database: &str,
+    dump: &Path,
+    options: &RestoreOptions,
+) -> Result<()> {
+    let mut command = target.client_command("pg_restore", "vigia-restore");
+    command
+        .args(["--exit-on-error", "--no-privileges"])
+        .arg(format!("--jobs={}", options.jobs.max(1)))
+        .arg(format!("--dbname={database}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    if options.no_owner {
+        command.arg("--no-owner");
+    }
+    if let Some(role) = &options.role {
+        command.arg(format!("--role={role}"));
+    }
+    command.arg(dump);
+    let mut child = target
+        .spawn_client(&mut command, "pg_restore")
+        .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
+    let stderr = collect_stderr(&mut child);
+    vigia_core::failpoint::hit("restore.pg_restore")?;
+    let status = child
+        .wait()
+        .map_err(|e| Error::io("wait for", Path::new("pg_restore"), e))?;
+    let stderr = stderr.join().unwrap_or_default();
+    if status.success() {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorKind::Database,
+        format!(
+            "pg_restore into {database} failed ({status}): {}",
+            tail(&stderr, 5)
+        ),
+    ))
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use tokio_postgres::Client;
 use vigia_core::Result;
 
-use super::{PgTarget, db_error};
+use crate::{PgTarget, db_error};
 
 #[derive(Debug)]
 pub struct SnapshotSession {
@@ -53,7 +53,7 @@ impl SnapshotSession {
     /// The filestore files the database references (`ir_attachment.store_fname`, `xx/sha1`),
     /// sorted and unique; None when the database has no `ir_attachment` (not an Odoo database).
     pub async fn filestore_refs(&self) -> Result<Option<Vec<String>>> {
-        if !super::has_table(&self.client, "ir_attachment").await? {
+        if !crate::has_table(&self.client, "ir_attachment").await? {
             return Ok(None);
         }
         let rows = self
@@ -70,7 +70,7 @@ impl SnapshotSession {
 
     /// Installed modules and their versions (`ir_module_module`); empty when not an Odoo database.
     pub async fn module_versions(&self) -> Result<BTreeMap<String, String>> {
-        if !super::has_table(&self.client, "ir_module_module").await? {
+        if !crate::has_table(&self.client, "ir_module_module").await? {
             return Ok(BTreeMap::new());
         }
         let rows = self
@@ -87,7 +87,7 @@ impl SnapshotSession {
 
     /// Exact row counts of every user table, as `schema.table`.
     pub async fn row_counts(&self) -> Result<BTreeMap<String, u64>> {
-        super::row_counts(&self.client).await
+        crate::row_counts(&self.client).await
     }
 
     /// Ends the transaction (and with it the snapshot).

@@ -30,7 +30,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 use vigia_core::config::SslMode;
 use vigia_core::{Error, ErrorKind, Result};
 
-use super::PgTarget;
+use crate::PgTarget;
 
 /// A host that names a Unix socket directory, as libpq and tokio-postgres read it.
 fn is_socket(host: &str) -> bool {

@@ -1,0 +1,149 @@
+//! `PgAdmin`: the `Database` port on one session to the maintenance database, as the
+//! configured user. Database names are quoted identifiers; nothing else is interpolated.
+
+use async_trait::async_trait;
+use tokio_postgres::Client;
+use vigia_core::Result;
+use vigia_core::ports::database::Database;
+
+use crate::{PgTarget, db_error, quote_ident as q};
+
+/// The database an administrator's session connects to for CREATE, ALTER and DROP DATABASE.
+pub const MAINTENANCE_DB: &str = "postgres";
+
+#[derive(Debug)]
+pub struct PgAdmin {
+    client: Client,
+}
+
+impl PgAdmin {
+    /// One session to [`MAINTENANCE_DB`] as `target`'s user, kept for every call.
+    pub async fn connect(target: &PgTarget) -> Result<Self> {
+        Ok(Self {
+            client: target.connect(MAINTENANCE_DB).await?,
+        })
+    }
+
+    async fn exec(&self, sql: &str, what: &str) -> Result<()> {
+        self.client
+            .batch_execute(sql)
+            .await
+            .map_err(|e| db_error(what, &e))
+    }
+}
+
+#[async_trait]
+impl Database for PgAdmin {
+    async fn server_version(&self) -> Result<u32> {
+        let version: i32 = self
+            .client
+            .query_one("SELECT current_setting('server_version_num')::int", &[])
+            .await
+            .map_err(|e| db_error("cannot read the server version", &e))?
+            .get(0);
+        Ok(u32::try_from(version).unwrap_or_default())
+    }
+
+    async fn list_databases(&self) -> Result<Vec<String>> {
+        let rows = self
+            .client
+            .query("SELECT datname FROM pg_database ORDER BY 1", &[])
+            .await
+            .map_err(|e| db_error("cannot list the databases", &e))?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    async fn exists(&self, name: &str) -> Result<bool> {
+        Ok(self
+            .client
+            .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+            .await
+            .map_err(|e| db_error("cannot list the databases", &e))?
+            .is_some())
+    }
+
+    async fn create(&self, name: &str) -> Result<()> {
+        self.create_from_template(name, "template0").await
+    }
+
+    async fn create_from_template(&self, name: &str, template: &str) -> Result<()> {
+        let quoted = q(name);
+        self.exec(
+            &format!("CREATE DATABASE {quoted} TEMPLATE {}", q(template)),
+            &format!("cannot create {quoted} (the [postgres] user needs CREATEDB)"),
+        )
+        .await
+    }
+
+    async fn rename(&self, from: &str, to: &str) -> Result<()> {
+        let sql = format!("ALTER DATABASE {} RENAME TO {}", q(from), q(to));
+        self.exec(&sql, &sql).await
+    }
+
+    async fn drop(&self, name: &str) -> Result<()> {
+        let quoted = q(name);
+        self.exec(
+            &format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"),
+            &format!("cannot drop {quoted}"),
+        )
+        .await
+    }
+
+    async fn end_sessions(&self, name: &str) -> Result<()> {
+        self.client
+            .execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = $1 AND pid <> pg_backend_pid()",
+                &[&name],
+            )
+            .await
+            .map_err(|e| db_error(&format!("cannot end the sessions on {name}"), &e))?;
+        Ok(())
+    }
+
+    async fn allow_connections(&self, name: &str, allow: bool) -> Result<()> {
+        let sql = format!("ALTER DATABASE {} ALLOW_CONNECTIONS {allow}", q(name));
+        self.exec(&sql, &sql).await
+    }
+}
+
+/// A database as `pg_database` shows it; the oid follows it through renames.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseRow {
+    pub oid: u32,
+    pub name: String,
+    pub allows_connections: bool,
+}
+
+impl PgAdmin {
+    /// The databases with one of `oids` or one of `names`.
+    pub async fn find(&self, oids: &[u32], names: &[&str]) -> Result<Vec<DatabaseRow>> {
+        let rows = self
+            .client
+            .query(
+                "SELECT oid, datname, datallowconn FROM pg_database \
+                 WHERE oid = ANY($1) OR datname = ANY($2)",
+                &[&oids, &names],
+            )
+            .await
+            .map_err(|e| db_error("cannot list the databases", &e))?;
+        Ok(rows
+            .iter()
+            .map(|r| DatabaseRow {
+                oid: r.get(0),
+                name: r.get(1),
+                allows_connections: r.get(2),
+            })
+            .collect())
+    }
+
+    /// The oid of the database `name`, if it exists.
+    pub async fn oid_of(&self, name: &str) -> Result<Option<u32>> {
+        Ok(self
+            .find(&[], &[name])
+            .await?
+            .into_iter()
+            .find(|d| d.name == name)
+            .map(|d| d.oid))
+    }
+}
