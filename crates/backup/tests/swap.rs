@@ -222,12 +222,7 @@ async fn with_runtime_none_a_swap_is_refused_while_odoo_is_connected_unless_forc
     let (worker, _driver) = connect(&s, "odoo", "odoo-worker").await.unwrap();
     let root = tempfile::tempdir().unwrap();
 
-    let mut job = in_place(
-        &s,
-        &id,
-        root.path(),
-        Arc::new(vigia_core::ports::runtime::NoRuntime),
-    );
+    let mut job = in_place(&s, &id, root.path(), Arc::new(vigia_runtime::NoRuntime));
     let err = job.run().await.unwrap_err();
     assert_eq!(err.kind(), vigia_core::ErrorKind::InvalidInput);
     let message = err.message();

@@ -287,15 +287,11 @@ pub unsafe extern "C" fn vigia_restore(
             async |c: Call<RestoreRequest>| {
                 if c.args.resume {
                     let mut recovery = SwapRecovery::from_config(&c.config, &c.args).await?;
-                    recovery.runtime = vigia_deploy::runtime::from_config(&c.config).ok();
                     recovery.progress = Arc::new(c.progress);
                     recovery.cancel = c.cancel;
                     return recovery.run().await.map(RestoreData::Resume);
                 }
                 let mut job = RestoreJob::from_config(&c.config, c.args).await?;
-                if job.target_db.is_none() {
-                    job.runtime = vigia_deploy::runtime::from_config(&c.config)?;
-                }
                 job.progress = Arc::new(c.progress);
                 job.cancel = c.cancel;
                 job.run().await.map(|r| RestoreData::Restore(Box::new(r)))

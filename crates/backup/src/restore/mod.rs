@@ -31,7 +31,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use vigia_core::config::{RuntimeKind, check_database_name};
 use vigia_core::ports::progress::{NoProgress, Progress, ProgressEvent};
-use vigia_core::ports::runtime::{NoRuntime, Runtime, RuntimeAction, Service};
+use vigia_core::ports::runtime::{Runtime, RuntimeAction, Service};
 use vigia_core::{CancelToken, Config, Error, ErrorKind, Outcome, Result};
 
 use crate::access::StoreAccess;
@@ -227,6 +227,11 @@ impl RestoreJob {
                 ));
             }
         };
+        // Only a swap stops and starts Odoo.
+        let runtime = match request.target_db {
+            None => vigia_runtime::from_config(config)?,
+            Some(_) => Arc::new(vigia_runtime::NoRuntime),
+        };
         let restore = &config.restore;
         Ok(Self {
             access: StoreAccess::from_config(config).await?,
@@ -241,7 +246,7 @@ impl RestoreJob {
             neutralize_sql: restore.neutralize_sql.clone(),
             trust_zip: request.trust_zip,
             production: config.production,
-            runtime: Arc::new(NoRuntime),
+            runtime,
             odoo_url: config.odoo.internal_url().map(str::to_owned),
             health_timeout: HEALTH_TIMEOUT,
             filestore_root: config.odoo.data_dir.as_ref().map(|d| d.join("filestore")),

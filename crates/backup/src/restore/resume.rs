@@ -85,8 +85,9 @@ impl Recovered {
 }
 
 impl SwapRecovery {
-    /// For `vigia restore --resume` (`request` must hold nothing else). Set `runtime` to
-    /// stop and start Odoo around the undo.
+    /// For `vigia restore --resume` (`request` must hold nothing else). Odoo is stopped and
+    /// started around the undo when the config's runtime can; one that cannot be driven
+    /// (compose) never stopped it for a swap.
     pub async fn from_config(config: &Config, request: &RestoreRequest) -> Result<Self> {
         let alone = RestoreRequest {
             resume: true,
@@ -101,7 +102,7 @@ impl SwapRecovery {
             access: StoreAccess::from_config(config).await?,
             target: PgTarget::from_config(config)?,
             journal: swap_journal_path(&config.state_dir),
-            runtime: None,
+            runtime: vigia_runtime::from_config(config).ok(),
             lock_wait: config.backup.lock_wait.0,
             os_lock_dir: os_lock_dir(config),
             progress: Arc::new(NoProgress),

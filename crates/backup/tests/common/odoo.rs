@@ -164,7 +164,7 @@ impl Stack {
             neutralize_sql: Vec::new(),
             trust_zip: false,
             production: false,
-            runtime: Arc::new(vigia_core::ports::runtime::NoRuntime),
+            runtime: Arc::new(vigia_runtime::NoRuntime),
             odoo_url: None,
             health_timeout: vigia_backup::HEALTH_TIMEOUT,
             filestore_root: Some(root.to_path_buf()),

@@ -31,10 +31,6 @@ pub fn run(cli: &Cli, args: &RestoreArgs) -> Result<RestoreReport> {
     let config = load_config(cli)?;
     runtime()?.block_on(async {
         let mut job = RestoreJob::from_config(&config, request).await?;
-        // Only a swap stops and starts Odoo.
-        if job.target_db.is_none() {
-            job.runtime = vigia_deploy::runtime::from_config(&config)?;
-        }
         job.progress = progress::for_cli(cli);
         job.run().await
     })
@@ -120,9 +116,6 @@ pub fn resume(cli: &Cli) -> Result<ResumeReport> {
     let config = load_config(cli)?;
     runtime()?.block_on(async {
         let mut recovery = SwapRecovery::from_config(&config, &request).await?;
-        // Odoo is stopped and started around the undo when the runtime can; one that cannot
-        // be driven (compose) never stopped it for a swap.
-        recovery.runtime = vigia_deploy::runtime::from_config(&config).ok();
         recovery.progress = progress::for_cli(cli);
         recovery.run().await
     })

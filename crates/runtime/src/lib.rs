@@ -1,14 +1,18 @@
-//! The runtime a config names.
+//! Vigia's runtimes: how the stack's services are stopped, started and watched (DESIGN.md,
+//! the `Runtime` port): `none` (managed elsewhere) and `local` (processes with pid files),
+//! and `from_config()`, which picks the one a config names.
 
 mod local;
+mod none;
 
 use std::sync::Arc;
 
 use vigia_core::config::RuntimeKind;
-use vigia_core::ports::runtime::{NoRuntime, Runtime};
+use vigia_core::ports::runtime::Runtime;
 use vigia_core::{Config, Error, Result};
 
 pub use local::LocalRuntime;
+pub use none::NoRuntime;
 
 /// `[runtime] kind`: `none` or `local`.
 pub fn from_config(config: &Config) -> Result<Arc<dyn Runtime>> {
