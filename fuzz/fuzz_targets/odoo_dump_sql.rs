@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vigia_backup::fuzzing::copy_restricted;
+use vigia_odoo::copy_restricted;
 
 fuzz_target!(|data: &[u8]| {
     let _ = copy_restricted(&mut &data[..], &mut std::io::sink(), "K1");

@@ -3,8 +3,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vigia_backup::OdooZipInfo;
-use vigia_backup::fuzzing::{NewFolder, extract_filestore};
+use vigia_odoo::OdooZipInfo;
+use vigia_odoo::filestore::NewFolder;
+use vigia_odoo::zip::extract_filestore;
 
 fuzz_target!(|data: &[u8]| {
     let dir = tempfile::tempdir().expect("a temporary folder");

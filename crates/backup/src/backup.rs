@@ -16,7 +16,6 @@ use vigia_core::task::blocking;
 use vigia_core::{Config, Error, ErrorKind, Result, VERSION};
 
 use crate::access::StoreAccess;
-use crate::addons::addon_hashes;
 use crate::catalog::Catalog;
 use crate::dead_runs::sweep_dead_runs;
 use crate::extra::{ExtraFile, bundle, extra_files};
@@ -30,6 +29,7 @@ use crate::keys::Recipients;
 use crate::lock::{LockRequest, StoreLock, os_lock_dir};
 use crate::metrics::{ping_heartbeat, write_backup_metrics};
 use crate::seal::put_sealed;
+use vigia_odoo::addons::addon_hashes;
 use vigia_pg::{PgDump, PgTarget, SnapshotSession};
 
 /// The phase the dump streams in; its bytes are reported as they are read from pg_dump.
@@ -170,7 +170,9 @@ impl BackupJob {
         let session = SnapshotSession::open(&self.target, &self.database).await?;
         self.target
             .check_client_version(session.server_version_num())?;
-        let refs = session.filestore_refs().await?.unwrap_or_default();
+        let refs = vigia_odoo::schema::filestore_refs(session.client())
+            .await?
+            .unwrap_or_default();
         let filestore_dir = match (&self.filestore_dir, refs.is_empty()) {
             (Some(dir), _) => Some(dir.clone()),
             (None, true) => None,
@@ -184,7 +186,7 @@ impl BackupJob {
                 .with_key("odoo.data-dir"));
             }
         };
-        let modules = session.module_versions().await?;
+        let modules = vigia_odoo::schema::module_versions(session.client()).await?;
         vigia_core::failpoint::hit("backup.snapshot")?;
         self.cancel.check()?;
         self.phase(DUMP_PHASE);

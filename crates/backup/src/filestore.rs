@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::Serialize;
@@ -13,13 +13,11 @@ use vigia_core::ports::store::ObjectStore;
 use vigia_core::task::blocking;
 use vigia_core::{Error, ErrorKind, Result};
 
-use crate::filestore_read::{self, CheckedReader};
 use crate::format::SealedObject;
-use crate::format::{
-    FilestoreEntry, FilestoreProblem, NameKey, is_odoo_name, name_some, object_key,
-};
+use crate::format::{FilestoreEntry, FilestoreProblem, NameKey, name_some, object_key};
 use crate::keys::Recipients;
 use crate::seal::put_sealed;
+use vigia_odoo::filestore::{self as layout, CheckedReader, file_path};
 
 /// Files hashed and uploaded at once.
 const CONCURRENCY: usize = 4;
@@ -129,7 +127,7 @@ impl FilestoreBackup<'_> {
             entry.size_bytes,
         );
         let object = put_sealed(self.store, &entry.object, self.recipients, move || {
-            let file = filestore_read::open(&dir, &name)
+            let file = layout::open(&dir, &name)
                 .map_err(|e| std::io::Error::other(e.message().to_owned()))?
                 .ok_or_else(|| {
                     std::io::Error::other(format!(
@@ -150,23 +148,9 @@ enum Hashed {
     Problem(FilestoreProblem),
 }
 
-/// `dir/xx/sha1`, refusing a `store_fname` that is not of Odoo's form (it comes from the
-/// database and must never name a path outside `dir`).
-pub(crate) fn file_path(dir: &Path, store_fname: &str) -> Result<PathBuf> {
-    if !is_odoo_name(store_fname) {
-        return Err(Error::new(
-            ErrorKind::Integrity,
-            format!(
-                "ir_attachment.store_fname `{store_fname}` is not of Odoo's form `xx/<sha1>`; refusing it"
-            ),
-        ));
-    }
-    Ok(dir.join(store_fname))
-}
-
 fn hash_file(dir: &Path, store_fname: String, name_key: &NameKey) -> Result<Hashed> {
     let path = dir.join(&store_fname);
-    let Some(mut file) = filestore_read::open(dir, &store_fname)? else {
+    let Some(mut file) = layout::open(dir, &store_fname)? else {
         return Ok(Hashed::Problem(FilestoreProblem::Missing { store_fname }));
     };
     let mut hasher = Sha1::new();

@@ -31,7 +31,6 @@
 //! ```
 
 mod access;
-mod addons;
 mod backup;
 mod catalog;
 mod copy_records;
@@ -40,7 +39,6 @@ mod dead_runs;
 mod demo;
 mod extra;
 mod filestore;
-mod filestore_read;
 pub mod format;
 mod keys;
 mod lock;
@@ -69,19 +67,17 @@ pub use lock::{LockRecord, LockRequest, ReadLock, StoreLock};
 pub use metrics::{BACKUP_METRICS_FILE, VERIFY_METRICS_FILE};
 pub use prune::{PruneJob, PruneReport, Reasons};
 pub use restore::{
-    Aside, CleanupReport, HEALTH_TIMEOUT, NeutralizeReport, OdooZipInfo, Phase, Recovered,
-    RestoreCleanup, RestoreJob, RestoreReport, RestoreRequest, RestoreSource, ResumeReport,
-    SwapRecovery, swap_journal_path,
+    Aside, CleanupReport, HEALTH_TIMEOUT, Phase, Recovered, RestoreCleanup, RestoreJob,
+    RestoreReport, RestoreRequest, RestoreSource, ResumeReport, SwapRecovery, swap_journal_path,
 };
 pub use seal::{ZSTD_LEVEL, open_sealed, put_sealed, read_back};
 pub use store::{LocalStore, PART_SIZE, S3Options, S3Store, open_store};
 pub use verify::{Selection, VerifyJob, VerifyReport, VerifyResult};
 
-/// The readers of untrusted input (an Odoo zip, a store's index and manifest), as the real
-/// code calls them, for the fuzz targets in `fuzz/`.
+/// The readers of a store's untrusted index and manifest, as the real code calls them, for
+/// the fuzz targets in `fuzz/` (the Odoo zip's readers are vigia-odoo's public API).
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing {
     pub use crate::catalog::open_index;
     pub use crate::format::open_manifest;
-    pub use crate::restore::{NewFolder, copy_restricted, extract_filestore};
 }

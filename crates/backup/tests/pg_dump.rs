@@ -41,9 +41,14 @@ async fn dump_filestore_list_and_counts_are_one_point_in_time() {
                        INSERT INTO ir_attachment (name, store_fname) VALUES ('late', 'ef/ef03')",
         )
         .unwrap();
-    let refs = session.filestore_refs().await.unwrap().unwrap();
+    let refs = vigia_odoo::schema::filestore_refs(session.client())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(refs, ["ab/ab01", "cd/cd02"]);
-    let modules = session.module_versions().await.unwrap();
+    let modules = vigia_odoo::schema::module_versions(session.client())
+        .await
+        .unwrap();
     assert_eq!(
         modules.get("l10n_cr_einvoice").map(String::as_str),
         Some("19.0.2.1.0")
@@ -137,8 +142,18 @@ async fn a_database_without_odoo_tables_has_no_filestore_list() {
     let (cluster, target) = odoo_cluster();
     cluster.create_database("plain").unwrap();
     let session = SnapshotSession::open(&target, "plain").await.unwrap();
-    assert_eq!(session.filestore_refs().await.unwrap(), None);
-    assert!(session.module_versions().await.unwrap().is_empty());
+    assert_eq!(
+        vigia_odoo::schema::filestore_refs(session.client())
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(
+        vigia_odoo::schema::module_versions(session.client())
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]

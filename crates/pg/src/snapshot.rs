@@ -1,6 +1,6 @@
 //! A read-only repeatable-read transaction whose snapshot `pg_dump --snapshot` shares: what
-//! it reads (the filestore files referenced, module versions, row counts) is exactly what the
-//! dump holds.
+//! it reads (the row counts here, the filestore files and modules vigia-odoo reads) is exactly
+//! what the dump holds.
 
 use std::collections::BTreeMap;
 
@@ -50,39 +50,10 @@ impl SnapshotSession {
         self.server_version_num
     }
 
-    /// The filestore files the database references (`ir_attachment.store_fname`, `xx/sha1`),
-    /// sorted and unique; None when the database has no `ir_attachment` (not an Odoo database).
-    pub async fn filestore_refs(&self) -> Result<Option<Vec<String>>> {
-        if !crate::has_table(&self.client, "ir_attachment").await? {
-            return Ok(None);
-        }
-        let rows = self
-            .client
-            .query(
-                "SELECT DISTINCT store_fname FROM ir_attachment WHERE store_fname IS NOT NULL \
-                 AND store_fname <> '' ORDER BY 1",
-                &[],
-            )
-            .await
-            .map_err(|e| db_error("cannot list the filestore files", &e))?;
-        Ok(Some(rows.iter().map(|r| r.get(0)).collect()))
-    }
-
-    /// Installed modules and their versions (`ir_module_module`); empty when not an Odoo database.
-    pub async fn module_versions(&self) -> Result<BTreeMap<String, String>> {
-        if !crate::has_table(&self.client, "ir_module_module").await? {
-            return Ok(BTreeMap::new());
-        }
-        let rows = self
-            .client
-            .query(
-                "SELECT name, coalesce(latest_version, '') FROM ir_module_module \
-                 WHERE state = 'installed' ORDER BY name",
-                &[],
-            )
-            .await
-            .map_err(|e| db_error("cannot list the modules", &e))?;
-        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    /// The session inside the snapshot, for queries that must see what the dump holds (the
+    /// filestore files and modules vigia-odoo reads).
+    pub fn client(&self) -> &Client {
+        &self.client
     }
 
     /// Exact row counts of every user table, as `schema.table`.

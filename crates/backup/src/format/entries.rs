@@ -2,6 +2,7 @@
 //! files of `extra.age`; and the check every reader of a manifest makes on its filestore names.
 
 use serde::{Deserialize, Serialize};
+use vigia_odoo::filestore::is_odoo_name;
 
 /// How many problem files an error message names.
 const NAMED: usize = 10;
@@ -38,19 +39,6 @@ pub struct ExtraEntry {
     pub size_bytes: u64,
     /// sha256 of the file's content, hex.
     pub sha256: String,
-}
-
-/// Odoo's `xx/<40 lowercase hex>` with `xx` the first two characters: a name that stays
-/// inside the folder it is joined to.
-pub(crate) fn is_odoo_name(store_fname: &str) -> bool {
-    store_fname.split_once('/').is_some_and(|(prefix, name)| {
-        prefix.len() == 2
-            && name.len() == 40
-            && name.starts_with(prefix)
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-    })
 }
 
 /// What is wrong with the filestore entries a manifest gives, naming each bad one: a name

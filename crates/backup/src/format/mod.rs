@@ -9,7 +9,7 @@ mod name_key;
 mod verification;
 
 pub use entries::{ExtraEntry, FilestoreEntry, FilestoreProblem};
-pub(crate) use entries::{entries_problem, is_odoo_name, name_some};
+pub(crate) use entries::{entries_problem, name_some};
 pub use id::{BackupId, compact_utc, parse_compact_utc};
 pub use index::{BackupIndex, FORMAT, SealedObject};
 pub use manifest::{BackupManifest, count_differences, open_manifest};

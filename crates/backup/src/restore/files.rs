@@ -12,12 +12,11 @@ use sha1::{Digest, Sha1};
 use vigia_core::ports::store::ObjectStore;
 use vigia_core::{Error, ErrorKind, Result};
 
-use super::new_folder::NewFolder;
-use crate::filestore::file_path;
 use crate::format::SealedObject;
 use crate::format::{BackupIndex, BackupManifest, FilestoreEntry};
 use crate::keys::Identity;
 use crate::seal::read_back;
+use vigia_odoo::filestore::{NewFolder, file_path};
 
 /// Files restored at once.
 const CONCURRENCY: usize = 4;

@@ -9,7 +9,6 @@ use std::path::PathBuf;
 use vigia_core::{Error, ErrorKind, Result};
 
 use super::phases::Phases;
-use super::swap::newer_einvoices;
 use super::{Names, RestoreJob, Restored, compare, files};
 use crate::catalog::read_manifest;
 use crate::format::{BackupId, BackupIndex, BackupManifest, dump_key};
@@ -41,7 +40,8 @@ impl RestoreJob {
                 .started_at
                 .strftime("%Y-%m-%d %H:%M:%S%.6f")
                 .to_string();
-            if let Some(newer) = newer_einvoices(&self.target, &self.live_db, &since).await? {
+            let live = self.target.connect(&self.live_db).await?;
+            if let Some(newer) = vigia_odoo::einvoice::created_after(&live, &since).await? {
                 return Err(self.einvoice_refusal(&format!("backup {id}"), &newer, None));
             }
         }

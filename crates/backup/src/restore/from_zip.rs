@@ -8,13 +8,15 @@ use std::path::Path;
 use vigia_core::ports::progress::ProgressEvent;
 use vigia_core::{Error, Result};
 
-use super::new_folder::NewFolder;
-use super::odoo_zip::{OdooZipInfo, extract_filestore, import_sql};
 use super::phases::Phases;
-use super::swap::newer_einvoices;
 use super::{Names, RestoreJob, Restored};
+use vigia_core::ports::database::Database as _;
 use vigia_core::task::blocking;
-use vigia_pg::{PgTarget, db_error, has_table};
+use vigia_odoo::OdooZipInfo;
+use vigia_odoo::einvoice;
+use vigia_odoo::filestore::NewFolder;
+use vigia_odoo::zip::{extract_filestore, import_sql};
+use vigia_pg::{PgAdmin, PgTarget};
 
 impl RestoreJob {
     pub(super) async fn restore_zip(
@@ -94,15 +96,8 @@ impl RestoreJob {
             phases.start("analyze");
             let counts = self.analyze(owner.target(), &names.restored).await?;
             if names.aside.is_some() && !self.accept_einvoice_loss {
-                // The zip has no date of its own: what counts is the newest document it holds.
-                let since = newest_einvoice(owner.target(), &names.restored).await?;
-                if let Some(newer) = newer_einvoices(&self.target, &self.live_db, &since).await? {
-                    return Err(self.einvoice_refusal(
-                        &format!("the zip {}", zip.display()),
-                        &newer,
-                        Some(&names.restored),
-                    ));
-                }
+                self.no_newer_einvoices(zip, owner.target(), &names.restored)
+                    .await?;
             }
             Ok(counts)
         }
@@ -124,6 +119,21 @@ impl RestoreJob {
         }
     }
 
+    /// Refuses to swap in the zip's copy when the live database has e-invoice documents newer
+    /// than the newest one the copy holds (the zip has no date of its own).
+    async fn no_newer_einvoices(&self, zip: &Path, copy: &PgTarget, restored: &str) -> Result<()> {
+        let since = einvoice::newest(&copy.connect_guarded(restored).await?).await?;
+        let live = self.target.connect(&self.live_db).await?;
+        match einvoice::created_after(&live, &since).await? {
+            Some(newer) => Err(self.einvoice_refusal(
+                &format!("the zip {}", zip.display()),
+                &newer,
+                Some(restored),
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// Refuses a zip of another Odoo series than the live database's (when both say).
     async fn same_odoo_series(&self, info: &OdooZipInfo) -> Result<()> {
         let Some(series) = &info.major_version else {
@@ -133,7 +143,7 @@ impl RestoreJob {
             return Ok(());
         };
         // base's latest_version is the series followed by the module's own version.
-        if live.starts_with(&format!("{series}.")) {
+        if vigia_odoo::schema::in_series(&live, series) {
             return Ok(());
         }
         Err(Error::invalid_input(format!(
@@ -149,43 +159,8 @@ impl RestoreJob {
 /// The installed `base` module's version in `database`; None when there is no such
 /// database or it is not an Odoo database.
 async fn odoo_version(target: &PgTarget, database: &str) -> Result<Option<String>> {
-    let client = target.connect("postgres").await?;
-    let exists = client
-        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&database])
-        .await
-        .map_err(|e| db_error("cannot list the databases", &e))?
-        .is_some();
-    if !exists {
+    if !PgAdmin::connect(target).await?.exists(database).await? {
         return Ok(None);
     }
-    let client = target.connect(database).await?;
-    let sql = "SELECT latest_version FROM ir_module_module \
-               WHERE name = 'base' AND state = 'installed'";
-    if !has_table(&client, "ir_module_module").await? {
-        return Ok(None);
-    }
-    Ok(client
-        .query_opt(sql, &[])
-        .await
-        .map_err(|e| db_error(&format!("cannot read {database}'s Odoo version"), &e))?
-        .and_then(|row| row.get::<_, Option<String>>(0)))
-}
-
-/// The newest e-invoice document's `create_date` in `database`, as text; `-infinity` when it
-/// has none. Dates after now are left out: they say nothing of when the zip was made, and a
-/// zip claiming `infinity` would otherwise pass the guard.
-async fn newest_einvoice(target: &PgTarget, database: &str) -> Result<String> {
-    let client = target.connect_guarded(database).await?;
-    if !has_table(&client, "public.l10n_cr_einvoice_document").await? {
-        return Ok("-infinity".into());
-    }
-    Ok(client
-        .query_one(
-            "SELECT coalesce(max(create_date) FILTER (WHERE create_date <= \
-             now() AT TIME ZONE 'UTC'), '-infinity')::text FROM public.l10n_cr_einvoice_document",
-            &[],
-        )
-        .await
-        .map_err(|e| db_error("cannot read the newest e-invoice document", &e))?
-        .get(0))
+    vigia_odoo::schema::base_version(&target.connect(database).await?).await
 }

@@ -11,12 +11,7 @@ mod files;
 mod from_backup;
 mod from_zip;
 mod journal;
-mod neutralize;
-mod new_folder;
-mod odoo_health;
-mod odoo_zip;
 mod phases;
-mod restricted_sql;
 mod resume;
 mod sessions;
 mod swap;
@@ -42,9 +37,6 @@ use crate::lock::{LockRequest, StoreLock, os_lock_dir};
 pub use cleanup::{CleanupReport, RestoreCleanup};
 use journal::SwapJournal;
 pub use journal::swap_journal_path;
-use neutralize::Neutralize;
-pub use neutralize::NeutralizeReport;
-pub use odoo_zip::OdooZipInfo;
 pub use phases::Phase;
 use phases::Phases;
 pub use resume::{Recovered, ResumeReport, SwapRecovery};
@@ -52,9 +44,8 @@ pub use swap::Aside;
 use swap::Swap;
 use untrusted::CopyOwner;
 use vigia_core::ports::database::Database as _;
+use vigia_odoo::{Neutralize, NeutralizeReport, OdooZipInfo};
 use vigia_pg::{PgAdmin, PgTarget, RestoreOptions, db_error, row_counts};
-#[cfg(feature = "fuzzing")]
-pub use {new_folder::NewFolder, odoo_zip::extract_filestore, restricted_sql::copy_restricted};
 
 /// How long Odoo may take to start and answer healthy after a swap.
 pub const HEALTH_TIMEOUT: Duration = Duration::from_mins(2);
@@ -631,7 +622,7 @@ impl RestoreJob {
             });
             return Ok(());
         };
-        odoo_health::wait_healthy(url, self.health_timeout).await
+        vigia_odoo::health::wait_healthy(url, self.health_timeout).await
     }
 
     /// `<data-dir>/filestore`, required when the source (`what`) has files.

@@ -11,50 +11,13 @@ use vigia_core::{Error, Result};
 
 use super::journal::{Database, FolderId, Folders, SwapJournal};
 use vigia_core::ports::database::Database as _;
-use vigia_pg::{PgAdmin, PgTarget, db_error, has_table};
+use vigia_pg::{PgAdmin, PgTarget};
 
 /// What the swap moved aside (kept until `vigia restore --cleanup`).
 #[derive(Debug, Clone, Serialize)]
 pub struct Aside {
     pub database: String,
     pub filestore: Option<PathBuf>,
-}
-
-/// The live database's e-invoice documents created after `since` (UTC, as PostgreSQL reads a
-/// timestamp), per document type: restoring an older copy would make Odoo forget them while
-/// Hacienda has their claves. None when there are none (or the module is not installed).
-pub async fn newer_einvoices(target: &PgTarget, live: &str, since: &str) -> Result<Option<String>> {
-    let client = target.connect(live).await?;
-    if !has_table(&client, "l10n_cr_einvoice_document").await? {
-        return Ok(None);
-    }
-    // create_date is UTC without a time zone (DOMAIN.md); the consecutive is the clave's
-    // 20 digits after 506 + date + issuer id.
-    let rows = client
-        .query(
-            "SELECT document_type, count(*), count(*) FILTER (WHERE state = 'accepted'), \
-             coalesce(max(substring(clave FROM 22 FOR 20)), '') \
-             FROM l10n_cr_einvoice_document WHERE create_date > $1::text::timestamp \
-             GROUP BY 1 ORDER BY 1",
-            &[&since],
-        )
-        .await
-        .map_err(|e| db_error("cannot count the newer e-invoice documents", &e))?;
-    if rows.is_empty() {
-        return Ok(None);
-    }
-    let lines: Vec<String> = rows
-        .iter()
-        .map(|r| {
-            let (kind, all, accepted, last): (Option<String>, i64, i64, String) =
-                (r.get(0), r.get(1), r.get(2), r.get(3));
-            format!(
-                "{}: {all} documents ({accepted} accepted by Hacienda), last consecutive {last}",
-                kind.unwrap_or_else(|| "?".into())
-            )
-        })
-        .collect();
-    Ok(Some(lines.join("; ")))
 }
 
 /// A swap to be made: the live database and filestore folder renamed aside, the restored

@@ -4,6 +4,8 @@
 //! transaction, the zip's checksums are checked (a damaged entry kills psql before it can
 //! commit), and every filestore file's sha1 must match its name.
 
+mod restricted_sql;
+
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{Read, Write};
@@ -15,8 +17,9 @@ use sha1::{Digest, Sha1};
 use vigia_core::{Error, ErrorKind, Result};
 use zip::ZipArchive;
 
-use super::new_folder::NewFolder;
-use super::restricted_sql::{SqlCopyError, copy_restricted};
+use crate::filestore::NewFolder;
+use restricted_sql::SqlCopyError;
+pub use restricted_sql::copy_restricted;
 use vigia_pg::{PgTarget, quote_ident};
 use vigia_pg::{collect_stderr, tail};
 

@@ -15,7 +15,7 @@ use vigia_core::{Error, ErrorKind, Result};
 
 /// Opens `dir/<store_fname>` (an Odoo name `xx/<sha1>`, already checked) for reading; None
 /// when it does not exist.
-pub(crate) fn open(dir: &Path, store_fname: &str) -> Result<Option<File>> {
+pub fn open(dir: &Path, store_fname: &str) -> Result<Option<File>> {
     let (folder, name) = store_fname
         .split_once('/')
         .expect("an Odoo name has one folder");
@@ -59,7 +59,8 @@ fn link_error(store_fname: &str) -> Error {
 
 /// Streams a filestore file and fails at its end unless its bytes are the `size` bytes
 /// whose sha1 is `sha1`: what was hashed is what is uploaded.
-pub(crate) struct CheckedReader {
+#[derive(Debug)]
+pub struct CheckedReader {
     file: File,
     store_fname: String,
     sha1: String,
@@ -69,7 +70,7 @@ pub(crate) struct CheckedReader {
 }
 
 impl CheckedReader {
-    pub(crate) fn new(file: File, store_fname: &str, sha1: &str, size: u64) -> Self {
+    pub fn new(file: File, store_fname: &str, sha1: &str, size: u64) -> Self {
         Self {
             file,
             store_fname: store_fname.to_owned(),

@@ -67,6 +67,8 @@ pub struct NeutralizeReport {
     pub statements: usize,
 }
 
+/// The neutralization of one restored copy: `run` it once the copy exists.
+#[derive(Debug)]
 pub struct Neutralize<'a> {
     /// `[odoo] url` of the environment restored into: the copy's `web.base.url`.
     pub base_url: Option<&'a str>,
