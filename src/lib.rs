@@ -8,3 +8,7 @@
 
 pub use vigia_backup as backup;
 pub use vigia_core as core;
+pub use vigia_odoo as odoo;
+pub use vigia_pg as pg;
+pub use vigia_restore as restore;
+pub use vigia_runtime as runtime;

@@ -186,7 +186,7 @@ impl vigia_core::Outcome for BackupDetails {}
 /// A backup's manifest, read back and opened by `open_manifest`. A name-key holder can re-seal
 /// a manifest: restore, verify and `backup show` all read it here, so none of them acts on a
 /// name that leaves the filestore.
-pub(crate) async fn read_manifest(
+pub async fn read_manifest(
     store: &dyn ObjectStore,
     name_key: &NameKey,
     identity: &Identity,

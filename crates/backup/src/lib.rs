@@ -45,14 +45,15 @@ mod lock;
 mod metrics;
 
 mod prune;
-mod restore;
 mod seal;
 mod store;
 mod verify;
 
 pub use access::StoreAccess;
 pub use backup::{BackupJob, BackupReport};
-pub use catalog::{BackupDetails, BackupList, BackupSummary, Catalog, DamagedIndex, Verified};
+pub use catalog::{
+    BackupDetails, BackupList, BackupSummary, Catalog, DamagedIndex, Verified, read_manifest,
+};
 pub use copy_records::{CopyKind, CopyRecord, CopyRecords};
 #[cfg(feature = "demo")]
 pub use demo::{DemoReport, run_demo};
@@ -63,16 +64,12 @@ pub use format::{
     VerificationRecord, VerifyLevel,
 };
 pub use keys::{Identity, Recipients};
-pub use lock::{LockRecord, LockRequest, ReadLock, StoreLock};
+pub use lock::{LockRecord, LockRequest, ReadLock, StoreLock, os_lock_dir};
 pub use metrics::{BACKUP_METRICS_FILE, VERIFY_METRICS_FILE};
 pub use prune::{PruneJob, PruneReport, Reasons};
-pub use restore::{
-    Aside, CleanupReport, HEALTH_TIMEOUT, Phase, Recovered, RestoreCleanup, RestoreJob,
-    RestoreReport, RestoreRequest, RestoreSource, ResumeReport, SwapRecovery, swap_journal_path,
-};
 pub use seal::{ZSTD_LEVEL, open_sealed, put_sealed, read_back};
 pub use store::{LocalStore, PART_SIZE, S3Options, S3Store, open_store};
-pub use verify::{Selection, VerifyJob, VerifyReport, VerifyResult};
+pub use verify::{Selection, VerifyJob, VerifyReport, VerifyResult, quick_problems};
 
 /// The readers of a store's untrusted index and manifest, as the real code calls them, for
 /// the fuzz targets in `fuzz/` (the Odoo zip's readers are vigia-odoo's public API).

@@ -103,6 +103,9 @@ pub struct RestoreArgs {
     /// a throwaway role (for a user without CREATEROLE; only for a zip you trust)
     #[arg(long, requires = "from_odoo_zip")]
     pub trust_zip: bool,
+    /// Print the restore's plan (names, steps) and change nothing
+    #[arg(long, conflicts_with_all = ["cleanup", "resume"])]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]

@@ -87,6 +87,7 @@ uint32_t vigia_prune(struct vigia_ctx *ctx, const char *args_json, char **out_js
 // "force_sessions": bool, "neutralize": bool, "trust_zip": bool, "jobs": N, "role": "..."`:
 // with `target_db` beside the live database, else swapped in for it. `{"resume": true}`
 // alone restores nothing: it undoes an interrupted swap, like `vigia restore --resume --json`.
+// With `"dry_run": true` the data is `{"plan": ...}` and nothing is touched.
 //
 // # Safety
 // As for `vigia_backup`.

@@ -7,11 +7,12 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use vigia_backup::format::BackupId;
-use vigia_backup::{
-    BackupJob, PruneJob, RestoreCleanup, RestoreJob, RestoreReport, RestoreRequest, ResumeReport,
-    Selection, StoreAccess, SwapRecovery, VerifyJob, VerifyLevel,
-};
+use vigia_backup::{BackupJob, PruneJob, Selection, StoreAccess, VerifyJob, VerifyLevel};
 use vigia_core::{CancelToken, Config, Error, Outcome, Result};
+use vigia_restore::{
+    PlannedRestore, RestoreCleanup, RestoreJob, RestoreReport, RestoreRequest, ResumeReport,
+    SwapRecovery,
+};
 
 use crate::boundary::{guard, opt_str};
 use crate::context::{CallbackProgress, vigia_ctx};
@@ -63,6 +64,7 @@ struct VerifyArgs {
 enum RestoreData {
     Restore(Box<RestoreReport>),
     Resume(ResumeReport),
+    Plan(PlannedRestore),
 }
 
 impl Outcome for RestoreData {}
@@ -268,6 +270,7 @@ pub unsafe extern "C" fn vigia_prune(
 /// "force_sessions": bool, "neutralize": bool, "trust_zip": bool, "jobs": N, "role": "..."`:
 /// with `target_db` beside the live database, else swapped in for it. `{"resume": true}`
 /// alone restores nothing: it undoes an interrupted swap, like `vigia restore --resume --json`.
+/// With `"dry_run": true` the data is `{"plan": ...}` and nothing is touched.
 ///
 /// # Safety
 /// As for `vigia_backup`.
@@ -291,7 +294,11 @@ pub unsafe extern "C" fn vigia_restore(
                     recovery.cancel = c.cancel;
                     return recovery.run().await.map(RestoreData::Resume);
                 }
+                let dry_run = c.args.dry_run;
                 let mut job = RestoreJob::from_config(&c.config, c.args).await?;
+                if dry_run {
+                    return Ok(RestoreData::Plan(PlannedRestore { plan: job.plan()? }));
+                }
                 job.progress = Arc::new(c.progress);
                 job.cancel = c.cancel;
                 job.run().await.map(|r| RestoreData::Restore(Box::new(r)))

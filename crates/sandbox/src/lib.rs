@@ -4,7 +4,8 @@
 //!   from the system's `initdb`, on a Unix socket under a short /tmp path, removed on drop.
 //!   With feature `tls`, [`postgres::PgCluster::start_tls`] also listens on loopback TCP,
 //!   TLS only, with a certificate from a CA made for it ([`tls::TestCa`]).
-//! - [`odoo`]: an Odoo-shaped database and filestore on such a cluster.
+//! - [`odoo`]: an Odoo-shaped database and filestore on such a cluster; [`fixture`] (feature
+//!   `fixture`, for tests only): the Odoo stack the library and binary tests share.
 //! - [`s3::S3Server`] (feature `s3`): an S3 server (s3s + s3s-fs) on a free loopback port.
 //! - [`moto::MotoServer`] (feature `s3`): moto's S3 server (PyPI `moto[server]`), whose
 //!   conditional writes are atomic.
@@ -12,6 +13,8 @@
 //!
 //! A missing system dependency is an error naming the Debian package, never a silent skip.
 
+#[cfg(feature = "fixture")]
+pub mod fixture;
 #[cfg(feature = "s3")]
 pub mod moto;
 #[cfg(feature = "postgres")]

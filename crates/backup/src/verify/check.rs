@@ -318,7 +318,10 @@ impl<'j> Checker<'j> {
 
 /// Every object the index names exists with its size, and the index names a dump and a
 /// manifest. (The index's own mac was checked when the catalog was read.)
-pub(crate) fn quick_problems(index: &BackupIndex, listing: &HashMap<String, u64>) -> Vec<Problem> {
+pub fn quick_problems<S: std::hash::BuildHasher>(
+    index: &BackupIndex,
+    listing: &HashMap<String, u64, S>,
+) -> Vec<Problem> {
     let mut problems = Vec::new();
     for required in [dump_key(&index.id), manifest_key(&index.id)] {
         if !index.objects.iter().any(|o| o.key == required) {

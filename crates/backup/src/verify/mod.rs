@@ -14,7 +14,7 @@ use vigia_core::ports::clock::{Clock, SystemClock};
 use vigia_core::ports::progress::{NoProgress, Progress, ProgressEvent};
 use vigia_core::{CancelToken, Config, Error, ErrorKind, Outcome, Result};
 
-pub(crate) use check::quick_problems;
+pub use check::quick_problems;
 
 use crate::access::StoreAccess;
 use crate::catalog::Catalog;

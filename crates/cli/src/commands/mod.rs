@@ -42,6 +42,9 @@ pub fn run(cli: &Cli) -> ExitCode {
             output::finish(cli, name, &restore::cleanup(cli, args))
         }
         Command::Restore(args) if args.resume => output::finish(cli, name, &restore::resume(cli)),
+        Command::Restore(args) if args.dry_run => {
+            output::finish(cli, name, &restore::plan(cli, args))
+        }
         Command::Restore(args) => output::finish(cli, name, &restore::run(cli, args)),
     }
 }

@@ -3,11 +3,11 @@
 
 use std::fmt::Write;
 
-use vigia_backup::{
-    CleanupReport, RestoreCleanup, RestoreJob, RestoreReport, RestoreRequest, ResumeReport,
-    SwapRecovery,
-};
 use vigia_core::Result;
+use vigia_restore::{
+    CleanupReport, PlannedRestore, RestoreCleanup, RestoreJob, RestoreReport, RestoreRequest,
+    ResumeReport, SwapRecovery,
+};
 
 use super::{load_config, runtime};
 use crate::args::{Cli, RestoreArgs};
@@ -15,7 +15,27 @@ use crate::output::Human;
 use crate::progress;
 
 pub fn run(cli: &Cli, args: &RestoreArgs) -> Result<RestoreReport> {
-    let request = RestoreRequest {
+    let config = load_config(cli)?;
+    runtime()?.block_on(async {
+        let mut job = RestoreJob::from_config(&config, request(args)).await?;
+        job.progress = progress::for_cli(cli);
+        job.run().await
+    })
+}
+
+/// `vigia restore ... --dry-run`: the plan, nothing touched.
+pub fn plan(cli: &Cli, args: &RestoreArgs) -> Result<PlannedRestore> {
+    let config = load_config(cli)?;
+    runtime()?.block_on(async {
+        let plan = RestoreJob::from_config(&config, request(args))
+            .await?
+            .plan()?;
+        Ok(PlannedRestore { plan })
+    })
+}
+
+fn request(args: &RestoreArgs) -> RestoreRequest {
+    RestoreRequest {
         id: args.id.clone(),
         from_odoo_zip: args.from_odoo_zip.clone(),
         target_db: args.target_db.clone(),
@@ -27,13 +47,19 @@ pub fn run(cli: &Cli, args: &RestoreArgs) -> Result<RestoreReport> {
         jobs: args.jobs,
         role: args.role.clone(),
         resume: false,
-    };
-    let config = load_config(cli)?;
-    runtime()?.block_on(async {
-        let mut job = RestoreJob::from_config(&config, request).await?;
-        job.progress = progress::for_cli(cli);
-        job.run().await
-    })
+        dry_run: args.dry_run,
+    }
+}
+
+impl Human for PlannedRestore {
+    fn human(&self) -> String {
+        let mut out = String::from("The restore would:\n");
+        for (i, step) in self.plan.steps.iter().enumerate() {
+            let _ = writeln!(out, "{:>3}. {step}", i + 1);
+        }
+        out.push_str("Nothing was changed (--dry-run).\n");
+        out
+    }
 }
 
 impl Human for RestoreReport {
