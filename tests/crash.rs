@@ -2,6 +2,7 @@
 //! killed run is never listed, no pg_dump outlives it, and the next backup succeeds and sweeps
 //! what it left (index-less folders, temporary files, unfinished S3 multipart uploads).
 
+#[path = "it/common/mod.rs"]
 mod common;
 
 use std::os::unix::process::ExitStatusExt;

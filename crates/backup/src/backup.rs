@@ -28,6 +28,7 @@ use crate::format::{ExtraEntry, SealedObject};
 use crate::keys::Recipients;
 use crate::lock::{LockRequest, StoreLock, os_lock_dir};
 use crate::metrics::{ping_heartbeat, write_backup_metrics};
+use crate::requests::BackupRequest;
 use crate::seal::put_sealed;
 use vigia_odoo::addons::addon_hashes;
 use vigia_pg::{PgDump, PgTarget, SnapshotSession};
@@ -90,7 +91,7 @@ pub struct BackupReport {
 }
 
 impl BackupJob {
-    pub async fn from_config(config: &Config) -> Result<Self> {
+    pub async fn from_config(config: &Config, request: BackupRequest) -> Result<Self> {
         let access = StoreAccess::from_config(config).await?;
         let encryption = config
             .backup
@@ -104,7 +105,7 @@ impl BackupJob {
             target: PgTarget::from_config(config)?,
             database: config.odoo.database.clone(),
             filestore_dir: config.odoo.filestore_dir(),
-            allow_missing_files: false,
+            allow_missing_files: request.allow_missing_files,
             lock_wait: config.backup.lock_wait.0,
             os_lock_dir: os_lock_dir(config),
             clock: Arc::new(SystemClock),

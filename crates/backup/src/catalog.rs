@@ -200,3 +200,68 @@ pub async fn read_manifest(
         .await?
         .and_then(|plain| open_manifest(name_key, &plain, index)))
 }
+
+#[cfg(test)]
+mod tests {
+    use vigia_core::config::Secret;
+    use vigia_core::testing::{FaultyStore, MemoryStore};
+
+    use super::*;
+    use crate::format::{FORMAT, index_key};
+
+    fn name_key() -> NameKey {
+        NameKey::from_secret(&Secret::new("ef".repeat(32))).unwrap()
+    }
+
+    fn index(id: &str) -> BackupIndex {
+        let id: BackupId = id.parse().unwrap();
+        BackupIndex {
+            format: FORMAT,
+            started_at: id.started_at(),
+            finished_at: id.started_at(),
+            id,
+            database: "odoo".into(),
+            vigia_version: "0.1.0".into(),
+            objects: Vec::new(),
+        }
+    }
+
+    async fn put(store: &MemoryStore, key: &str, index: &BackupIndex) {
+        let sealed = name_key().seal(index).unwrap();
+        store.put_bytes(key, sealed.into()).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn altered_or_moved_indexes_are_damaged_never_listed() {
+        let store = MemoryStore::default();
+        let (old, new) = (
+            index("20261101T020000Z-aaaa"),
+            index("20261102T020000Z-bbbb"),
+        );
+        put(&store, &index_key(&old.id), &old).await;
+        // An old index copied over the newest one's key would hide the newest backup.
+        put(&store, &index_key(&new.id), &old).await;
+        let mut altered = name_key().seal(&index("20261103T020000Z-cccc")).unwrap();
+        let last = altered.len() - 3;
+        altered[last] ^= 1;
+        store
+            .put_bytes("backups/20261103T020000Z-cccc/index.json", altered.into())
+            .await
+            .unwrap();
+        let catalog = Catalog::read(&store, &name_key()).await.unwrap();
+        let listed: Vec<&str> = catalog.backups.iter().map(|b| b.id.as_str()).collect();
+        assert_eq!(listed, ["20261101T020000Z-aaaa"]);
+        assert_eq!(catalog.damaged.len(), 2, "{:?}", catalog.damaged);
+    }
+
+    #[tokio::test]
+    async fn a_store_that_cuts_a_read_short_fails_the_catalog() {
+        let memory = std::sync::Arc::new(MemoryStore::default());
+        let old = index("20261101T020000Z-aaaa");
+        put(&memory, &index_key(&old.id), &old).await;
+        let faulty = FaultyStore::new(memory);
+        faulty.cut_gets_after(10);
+        let err = Catalog::read(&faulty, &name_key()).await.unwrap_err();
+        assert!(err.message().contains("cut"), "{err}");
+    }
+}

@@ -35,7 +35,7 @@ pub struct CopyRecord {
     pub filestore: Option<PathBuf>,
     /// The throwaway role that ran its SQL, while it may still exist.
     pub role: Option<String>,
-    /// The process that made it: a restore or drill record is a leftover once it is gone.
+    /// The process that made it: a restore or drill record names an abandoned copy once it is gone.
     pub pid: u32,
 }
 
@@ -90,10 +90,10 @@ impl CopyRecords {
         }
     }
 
-    /// This environment's records on this cluster that name leftovers: aside copies, and
+    /// This environment's records on this cluster that name what is left: aside copies, and
     /// restores and drills whose process no longer runs. Unreadable records are skipped: a
     /// cleanup never guesses what to drop.
-    pub fn leftovers(&self) -> Vec<(PathBuf, CopyRecord)> {
+    pub fn abandoned(&self) -> Vec<(PathBuf, CopyRecord)> {
         let Ok(entries) = std::fs::read_dir(&self.dir) else {
             return Vec::new();
         };

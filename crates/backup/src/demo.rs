@@ -13,8 +13,8 @@ use vigia_sandbox::odoo::{attach, create_odoo_database, write_file};
 use vigia_sandbox::postgres::PgCluster;
 
 use crate::backup::{BackupJob, BackupReport};
-use crate::format::VerifyLevel;
-use crate::verify::{Selection, VerifyJob, VerifyResult};
+use crate::requests::{BackupRequest, VerifyRequest};
+use crate::verify::{VerifyJob, VerifyResult};
 
 /// Files in the demo filestore: invoices' XML and PDFs of 4 to 64 KiB.
 const FILES: usize = 200;
@@ -77,19 +77,19 @@ pub async fn run_demo(
         },
     )?;
     let config = Config::load(&init.config, None)?;
-    let mut backup = BackupJob::from_config(&config).await?;
+    let mut backup = BackupJob::from_config(&config, BackupRequest::default()).await?;
     backup.progress = Arc::clone(&progress);
     backup.cancel = cancel.clone();
 
     phase(progress.as_ref(), "first backup");
     let first_backup = backup.run().await?;
     phase(progress.as_ref(), "verify --level drill");
-    let mut verify = VerifyJob::from_config(
-        &config,
-        Some(VerifyLevel::Drill),
-        Selection::One(first_backup.id.clone()),
-    )
-    .await?;
+    let request = VerifyRequest {
+        id: Some(first_backup.id.to_string()),
+        all: false,
+        level: Some("drill".into()),
+    };
+    let mut verify = VerifyJob::from_config(&config, &request).await?;
     verify.progress = Arc::clone(&progress);
     verify.cancel = cancel;
     let drill = verify.run().await?.results.remove(0);

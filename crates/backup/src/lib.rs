@@ -45,6 +45,7 @@ mod lock;
 mod metrics;
 
 mod prune;
+mod requests;
 mod seal;
 mod store;
 mod verify;
@@ -66,7 +67,8 @@ pub use format::{
 pub use keys::{Identity, Recipients};
 pub use lock::{LockRecord, LockRequest, ReadLock, StoreLock, os_lock_dir};
 pub use metrics::{BACKUP_METRICS_FILE, VERIFY_METRICS_FILE};
-pub use prune::{PruneJob, PruneReport, Reasons};
+pub use prune::{PruneJob, PrunePlan, PruneReport, Reasons};
+pub use requests::{BackupRequest, PruneRequest, VerifyRequest};
 pub use seal::{ZSTD_LEVEL, open_sealed, put_sealed, read_back};
 pub use store::{LocalStore, PART_SIZE, S3Options, S3Store, open_store};
 pub use verify::{Selection, VerifyJob, VerifyReport, VerifyResult, quick_problems};

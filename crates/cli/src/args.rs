@@ -63,7 +63,7 @@ pub struct RestoreArgs {
     /// manifest.json) instead of a vigia backup; what it holds is shown first
     #[arg(long, value_name = "FILE", conflicts_with = "id")]
     pub from_odoo_zip: Option<PathBuf>,
-    /// List the copies restores kept aside and the leftovers of killed restores and drills
+    /// List the copies restores kept aside and what killed restores and drills abandoned
     /// (databases, filestore folders, spool files); remove them with --apply
     #[arg(long, conflicts_with_all = ["id", "from_odoo_zip", "target_db", "accept_einvoice_loss", "force_sessions", "neutralize", "jobs", "role", "trust_zip"])]
     pub cleanup: bool,
@@ -78,7 +78,7 @@ pub struct RestoreArgs {
     #[arg(long, value_name = "NAME")]
     pub target_db: Option<String>,
     /// In a production environment, the live database's name: replacing it (or removing
-    /// leftovers with --cleanup --apply) needs this
+    /// what --cleanup --apply lists) needs this
     #[arg(long, value_name = "DB", conflicts_with = "target_db")]
     pub confirm: Option<String>,
     /// Replace the live database even though it holds e-invoices newer than the backup

@@ -20,6 +20,8 @@ pub mod ports;
 pub mod process;
 pub mod signals;
 pub mod task;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use cancel::CancelToken;
 pub use config::{Config, ConfigSource};

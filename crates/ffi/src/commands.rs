@@ -7,22 +7,17 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use vigia_backup::format::BackupId;
-use vigia_backup::{BackupJob, PruneJob, Selection, StoreAccess, VerifyJob, VerifyLevel};
+use vigia_backup::{
+    BackupJob, BackupRequest, PruneJob, PruneRequest, StoreAccess, VerifyJob, VerifyRequest,
+};
 use vigia_core::{CancelToken, Config, Error, Outcome, Result};
 use vigia_restore::{
-    PlannedRestore, RestoreCleanup, RestoreJob, RestoreReport, RestoreRequest, ResumeReport,
-    SwapRecovery,
+    CleanupRequest, PlannedRestore, RestoreCleanup, RestoreJob, RestoreReport, RestoreRequest,
+    ResumeReport, SwapRecovery,
 };
 
 use crate::boundary::{guard, opt_str};
 use crate::context::{CallbackProgress, vigia_ctx};
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct BackupArgs {
-    #[serde(default)]
-    allow_missing_files: bool,
-}
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -32,30 +27,6 @@ struct NoArgs {}
 #[serde(deny_unknown_fields)]
 struct ShowArgs {
     id: String,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CleanupArgs {
-    #[serde(default)]
-    apply: bool,
-    confirm: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PruneArgs {
-    #[serde(default)]
-    dry_run: bool,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct VerifyArgs {
-    id: Option<String>,
-    #[serde(default)]
-    all: bool,
-    level: Option<String>,
 }
 
 /// `vigia_restore`'s data: a restore's report, or with `"resume": true` the undo's.
@@ -133,9 +104,8 @@ pub unsafe extern "C" fn vigia_backup(
             ctx,
             args_json,
             out_json,
-            async |c: Call<BackupArgs>| {
-                let mut job = BackupJob::from_config(&c.config).await?;
-                job.allow_missing_files = c.args.allow_missing_files;
+            async |c: Call<BackupRequest>| {
+                let mut job = BackupJob::from_config(&c.config, c.args).await?;
                 job.progress = Arc::new(c.progress);
                 job.cancel = c.cancel;
                 job.run().await
@@ -218,18 +188,8 @@ pub unsafe extern "C" fn vigia_verify(
             ctx,
             args_json,
             out_json,
-            async |c: Call<VerifyArgs>| {
-                let level: Option<VerifyLevel> =
-                    c.args.level.as_deref().map(str::parse).transpose()?;
-                let selection = match (c.args.id, c.args.all) {
-                    (Some(_), true) => {
-                        return Err(Error::invalid_input("give `id` or `all`, not both"));
-                    }
-                    (_, true) => Selection::All,
-                    (Some(id), false) => Selection::One(id.parse()?),
-                    (None, false) => Selection::Newest,
-                };
-                let mut job = VerifyJob::from_config(&c.config, level, selection).await?;
+            async |c: Call<VerifyRequest>| {
+                let mut job = VerifyJob::from_config(&c.config, &c.args).await?;
                 job.progress = Arc::new(c.progress);
                 job.cancel = c.cancel;
                 job.run().await
@@ -255,11 +215,8 @@ pub unsafe extern "C" fn vigia_prune(
             ctx,
             args_json,
             out_json,
-            async |c: Call<PruneArgs>| {
-                PruneJob::from_config(&c.config, c.args.dry_run)
-                    .await?
-                    .run()
-                    .await
+            async |c: Call<PruneRequest>| {
+                PruneJob::from_config(&c.config, c.args).await?.run().await
             },
         )
     }
@@ -325,8 +282,8 @@ pub unsafe extern "C" fn vigia_restore_cleanup(
             ctx,
             args_json,
             out_json,
-            async |c: Call<CleanupArgs>| {
-                RestoreCleanup::from_config(&c.config, c.args.apply, c.args.confirm)
+            async |c: Call<CleanupRequest>| {
+                RestoreCleanup::from_config(&c.config, c.args)
                     .await?
                     .run()
                     .await

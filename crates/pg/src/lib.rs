@@ -19,7 +19,7 @@ pub use client::{ClientChild, collect_stderr, tail};
 pub use dump::PgDump;
 pub use pg_restore::{RestoreMode, RestoreOptions, pg_restore_file, pg_restore_stream};
 pub use role::{
-    THROWAWAY_PREFIX, ThrowawayRole, can_create_roles, drop_leftover_role, role_exists,
+    THROWAWAY_PREFIX, ThrowawayRole, can_create_roles, drop_abandoned_role, role_exists,
 };
 pub use rows::{has_table, row_counts};
 pub use snapshot::SnapshotSession;

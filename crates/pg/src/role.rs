@@ -186,7 +186,7 @@ impl ThrowawayRole {
 
 /// Drops a role a killed run left (`restore --cleanup`); it owns nothing once the databases
 /// it owned are dropped.
-pub async fn drop_leftover_role(admin: &PgTarget, name: &str) -> Result<()> {
+pub async fn drop_abandoned_role(admin: &PgTarget, name: &str) -> Result<()> {
     let client = admin.connect("postgres").await?;
     exec(&client, &format!("DROP ROLE IF EXISTS {}", q(name))).await
 }

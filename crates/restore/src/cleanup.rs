@@ -11,13 +11,13 @@ use std::sync::Arc;
 use std::time::Duration;
 use vigia_core::ports::database::Database as _;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use vigia_core::{Config, Error, Outcome, Result};
 
 use vigia_backup::StoreAccess;
 use vigia_backup::{CopyKind, CopyRecords};
 use vigia_backup::{LockRequest, StoreLock, os_lock_dir};
-use vigia_pg::{PgAdmin, PgTarget, THROWAWAY_PREFIX, drop_leftover_role, role_exists};
+use vigia_pg::{PgAdmin, PgTarget, THROWAWAY_PREFIX, drop_abandoned_role, role_exists};
 
 #[derive(Debug)]
 pub struct RestoreCleanup {
@@ -27,7 +27,7 @@ pub struct RestoreCleanup {
     /// `<data-dir>/filestore`.
     pub filestore_root: Option<PathBuf>,
     pub spool_dir: PathBuf,
-    /// Records of what restores make; those of processes gone name leftovers.
+    /// Records of what restores make; those of processes gone name what they abandoned.
     pub records_dir: PathBuf,
     pub environment: Option<String>,
     /// `<state-dir>/swap-journal.json`: an interrupted swap is undone first.
@@ -52,12 +52,19 @@ pub struct CleanupReport {
 
 impl Outcome for CleanupReport {}
 
+/// `vigia restore --cleanup [--apply] [--confirm DB]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CleanupRequest {
+    /// Remove what is listed; without it, only list.
+    pub apply: bool,
+    /// In production, removing copies kept aside needs the live database's name.
+    pub confirm: Option<String>,
+}
+
 impl RestoreCleanup {
-    pub async fn from_config(
-        config: &Config,
-        apply: bool,
-        confirm: Option<String>,
-    ) -> Result<Self> {
+    pub async fn from_config(config: &Config, request: CleanupRequest) -> Result<Self> {
+        let CleanupRequest { apply, confirm } = request;
         Ok(Self {
             access: StoreAccess::from_config(config).await?,
             target: PgTarget::from_config(config)?,
@@ -79,7 +86,7 @@ impl RestoreCleanup {
         super::SwapRecovery::for_cleanup(self).run().await?;
         if self.apply && self.production && self.confirm.as_deref() != Some(self.live_db.as_str()) {
             return Err(Error::invalid_input(format!(
-                "this environment is production: removing restore leftovers needs --confirm {}",
+                "this environment is production: removing what restores left needs --confirm {}",
                 self.live_db
             )));
         }
@@ -112,7 +119,7 @@ impl RestoreCleanup {
         let existing: BTreeSet<String> = admin.list_databases().await?.into_iter().collect();
         let records =
             CopyRecords::new(&self.records_dir, self.environment.as_deref(), &self.target)
-                .leftovers();
+                .abandoned();
         let asides = records.iter().filter(|(_, r)| r.kind == CopyKind::Aside);
         if self.apply && !existing.contains(&self.live_db) && asides.clone().next().is_some() {
             return Err(Error::invalid_input(format!(
@@ -135,7 +142,7 @@ impl RestoreCleanup {
         databases.dedup();
         let mut filestores: Vec<PathBuf> = records
             .iter()
-            .filter_map(|(_, r)| self.leftover_folder(r.filestore.as_deref()?))
+            .filter_map(|(_, r)| self.abandoned_folder(r.filestore.as_deref()?))
             .collect();
         filestores.sort();
         filestores.dedup();
@@ -146,7 +153,7 @@ impl RestoreCleanup {
             }
         }
         // A restore holds a lock on its spool file (another environment's may share the
-        // state dir): only unlocked ones are leftovers.
+        // state dir): only unlocked ones were abandoned.
         let spool_files: Vec<PathBuf> = entries(&self.spool_dir)
             .into_iter()
             .filter(|f| std::fs::File::open(f).is_ok_and(|file| file.try_lock().is_ok()))
@@ -160,7 +167,7 @@ impl RestoreCleanup {
             }
             // A role owns nothing once its database is gone.
             for role in &roles {
-                drop_leftover_role(&self.target, role).await?;
+                drop_abandoned_role(&self.target, role).await?;
             }
             for dir in &filestores {
                 std::fs::remove_dir_all(dir).map_err(|e| Error::io("remove", dir, e))?;
@@ -184,7 +191,7 @@ impl RestoreCleanup {
     /// A recorded folder as cleanup may remove it: a real directory (not a link) directly
     /// under the filestore root, not the live one; canonical, so that `..` or a link in the
     /// record cannot name another folder. None otherwise.
-    fn leftover_folder(&self, dir: &Path) -> Option<PathBuf> {
+    fn abandoned_folder(&self, dir: &Path) -> Option<PathBuf> {
         let root = self.filestore_root.as_deref()?.canonicalize().ok()?;
         if !std::fs::symlink_metadata(dir).ok()?.is_dir() {
             return None;

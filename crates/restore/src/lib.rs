@@ -32,7 +32,7 @@ use vigia_core::ports::progress::{NoProgress, Progress};
 use vigia_core::ports::runtime::Runtime;
 use vigia_core::{CancelToken, Config, Error, ErrorKind, Outcome, Result};
 
-pub use cleanup::{CleanupReport, RestoreCleanup};
+pub use cleanup::{CleanupReport, CleanupRequest, RestoreCleanup};
 use cutover::Cutover;
 
 pub use journal::swap_journal_path;

@@ -25,21 +25,32 @@ pub struct OdooStack {
     pub files: Vec<String>,
 }
 
+/// Creates database `odoo` on `cluster` with the module's tables, and `count` filestore files
+/// (`adjunto <i>`) written under `filestore` and attached; returns their `store_fname`s.
+pub fn odoo_database(cluster: &PgCluster, filestore: &Path, count: usize) -> Result<Vec<String>> {
+    create_odoo_database(cluster, "odoo")?;
+    let files = (0..count)
+        .map(|i| write_file(filestore, format!("adjunto {i}").as_bytes()))
+        .collect::<Result<Vec<_>>>()?;
+    attach(cluster, "odoo", &files)?;
+    Ok(files)
+}
+
 impl OdooStack {
+    /// A new cluster with [`odoo_database`] (30 files), plus [`SECRET_ROW`] and a file
+    /// holding [`SECRET_FILE`].
     pub fn start() -> Result<Self> {
         let cluster = PgCluster::start()?;
-        create_odoo_database(&cluster, "odoo")?;
+        let filestore = tempfile::tempdir()
+            .map_err(|e| vigia_core::Error::io("create", Path::new("/tmp"), e))?;
+        let mut files = odoo_database(&cluster, filestore.path(), 30)?;
         cluster.psql(
             "odoo",
             &format!("INSERT INTO res_partner (name) VALUES ('{SECRET_ROW}')"),
         )?;
-        let filestore = tempfile::tempdir()
-            .map_err(|e| vigia_core::Error::io("create", Path::new("/tmp"), e))?;
-        let mut files = (0..30)
-            .map(|i| write_file(filestore.path(), format!("adjunto {i}").as_bytes()))
-            .collect::<Result<Vec<_>>>()?;
-        files.push(write_file(filestore.path(), SECRET_FILE)?);
-        attach(&cluster, "odoo", &files)?;
+        let secret = write_file(filestore.path(), SECRET_FILE)?;
+        attach(&cluster, "odoo", std::slice::from_ref(&secret))?;
+        files.push(secret);
         Ok(Self {
             cluster,
             filestore,

@@ -7,6 +7,8 @@
 mod hold;
 mod readers;
 mod record;
+#[cfg(test)]
+mod tests;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -144,7 +146,7 @@ impl StoreLock {
 
     /// No earlier holder can still be writing: the lock was free, or its holder's process is
     /// provably gone from this machine. (A holder that only went silent may be alive on
-    /// another host.) Only then are a dead run's leftovers swept at once.
+    /// another host.) Only then are a dead run's files swept at once.
     pub fn sole_writer(&self) -> bool {
         self.sole_writer
     }

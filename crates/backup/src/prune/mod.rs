@@ -4,6 +4,8 @@
 //! are older than the grace period; sweeps index-less `backups/<id>/` of dead runs.
 
 mod policy;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeSet, HashSet};
 use std::path::PathBuf;
@@ -26,13 +28,14 @@ use crate::dead_runs::index_less;
 use crate::format::{BackupId, index_key};
 use crate::format::{VerificationLog, VerifyLevel};
 use crate::lock::{LockRequest, StoreLock, os_lock_dir};
+use crate::requests::PruneRequest;
 
 pub struct PruneJob {
     pub access: StoreAccess,
     pub retention: RetentionConfig,
     /// Days, weeks and months are counted in this zone (`timezone`).
     pub timezone: TimeZone,
-    /// Unreferenced objects and leftovers younger than this are never deleted.
+    /// Unreferenced objects and dead runs' files younger than this are never deleted.
     pub grace_period: Duration,
     /// Plan only: nothing is deleted and the store lock is not taken.
     pub dry_run: bool,
@@ -58,7 +61,7 @@ pub struct PruneReport {
     pub keep: Vec<BackupId>,
     pub delete: Vec<BackupId>,
     /// Store objects deleted: the deleted backups' files, their verification records, swept
-    /// leftovers and unreferenced filestore objects.
+    /// dead runs' files and unreferenced filestore objects.
     pub objects_deleted: u64,
     pub bytes_freed: u64,
     /// Why each kept backup is kept.
@@ -73,7 +76,8 @@ pub struct PruneReport {
 impl Outcome for PruneReport {}
 
 impl PruneJob {
-    pub async fn from_config(config: &Config, dry_run: bool) -> Result<Self> {
+    pub async fn from_config(config: &Config, request: PruneRequest) -> Result<Self> {
+        let dry_run = request.dry_run;
         let timezone = TimeZone::get(&config.timezone).map_err(|e| {
             Error::config(format!(
                 "`{}` is not a known time zone: {e}",
@@ -115,7 +119,8 @@ impl PruneJob {
         Ok(report)
     }
 
-    async fn plan(&self) -> Result<Plan> {
+    /// The plan, from what the store holds now and the clock: reads only.
+    pub async fn plan(&self) -> Result<PrunePlan> {
         let store = self.access.store.as_ref();
         let name_key = &self.access.name_key;
         let catalog = Catalog::read(store, name_key).await?;
@@ -146,7 +151,9 @@ impl PruneJob {
             .map(|(id, _)| id)
             .partition(|id| reasons.contains_key(id));
 
-        let mut plan = Plan::default();
+        let mut deletions = Vec::new();
+        let mut swept = Vec::new();
+        let mut objects_in_grace = 0;
         let in_dir = |id: &str| {
             let prefix = format!("backups/{id}/");
             backup_files
@@ -162,20 +169,20 @@ impl PruneJob {
                 .cloned()
         };
         for id in &delete {
-            // The index first: a prune killed halfway leaves a leftover, never half a backup.
+            // The index first: a prune killed halfway leaves a dead run's files, never half a backup.
             let index = index_key(id);
             let mut files: Vec<ObjectMeta> = in_dir(id.as_str()).collect();
             files.sort_by_key(|m| m.key != index);
-            plan.deletions.extend(files);
-            plan.deletions.extend(records_of(id.as_str()));
+            deletions.extend(files);
+            deletions.extend(records_of(id.as_str()));
         }
         for (id, files) in index_less(&backup_files) {
             if !files.iter().all(|m| is_older(m, cutoff)) {
                 continue;
             }
-            plan.report_swept.push(format!("backups/{id}/"));
-            plan.deletions.extend(files);
-            plan.deletions.extend(records_of(&id));
+            swept.push(format!("backups/{id}/"));
+            deletions.extend(files);
+            deletions.extend(records_of(&id));
         }
 
         let mut notes = Vec::new();
@@ -191,9 +198,9 @@ impl PruneJob {
                 .filter(|m| !referenced.contains(m.key.as_str()))
             {
                 if is_older(meta, cutoff) {
-                    plan.deletions.push(meta.clone());
+                    deletions.push(meta.clone());
                 } else {
-                    plan.objects_in_grace += 1;
+                    objects_in_grace += 1;
                 }
             }
         } else {
@@ -203,21 +210,21 @@ impl PruneJob {
                 catalog.damaged.len()
             ));
         }
-        plan.report = PruneReport {
+        let report = PruneReport {
             applied: false,
             keep,
             delete,
-            objects_deleted: plan.deletions.len() as u64,
-            bytes_freed: plan.deletions.iter().map(|m| m.size_bytes).sum(),
+            objects_deleted: deletions.len() as u64,
+            bytes_freed: deletions.iter().map(|m| m.size_bytes).sum(),
             reasons,
-            swept: std::mem::take(&mut plan.report_swept),
-            objects_in_grace: plan.objects_in_grace,
+            swept,
+            objects_in_grace,
             notes,
         };
-        Ok(plan)
+        Ok(PrunePlan { deletions, report })
     }
 
-    async fn apply(&self, plan: Plan, lock: &StoreLock) -> Result<PruneReport> {
+    async fn apply(&self, plan: PrunePlan, lock: &StoreLock) -> Result<PruneReport> {
         let store: &dyn ObjectStore = self.access.store.as_ref();
         let mut seen = BTreeSet::new();
         for meta in &plan.deletions {
@@ -252,11 +259,12 @@ fn is_older(meta: &ObjectMeta, cutoff: Timestamp) -> bool {
     meta.modified.is_some_and(|m| m < cutoff)
 }
 
-#[derive(Debug, Default)]
-struct Plan {
-    /// In order: each deleted backup's index before its other files.
-    deletions: Vec<ObjectMeta>,
-    report_swept: Vec<String>,
-    objects_in_grace: u64,
-    report: PruneReport,
+/// What a prune will delete, made before anything is (`prune --dry-run` reports it).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PrunePlan {
+    /// In order: each deleted backup's index before its other files (a prune killed halfway
+    /// leaves a dead run's files, never half a backup). A key may appear twice; it is deleted once.
+    pub deletions: Vec<ObjectMeta>,
+    /// What applying the plan reports (`applied` false until it is).
+    pub report: PruneReport,
 }

@@ -14,7 +14,7 @@ use crate::format::{BackupId, BackupManifest, count_differences, db_names};
 use crate::keys::Identity;
 use crate::seal::ProvenSpool;
 use vigia_pg::{
-    PgAdmin, PgTarget, RestoreMode, THROWAWAY_PREFIX, ThrowawayRole, drop_leftover_role,
+    PgAdmin, PgTarget, RestoreMode, THROWAWAY_PREFIX, ThrowawayRole, drop_abandoned_role,
     pg_restore_stream, row_counts,
 };
 
@@ -40,7 +40,7 @@ impl Drill {
         let database = db_names::drill_scratch(id);
         let role = role_name(id);
         drop_database(admin, &database).await?;
-        drop_leftover_role(admin, &role).await?;
+        drop_abandoned_role(admin, &role).await?;
         let record = records
             .map(|r| r.write(CopyKind::Drill, &database, None, Some(&role)))
             .transpose()?;

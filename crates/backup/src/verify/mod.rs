@@ -23,6 +23,7 @@ use crate::format::{Problem, VerificationRecord, VerifyLevel};
 use crate::keys::Identity;
 use crate::lock::{LockRequest, ReadLock};
 use crate::metrics::write_verify_metrics;
+use crate::requests::VerifyRequest;
 use check::Checker;
 use vigia_pg::PgTarget;
 
@@ -109,11 +110,8 @@ impl fmt::Debug for VerifyJob {
 
 impl VerifyJob {
     /// The PostgreSQL password is resolved only for a drill (the only level that connects).
-    pub async fn from_config(
-        config: &Config,
-        level: Option<VerifyLevel>,
-        selection: Selection,
-    ) -> Result<Self> {
+    pub async fn from_config(config: &Config, request: &VerifyRequest) -> Result<Self> {
+        let (level, selection) = (request.level()?, request.selection()?);
         let target = if level == Some(VerifyLevel::Drill) {
             PgTarget::from_config(config)?
         } else {

@@ -79,7 +79,7 @@ async fn small_put_that_fails_halfway_leaves_nothing(fixture: &Fixture) {
         store.list("").await.unwrap().is_empty(),
         "nothing visible after a failed put"
     );
-    assert_eq!(fixture.leftovers(), Vec::<String>::new());
+    assert_eq!(fixture.partial_writes(), Vec::<String>::new());
 }
 
 async fn multipart_put_that_fails_halfway_leaves_nothing(fixture: &Fixture) {
@@ -96,7 +96,7 @@ async fn multipart_put_that_fails_halfway_leaves_nothing(fixture: &Fixture) {
     assert!(store.head("fail/large").await.unwrap_err().is_not_found());
     assert!(store.list("").await.unwrap().is_empty());
     assert_eq!(
-        fixture.leftovers(),
+        fixture.partial_writes(),
         Vec::<String>::new(),
         "the multipart upload was aborted"
     );

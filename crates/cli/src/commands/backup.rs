@@ -3,7 +3,9 @@
 use std::fmt::Write;
 
 use vigia_backup::format::BackupId;
-use vigia_backup::{BackupDetails, BackupJob, BackupList, BackupReport, StoreAccess};
+use vigia_backup::{
+    BackupDetails, BackupJob, BackupList, BackupReport, BackupRequest, StoreAccess,
+};
 use vigia_core::Result;
 
 use super::{load_config, runtime};
@@ -14,8 +16,10 @@ use crate::progress;
 pub fn take(cli: &Cli, args: &BackupArgs) -> Result<BackupReport> {
     let config = load_config(cli)?;
     runtime()?.block_on(async {
-        let mut job = BackupJob::from_config(&config).await?;
-        job.allow_missing_files = args.allow_missing_files;
+        let request = BackupRequest {
+            allow_missing_files: args.allow_missing_files,
+        };
+        let mut job = BackupJob::from_config(&config, request).await?;
         job.progress = progress::for_cli(cli);
         job.run().await
     })

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use vigia_backup::{PruneJob, PruneReport};
+use vigia_backup::{PruneJob, PruneReport, PruneRequest};
 use vigia_core::Result;
 
 use super::{load_config, runtime};
@@ -12,10 +12,15 @@ use crate::output::{Human, bytes};
 pub fn run(cli: &Cli, args: &PruneArgs) -> Result<PruneReport> {
     let config = load_config(cli)?;
     runtime()?.block_on(async {
-        PruneJob::from_config(&config, args.dry_run)
-            .await?
-            .run()
-            .await
+        PruneJob::from_config(
+            &config,
+            PruneRequest {
+                dry_run: args.dry_run,
+            },
+        )
+        .await?
+        .run()
+        .await
     })
 }
 

@@ -5,8 +5,8 @@ use std::fmt::Write;
 
 use vigia_core::Result;
 use vigia_restore::{
-    CleanupReport, PlannedRestore, RestoreCleanup, RestoreJob, RestoreReport, RestoreRequest,
-    ResumeReport, SwapRecovery,
+    CleanupReport, CleanupRequest, PlannedRestore, RestoreCleanup, RestoreJob, RestoreReport,
+    RestoreRequest, ResumeReport, SwapRecovery,
 };
 
 use super::{load_config, runtime};
@@ -175,10 +175,16 @@ impl Human for ResumeReport {
 pub fn cleanup(cli: &Cli, args: &RestoreArgs) -> Result<CleanupReport> {
     let config = load_config(cli)?;
     runtime()?.block_on(async {
-        RestoreCleanup::from_config(&config, args.apply, args.confirm.clone())
-            .await?
-            .run()
-            .await
+        RestoreCleanup::from_config(
+            &config,
+            CleanupRequest {
+                apply: args.apply,
+                confirm: args.confirm.clone(),
+            },
+        )
+        .await?
+        .run()
+        .await
     })
 }
 

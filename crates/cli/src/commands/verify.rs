@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use vigia_backup::{Selection, VerifyJob, VerifyReport};
+use vigia_backup::{VerifyJob, VerifyReport, VerifyRequest};
 use vigia_core::Result;
 
 use super::{load_config, runtime};
@@ -11,15 +11,14 @@ use crate::output::Human;
 use crate::progress;
 
 pub fn run(cli: &Cli, args: &VerifyArgs) -> Result<VerifyReport> {
-    let level = args.level.as_deref().map(str::parse).transpose()?;
-    let selection = match (&args.id, args.all) {
-        (_, true) => Selection::All,
-        (Some(id), false) => Selection::One(id.parse()?),
-        (None, false) => Selection::Newest,
+    let request = VerifyRequest {
+        id: args.id.clone(),
+        all: args.all,
+        level: args.level.clone(),
     };
     let config = load_config(cli)?;
     runtime()?.block_on(async {
-        let mut job = VerifyJob::from_config(&config, level, selection).await?;
+        let mut job = VerifyJob::from_config(&config, &request).await?;
         job.progress = progress::for_cli(cli);
         job.run().await
     })

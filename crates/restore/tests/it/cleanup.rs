@@ -87,7 +87,7 @@ async fn cleanup_removes_a_recorded_aside_copy_and_its_folder() {
     s.cleanup_job(root.path(), true).run().await.unwrap();
     assert!(!databases(&s).contains("odoo_pre_restore_x"));
     assert!(!folder.exists());
-    assert!(records.leftovers().is_empty(), "the record is removed");
+    assert!(records.abandoned().is_empty(), "the record is removed");
 }
 
 /// Regression (issue 9 item 7): a record naming `<data-dir>/filestore/..` made cleanup remove

@@ -51,7 +51,7 @@ impl Fixture {
     }
 
     /// Temporary files or upload parts left behind (none after a failed put).
-    pub fn leftovers(&self) -> Vec<String> {
+    pub fn partial_writes(&self) -> Vec<String> {
         let (dir, prefix) = match self {
             Self::Local(dir, _) => (dir.path().join("store/.partial"), ""),
             Self::S3(server, _) => (server.root().to_path_buf(), ".upload_id-"),

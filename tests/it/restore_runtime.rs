@@ -3,11 +3,9 @@
 //! sandbox's Odoo-like server, run by the runtime as Odoo would be; a health check that
 //! fails swaps back.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::{Stack, stack};
+use crate::common::{Stack, stack};
 
 /// The sandbox binary, built beside vigia.
 fn sandbox_bin() -> PathBuf {

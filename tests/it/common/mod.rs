@@ -6,7 +6,6 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use vigia_sandbox::odoo::{attach, create_odoo_database, write_file};
 use vigia_sandbox::postgres::PgCluster;
 
 pub struct Stack {
@@ -25,7 +24,9 @@ pub fn stack(big_rows: u32) -> Stack {
 
 /// [`stack`] on a cluster of the caller's (one with TLS, with a password).
 pub fn stack_on(cluster: PgCluster, big_rows: u32) -> Stack {
-    create_odoo_database(&cluster, "odoo").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    vigia_sandbox::fixture::odoo_database(&cluster, &dir.path().join("data/filestore/odoo"), 12)
+        .unwrap();
     if big_rows > 0 {
         cluster
             .psql(
@@ -37,12 +38,6 @@ pub fn stack_on(cluster: PgCluster, big_rows: u32) -> Stack {
             )
             .unwrap();
     }
-    let dir = tempfile::tempdir().unwrap();
-    let filestore = dir.path().join("data/filestore/odoo");
-    let files: Vec<String> = (0..12)
-        .map(|i| write_file(&filestore, format!("adjunto {i}").as_bytes()).unwrap())
-        .collect();
-    attach(&cluster, "odoo", &files).unwrap();
     let config = init_config(dir.path(), &cluster);
     Stack {
         cluster: Some(cluster),

@@ -1,5 +1,5 @@
 //! The committed header is what cbindgen generates from the source: regenerate it with
-//! `VIGIA_BLESS=1 cargo test -p vigia-ffi --test header` after changing the ABI.
+//! `VIGIA_BLESS=1 cargo test -p vigia-ffi --test it header` after changing the ABI.
 
 use std::path::Path;
 
@@ -22,6 +22,6 @@ fn committed_header_is_current() {
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         committed == generated,
-        "include/vigia.h is stale: run `VIGIA_BLESS=1 cargo test -p vigia-ffi --test header` and commit it"
+        "include/vigia.h is stale: run `VIGIA_BLESS=1 cargo test -p vigia-ffi --test it header` and commit it"
     );
 }

@@ -1,15 +1,13 @@
 //! `vigia backup`, `backup list`, `backup show` end to end: the real binary, a throwaway
 //! PostgreSQL with an Odoo-shaped database, a filestore on disk, the local store.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 
 use vigia_sandbox::postgres::PgCluster;
 use vigia_sandbox::tls::TestCa;
 
-use common::{Stack, init_config, stack, stack_on, vigia};
+use crate::common::{Stack, init_config, stack, stack_on, vigia};
 
 fn setup() -> Stack {
     stack(0)

@@ -1,0 +1,9 @@
+//! End-to-end tests of the `vigia` binary against real servers, one test binary (the crash
+//! tests, which need the `failpoints` feature, are tests/crash.rs).
+
+mod common;
+
+mod backup_cli;
+mod cli;
+mod durability;
+mod restore_runtime;
