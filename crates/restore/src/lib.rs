@@ -18,6 +18,8 @@ mod plan;
 mod resume;
 mod sessions;
 mod swap;
+#[cfg(test)]
+mod tests;
 mod undo;
 mod untrusted;
 
