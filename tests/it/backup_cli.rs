@@ -497,6 +497,52 @@ fn the_certificate_config_and_addon_hashes_are_in_the_backup() {
 }
 
 #[test]
+fn restore_dry_run_prints_the_plan_and_touches_nothing() {
+    let s = setup();
+    let (_, backup) = json(&s, &["backup"]);
+    let id = backup["data"]["id"].as_str().unwrap();
+    let databases = || {
+        s.cluster
+            .as_ref()
+            .unwrap()
+            .psql("postgres", "SELECT datname FROM pg_database ORDER BY 1")
+            .unwrap()
+    };
+    let before = databases();
+    let (code, out) = json(&s, &["restore", id, "--dry-run"]);
+    assert_eq!(code, Some(0), "{out}");
+    let plan = &out["data"]["plan"];
+    assert_eq!(plan["source"]["backup"], id);
+    assert_eq!(plan["live_database"], "odoo");
+    assert!(
+        plan["aside"]
+            .as_str()
+            .unwrap()
+            .starts_with("odoo_pre_restore_")
+    );
+    assert!(plan["steps"].as_array().unwrap().len() > 5, "{plan}");
+    let (code, beside) = json(&s, &["restore", id, "--target-db", "copy", "--dry-run"]);
+    assert_eq!(code, Some(0), "{beside}");
+    assert_eq!(beside["data"]["plan"]["copy"], "copy");
+    assert!(beside["data"]["plan"]["aside"].is_null());
+    assert_eq!(databases(), before);
+    assert!(!s.dir.path().join("data/filestore/copy").exists());
+    // A refusal is the same with or without --dry-run.
+    let (code, refused) = json(
+        &s,
+        &[
+            "restore",
+            id,
+            "--target-db",
+            "x",
+            "--force-sessions",
+            "--dry-run",
+        ],
+    );
+    assert_eq!(code, Some(11), "{refused}");
+}
+
+#[test]
 fn restore_beside_the_live_database() {
     let s = setup();
     let (_, backup) = json(&s, &["backup"]);
@@ -506,6 +552,11 @@ fn restore_beside_the_live_database() {
         &["restore", id, "--target-db", "odoo_copy", "--jobs", "1"],
     );
     assert_eq!(code, Some(0), "{out}");
+    insta::assert_json_snapshot!("restore_beside", out, {
+        ".data.id" => "[id]",
+        ".data.filestore" => "[dir]/data/filestore/odoo_copy",
+        ".data.phases[].duration_ms" => "[ms]",
+    });
     let data = &out["data"];
     assert_eq!(data["target_database"], "odoo_copy");
     assert_eq!(data["swapped"], false);

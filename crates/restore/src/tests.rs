@@ -82,10 +82,18 @@ async fn a_refused_restore_touches_no_store_runtime_or_server() {
 async fn the_plan_reads_the_runtime_kind_and_calls_nothing() {
     let state = tempfile::tempdir().unwrap();
     let runtime = Arc::new(RecordingRuntime::default());
-    let mut job = job(state.path(), Arc::new(MemoryStore::default()), runtime.clone());
+    let mut job = job(
+        state.path(),
+        Arc::new(MemoryStore::default()),
+        runtime.clone(),
+    );
     job.confirm = Some("odoo".into());
     let plan = job.plan().unwrap();
     assert!(plan.swaps());
-    assert!(plan.steps.iter().any(|s| s == "stop Odoo"), "{:?}", plan.steps);
+    assert!(
+        plan.steps.iter().any(|s| s == "stop Odoo"),
+        "{:?}",
+        plan.steps
+    );
     assert!(runtime.calls().is_empty());
 }

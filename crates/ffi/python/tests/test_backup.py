@@ -162,6 +162,19 @@ def test_restore_beside_the_live_database(config):
     assert again["error"]["kind"] == "invalid_input"
 
 
+def test_restore_dry_run_returns_the_plan(config):
+    with vigia.Context(config.read_text(), base_dir=str(config.parent)) as ctx:
+        taken = ctx.backup()
+        planned = ctx.restore(taken["data"]["id"], dry_run=True)
+        listed = ctx.restore_cleanup()
+    assert planned["ok"], planned
+    plan = planned["data"]["plan"]
+    assert plan["source"] == {"backup": taken["data"]["id"]}
+    assert plan["copy"].startswith("vigia_restore_")
+    assert plan["aside"].startswith("odoo_pre_restore_")
+    assert listed["data"]["databases"] == []
+
+
 def test_restore_in_place_keeps_the_live_database_aside(config):
     with vigia.Context(config.read_text(), base_dir=str(config.parent)) as ctx:
         taken = ctx.backup()

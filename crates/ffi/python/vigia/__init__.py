@@ -196,7 +196,7 @@ class Context:
 
     def restore(self, id=None, target_db=None, confirm=None, accept_einvoice_loss=False,
                 neutralize=False, jobs=None, role=None, from_odoo_zip=None,
-                force_sessions=False, resume=False, trust_zip=False):
+                force_sessions=False, resume=False, trust_zip=False, dry_run=False):
         """Restores backup ``id`` (or the zip of Odoo's database manager ``from_odoo_zip``),
         like ``vigia restore ID --json``: beside the live database into ``target_db``, or
         (without it) swapped in for the live one; ``neutralize`` makes the copy unable to
@@ -204,14 +204,15 @@ class Context:
         connected to the live database with runtime ``none`` (ending them); ``trust_zip`` runs
         a zip's SQL with the configured role's rights instead of a throwaway role. With
         ``resume`` alone it restores nothing and undoes an interrupted swap, like ``vigia
-        restore --resume --json``."""
+        restore --resume --json``. With ``dry_run`` it touches nothing and the data is
+        ``{"plan": ...}``, like ``vigia restore --dry-run --json``."""
         if resume:
             return self._call(self._lib.vigia_restore, {"resume": True})
         args = {"id": id, "from_odoo_zip": from_odoo_zip and str(from_odoo_zip),
                 "target_db": target_db, "confirm": confirm, "jobs": jobs and int(jobs),
                 "role": role, "accept_einvoice_loss": bool(accept_einvoice_loss),
                 "neutralize": bool(neutralize), "force_sessions": bool(force_sessions),
-                "trust_zip": bool(trust_zip)}
+                "trust_zip": bool(trust_zip), "dry_run": bool(dry_run)}
         # Unset options are left out: the library takes the config's values for them.
         args = {k: v for k, v in args.items() if v is not None}
         return self._call(self._lib.vigia_restore, args)
