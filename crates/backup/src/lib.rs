@@ -68,10 +68,10 @@ pub use keys::{Identity, Recipients};
 pub use lock::{LockRecord, LockRequest, ReadLock, StoreLock, os_lock_dir};
 pub use metrics::{BACKUP_METRICS_FILE, VERIFY_METRICS_FILE};
 pub use prune::{PruneJob, PrunePlan, PruneReport, Reasons};
-pub use requests::{BackupRequest, PruneRequest, VerifyRequest};
+pub use requests::{BackupRequest, PruneRequest, Selection, VerifyRequest};
 pub use seal::{ZSTD_LEVEL, open_sealed, put_sealed, read_back};
 pub use store::{LocalStore, PART_SIZE, S3Options, S3Store, open_store};
-pub use verify::{Selection, VerifyJob, VerifyReport, VerifyResult, quick_problems};
+pub use verify::{VerifyJob, VerifyReport, VerifyResult, quick_problems};
 
 /// The readers of a store's untrusted index and manifest, as the real code calls them, for
 /// the fuzz targets in `fuzz/` (the Odoo zip's readers are vigia-odoo's public API).

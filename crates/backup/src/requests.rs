@@ -5,8 +5,7 @@
 use serde::Deserialize;
 use vigia_core::{Error, Result};
 
-use crate::format::VerifyLevel;
-use crate::verify::Selection;
+use crate::format::{BackupId, VerifyLevel};
 
 /// `vigia backup [--allow-missing-files]`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -14,6 +13,16 @@ use crate::verify::Selection;
 pub struct BackupRequest {
     /// Back up the rest when referenced filestore files are missing or damaged.
     pub allow_missing_files: bool,
+}
+
+/// Which backups to verify.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Selection {
+    #[default]
+    Newest,
+    One(BackupId),
+    /// Every backup in the store, and every damaged index.
+    All,
 }
 
 /// `vigia verify [ID | --all] [--level quick|full|drill]`.

@@ -40,6 +40,20 @@ impl PgTarget {
         })
     }
 
+    /// A server on the Unix socket in `dir`, as `user` with no password (peer or trust
+    /// authentication), its client programs in `bin_dir`: a local or throwaway cluster.
+    pub fn unix_socket(dir: &Path, port: u16, user: &str, bin_dir: Option<&Path>) -> Self {
+        Self {
+            host: dir.to_string_lossy().into_owned(),
+            port,
+            user: user.to_owned(),
+            password: None,
+            bin_dir: bin_dir.map(Path::to_path_buf),
+            sslmode: SslMode::Prefer,
+            sslrootcert: None,
+        }
+    }
+
     /// Where the server is, without the password: enough to run `pg_restore --list`.
     pub fn client_only(config: &Config) -> Self {
         let pg = &config.postgres;

@@ -23,19 +23,9 @@ use crate::format::{Problem, VerificationRecord, VerifyLevel};
 use crate::keys::Identity;
 use crate::lock::{LockRequest, ReadLock};
 use crate::metrics::write_verify_metrics;
-use crate::requests::VerifyRequest;
+use crate::requests::{Selection, VerifyRequest};
 use check::Checker;
 use vigia_pg::PgTarget;
-
-/// Which backups to verify.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum Selection {
-    #[default]
-    Newest,
-    One(BackupId),
-    /// Every backup in the store, and every damaged index.
-    All,
-}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct VerifyResult {

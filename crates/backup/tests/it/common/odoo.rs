@@ -9,7 +9,7 @@ use vigia_backup::format::NameKey;
 use vigia_backup::{
     BackupJob, Identity, PruneJob, Selection, StoreAccess, VerifyJob, VerifyLevel, open_sealed,
 };
-use vigia_core::config::{RetentionConfig, Secret, SecretRef, SslMode};
+use vigia_core::config::{RetentionConfig, Secret, SecretRef};
 use vigia_core::ports::clock::SystemClock;
 use vigia_core::ports::progress::NoProgress;
 use vigia_pg::PgTarget;
@@ -29,15 +29,12 @@ pub fn odoo_cluster() -> PgCluster {
 
 /// The cluster as a backup target (Unix socket, its own client binaries).
 pub fn target(cluster: &PgCluster) -> PgTarget {
-    PgTarget {
-        host: cluster.socket_dir().to_str().unwrap().to_owned(),
-        port: cluster.port(),
-        user: cluster.user().to_owned(),
-        password: None,
-        bin_dir: Some(cluster.bin_dir().to_path_buf()),
-        sslmode: SslMode::Prefer,
-        sslrootcert: None,
-    }
+    PgTarget::unix_socket(
+        cluster.socket_dir(),
+        cluster.port(),
+        cluster.user(),
+        Some(cluster.bin_dir()),
+    )
 }
 
 /// Rows in `ir_attachment` for filestore files (`xx/sha1` names).
