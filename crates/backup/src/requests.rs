@@ -41,9 +41,7 @@ impl VerifyRequest {
     /// Which backups: one id, all, or the newest.
     pub fn selection(&self) -> Result<Selection> {
         match (&self.id, self.all) {
-            (Some(_), true) => Err(Error::invalid_input(
-                "name one backup or ask for all of them (--all), not both",
-            )),
+            (Some(_), true) => Err(Error::invalid_input("give `id` or `all`, not both")),
             (_, true) => Ok(Selection::All),
             (Some(id), false) => Ok(Selection::One(id.parse()?)),
             (None, false) => Ok(Selection::Newest),

@@ -86,7 +86,7 @@ impl RestoreCleanup {
         super::SwapRecovery::for_cleanup(self).run().await?;
         if self.apply && self.production && self.confirm.as_deref() != Some(self.live_db.as_str()) {
             return Err(Error::invalid_input(format!(
-                "this environment is production: removing what restores left needs --confirm {}",
+                "this environment is production: removing restore leftovers needs --confirm {}",
                 self.live_db
             )));
         }

@@ -147,5 +147,16 @@ async fn odoo_version(target: &PgTarget, database: &str) -> Result<Option<String
     if !PgAdmin::connect(target).await?.exists(database).await? {
         return Ok(None);
     }
-    vigia_odoo::schema::base_version(&target.connect(database).await?).await
+    vigia_odoo::schema::base_version(&target.connect(database).await?)
+        .await
+        .map_err(|e| {
+            Error::new(
+                e.kind(),
+                e.message().replacen(
+                    "cannot read the Odoo version",
+                    &format!("cannot read {database}'s Odoo version"),
+                    1,
+                ),
+            )
+        })
 }

@@ -80,6 +80,8 @@ pub struct RestoreJob {
     pub os_lock_dir: Option<PathBuf>,
     pub progress: Arc<dyn Progress>,
     pub cancel: CancelToken,
+    /// `--dry-run`: only [`RestoreJob::plan`] may be called; `run` refuses.
+    pub dry_run: bool,
 }
 
 impl std::fmt::Debug for RestoreJob {
@@ -170,12 +172,18 @@ impl RestoreJob {
             os_lock_dir: os_lock_dir(config),
             progress: Arc::new(NoProgress),
             cancel: CancelToken::new(),
+            dry_run: request.dry_run,
         })
     }
 
     /// Restores under the store lock (a prune must not delete what is being read; a backup
     /// must not read a database being replaced).
     pub async fn run(&self) -> Result<RestoreReport> {
+        if self.dry_run {
+            return Err(Error::invalid_input(
+                "a --dry-run restore restores nothing: its result is plan()",
+            ));
+        }
         // Before anything else: an interrupted swap undone (its own lock, so it never waits
         // on ours).
         let recovered = self.recovery().run().await?.recovered;

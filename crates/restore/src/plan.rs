@@ -110,36 +110,57 @@ impl RestorePlan {
 
     fn describe(&self, input: &PlanInput<'_>) -> Vec<String> {
         let (copy, live) = (&self.copy, &self.live_database);
-        let mut steps = match &self.source {
-            RestoreSource::Backup(id) => vec![
-                format!(
+        // With runtime none vigia cannot stop Odoo: a connected Odoo refuses the restore
+        // before the copy is made, and again before the swap.
+        let refuse_sessions =
+            self.swaps() && self.runtime == RuntimeKind::None && !input.force_sessions;
+        let mut steps = Vec::new();
+        if refuse_sessions {
+            steps.push(format!(
+                "refuse while other sessions are connected to {live} (runtime none: vigia \
+                 cannot stop Odoo)"
+            ));
+        }
+        match &self.source {
+            RestoreSource::Backup(id) => {
+                steps.push(format!(
                     "check that every object of backup {id} is in the store and its manifest \
                      is authentic"
-                ),
-                "decrypt the dump to the spool folder, checking its sha256".to_owned(),
-                format!("create database {copy} and restore the dump and the filestore into it"),
-                format!("ANALYZE {copy} and compare its row counts with the manifest's"),
-            ],
-            RestoreSource::OdooZip(zip) => vec![
-                format!(
+                ));
+                if self.einvoice_guard {
+                    steps.push(format!(
+                        "refuse if {live} holds e-invoice documents created after the backup"
+                    ));
+                }
+                steps.push("decrypt the dump to the spool folder, checking its sha256".into());
+                steps.push(format!(
+                    "create database {copy} and restore the dump and the filestore into it"
+                ));
+                steps.push(format!(
+                    "ANALYZE {copy} and compare its row counts with the manifest's"
+                ));
+            }
+            RestoreSource::OdooZip(zip) => {
+                steps.push(format!(
                     "read {}'s manifest and check its Odoo series",
                     zip.display()
-                ),
-                format!(
+                ));
+                steps.push(format!(
                     "create database {copy} and import dump.sql ({}) and the filestore into it",
                     if input.trust_zip {
                         "with the configured role's rights"
                     } else {
                         "as a throwaway role"
                     }
-                ),
-                format!("ANALYZE {copy}"),
-            ],
-        };
-        if self.einvoice_guard {
-            steps.push(format!(
-                "refuse if {live} holds e-invoice documents newer than the source"
-            ));
+                ));
+                steps.push(format!("ANALYZE {copy}"));
+                if self.einvoice_guard {
+                    steps.push(format!(
+                        "refuse if {live} holds e-invoice documents newer than the newest in \
+                         {copy} (which is kept for --cleanup)"
+                    ));
+                }
+            }
         }
         if self.neutralize {
             steps.push(format!(
@@ -151,12 +172,12 @@ impl RestorePlan {
             steps.push(format!("leave {copy} beside {live}, which is not touched"));
             return steps;
         };
-        steps.push(match (self.runtime, input.force_sessions) {
-            (RuntimeKind::None, false) => {
-                format!("refuse while other sessions are connected to {live} (runtime none)")
+        steps.push(match self.runtime {
+            RuntimeKind::None if refuse_sessions => {
+                format!("check again that no other session is connected to {live}")
             }
-            (RuntimeKind::None, true) => format!("end the other sessions on {live}"),
-            (_, _) => "stop Odoo".to_owned(),
+            RuntimeKind::None => format!("end the other sessions on {live}"),
+            _ => "stop Odoo".to_owned(),
         });
         steps.push(format!(
             "journal the swap, then rename {live} to {aside} and {copy} to {live} (undone from \

@@ -59,6 +59,7 @@ fn job(state: &Path, store: Arc<MemoryStore>, runtime: Arc<RecordingRuntime>) ->
         os_lock_dir: None,
         progress: Arc::new(NoProgress),
         cancel: CancelToken::new(),
+        dry_run: false,
     }
 }
 
@@ -74,19 +75,18 @@ async fn a_refused_restore_touches_no_store_runtime_or_server() {
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
     assert!(err.message().contains("needs --confirm odoo"), "{err}");
     assert!(runtime.calls().is_empty(), "{:?}", runtime.calls());
-    assert!(store.keys().is_empty(), "{:?}", store.keys());
+    assert!(store.ops().is_empty(), "{:?}", store.ops());
     assert!(!state.path().join("restores").exists());
 }
 
 #[tokio::test]
 async fn the_plan_reads_the_runtime_kind_and_calls_nothing() {
     let state = tempfile::tempdir().unwrap();
-    let runtime = Arc::new(RecordingRuntime::default());
-    let mut job = job(
-        state.path(),
+    let (store, runtime) = (
         Arc::new(MemoryStore::default()),
-        runtime.clone(),
+        Arc::new(RecordingRuntime::default()),
     );
+    let mut job = job(state.path(), store.clone(), runtime.clone());
     job.confirm = Some("odoo".into());
     let plan = job.plan().unwrap();
     assert!(plan.swaps());
@@ -96,4 +96,9 @@ async fn the_plan_reads_the_runtime_kind_and_calls_nothing() {
         plan.steps
     );
     assert!(runtime.calls().is_empty());
+    assert!(store.ops().is_empty(), "{:?}", store.ops());
+    // A dry run's job never runs.
+    job.dry_run = true;
+    assert_eq!(job.run().await.unwrap_err().kind(), ErrorKind::InvalidInput);
+    assert!(runtime.calls().is_empty() && store.ops().is_empty());
 }

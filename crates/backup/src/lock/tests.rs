@@ -42,7 +42,7 @@ async fn one_holder_at_a_time_and_the_lock_is_free_once_released() {
 }
 
 #[tokio::test]
-async fn a_store_that_fails_the_lock_write_is_an_error_and_holds_no_lock() {
+async fn a_store_that_answers_503_is_an_error_and_holds_no_lock() {
     let memory = Arc::new(MemoryStore::default());
     let faulty = Arc::new(FaultyStore::new(memory.clone()));
     faulty.set_unavailable(true);
@@ -51,4 +51,25 @@ async fn a_store_that_fails_the_lock_write_is_an_error_and_holds_no_lock() {
         .unwrap_err();
     assert!(err.message().contains("503"), "{err}");
     assert!(memory.keys().is_empty(), "{:?}", memory.keys());
+}
+
+/// The first put is the lock record; the next ones probe that the store honours
+/// conditional writes. Whichever fails, no record is left to block the next run.
+#[tokio::test]
+async fn a_failed_write_during_acquisition_leaves_no_record() {
+    for nth in 1..=3 {
+        let memory = Arc::new(MemoryStore::default());
+        let faulty = Arc::new(FaultyStore::new(memory.clone()));
+        faulty.fail_put(nth);
+        let err = StoreLock::acquire(faulty, &name_key(), &request("backup"))
+            .await
+            .unwrap_err();
+        assert!(err.message().contains("injected"), "put {nth}: {err}");
+        let records: Vec<String> = memory
+            .keys()
+            .into_iter()
+            .filter(|k| !k.starts_with("locks/clock-"))
+            .collect();
+        assert!(records.is_empty(), "put {nth}: {records:?}");
+    }
 }

@@ -61,7 +61,8 @@ impl Drill {
         PgAdmin::connect(&self.admin)
             .await?
             .create(&self.database)
-            .await?;
+            .await
+            .map_err(|e| scratch_error(&e, "create"))?;
         self.role.own_database(&self.database).await
     }
 
@@ -131,7 +132,23 @@ impl Drill {
 }
 
 async fn drop_database(admin: &PgTarget, database: &str) -> Result<()> {
-    PgAdmin::connect(admin).await?.drop(database).await
+    PgAdmin::connect(admin)
+        .await?
+        .drop(database)
+        .await
+        .map_err(|e| scratch_error(&e, "drop"))
+}
+
+/// PgAdmin's "cannot create \"x\"", saying which database it is.
+fn scratch_error(e: &vigia_core::Error, verb: &str) -> vigia_core::Error {
+    vigia_core::Error::new(
+        e.kind(),
+        e.message().replacen(
+            &format!("cannot {verb} "),
+            &format!("cannot {verb} the drill's scratch database "),
+            1,
+        ),
+    )
 }
 
 /// `vigia_tmp_drill_20261128t021530z_k3f9`: 37 bytes.

@@ -16,6 +16,9 @@ pub fn run(cli: &Cli, args: &VerifyArgs) -> Result<VerifyReport> {
         all: args.all,
         level: args.level.clone(),
     };
+    // Bad arguments are reported as such, before the config is read.
+    request.level()?;
+    request.selection()?;
     let config = load_config(cli)?;
     runtime()?.block_on(async {
         let mut job = VerifyJob::from_config(&config, &request).await?;

@@ -24,6 +24,8 @@ pub struct MemoryStore {
 #[derive(Debug)]
 struct State {
     objects: BTreeMap<String, (Bytes, ObjectMeta)>,
+    /// Every call, in order: `put key`, `get key`, `list prefix`, ...
+    ops: Vec<String>,
     now: Timestamp,
     writes: u64,
 }
@@ -40,6 +42,7 @@ impl MemoryStore {
         Self {
             state: Mutex::new(State {
                 objects: BTreeMap::new(),
+                ops: Vec::new(),
                 now,
                 writes: 0,
             }),
@@ -54,6 +57,16 @@ impl MemoryStore {
     /// Every key, sorted.
     pub fn keys(&self) -> Vec<String> {
         self.lock().objects.keys().cloned().collect()
+    }
+
+    /// Every call so far, in order (`put key`, `get key`, `list prefix`, `delete key`, ...):
+    /// a test that must touch nothing asserts it is empty.
+    pub fn ops(&self) -> Vec<String> {
+        self.lock().ops.clone()
+    }
+
+    fn log(&self, op: &str, key: &str) {
+        self.lock().ops.push(format!("{op} {key}"));
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -117,6 +130,7 @@ impl ObjectStore for MemoryStore {
     }
 
     async fn put(&self, key: &str, mut body: ObjectReader) -> Result<ObjectMeta, StoreError> {
+        self.log("put", key);
         validate_key(key)?;
         let mut data = Vec::new();
         body.read_to_end(&mut data)
@@ -134,10 +148,12 @@ impl ObjectStore for MemoryStore {
         data: Bytes,
         condition: WriteCondition,
     ) -> Result<ObjectMeta, StoreError> {
+        self.log("put_if", key);
         self.store(key, data, Some(&condition))
     }
 
     async fn get_bytes_meta(&self, key: &str) -> Result<(Vec<u8>, ObjectMeta), StoreError> {
+        self.log("get", key);
         let (data, meta) = self.read(key)?;
         if meta.size_bytes > SMALL_OBJECT_MAX {
             return Err(too_large(self.location(), key, meta.size_bytes));
@@ -146,6 +162,7 @@ impl ObjectStore for MemoryStore {
     }
 
     async fn get(&self, key: &str, range: Option<Range<u64>>) -> Result<ObjectReader, StoreError> {
+        self.log("get", key);
         let (data, _) = self.read(key)?;
         let len = data.len() as u64;
         let Range { start, end } = range.unwrap_or(0..len);
@@ -156,10 +173,12 @@ impl ObjectStore for MemoryStore {
     }
 
     async fn head(&self, key: &str) -> Result<ObjectMeta, StoreError> {
+        self.log("head", key);
         self.read(key).map(|(_, meta)| meta)
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StoreError> {
+        self.log("list", prefix);
         Ok(self
             .lock()
             .objects
@@ -170,6 +189,7 @@ impl ObjectStore for MemoryStore {
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.log("delete", key);
         validate_key(key)?;
         self.lock().objects.remove(key);
         Ok(())

@@ -62,6 +62,7 @@ impl Restores for Stack {
             os_lock_dir: self.job.os_lock_dir.clone(),
             progress: Arc::new(NoProgress),
             cancel: vigia_core::CancelToken::new(),
+            dry_run: false,
         }
     }
 
