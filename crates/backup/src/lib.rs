@@ -40,6 +40,7 @@ mod demo;
 mod extra;
 mod filestore;
 pub mod format;
+mod freshness;
 mod keys;
 mod lock;
 mod metrics;
@@ -64,6 +65,7 @@ pub use format::{
     ExtraEntry, FilestoreEntry, FilestoreProblem, Problem, SealedObject, VerificationLog,
     VerificationRecord, VerifyLevel,
 };
+pub use freshness::Freshness;
 pub use keys::{Identity, Recipients};
 pub use lock::{LockRecord, LockRequest, ReadLock, StoreLock, os_lock_dir};
 pub use metrics::{BACKUP_METRICS_FILE, VERIFY_METRICS_FILE};

@@ -51,6 +51,18 @@ pub enum Command {
     Prune(PruneArgs),
     /// Restore a backup: into a new database, swapped in for the live one only on success
     Restore(RestoreArgs),
+    /// Check the stack, concurrently: exit 0 ok, 1 warning, 2 critical, 3 unknown
+    Health(HealthArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HealthArgs {
+    /// Run only these checks (comma-separated names, as the report shows them)
+    #[arg(long, value_name = "NAME,..", value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Exit 1 if anything is critical or unknown, else 0 (the old script's convention)
+    #[arg(long)]
+    pub legacy_exit: bool,
 }
 
 #[derive(Debug, Args)]
@@ -207,6 +219,7 @@ impl Command {
             Self::Prune(_) => "prune",
             Self::Restore(RestoreArgs { cleanup: true, .. }) => "restore cleanup",
             Self::Restore(_) => "restore",
+            Self::Health(_) => "health",
         }
     }
 }

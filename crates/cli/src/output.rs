@@ -4,6 +4,7 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use serde::Serialize;
+use vigia_core::ports::check::CheckStatus;
 use vigia_core::{Envelope, Error, ErrorKind, Outcome, Result};
 
 use crate::args::Cli;
@@ -35,6 +36,36 @@ pub fn finish<T: Serialize + Human + Outcome>(
     }
 }
 
+/// For `health`: the monitoring plugin's exit codes (0 ok, 1 warning, 2 critical, 3
+/// unknown; an error before any check ran is 3, its envelope keeping its own kind and code),
+/// or with `legacy` the old script's (1 when anything is critical or unknown, else 0).
+pub fn finish_plugin<T: Serialize + Human + Outcome>(
+    cli: &Cli,
+    command: &str,
+    result: &Result<T>,
+    legacy: bool,
+    status: impl Fn(&T) -> CheckStatus,
+) -> ExitCode {
+    let code = match result.as_ref().map(status) {
+        Ok(s) if legacy => u8::from(matches!(s, CheckStatus::Critical | CheckStatus::Unknown)),
+        Ok(s) => s.plugin_code(),
+        Err(_) if legacy => 1,
+        Err(_) => CheckStatus::Unknown.plugin_code(),
+    };
+    if cli.json {
+        let envelope = Envelope::from_outcome(command, result);
+        print_stdout(&format!("{}\n", envelope.to_json()));
+    } else {
+        match result {
+            Ok(value) => print_stdout(&value.human()),
+            Err(err) => {
+                report_error(err);
+            }
+        }
+    }
+    ExitCode::from(code)
+}
+
 fn report_error(err: &Error) -> ExitCode {
     let mut stderr = std::io::stderr().lock();
     let _ = writeln!(stderr, "error: {err}");
@@ -48,17 +79,22 @@ fn print_stdout(text: &str) {
     let _ = stdout.flush();
 }
 
-/// Bad arguments: clap's message on stderr, the envelope on stdout with `--json`, exit 11.
-/// `--help` and `--version` print and exit 0.
+/// Bad arguments: clap's message on stderr, the envelope on stdout with `--json`, exit 11
+/// (3 for `health`, a monitoring plugin). `--help` and `--version` print and exit 0.
 pub fn usage_error(err: &clap::Error) -> ExitCode {
     use clap::error::ErrorKind as Clap;
+    let code = if subcommand().as_deref() == Some("health") {
+        CheckStatus::Unknown.plugin_code()
+    } else {
+        ErrorKind::InvalidInput.code()
+    };
     if matches!(
         err.kind(),
         Clap::DisplayHelp | Clap::DisplayVersion | Clap::DisplayHelpOnMissingArgumentOrSubcommand
     ) {
         let _ = err.print();
         return if err.kind() == Clap::DisplayHelpOnMissingArgumentOrSubcommand {
-            ExitCode::from(ErrorKind::InvalidInput.code())
+            ExitCode::from(code)
         } else {
             ExitCode::SUCCESS
         };
@@ -76,7 +112,21 @@ pub fn usage_error(err: &clap::Error) -> ExitCode {
         ));
     }
     let _ = err.print();
-    ExitCode::from(ErrorKind::InvalidInput.code())
+    ExitCode::from(code)
+}
+
+/// The subcommand the process was asked for: the first argument that is neither a flag nor
+/// the value of a global flag that takes one.
+fn subcommand() -> Option<String> {
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--config" || arg == "--env" {
+            args.next();
+        } else if !arg.starts_with('-') {
+            return Some(arg);
+        }
+    }
+    None
 }
 
 /// Logs go to stderr; `-v`/`-q` pick the level, `RUST_LOG` overrides, `NO_COLOR` is respected.

@@ -6,8 +6,21 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 /// Bytes available to this user on the filesystem holding `path`.
-#[allow(unsafe_code)]
 pub fn free_bytes(path: &Path) -> std::io::Result<u64> {
+    usage(path).map(|u| u.available_bytes)
+}
+
+/// The size and what is left of the filesystem holding `path`, as this user sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FsUsage {
+    pub total_bytes: u64,
+    pub available_bytes: u64,
+    pub total_inodes: u64,
+    pub available_inodes: u64,
+}
+
+#[allow(unsafe_code)]
+pub fn usage(path: &Path) -> std::io::Result<FsUsage> {
     let c_path = CString::new(path.as_os_str().as_bytes())
         .map_err(|_| std::io::Error::other("a path with a NUL byte"))?;
     // SAFETY: statvfs(3) writes into the zeroed struct we own; the path is NUL-terminated.
@@ -18,7 +31,12 @@ pub fn free_bytes(path: &Path) -> std::io::Result<u64> {
     if result != 0 {
         return Err(std::io::Error::last_os_error());
     }
-    Ok(stat.f_bavail.saturating_mul(stat.f_frsize))
+    Ok(FsUsage {
+        total_bytes: stat.f_blocks.saturating_mul(stat.f_frsize),
+        available_bytes: stat.f_bavail.saturating_mul(stat.f_frsize),
+        total_inodes: stat.f_files,
+        available_inodes: stat.f_favail,
+    })
 }
 
 /// Flushes the filesystem holding `path` to disk (syncfs(2)): one call for many new files.

@@ -93,6 +93,13 @@ uint32_t vigia_prune(struct vigia_ctx *ctx, const char *args_json, char **out_js
 // As for `vigia_backup`.
 uint32_t vigia_restore(struct vigia_ctx *ctx, const char *args_json, char **out_json);
 
+// `vigia health --json`. `args_json`: `{"only": ["postgres", "disk:/srv"]}` or NULL (every
+// check). A critical or unknown run returns 18 (`check_failed`) with the report as data.
+//
+// # Safety
+// As for `vigia_backup`.
+uint32_t vigia_health(struct vigia_ctx *ctx, const char *args_json, char **out_json);
+
 // `vigia restore --cleanup --json`. `args_json`: `{"apply": bool, "confirm": "db"}` or NULL
 // (list only).
 //

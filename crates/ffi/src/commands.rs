@@ -11,6 +11,7 @@ use vigia_backup::{
     BackupJob, BackupRequest, PruneJob, PruneRequest, StoreAccess, VerifyJob, VerifyRequest,
 };
 use vigia_core::{CancelToken, Config, Error, Outcome, Result};
+use vigia_health::{HealthRequest, HealthRun};
 use vigia_restore::{
     CleanupRequest, PlannedRestore, RestoreCleanup, RestoreJob, RestoreReport, RestoreRequest,
     ResumeReport, SwapRecovery,
@@ -259,6 +260,31 @@ pub unsafe extern "C" fn vigia_restore(
                 job.progress = Arc::new(c.progress);
                 job.cancel = c.cancel;
                 job.run().await.map(|r| RestoreData::Restore(Box::new(r)))
+            },
+        )
+    }
+}
+
+/// `vigia health --json`. `args_json`: `{"only": ["postgres", "disk:/srv"]}` or NULL (every
+/// check). A critical or unknown run returns 18 (`check_failed`) with the report as data.
+///
+/// # Safety
+/// As for `vigia_backup`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn vigia_health(
+    ctx: *mut vigia_ctx,
+    args_json: *const c_char,
+    out_json: *mut *mut c_char,
+) -> u32 {
+    // SAFETY: the caller's pointers, as documented.
+    unsafe {
+        run_command(
+            "health",
+            ctx,
+            args_json,
+            out_json,
+            async |c: Call<HealthRequest>| {
+                Ok(HealthRun::from_config(&c.config, &c.args)?.run().await)
             },
         )
     }

@@ -9,6 +9,7 @@ pub mod einvoice;
 pub mod filestore;
 pub mod health;
 pub mod neutralize;
+pub mod queues;
 pub mod schema;
 pub mod zip;
 

@@ -89,13 +89,19 @@ impl PgTarget {
 
     /// Connects to `database`; the connection runs on a task of the current runtime.
     pub async fn connect(&self, database: &str) -> Result<tokio_postgres::Client> {
+        self.connect_as(database, "vigia").await
+    }
+
+    /// [`PgTarget::connect`] with `application_name` set to `app` (`vigia-health`), so that
+    /// a DBA sees who holds the session.
+    pub async fn connect_as(&self, database: &str, app: &str) -> Result<tokio_postgres::Client> {
         let mut config = tokio_postgres::Config::new();
         config
             .host(&self.host)
             .port(self.port)
             .user(&self.user)
             .dbname(database)
-            .application_name("vigia");
+            .application_name(app);
         if let Some(password) = &self.password {
             config.password(password.expose());
         }

@@ -119,6 +119,11 @@ impl VerificationLog {
         Ok(log)
     }
 
+    /// Every backup with a record, oldest first.
+    pub fn ids(&self) -> impl Iterator<Item = &BackupId> {
+        self.keys.keys()
+    }
+
     /// Every record key of `id`.
     pub fn keys_of(&self, id: &BackupId) -> &[String] {
         self.keys.get(id).map_or(&[], Vec::as_slice)

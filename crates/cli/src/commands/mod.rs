@@ -3,6 +3,7 @@
 mod backup;
 mod config;
 mod demo;
+mod health;
 mod init;
 mod prune;
 mod restore;
@@ -46,6 +47,7 @@ pub fn run(cli: &Cli) -> ExitCode {
             output::finish(cli, name, &restore::plan(cli, args))
         }
         Command::Restore(args) => output::finish(cli, name, &restore::run(cli, args)),
+        Command::Health(args) => health::run(cli, args),
     }
 }
 

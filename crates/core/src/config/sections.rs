@@ -24,6 +24,8 @@ pub struct Settings {
     pub backup: BackupConfig,
     #[serde(default)]
     pub restore: RestoreConfig,
+    #[serde(default)]
+    pub health: HealthConfig,
     pub hacienda: Option<HaciendaConfig>,
     pub alerting: Option<AlertingConfig>,
 }
@@ -280,6 +282,39 @@ impl Default for RetentionConfig {
             keep_daily: default_keep_daily(),
             keep_weekly: default_keep_weekly(),
             keep_monthly: default_keep_monthly(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct HealthConfig {
+    /// Each check's budget; a check that does not answer within it is critical.
+    #[serde(default = "default_health_timeout")]
+    pub timeout: HumanDuration,
+    /// More paths whose filesystems `disk:<mount>` measures (beside data-dir, a local store
+    /// and state-dir).
+    #[serde(default)]
+    pub disk_paths: Vec<PathBuf>,
+    /// Host names pinned to addresses for the HTTP checks, like curl's `--resolve`:
+    /// `{"erp.example.cr" = "127.0.0.1"}`.
+    #[serde(default)]
+    pub resolve: std::collections::BTreeMap<String, std::net::IpAddr>,
+    /// Roots trusted besides the system's for the HTTPS checks (PEM).
+    pub ca_file: Option<PathBuf>,
+}
+
+const fn default_health_timeout() -> HumanDuration {
+    HumanDuration::from_secs(10)
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        Self {
+            timeout: default_health_timeout(),
+            disk_paths: Vec::new(),
+            resolve: std::collections::BTreeMap::new(),
+            ca_file: None,
         }
     }
 }

@@ -102,6 +102,9 @@ pub(crate) fn validate(s: &Settings) -> Vec<(String, String)> {
             "`store = \"s3\"` needs a [backup.s3] table with `bucket`".into(),
         );
     }
+    if s.health.timeout.0.is_zero() {
+        bad("health.timeout", "must be more than 0s".into());
+    }
     if s.restore.jobs == 0 {
         bad("restore.jobs", "must be at least 1".into());
     }
@@ -184,6 +187,8 @@ pub(crate) fn anchor_paths(s: &mut Settings, base: &Path) {
     s.postgres.sslrootcert.as_mut().map(anchor);
     s.runtime.compose_file.as_mut().map(anchor);
     s.backup.path.as_mut().map(anchor);
+    s.health.disk_paths.iter_mut().for_each(anchor);
+    s.health.ca_file.as_mut().map(anchor);
     for (_, secret) in secrets_mut(s) {
         secret.anchor(base);
     }

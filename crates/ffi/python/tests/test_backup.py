@@ -269,3 +269,19 @@ def test_restore_from_an_odoo_zip(config, postgres, tmp_path):
     assert copy["data"]["odoo_zip"]["version"] == "19.0"
     assert psql(postgres, "odoo_from_zip", "SELECT count(*) FROM res_partner") == "30"
     assert neither["error"]["kind"] == "invalid_input"
+
+
+def test_health_reports_each_check_and_fails_on_critical(config):
+    with vigia.Context(config.read_text(), base_dir=str(config.parent)) as ctx:
+        before = ctx.health(only=["postgres", "backup.age"])
+        ctx.backup()
+        after = ctx.health(only=["postgres", "backup.age"])
+        bad = ctx.health(only=["odoo"])
+    assert before["ok"] is False and before["error"]["kind"] == "check_failed", before
+    checks = {c["name"]: c for c in before["data"]["checks"]}
+    assert checks["postgres"]["status"] == "ok", checks
+    assert checks["backup.age"]["status"] == "critical"
+    assert after["ok"], after
+    assert [c["status"] for c in after["data"]["checks"]] == ["ok", "ok"]
+    assert after["data"]["alerts"] == [] and after["data"]["silenced"] is None
+    assert bad["error"]["kind"] == "invalid_input"

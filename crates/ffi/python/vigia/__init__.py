@@ -74,7 +74,7 @@ def _library():
     lib.vigia_ctx_cancel.restype = None
     lib.vigia_ctx_cancel.argtypes = [ctypes.c_void_p]
     for command in ("config_show", "backup", "backup_list", "backup_show", "verify", "prune",
-                    "restore", "restore_cleanup"):
+                    "restore", "restore_cleanup", "health"):
         function = getattr(lib, f"vigia_{command}")
         function.restype = ctypes.c_uint32
         function.argtypes = [ctypes.c_void_p, c_str, out_str]
@@ -216,6 +216,12 @@ class Context:
         # Unset options are left out: the library takes the config's values for them.
         args = {k: v for k, v in args.items() if v is not None}
         return self._call(self._lib.vigia_restore, args)
+
+    def health(self, only=None):
+        """Runs the health checks (or only the names in ``only``), like ``vigia health
+        --json``: ``data`` is ``{"status", "checks", "alerts", "silenced"}``; a critical or
+        unknown run is ``ok: false`` with kind ``check_failed`` and its data kept."""
+        return self._call(self._lib.vigia_health, {"only": list(only or [])})
 
     def restore_cleanup(self, apply=False, confirm=None):
         """Lists (and with ``apply`` removes) what restores left, like

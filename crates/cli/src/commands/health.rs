@@ -1,0 +1,71 @@
+//! `vigia health [--only NAME,..] [--legacy-exit]`: the monitoring plugin's first line, then a
+//! table; exit 0 ok, 1 warning, 2 critical, 3 unknown (or, with `--legacy-exit`, 1 when
+//! anything is critical or unknown).
+
+use std::fmt::Write;
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use vigia_core::Result;
+use vigia_core::ports::check::CheckStatus;
+use vigia_health::{HealthReport, HealthRequest, HealthRun, plugin_line};
+
+use super::{load_config, runtime};
+use crate::args::{Cli, HealthArgs};
+use crate::output::{self, Human};
+
+pub fn run(cli: &Cli, args: &HealthArgs) -> ExitCode {
+    let report = check(cli, args);
+    output::finish_plugin(cli, "health", &report, args.legacy_exit, |r| r.status)
+}
+
+fn check(cli: &Cli, args: &HealthArgs) -> Result<HealthReport> {
+    let request = HealthRequest {
+        only: args.only.clone(),
+    };
+    let config = load_config(cli)?;
+    let run = HealthRun::from_config(&config, &request)?;
+    Ok(runtime()?.block_on(run.run()))
+}
+
+impl Human for HealthReport {
+    fn human(&self) -> String {
+        let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        let mut out = format!("{}\n", plugin_line(self));
+        let width = self.checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
+        for c in &self.checks {
+            let status = format!("{:<8}", label(c.status));
+            let status = if colour {
+                format!("\x1b[{}m{status}\x1b[0m", ansi(c.status))
+            } else {
+                status
+            };
+            let _ = writeln!(
+                out,
+                "{:<width$}  {status}  {:>6} ms  {}",
+                c.name, c.duration_ms, c.summary
+            );
+        }
+        out
+    }
+}
+
+fn label(status: CheckStatus) -> &'static str {
+    match status {
+        CheckStatus::Skipped => "skipped",
+        CheckStatus::Ok => "ok",
+        CheckStatus::Warning => "warning",
+        CheckStatus::Unknown => "unknown",
+        CheckStatus::Critical => "critical",
+    }
+}
+
+fn ansi(status: CheckStatus) -> &'static str {
+    match status {
+        CheckStatus::Skipped => "2",
+        CheckStatus::Ok => "32",
+        CheckStatus::Warning => "33",
+        CheckStatus::Unknown => "35",
+        CheckStatus::Critical => "31",
+    }
+}

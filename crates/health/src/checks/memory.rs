@@ -1,0 +1,123 @@
+//! `memory`: available memory and swap in use, from `/proc/meminfo`.
+
+use async_trait::async_trait;
+use serde_json::json;
+use vigia_core::ports::check::{Check, CheckResult, CheckStatus};
+use vigia_core::{Error, Result};
+
+use super::{result, unknown};
+
+pub(super) struct Memory;
+
+const NAME: &str = "memory";
+
+#[async_trait]
+impl Check for Memory {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    async fn run(&self) -> CheckResult {
+        match std::fs::read_to_string("/proc/meminfo")
+            .map_err(|e| Error::io("read", std::path::Path::new("/proc/meminfo"), e))
+            .and_then(|text| Meminfo::parse(&text))
+        {
+            Ok(m) => judge(&m),
+            Err(e) => unknown(NAME, &e),
+        }
+    }
+}
+
+/// The fields of `/proc/meminfo` the check reads, in KiB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Meminfo {
+    total: u64,
+    available: u64,
+    swap_total: u64,
+    swap_free: u64,
+}
+
+impl Meminfo {
+    fn parse(text: &str) -> Result<Self> {
+        let field = |name: &str| -> Result<u64> {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+                .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+                .ok_or_else(|| Error::internal(format!("/proc/meminfo has no {name}")))
+        };
+        Ok(Self {
+            total: field("MemTotal")?,
+            available: field("MemAvailable")?,
+            swap_total: field("SwapTotal")?,
+            swap_free: field("SwapFree")?,
+        })
+    }
+}
+
+/// Available < 10% warning, < 5% critical; swap used > 50% warning.
+fn judge(m: &Meminfo) -> CheckResult {
+    let available = percent(m.available, m.total);
+    let swap_used = percent(m.swap_total - m.swap_free.min(m.swap_total), m.swap_total);
+    let mut status = if available < 5.0 {
+        CheckStatus::Critical
+    } else if available < 10.0 {
+        CheckStatus::Warning
+    } else {
+        CheckStatus::Ok
+    };
+    if swap_used > 50.0 {
+        status = status.max(CheckStatus::Warning);
+    }
+    result(
+        NAME,
+        status,
+        format!("{available:.1}% of memory available, {swap_used:.1}% of swap used"),
+        json!({
+            "total_bytes": m.total * 1024,
+            "available_bytes": m.available * 1024,
+            "swap_total_bytes": m.swap_total * 1024,
+            "swap_used_bytes": (m.swap_total - m.swap_free.min(m.swap_total)) * 1024,
+        }),
+    )
+}
+
+fn percent(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        return 0.0;
+    }
+    part as f64 * 100.0 / whole as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(available: u64, swap_free: u64) -> Meminfo {
+        Meminfo {
+            total: 1000,
+            available,
+            swap_total: 100,
+            swap_free,
+        }
+    }
+
+    #[test]
+    fn thresholds_follow_available_memory_and_swap() {
+        assert_eq!(judge(&info(500, 100)).status, CheckStatus::Ok);
+        assert_eq!(judge(&info(99, 100)).status, CheckStatus::Warning);
+        assert_eq!(judge(&info(49, 100)).status, CheckStatus::Critical);
+        assert_eq!(judge(&info(500, 40)).status, CheckStatus::Warning);
+    }
+
+    #[test]
+    fn meminfo_parses_as_the_kernel_writes_it() {
+        let text = "MemTotal:       24576000 kB\nMemFree:  100 kB\nMemAvailable:   12000000 kB\n\
+                    SwapTotal:             0 kB\nSwapFree:              0 kB\n";
+        let m = Meminfo::parse(text).unwrap();
+        assert_eq!(
+            (m.total, m.available, m.swap_total),
+            (24_576_000, 12_000_000, 0)
+        );
+        assert!(Meminfo::parse("MemTotal: 1 kB\n").is_err());
+    }
+}

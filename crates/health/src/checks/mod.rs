@@ -1,0 +1,117 @@
+//! The checks, and what they share: the PostgreSQL target (at most two sessions at once, as
+//! `vigia-health`) and the result helpers.
+
+mod backups;
+mod disk;
+mod memory;
+mod odoo_db;
+mod odoo_http;
+mod postgres;
+mod services;
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use tokio::sync::{Semaphore, SemaphorePermit};
+use vigia_core::ports::check::{Check, CheckResult, CheckStatus};
+use vigia_core::{Config, Error, Result};
+use vigia_pg::PgTarget;
+
+/// Sessions a health run may hold at once.
+const PG_SESSIONS: usize = 2;
+const APP_NAME: &str = "vigia-health";
+
+/// What the database checks share.
+pub(crate) struct Pg {
+    /// The target, or why there is none (a password that cannot be resolved).
+    target: std::result::Result<PgTarget, Error>,
+    pub database: String,
+    slots: Semaphore,
+}
+
+impl Pg {
+    fn from_config(config: &Config) -> Self {
+        Self {
+            target: PgTarget::from_config(config),
+            database: config.odoo.database.clone(),
+            slots: Semaphore::new(PG_SESSIONS),
+        }
+    }
+
+    /// A session on Odoo's database, holding one of the run's two slots while it lives. A
+    /// target that cannot be made (a password that does not resolve) is unknown; a server
+    /// that cannot be reached is `unreachable` (critical for `postgres`, unknown for the
+    /// checks that only read through it).
+    pub async fn session(
+        &self,
+        name: &str,
+        unreachable: CheckStatus,
+    ) -> std::result::Result<(SemaphorePermit<'_>, tokio_postgres::Client), CheckResult> {
+        let target = self.target.as_ref().map_err(|e| unknown(name, e))?;
+        self.connect(target)
+            .await
+            .map_err(|e| result(name, unreachable, e.message(), Value::Null))
+    }
+
+    async fn connect(
+        &self,
+        target: &PgTarget,
+    ) -> Result<(SemaphorePermit<'_>, tokio_postgres::Client)> {
+        let permit = self
+            .slots
+            .acquire()
+            .await
+            .map_err(|e| Error::internal(e.to_string()))?;
+        let client = target.connect_as(&self.database, APP_NAME).await?;
+        Ok((permit, client))
+    }
+}
+
+/// Every check the config allows, in report order (`names::FIXED`, then the filesystems).
+pub(crate) fn all(config: &Config) -> Result<Vec<Arc<dyn Check>>> {
+    let pg = Arc::new(Pg::from_config(config));
+    let mut checks: Vec<Arc<dyn Check>> = Vec::new();
+    checks.extend(services::checks(config));
+    checks.extend(odoo_http::checks(config)?);
+    checks.push(Arc::new(postgres::Postgres(Arc::clone(&pg))));
+    checks.push(Arc::new(memory::Memory));
+    checks.extend(backups::checks(config));
+    checks.extend(odoo_db::checks(&pg));
+    checks.extend(disk::checks(config));
+    Ok(checks)
+}
+
+pub(crate) fn result(
+    name: &str,
+    status: CheckStatus,
+    summary: impl Into<String>,
+    evidence: Value,
+) -> CheckResult {
+    CheckResult {
+        name: name.to_owned(),
+        status,
+        summary: summary.into(),
+        evidence,
+        duration_ms: 0,
+    }
+}
+
+pub(crate) fn skipped(name: &str, reason: impl Into<String>) -> CheckResult {
+    result(name, CheckStatus::Skipped, reason, Value::Null)
+}
+
+/// A check that could not measure: unknown, saying why.
+pub(crate) fn unknown(name: &str, e: &Error) -> CheckResult {
+    result(name, CheckStatus::Unknown, e.message(), Value::Null)
+}
+
+/// The status of `value` against thresholds where higher is worse.
+pub(crate) fn above<T: PartialOrd + Copy>(value: T, warning: T, critical: T) -> CheckStatus {
+    if value >= critical {
+        CheckStatus::Critical
+    } else if value >= warning {
+        CheckStatus::Warning
+    } else {
+        CheckStatus::Ok
+    }
+}

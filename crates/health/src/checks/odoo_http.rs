@@ -1,0 +1,151 @@
+//! `odoo.internal` (`[odoo] internal-url`) and `odoo.public` (`[odoo] url`, when different):
+//! `GET /web/health?db_server_status=1`, judged by vigia-odoo's one verdict. Redirects are not
+//! followed: nginx's 301 to HTTPS is not Odoo saying pass.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use reqwest::redirect::Policy;
+use serde_json::json;
+use vigia_core::ports::check::{Check, CheckResult, CheckStatus};
+use vigia_core::{Config, Error, Result};
+use vigia_odoo::health::{Answer, judge};
+
+use super::{result, skipped};
+
+pub(super) fn checks(config: &Config) -> Result<Vec<Arc<dyn Check>>> {
+    let client = client(config)?;
+    let internal = config.odoo.internal_url().map(str::to_owned);
+    let public = config
+        .odoo
+        .url
+        .clone()
+        .filter(|url| Some(url.as_str()) != internal.as_deref());
+    let public_reason = if config.odoo.url.is_some() {
+        "the same as odoo.internal ([odoo] url = internal-url)"
+    } else {
+        "[odoo] url is not set"
+    };
+    Ok(vec![
+        Arc::new(OdooHealth {
+            name: "odoo.internal",
+            url: internal.ok_or("[odoo] internal-url and url are not set"),
+            client: client.clone(),
+        }),
+        Arc::new(OdooHealth {
+            name: "odoo.public",
+            url: public.ok_or(public_reason),
+            client,
+        }),
+    ])
+}
+
+/// No redirects, `[health] resolve` pins, `[health] ca-file` roots.
+fn client(config: &Config) -> Result<reqwest::Client> {
+    let health = &config.health;
+    let mut builder = reqwest::Client::builder().redirect(Policy::none());
+    for (host, address) in &health.resolve {
+        // The port comes from the URL; reqwest ignores this one.
+        builder = builder.resolve(host, SocketAddr::new(*address, 0));
+    }
+    if let Some(file) = &health.ca_file {
+        let pem = std::fs::read(file).map_err(|e| Error::io("read", file, e))?;
+        let roots = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+            Error::config(format!("{}: not PEM certificates: {e}", file.display()))
+                .with_key("health.ca-file")
+        })?;
+        builder = builder.tls_certs_merge(roots);
+    }
+    builder
+        .build()
+        .map_err(|e| Error::internal(format!("cannot build an HTTP client: {e}")))
+}
+
+struct OdooHealth {
+    name: &'static str,
+    /// The base URL, or why the check does not apply.
+    url: std::result::Result<String, &'static str>,
+    client: reqwest::Client,
+}
+
+#[async_trait]
+impl Check for OdooHealth {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    async fn run(&self) -> CheckResult {
+        let base = match &self.url {
+            Ok(url) => url,
+            Err(why) => return skipped(self.name, *why),
+        };
+        let url = format!(
+            "{}/web/health?db_server_status=1",
+            base.trim_end_matches('/')
+        );
+        let response = match self.client.get(&url).send().await {
+            Ok(response) => response,
+            Err(e) => {
+                return result(
+                    self.name,
+                    CheckStatus::Critical,
+                    format!("no answer from {url}: {}", error_chain(&e)),
+                    json!({ "url": url }),
+                );
+            }
+        };
+        let status = response.status();
+        if status.is_redirection() {
+            let location = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned();
+            return result(
+                self.name,
+                CheckStatus::Critical,
+                format!("{url} answered {status} to {location}, not Odoo's health"),
+                json!({ "url": url, "status": status.as_u16(), "location": location }),
+            );
+        }
+        let body = response.text().await.unwrap_or_default();
+        let evidence = json!({ "url": url, "status": status.as_u16(), "body": clip(&body) });
+        match judge(status.as_u16(), &body) {
+            Answer::Pass => result(self.name, CheckStatus::Ok, "pass", evidence),
+            Answer::NotUp => result(
+                self.name,
+                CheckStatus::Critical,
+                format!("{url} answered {status} from the proxy: Odoo is not up"),
+                evidence,
+            ),
+            Answer::Fail => result(
+                self.name,
+                CheckStatus::Critical,
+                format!("{url} answered {status} {}", clip(&body)),
+                evidence,
+            ),
+        }
+    }
+}
+
+/// reqwest's error with its causes ("error sending request: connection refused").
+fn error_chain(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text = format!("{text}: {s}");
+        source = s.source();
+    }
+    text
+}
+
+/// At most 200 characters of a body, on one line.
+fn clip(body: &str) -> String {
+    body.trim()
+        .chars()
+        .take(200)
+        .collect::<String>()
+        .replace('\n', " ")
+}

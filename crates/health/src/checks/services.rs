@@ -1,0 +1,79 @@
+//! `services.<odoo|postgres|nginx|redis>`: each service's state, where the runtime manages
+//! it. A service the runtime does not manage is skipped, never unknown.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::json;
+use vigia_core::Config;
+use vigia_core::config::RuntimeKind;
+use vigia_core::ports::check::{Check, CheckResult, CheckStatus};
+use vigia_core::ports::runtime::{Runtime, Service, ServiceState};
+
+use super::{result, skipped, unknown};
+
+const SERVICES: [Service; 4] = [
+    Service::Odoo,
+    Service::Postgres,
+    Service::Nginx,
+    Service::Redis,
+];
+
+pub(super) fn checks(config: &Config) -> Vec<Arc<dyn Check>> {
+    let runtime = vigia_runtime::from_config(config).map_err(|e| e.message().to_owned());
+    SERVICES
+        .into_iter()
+        .map(|service| {
+            Arc::new(ServiceCheck {
+                name: format!("services.{}", service.as_str()),
+                service,
+                runtime: runtime.clone(),
+                kind: config.runtime.kind,
+            }) as Arc<dyn Check>
+        })
+        .collect()
+}
+
+struct ServiceCheck {
+    name: String,
+    service: Service,
+    /// The runtime, or why it cannot be driven (compose, in this version).
+    runtime: Result<Arc<dyn Runtime>, String>,
+    kind: RuntimeKind,
+}
+
+#[async_trait]
+impl Check for ServiceCheck {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn run(&self) -> CheckResult {
+        let name = &self.name;
+        let runtime = match (&self.runtime, self.kind) {
+            (Err(why), _) => return skipped(name, why.clone()),
+            (Ok(_), RuntimeKind::None) => {
+                return skipped(name, "runtime none: the service is managed outside vigia");
+            }
+            (Ok(_), RuntimeKind::Local) if self.service != Service::Odoo => {
+                return skipped(name, "the local runtime manages Odoo only");
+            }
+            (Ok(runtime), _) => runtime,
+        };
+        match runtime.status(self.service).await {
+            Ok(ServiceState::Running) => result(name, CheckStatus::Ok, "running", json!({})),
+            Ok(ServiceState::Stopped) => {
+                let status = if self.service == Service::Redis {
+                    CheckStatus::Warning
+                } else {
+                    CheckStatus::Critical
+                };
+                result(name, status, "not running", json!({}))
+            }
+            Ok(ServiceState::Unknown { reason }) => {
+                result(name, CheckStatus::Unknown, reason, json!({}))
+            }
+            Err(e) => unknown(name, &e),
+        }
+    }
+}

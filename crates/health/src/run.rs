@@ -1,0 +1,141 @@
+//! A health run: the checks a request names, run concurrently, each under its budget.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use serde_json::json;
+use vigia_core::ports::check::{Check, CheckResult, CheckStatus};
+use vigia_core::{Config, Error, Result};
+
+use crate::report::HealthReport;
+use crate::{checks, names, textfile};
+
+/// `vigia health [--only NAME,..]`; the C ABI's `{"only": [..]}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthRequest {
+    /// Run only these checks; empty: every check.
+    pub only: Vec<String>,
+}
+
+pub struct HealthRun {
+    pub checks: Vec<Arc<dyn Check>>,
+    /// Each check's budget (`[health] timeout`).
+    pub timeout: Duration,
+    /// `state-dir/vigia-health.prom`; None: no textfile.
+    pub textfile: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for HealthRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.checks.iter().map(|c| c.name()).collect();
+        f.debug_struct("HealthRun")
+            .field("checks", &names)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HealthRun {
+    pub fn from_config(config: &Config, request: &HealthRequest) -> Result<Self> {
+        names::validate_only(&request.only)?;
+        let mut checks = checks::all(config)?;
+        if !request.only.is_empty() {
+            let only: BTreeSet<&str> = request.only.iter().map(String::as_str).collect();
+            let measured: Vec<String> = checks
+                .iter()
+                .map(|c| c.name().to_owned())
+                .filter(|n| n.starts_with(names::DISK))
+                .collect();
+            if let Some(missing) = only
+                .iter()
+                .find(|n| n.starts_with(names::DISK) && !measured.iter().any(|m| m == *n))
+            {
+                return Err(Error::invalid_input(format!(
+                    "`{missing}` is not a measured filesystem: {}",
+                    measured.join(", ")
+                )));
+            }
+            checks.retain(|c| only.contains(c.name()));
+        }
+        Ok(Self {
+            checks,
+            timeout: config.health.timeout.0,
+            textfile: Some(config.state_dir.join(textfile::HEALTH_METRICS_FILE)),
+        })
+    }
+
+    /// Runs every check at once; a check over its budget is critical. Writes the textfile
+    /// (a failure there is a warning in the log, not a result).
+    pub async fn run(&self) -> HealthReport {
+        let runs = self
+            .checks
+            .iter()
+            .map(|check| timed(check.as_ref(), self.timeout));
+        let report = HealthReport::new(futures::future::join_all(runs).await);
+        if let Some(path) = &self.textfile
+            && let Err(e) = textfile::write(path, &report.checks)
+        {
+            tracing::warn!("the health metrics were not written: {e}");
+        }
+        report
+    }
+}
+
+async fn timed(check: &dyn Check, budget: Duration) -> CheckResult {
+    let started = Instant::now();
+    let mut result = match tokio::time::timeout(budget, check.run()).await {
+        Ok(result) => result,
+        Err(_) => checks::result(
+            check.name(),
+            CheckStatus::Critical,
+            format!("no answer within {} s", budget.as_secs_f64()),
+            json!({ "timeout_ms": budget.as_millis() }),
+        ),
+    };
+    result.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use async_trait::async_trait;
+
+    use super::*;
+
+    struct Slow(&'static str, Duration);
+
+    #[async_trait]
+    impl Check for Slow {
+        fn name(&self) -> &str {
+            self.0
+        }
+        async fn run(&self) -> CheckResult {
+            tokio::time::sleep(self.1).await;
+            checks::result(self.0, CheckStatus::Ok, "fine", serde_json::Value::Null)
+        }
+    }
+
+    #[tokio::test]
+    async fn checks_run_at_once_and_one_over_budget_is_critical() {
+        let run = HealthRun {
+            checks: vec![
+                Arc::new(Slow("memory", Duration::from_millis(300))),
+                Arc::new(Slow("postgres", Duration::from_millis(300))),
+                Arc::new(Slow("odoo.internal", Duration::from_secs(30))),
+            ],
+            timeout: Duration::from_millis(500),
+            textfile: None,
+        };
+        let started = Instant::now();
+        let report = run.run().await;
+        assert!(started.elapsed() < Duration::from_millis(900), "concurrent");
+        assert_eq!(report.status, CheckStatus::Critical);
+        let hung = &report.checks[2];
+        assert_eq!(hung.summary, "no answer within 0.5 s");
+        assert_eq!(report.checks[0].status, CheckStatus::Ok);
+    }
+}
