@@ -1,6 +1,6 @@
 //! `vigia-sandbox serve postgres|s3 [--bucket NAME]`: starts a throwaway server, prints its
 //! addresses as one JSON line on stdout, and runs until stdin closes or SIGINT / SIGTERM.
-//! `vigia-sandbox serve odoo --port N [--health pass|fail] [--db-socket PATH]`: the Odoo-like
+//! `vigia-sandbox serve odoo --port N [--health pass|fail|hang] [--db-socket PATH]`: the Odoo-like
 //! HTTP server, run as a service would be (until SIGINT / SIGTERM; stdin is ignored). For
 //! pytest, C tests, the local runtime's tests and benchmarks.
 
@@ -14,7 +14,7 @@ use vigia_sandbox::postgres::PgCluster;
 use vigia_sandbox::s3::{REGION, S3Server};
 
 const USAGE: &str = "usage: vigia-sandbox serve postgres | vigia-sandbox serve s3 [--bucket NAME] \
-                     | vigia-sandbox serve odoo --port N [--health pass|fail] [--db-socket PATH]";
+                     | vigia-sandbox serve odoo --port N [--health pass|fail|hang] [--db-socket PATH]";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -82,6 +82,7 @@ async fn serve_odoo(args: &[&str]) -> Result<(), String> {
     let health = match health {
         "pass" => Health::Pass { db_socket },
         "fail" => Health::Fail,
+        "hang" => Health::Hang,
         _ => return Err(USAGE.to_owned()),
     };
     let port = port.ok_or_else(|| USAGE.to_owned())?;

@@ -25,6 +25,10 @@ pub enum Health {
     },
     /// 500 fail, as an Odoo that cannot reach its database answers.
     Fail,
+    /// 301 to this location, as nginx answers plain HTTP when it forces HTTPS.
+    Redirect(String),
+    /// Accepts the request and never answers, as a stuck worker.
+    Hang,
 }
 
 /// A running server; dropping it stops it.
@@ -78,6 +82,19 @@ async fn accept_loop(listener: TcpListener, health: Arc<Health>) {
 
 async fn answer(req: &Request<hyper::body::Incoming>, health: &Health) -> Response<Full<Bytes>> {
     match (req.method(), req.uri().path()) {
+        (&Method::GET, "/web/health") if matches!(health, Health::Redirect(_) | Health::Hang) => {
+            if let Health::Redirect(location) = health {
+                return Response::builder()
+                    .status(StatusCode::MOVED_PERMANENTLY)
+                    .header("location", location.as_str())
+                    .body(Full::new(Bytes::from_static(
+                        b"<html>301 Moved Permanently</html>",
+                    )))
+                    .expect("a valid response");
+            }
+            std::future::pending::<()>().await;
+            unreachable!("a hanging server never answers")
+        }
         (&Method::GET, "/web/health") => {
             // Any non-empty value of db_server_status asks for the probe.
             let probe = req.uri().query().is_some_and(|q| {
@@ -87,7 +104,7 @@ async fn answer(req: &Request<hyper::body::Incoming>, health: &Health) -> Respon
                 })
             });
             let reachable = match health {
-                Health::Fail => false,
+                Health::Fail | Health::Redirect(_) | Health::Hang => false,
                 Health::Pass { db_socket: None } => true,
                 Health::Pass {
                     db_socket: Some(socket),

@@ -1,0 +1,102 @@
+//! The run as a whole: names, filesystems, services by runtime, the textfile.
+
+use std::process::Command;
+
+use vigia_core::ports::check::CheckStatus;
+use vigia_health::{HEALTH_METRICS_FILE, HealthRequest, HealthRun};
+
+use crate::{check, config, run, status};
+
+#[tokio::test]
+async fn every_filesystem_is_measured_once_and_a_missing_path_at_its_ancestor() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_yet = dir.path().join("data/not/made/yet");
+    let tables = format!("[health]\ndisk-paths = [\"{}\"]", not_yet.display());
+    let config = config(dir.path(), None, "", &tables);
+    let report = run(&config, &[]).await;
+    let disks: Vec<_> = report
+        .checks
+        .iter()
+        .filter(|c| c.name.starts_with("disk:"))
+        .collect();
+    assert!(!disks.is_empty());
+    let names: std::collections::BTreeSet<_> = disks.iter().map(|c| &c.name).collect();
+    assert_eq!(names.len(), disks.len(), "one result per filesystem");
+    let paths = disks
+        .iter()
+        .flat_map(|c| c.evidence["paths"].as_array().unwrap().clone())
+        .collect::<Vec<_>>();
+    assert!(
+        paths.contains(&not_yet.display().to_string().into()),
+        "{paths:?}"
+    );
+    for disk in disks {
+        assert_ne!(disk.status, CheckStatus::Unknown, "{disk:?}");
+        assert!(disk.evidence["total_bytes"].as_u64().unwrap() > 0);
+    }
+}
+
+#[tokio::test]
+async fn unknown_names_and_unmeasured_filesystems_are_invalid_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), None, "", "");
+    for only in [["odoo"], ["disk:/no/such/mount"]] {
+        let request = HealthRequest {
+            only: only.iter().map(|s| (*s).to_owned()).collect(),
+        };
+        let err = HealthRun::from_config(&config, &request).unwrap_err();
+        assert_eq!(err.kind(), vigia_core::ErrorKind::InvalidInput, "{err}");
+    }
+}
+
+#[tokio::test]
+async fn services_are_skipped_unless_the_runtime_manages_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let services = [
+        "services.odoo",
+        "services.postgres",
+        "services.nginx",
+        "services.redis",
+    ];
+    let report = run(&config(dir.path(), None, "", ""), &services).await;
+    for name in services {
+        assert_eq!(status(&report, name), CheckStatus::Skipped, "{name}");
+    }
+    // The local runtime manages Odoo: not started, it is critical.
+    let tables = "[runtime]\nkind = \"local\"\nodoo-command = \"sleep 600\"";
+    let report = run(&config(dir.path(), None, "", tables), &services).await;
+    let odoo = check(&report, "services.odoo");
+    assert_eq!(odoo.status, CheckStatus::Critical, "{odoo:?}");
+    assert_eq!(status(&report, "services.redis"), CheckStatus::Skipped);
+}
+
+#[tokio::test]
+async fn the_textfile_is_what_promtool_accepts_and_a_partial_run_keeps_the_rest() {
+    let promtool = Command::new("promtool").arg("--version").output();
+    assert!(
+        promtool.is_ok(),
+        "promtool is missing: install the Debian package prometheus"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), None, "", "");
+    run(&config, &[]).await;
+    run(&config, &["memory"]).await;
+    let file = dir.path().join("state").join(HEALTH_METRICS_FILE);
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        text.contains("vigia_check_status{check=\"memory\"}"),
+        "{text}"
+    );
+    assert!(text.contains("vigia_check_status{check=\"backup.age\"}") || text.contains("disk:"));
+    let checked = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::fs::File::open(&file).unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        checked.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+}
