@@ -6,4 +6,5 @@ mod common;
 mod backup_cli;
 mod cli;
 mod durability;
+mod health_cli;
 mod restore_runtime;

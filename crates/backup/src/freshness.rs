@@ -57,3 +57,107 @@ impl Freshness {
         Ok(fresh)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use vigia_core::config::Secret;
+    use vigia_core::testing::MemoryStore;
+
+    use super::*;
+    use crate::format::{BackupIndex, FORMAT, Problem, index_key};
+
+    fn name_key() -> NameKey {
+        NameKey::from_secret(&Secret::new("12".repeat(32))).unwrap()
+    }
+
+    async fn backup(store: &MemoryStore, id: &str) -> BackupId {
+        let id: BackupId = id.parse().unwrap();
+        let index = BackupIndex {
+            format: FORMAT,
+            started_at: id.started_at(),
+            finished_at: id.started_at(),
+            id: id.clone(),
+            database: "odoo".into(),
+            vigia_version: "0.1.0".into(),
+            objects: Vec::new(),
+        };
+        let sealed = name_key().seal(&index).unwrap();
+        store
+            .put_bytes(&index_key(&id), sealed.into())
+            .await
+            .unwrap();
+        id
+    }
+
+    async fn verified(store: &MemoryStore, id: &BackupId, at: &str, level: VerifyLevel, ok: bool) {
+        let problems = if ok {
+            Vec::new()
+        } else {
+            vec![Problem::new("dump", "sha256 differs")]
+        };
+        VerificationRecord {
+            id: id.clone(),
+            level,
+            at: at.parse().unwrap(),
+            ok,
+            problems,
+        }
+        .write(store, &name_key())
+        .await
+        .unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_newest_authentic_backup_and_the_latest_verifications() {
+        let store = MemoryStore::default();
+        let old = backup(&store, "20261101T020000Z-aaaa").await;
+        let new = backup(&store, "20261103T020000Z-bbbb").await;
+        // A newer index that fails its mac is skipped, and counted.
+        store
+            .put_bytes(
+                "backups/20261104T020000Z-cccc/index.json",
+                b"{}".to_vec().into(),
+            )
+            .await
+            .unwrap();
+        verified(
+            &store,
+            &old,
+            "2026-11-02T00:00:00Z",
+            VerifyLevel::Drill,
+            true,
+        )
+        .await;
+        verified(
+            &store,
+            &new,
+            "2026-11-04T00:00:00Z",
+            VerifyLevel::Full,
+            false,
+        )
+        .await;
+        // Quick verifications prove nothing about restoring.
+        verified(
+            &store,
+            &new,
+            "2026-11-05T00:00:00Z",
+            VerifyLevel::Quick,
+            true,
+        )
+        .await;
+        let fresh = Freshness::read(&store, &name_key()).await.unwrap();
+        assert_eq!(fresh.newest.as_ref().map(|(id, _)| id), Some(&new));
+        assert_eq!(fresh.damaged_newer, 1);
+        let latest = fresh.latest_verification.unwrap();
+        assert!(!latest.ok && latest.id == new);
+        assert_eq!(fresh.newest_passed.unwrap().id, old);
+    }
+
+    #[tokio::test]
+    async fn an_empty_store_has_nothing_fresh() {
+        let fresh = Freshness::read(&MemoryStore::default(), &name_key())
+            .await
+            .unwrap();
+        assert!(fresh.newest.is_none() && fresh.latest_verification.is_none());
+    }
+}

@@ -1,0 +1,50 @@
+//! `vigia health` as a monitoring plugin runs it: exit codes 0-3, `--legacy-exit`, the first
+//! line, usage errors as unknown, and the JSON envelope.
+
+use crate::common::stack;
+
+#[test]
+fn exit_codes_follow_the_worst_check_and_the_legacy_convention() {
+    let s = stack(0);
+    // No backup yet: backup.age is critical.
+    let (code, out) = s.json(&["health", "--only", "postgres,backup.age"]);
+    assert_eq!(code, Some(2), "{out}");
+    assert_eq!(out["ok"], false);
+    assert_eq!(out["error"]["kind"], "check_failed");
+    assert_eq!(out["data"]["status"], "critical");
+    let names: Vec<&str> = out["data"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["postgres", "backup.age"]);
+    let legacy = s.run(&["health", "--only", "backup.age", "--legacy-exit"], &[]);
+    assert_eq!(legacy.status.code(), Some(1));
+
+    let (code, backup) = s.json(&["backup"]);
+    assert_eq!(code, Some(0), "{backup}");
+    let text = s.run(&["health", "--only", "postgres,backup.age"], &[]);
+    assert_eq!(text.status.code(), Some(0));
+    let stdout = String::from_utf8(text.stdout).unwrap();
+    assert!(
+        stdout.starts_with("VIGIA OK - 2 checks ok | 'postgres'="),
+        "{stdout}"
+    );
+    let legacy = s.run(&["health", "--only", "postgres", "--legacy-exit"], &[]);
+    assert_eq!(legacy.status.code(), Some(0));
+}
+
+#[test]
+fn bad_arguments_and_a_bad_config_are_unknown_not_11() {
+    let s = stack(0);
+    let (code, out) = s.json(&["health", "--only", "odoo"]);
+    assert_eq!(code, Some(3), "{out}");
+    assert_eq!(out["error"]["kind"], "invalid_input");
+    let usage = s.run(&["health", "--no-such-flag"], &[]);
+    assert_eq!(usage.status.code(), Some(3));
+    s.edit_config(|text| format!("{text}\n[health]\ntimeout = \"0s\"\n"));
+    let (code, out) = s.json(&["health"]);
+    assert_eq!(code, Some(3), "{out}");
+    assert_eq!(out["error"]["kind"], "config");
+}
