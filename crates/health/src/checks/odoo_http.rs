@@ -80,17 +80,19 @@ impl Check for OdooHealth {
             Ok(url) => url,
             Err(why) => return skipped(self.name, *why),
         };
-        let url = format!(
+        let target = format!(
             "{}/web/health?db_server_status=1",
             base.trim_end_matches('/')
         );
-        let response = match self.client.get(&url).send().await {
+        // What the report shows: never a user or password the URL may hold.
+        let url = shown(&target);
+        let response = match self.client.get(&target).send().await {
             Ok(response) => response,
             Err(e) => {
                 return result(
                     self.name,
                     CheckStatus::Critical,
-                    format!("no answer from {url}: {}", error_chain(&e)),
+                    format!("no answer from {url}: {}", error_chain(&e.without_url())),
                     json!({ "url": url }),
                 );
             }
@@ -127,6 +129,18 @@ impl Check for OdooHealth {
                 evidence,
             ),
         }
+    }
+}
+
+/// `url` without its user and password (an unparsable URL is shown as `<url>`).
+fn shown(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) => {
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            parsed.to_string()
+        }
+        Err(_) => "<url>".to_owned(),
     }
 }
 

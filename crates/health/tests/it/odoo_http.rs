@@ -98,3 +98,20 @@ async fn resolve_pins_a_name_to_an_address() {
     let report = run(&config(dir.path(), None, &odoo, ""), &["odoo.internal"]).await;
     assert_eq!(status(&report, "odoo.internal"), CheckStatus::Critical);
 }
+
+#[tokio::test]
+async fn a_password_in_the_url_never_reaches_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let refused = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let odoo = format!("internal-url = \"http://admin:s3cr3t-pw@127.0.0.1:{refused}\"");
+    let report = run(&config(dir.path(), None, &odoo, ""), &["odoo.internal"]).await;
+    let text = serde_json::to_string(&report).unwrap();
+    assert_eq!(status(&report, "odoo.internal"), CheckStatus::Critical);
+    assert!(
+        !text.contains("s3cr3t-pw") && !text.contains("admin"),
+        "{text}"
+    );
+}
