@@ -10,11 +10,15 @@ use vigia_core::ports::store::ObjectStore;
 use crate::catalog::open_index;
 use crate::format::{BackupId, NameKey, VerificationLog, VerificationRecord, VerifyLevel};
 
+/// Indexes read, newest first, before the name key is judged not to authenticate them.
+const INDEXES_TRIED: usize = 5;
+
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Freshness {
     /// The newest backup whose index authenticates, and when it finished.
     pub newest: Option<(BackupId, Timestamp)>,
-    /// Newer indexes that failed their mac (skipped on the way to `newest`).
+    /// Newer indexes that failed their mac (skipped on the way to `newest`; at most
+    /// `INDEXES_TRIED` are read).
     pub damaged_newer: usize,
     /// The most recent full or drill verification of any backup, passed or not.
     pub latest_verification: Option<VerificationRecord>,
@@ -34,7 +38,7 @@ impl Freshness {
             .collect();
         // Ids begin with their compact UTC time: the newest sorts last.
         indexes.sort();
-        for key in indexes.iter().rev() {
+        for key in indexes.iter().rev().take(INDEXES_TRIED) {
             let bytes = store.get_bytes(key).await?;
             match open_index(name_key, &bytes, key) {
                 Ok(index) => {
@@ -44,18 +48,34 @@ impl Freshness {
                 Err(_) => fresh.damaged_newer += 1,
             }
         }
+        // Every record, newest first (the key ends in its compact time): read until the
+        // latest full or drill verification and the newest one that passed are known.
         let log = VerificationLog::read(store).await?;
-        let mut records = Vec::new();
-        for id in log.ids() {
-            if let Some(record) = log.latest(store, name_key, id, VerifyLevel::Full).await? {
-                records.push(record);
+        let mut keys: Vec<(&str, &BackupId, &String)> = log
+            .ids()
+            .flat_map(|id| log.keys_of(id).iter().map(move |k| (time_of(k), id, k)))
+            .collect();
+        keys.sort_by(|a, b| b.0.cmp(a.0));
+        for (_, id, key) in keys {
+            let record = log.open(store, name_key, id, key).await?;
+            if record.level < VerifyLevel::Full {
+                continue;
+            }
+            if fresh.latest_verification.is_none() {
+                fresh.latest_verification = Some(record.clone());
+            }
+            if record.ok {
+                fresh.newest_passed = Some(record);
+                break;
             }
         }
-        records.sort_by_key(|r| r.at);
-        fresh.latest_verification = records.last().cloned();
-        fresh.newest_passed = records.into_iter().rev().find(|r| r.ok);
         Ok(fresh)
     }
+}
+
+/// `verifications/<id>/<compact time>.json` -> the compact time.
+fn time_of(key: &str) -> &str {
+    key.rsplit('/').next().unwrap_or(key)
 }
 
 #[cfg(test)]
@@ -151,6 +171,24 @@ mod tests {
         let latest = fresh.latest_verification.unwrap();
         assert!(!latest.ok && latest.id == new);
         assert_eq!(fresh.newest_passed.unwrap().id, old);
+    }
+
+    #[tokio::test]
+    async fn another_name_key_authenticates_nothing_and_reads_a_bounded_number() {
+        let store = MemoryStore::default();
+        for day in 1..=8 {
+            backup(&store, &format!("2026110{day}T020000Z-aaaa")).await;
+        }
+        let other = NameKey::from_secret(&Secret::new("34".repeat(32))).unwrap();
+        let fresh = Freshness::read(&store, &other).await.unwrap();
+        assert!(fresh.newest.is_none());
+        assert_eq!(fresh.damaged_newer, INDEXES_TRIED);
+        let gets = store
+            .ops()
+            .iter()
+            .filter(|op| op.starts_with("get "))
+            .count();
+        assert_eq!(gets, INDEXES_TRIED);
     }
 
     #[tokio::test]

@@ -59,6 +59,8 @@ pub fn finish_plugin<T: Serialize + Human + Outcome>(
         match result {
             Ok(value) => print_stdout(&value.human()),
             Err(err) => {
+                // A monitoring system shows stdout: it must say why there is no result.
+                print_stdout(&format!("VIGIA UNKNOWN - {err}\n"));
                 report_error(err);
             }
         }
@@ -118,12 +120,13 @@ pub fn usage_error(err: &clap::Error) -> ExitCode {
 /// The subcommand the process was asked for: the first argument that is neither a flag nor
 /// the value of a global flag that takes one.
 fn subcommand() -> Option<String> {
-    let mut args = std::env::args().skip(1);
+    let mut args = std::env::args_os().skip(1);
     while let Some(arg) = args.next() {
-        if arg == "--config" || arg == "--env" {
+        let text = arg.to_string_lossy();
+        if text == "--config" || text == "--env" {
             args.next();
-        } else if !arg.starts_with('-') {
-            return Some(arg);
+        } else if !text.starts_with('-') {
+            return Some(text.into_owned());
         }
     }
     None

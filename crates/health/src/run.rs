@@ -23,6 +23,8 @@ pub struct HealthRequest {
 
 pub struct HealthRun {
     pub checks: Vec<Arc<dyn Check>>,
+    /// `--only` was given: the textfile keeps the other checks' series.
+    pub partial: bool,
     /// Each check's budget (`[health] timeout`).
     pub timeout: Duration,
     /// `state-dir/vigia-health.prom`; None: no textfile.
@@ -63,6 +65,7 @@ impl HealthRun {
         }
         Ok(Self {
             checks,
+            partial: !request.only.is_empty(),
             timeout: config.health.timeout.0,
             textfile: Some(config.state_dir.join(textfile::HEALTH_METRICS_FILE)),
         })
@@ -74,27 +77,47 @@ impl HealthRun {
         let runs = self
             .checks
             .iter()
-            .map(|check| timed(check.as_ref(), self.timeout));
+            .map(|check| timed(Arc::clone(check), self.timeout));
         let report = HealthReport::new(futures::future::join_all(runs).await);
-        if let Some(path) = &self.textfile
-            && let Err(e) = textfile::write(path, &report.checks)
-        {
-            tracing::warn!("the health metrics were not written: {e}");
+        if let Some(path) = self.textfile.clone() {
+            let (checks, partial) = (report.checks.clone(), self.partial);
+            let write =
+                tokio::task::spawn_blocking(move || textfile::write(&path, &checks, partial));
+            match tokio::time::timeout(self.timeout, write).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(e))) => tracing::warn!("the health metrics were not written: {e}"),
+                Ok(Err(e)) => tracing::warn!("the health metrics were not written: {e}"),
+                Err(_) => tracing::warn!("the health metrics were not written within the timeout"),
+            }
         }
         report
     }
 }
 
-async fn timed(check: &dyn Check, budget: Duration) -> CheckResult {
+/// Runs `check` on its own task, so that one that blocks or panics holds back no other,
+/// and the budget is kept whatever it does.
+async fn timed(check: Arc<dyn Check>, budget: Duration) -> CheckResult {
     let started = Instant::now();
-    let mut result = match tokio::time::timeout(budget, check.run()).await {
-        Ok(result) => result,
-        Err(_) => checks::result(
-            check.name(),
-            CheckStatus::Critical,
-            format!("no answer within {} s", budget.as_secs_f64()),
-            json!({ "timeout_ms": budget.as_millis() }),
+    let name = check.name().to_owned();
+    let task = tokio::spawn(async move { check.run().await });
+    let abort = task.abort_handle();
+    let mut result = match tokio::time::timeout(budget, task).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(e)) => checks::result(
+            &name,
+            CheckStatus::Unknown,
+            format!("the check failed: {e}"),
+            serde_json::Value::Null,
         ),
+        Err(_) => {
+            abort.abort();
+            checks::result(
+                &name,
+                CheckStatus::Critical,
+                format!("no answer within {} s", budget.as_secs_f64()),
+                json!({ "timeout_ms": budget.as_millis() }),
+            )
+        }
     };
     result.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     result
@@ -128,6 +151,7 @@ mod tests {
                 Arc::new(Slow("odoo.internal", Duration::from_secs(30))),
             ],
             timeout: Duration::from_millis(500),
+            partial: false,
             textfile: None,
         };
         let started = Instant::now();

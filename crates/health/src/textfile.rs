@@ -14,11 +14,15 @@ pub const HEALTH_METRICS_FILE: &str = "vigia-health.prom";
 const STATUS: &str = "vigia_check_status";
 const DURATION: &str = "vigia_check_duration_seconds";
 
-/// Writes `results` (skipped ones left out) into `path`, keeping the series of checks this
-/// run did not include.
-pub fn write(path: &Path, results: &[CheckResult]) -> Result<()> {
+/// Writes `results` (skipped ones left out) into `path`; a `partial` run (`--only`) keeps
+/// the series of the checks it did not include, a full one replaces the file.
+pub fn write(path: &Path, results: &[CheckResult], partial: bool) -> Result<()> {
     let mut series: BTreeMap<(&str, String), String> = BTreeMap::new();
-    let previous = std::fs::read_to_string(path).unwrap_or_default();
+    let previous = if partial {
+        std::fs::read_to_string(path).unwrap_or_default()
+    } else {
+        String::new()
+    };
     let ran: Vec<&str> = results.iter().map(|r| r.name.as_str()).collect();
     for line in previous.lines() {
         if let Some((metric, check, value)) = parse(line)
@@ -66,11 +70,22 @@ fn escape(label: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// The inverse of `escape`, in one pass (an escaped backslash before `n` is not a newline).
 fn unescape(label: &str) -> String {
-    label
-        .replace("\\n", "\n")
-        .replace("\\\"", "\"")
-        .replace("\\\\", "\\")
+    let mut out = String::with_capacity(label.len());
+    let mut chars = label.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some(other) => out.push(other),
+            None => out.push('\\'),
+        }
+    }
+    out
 }
 
 fn replace(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -104,9 +119,10 @@ mod tests {
                 result("disk:/srv", CheckStatus::Ok),
                 result("odoo.public", CheckStatus::Skipped),
             ],
+            false,
         )
         .unwrap();
-        write(&path, &[result("postgres", CheckStatus::Ok)]).unwrap();
+        write(&path, &[result("postgres", CheckStatus::Ok)], true).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(
             text.contains("vigia_check_status{check=\"postgres\"} 0\n"),
@@ -119,5 +135,16 @@ mod tests {
         assert!(text.contains("vigia_check_duration_seconds{check=\"disk:/srv\"} 1.500\n"));
         assert!(!text.contains("odoo.public"), "{text}");
         assert_eq!(text.matches("# TYPE").count(), 2);
+        // A full run replaces the file: a filesystem no longer measured leaves no series.
+        write(&path, &[result("postgres", CheckStatus::Ok)], false).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("disk:/srv"), "{text}");
+    }
+
+    #[test]
+    fn labels_survive_escaping_and_back() {
+        for label in ["disk:/srv", "a\\nb", "x\"y", "new\nline", "back\\"] {
+            assert_eq!(unescape(&escape(label)), label);
+        }
     }
 }

@@ -119,6 +119,32 @@ impl VerificationLog {
         Ok(log)
     }
 
+    /// The record at `key` (of backup `id`); one whose mac fails or that names another backup
+    /// reads as a failed drill: a forged "ok" must not protect or excuse anything.
+    pub async fn open(
+        &self,
+        store: &dyn ObjectStore,
+        name_key: &NameKey,
+        id: &BackupId,
+        key: &str,
+    ) -> Result<VerificationRecord> {
+        let bytes = store.get_bytes(key).await?;
+        Ok(match name_key.open::<VerificationRecord>(&bytes, key) {
+            Ok(record) if record.id == *id => record,
+            Ok(_) | Err(_) => VerificationRecord {
+                id: id.clone(),
+                level: VerifyLevel::Drill,
+                at: Timestamp::UNIX_EPOCH,
+                ok: false,
+                problems: vec![Problem {
+                    object: key.to_owned(),
+                    problem: "this verification record fails its mac or names another backup"
+                        .into(),
+                }],
+            },
+        })
+    }
+
     /// Every backup with a record, oldest first.
     pub fn ids(&self) -> impl Iterator<Item = &BackupId> {
         self.keys.keys()
@@ -139,21 +165,7 @@ impl VerificationLog {
         min_level: VerifyLevel,
     ) -> Result<Option<VerificationRecord>> {
         for key in self.keys_of(id).iter().rev() {
-            let bytes = store.get_bytes(key).await?;
-            let record = match name_key.open::<VerificationRecord>(&bytes, key) {
-                Ok(record) if record.id == *id => record,
-                Ok(_) | Err(_) => VerificationRecord {
-                    id: id.clone(),
-                    level: min_level,
-                    at: Timestamp::UNIX_EPOCH,
-                    ok: false,
-                    problems: vec![Problem {
-                        object: key.clone(),
-                        problem: "this verification record fails its mac or names another backup"
-                            .into(),
-                    }],
-                },
-            };
+            let record = self.open(store, name_key, id, key).await?;
             if record.level >= min_level {
                 return Ok(Some(record));
             }

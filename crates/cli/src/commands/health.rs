@@ -25,7 +25,12 @@ fn check(cli: &Cli, args: &HealthArgs) -> Result<HealthReport> {
     };
     let config = load_config(cli)?;
     let run = HealthRun::from_config(&config, &request)?;
-    Ok(runtime()?.block_on(run.run()))
+    let runtime = runtime()?;
+    let report = runtime.block_on(run.run());
+    // A check abandoned at its timeout may still be blocked in a read (a hung mount):
+    // never wait for it.
+    runtime.shutdown_background();
+    Ok(report)
 }
 
 impl Human for HealthReport {

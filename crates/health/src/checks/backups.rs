@@ -72,6 +72,18 @@ impl Check for Age {
             Some(Err(e)) => return unknown(name, e),
             Some(Ok(fresh)) => fresh,
         };
+        if fresh.newest.is_none() && fresh.damaged_newer > 0 {
+            return result(
+                name,
+                CheckStatus::Unknown,
+                format!(
+                    "none of the {} newest indexes authenticates with backup.name-key: is it \
+                     the store's name key?",
+                    fresh.damaged_newer
+                ),
+                json!({ "damaged_newer": fresh.damaged_newer }),
+            );
+        }
         let Some((id, finished)) = &fresh.newest else {
             return result(
                 name,

@@ -27,17 +27,23 @@ pub(super) fn checks(config: &Config) -> Vec<Arc<dyn Check>> {
     }
     paths.push(config.state_dir.clone());
     paths.extend(config.health.disk_paths.iter().cloned());
-    // One result per filesystem, named after its mount point.
-    let mut by_mount: BTreeMap<PathBuf, Vec<PathBuf>> = BTreeMap::new();
+    // One result per filesystem (device), named after its shortest mount point: a bind
+    // mount of a folder is the same filesystem as its source.
+    let mut by_device: BTreeMap<u64, (PathBuf, Vec<PathBuf>)> = BTreeMap::new();
     for path in paths {
         let existing = nearest_existing(&path);
-        by_mount
-            .entry(mount_point(&existing))
-            .or_default()
-            .push(path);
+        let device = std::fs::metadata(&existing).map_or(0, |m| m.dev());
+        let mount = mount_point(&existing);
+        let entry = by_device
+            .entry(device)
+            .or_insert_with(|| (mount.clone(), Vec::new()));
+        if mount.as_os_str().len() < entry.0.as_os_str().len() {
+            entry.0 = mount;
+        }
+        entry.1.push(path);
     }
-    by_mount
-        .into_iter()
+    by_device
+        .into_values()
         .map(|(mount, paths)| {
             Arc::new(Disk {
                 name: format!("{DISK}{}", mount.display()),
@@ -84,7 +90,13 @@ impl Check for Disk {
     }
 
     async fn run(&self) -> CheckResult {
-        match usage(&self.mount) {
+        // statvfs on a hung network mount never returns: off the runtime's threads.
+        let mount = self.mount.clone();
+        let measured = vigia_core::task::blocking("disk", move || {
+            usage(&mount).map_err(|e| Error::io("measure", &mount, e))
+        })
+        .await;
+        match measured {
             Ok(u) => {
                 let (status, summary) = judge(&u);
                 let paths: Vec<String> =
@@ -102,7 +114,7 @@ impl Check for Disk {
                     }),
                 )
             }
-            Err(e) => unknown(&self.name, &Error::io("measure", &self.mount, e)),
+            Err(e) => unknown(&self.name, &e),
         }
     }
 }

@@ -10,9 +10,10 @@ mod postgres;
 mod services;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::Value;
-use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::sync::{OnceCell, Semaphore, SemaphorePermit};
 use vigia_core::ports::check::{Check, CheckResult, CheckStatus};
 use vigia_core::{Config, Error, Result};
 use vigia_pg::PgTarget;
@@ -23,18 +24,25 @@ const APP_NAME: &str = "vigia-health";
 
 /// What the database checks share.
 pub(crate) struct Pg {
-    /// The target, or why there is none (a password that cannot be resolved).
-    target: std::result::Result<PgTarget, Error>,
+    config: Config,
+    /// The target, made once (resolving the password may run a `cmd:` secret) off the
+    /// runtime's threads, or why there is none.
+    target: OnceCell<std::result::Result<PgTarget, Error>>,
     pub database: String,
     slots: Semaphore,
+    /// A statement or a lock wait longer than the check's budget is ended by the server, so
+    /// that a session abandoned at the timeout does not stay queued behind a lock.
+    budget: Duration,
 }
 
 impl Pg {
     fn from_config(config: &Config) -> Self {
         Self {
-            target: PgTarget::from_config(config),
+            config: config.clone(),
+            target: OnceCell::new(),
             database: config.odoo.database.clone(),
             slots: Semaphore::new(PG_SESSIONS),
+            budget: config.health.timeout.0,
         }
     }
 
@@ -47,7 +55,14 @@ impl Pg {
         name: &str,
         unreachable: CheckStatus,
     ) -> std::result::Result<(SemaphorePermit<'_>, tokio_postgres::Client), CheckResult> {
-        let target = self.target.as_ref().map_err(|e| unknown(name, e))?;
+        let target = self
+            .target
+            .get_or_init(|| {
+                let config = self.config.clone();
+                vigia_core::task::blocking("health", move || PgTarget::from_config(&config))
+            })
+            .await;
+        let target = target.as_ref().map_err(|e| unknown(name, e))?;
         self.connect(target)
             .await
             .map_err(|e| result(name, unreachable, e.message(), Value::Null))
@@ -63,6 +78,13 @@ impl Pg {
             .await
             .map_err(|e| Error::internal(e.to_string()))?;
         let client = target.connect_as(&self.database, APP_NAME).await?;
+        let ms = self.budget.as_millis();
+        client
+            .batch_execute(&format!(
+                "SET statement_timeout = {ms}; SET lock_timeout = {ms}"
+            ))
+            .await
+            .map_err(|e| vigia_pg::db_error("cannot limit the session", &e))?;
         Ok((permit, client))
     }
 }

@@ -103,8 +103,7 @@ impl Check for OdooHealth {
                 .headers()
                 .get(reqwest::header::LOCATION)
                 .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_owned();
+                .map_or_else(String::new, shown);
             return result(
                 self.name,
                 CheckStatus::Critical,

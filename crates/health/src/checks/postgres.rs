@@ -42,9 +42,10 @@ impl Check for Postgres {
                  current_setting('max_connections')::int4, \
                  (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'), \
                  coalesce((SELECT extract(epoch FROM max(now() - xact_start)) \
-                    FROM pg_stat_activity WHERE pid <> pg_backend_pid()), 0)::float8, \
+                    FROM pg_stat_activity WHERE pid <> pg_backend_pid() \
+                    AND backend_type = 'client backend'), 0)::float8, \
                  coalesce((SELECT extract(epoch FROM max(now() - state_change)) \
-                    FROM pg_stat_activity WHERE state = 'idle in transaction'), 0)::float8, \
+                    FROM pg_stat_activity WHERE state LIKE 'idle in transaction%'), 0)::float8, \
                  (SELECT max(age(datfrozenxid)) FROM pg_database)::int8",
                 &[],
             )

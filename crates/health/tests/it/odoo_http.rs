@@ -57,7 +57,8 @@ async fn a_hanging_odoo_is_critical_at_the_timeout_never_a_hung_run() {
     let internal = check(&report, "odoo.internal");
     assert_eq!(internal.status, CheckStatus::Critical);
     assert_eq!(internal.summary, "no answer within 1 s");
-    assert_eq!(status(&report, "memory"), check(&report, "memory").status);
+    // The other check finished in its own time.
+    assert!(check(&report, "memory").duration_ms < 1000);
 }
 
 #[tokio::test]
