@@ -17,6 +17,8 @@ pub const FIXED: &[&str] = &[
     "backup.verified",
     "odoo.cron",
     "odoo.mail",
+    "einvoice.documents",
+    "einvoice.queues",
 ];
 
 /// The prefix of the per-filesystem names: `disk:/srv`.

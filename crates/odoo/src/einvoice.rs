@@ -4,7 +4,7 @@
 
 use tokio_postgres::GenericClient;
 use vigia_core::Result;
-use vigia_pg::{db_error, has_table};
+use vigia_pg::{db_error, has_table, quote_ident};
 
 const TABLE: &str = "public.l10n_cr_einvoice_document";
 
@@ -57,4 +57,89 @@ pub async fn newest(client: &impl GenericClient) -> Result<String> {
         .await
         .map_err(|e| db_error("cannot read the newest e-invoice document", &e))?
         .get(0))
+}
+
+/// The document counts health judges: failed within a window, stuck for longer than a
+/// delay, and accepted documents whose e-mail was not sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DocumentCounts {
+    pub failed: i64,
+    pub stuck: i64,
+    pub email_backlog: i64,
+}
+
+/// What `DocumentCounts` is counted with (`[einvoice]`). `table` is a plain table name (the
+/// config refuses anything else); states travel as parameters.
+#[derive(Debug, Clone)]
+pub struct DocumentQuery<'a> {
+    pub table: &'a str,
+    pub failed_states: &'a [String],
+    pub stuck_states: &'a [String],
+    pub failed_window_s: f64,
+    pub stuck_after_s: f64,
+}
+
+/// None when the table does not exist (the module is not installed).
+pub async fn document_counts(
+    client: &impl GenericClient,
+    query: &DocumentQuery<'_>,
+) -> Result<Option<DocumentCounts>> {
+    if !has_table(client, query.table).await? {
+        return Ok(None);
+    }
+    let now = "(now() AT TIME ZONE 'UTC')";
+    let row = client
+        .query_one(
+            &format!(
+                "SELECT count(*) FILTER (WHERE state = ANY($1) \
+                   AND create_date > {now} - make_interval(secs => $3)), \
+                 count(*) FILTER (WHERE state = ANY($2) \
+                   AND create_date < {now} - make_interval(secs => $4)), \
+                 count(*) FILTER (WHERE state = 'accepted' AND NOT coalesce(email_sent, false)) \
+                 FROM {}",
+                quote_ident(query.table)
+            ),
+            &[
+                &query.failed_states,
+                &query.stuck_states,
+                &query.failed_window_s,
+                &query.stuck_after_s,
+            ],
+        )
+        .await
+        .map_err(|e| {
+            db_error(
+                &format!("cannot count the documents in {}", query.table),
+                &e,
+            )
+        })?;
+    Ok(Some(DocumentCounts {
+        failed: row.get(0),
+        stuck: row.get(1),
+        email_backlog: row.get(2),
+    }))
+}
+
+/// A queue's backlog: rows in `states`; None when the table does not exist.
+pub async fn backlog(
+    client: &impl GenericClient,
+    table: &str,
+    states: &[&str],
+) -> Result<Option<i64>> {
+    if !has_table(client, table).await? {
+        return Ok(None);
+    }
+    Ok(Some(
+        client
+            .query_one(
+                &format!(
+                    "SELECT count(*) FROM {} WHERE state = ANY($1)",
+                    quote_ident(table)
+                ),
+                &[&states],
+            )
+            .await
+            .map_err(|e| db_error(&format!("cannot count the backlog of {table}"), &e))?
+            .get(0),
+    ))
 }

@@ -167,8 +167,9 @@ with zipfile.ZipFile(out, 'w', compression=compression, allowZip64=True) as z:
 }
 
 /// What the health checks read beyond the backup tests' schema, added to `database`:
-/// `ir_cron.nextcall` (every job due within the hour) and an empty `mail_mail`. Kept apart
-/// so that the backup tests' row counts stay as they are.
+/// `ir_cron.nextcall` (every job due within the hour), an empty `mail_mail`,
+/// `l10n_cr_einvoice_document.email_sent` (true) and the module's two empty queues (DOMAIN.md
+/// section 3). Kept apart so that the backup tests' row counts stay as they are.
 pub fn add_operations_tables(cluster: &PgCluster, database: &str) -> Result<()> {
     cluster
         .psql(
@@ -176,7 +177,13 @@ pub fn add_operations_tables(cluster: &PgCluster, database: &str) -> Result<()> 
             "ALTER TABLE ir_cron ADD COLUMN nextcall timestamp NOT NULL \
                DEFAULT (now() AT TIME ZONE 'UTC' + interval '30 minutes'); \
              CREATE TABLE mail_mail (id serial PRIMARY KEY, state varchar NOT NULL, \
-               subject varchar)",
+               subject varchar); \
+             ALTER TABLE l10n_cr_einvoice_document ADD COLUMN email_sent boolean DEFAULT true; \
+             UPDATE l10n_cr_einvoice_document SET email_sent = true; \
+             CREATE TABLE l10n_cr_einvoice_retry_queue (id serial PRIMARY KEY, \
+               state varchar NOT NULL, next_attempt timestamp, retry_count int DEFAULT 0); \
+             CREATE TABLE l10n_cr_pos_offline_queue (id serial PRIMARY KEY, \
+               state varchar NOT NULL)",
         )
         .map(drop)
 }

@@ -16,9 +16,9 @@ pub use check::{CheckReport, ConfigWarning};
 pub use duration::HumanDuration;
 pub use secret::{Probe, Secret, SecretRef, ValueOrRef};
 pub use sections::{
-    AlertingConfig, BackupConfig, EncryptionConfig, HaciendaConfig, HaciendaEnvironment,
-    HealthConfig, OdooConfig, PostgresConfig, RestoreConfig, RetentionConfig, RuntimeConfig,
-    RuntimeKind, S3Config, Settings, SslMode, StoreKind,
+    AlertingConfig, BackupConfig, EinvoiceConfig, EncryptionConfig, HaciendaConfig,
+    HaciendaEnvironment, HealthConfig, OdooConfig, PostgresConfig, RestoreConfig, RetentionConfig,
+    RuntimeConfig, RuntimeKind, S3Config, Settings, SslMode, StoreKind,
 };
 pub use show::ConfigView;
 pub use template::TEMPLATE;

@@ -26,6 +26,7 @@ pub struct Settings {
     pub restore: RestoreConfig,
     #[serde(default)]
     pub health: HealthConfig,
+    pub einvoice: Option<EinvoiceConfig>,
     pub hacienda: Option<HaciendaConfig>,
     pub alerting: Option<AlertingConfig>,
 }
@@ -315,6 +316,64 @@ impl Default for HealthConfig {
             disk_paths: Vec::new(),
             resolve: std::collections::BTreeMap::new(),
             ca_file: None,
+        }
+    }
+}
+
+/// `[einvoice]`: the e-invoicing module's tables and states (DOMAIN.md section 3) and the
+/// health thresholds on them; every key has the module's default.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct EinvoiceConfig {
+    pub documents_table: String,
+    pub retry_queue_table: String,
+    pub pos_queue_table: String,
+    pub failed_states: Vec<String>,
+    pub stuck_states: Vec<String>,
+    /// Failed documents are counted over this window (rejected is final: an all-time count
+    /// would stay critical forever).
+    pub failed_window: HumanDuration,
+    /// A document in a stuck state for longer than this is stuck.
+    pub stuck_after: HumanDuration,
+    pub failed_warning: i64,
+    pub failed_critical: i64,
+    pub stuck_warning: i64,
+    pub stuck_critical: i64,
+    pub retry_backlog_warning: i64,
+    pub retry_backlog_critical: i64,
+    pub pos_backlog_warning: i64,
+    pub pos_backlog_critical: i64,
+    pub email_backlog_warning: i64,
+    pub email_backlog_critical: i64,
+}
+
+impl Default for EinvoiceConfig {
+    fn default() -> Self {
+        let states = |list: &[&str]| list.iter().map(|s| (*s).to_owned()).collect();
+        Self {
+            documents_table: "l10n_cr_einvoice_document".into(),
+            retry_queue_table: "l10n_cr_einvoice_retry_queue".into(),
+            pos_queue_table: "l10n_cr_pos_offline_queue".into(),
+            failed_states: states(&[
+                "generation_error",
+                "signing_error",
+                "submission_error",
+                "error",
+                "rejected",
+            ]),
+            stuck_states: states(&["draft", "generated", "signed", "submitted"]),
+            failed_window: HumanDuration::from_secs(7 * 86_400),
+            stuck_after: HumanDuration::from_secs(86_400),
+            failed_warning: 5,
+            failed_critical: 10,
+            stuck_warning: 10,
+            stuck_critical: 20,
+            retry_backlog_warning: 20,
+            retry_backlog_critical: 50,
+            pos_backlog_warning: 20,
+            pos_backlog_critical: 50,
+            email_backlog_warning: 10,
+            email_backlog_critical: 50,
         }
     }
 }

@@ -102,6 +102,25 @@ pub(crate) fn validate(s: &Settings) -> Vec<(String, String)> {
             "`store = \"s3\"` needs a [backup.s3] table with `bucket`".into(),
         );
     }
+    if let Some(e) = &s.einvoice {
+        for (key, table) in [
+            ("einvoice.documents-table", &e.documents_table),
+            ("einvoice.retry-queue-table", &e.retry_queue_table),
+            ("einvoice.pos-queue-table", &e.pos_queue_table),
+        ] {
+            let plain = table.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+                && table
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                && table.len() <= 63;
+            if !plain {
+                bad(
+                    key,
+                    format!("`{table}` is not a table name: lower-case letters, digits and `_`"),
+                );
+            }
+        }
+    }
     if s.health.timeout.0.is_zero() {
         bad("health.timeout", "must be more than 0s".into());
     }

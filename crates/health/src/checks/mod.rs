@@ -3,6 +3,7 @@
 
 mod backups;
 mod disk;
+mod einvoice;
 mod memory;
 mod odoo_db;
 mod odoo_http;
@@ -99,6 +100,7 @@ pub(crate) fn all(config: &Config) -> Result<Vec<Arc<dyn Check>>> {
     checks.push(Arc::new(memory::Memory));
     checks.extend(backups::checks(config));
     checks.extend(odoo_db::checks(&pg));
+    checks.extend(einvoice::checks(&pg, config.einvoice.as_ref()));
     checks.extend(disk::checks(config));
     Ok(checks)
 }

@@ -92,3 +92,73 @@ async fn a_password_that_cannot_be_resolved_is_unknown_naming_the_key_never_the_
         postgres.summary
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn einvoice_documents_and_queues_against_the_modules_thresholds() {
+    let s = stack();
+    let dir = tempfile::tempdir().unwrap();
+    let checks = ["einvoice.documents", "einvoice.queues"];
+    let report = run(&config(dir.path(), Some(&s.cluster), "", ""), &checks).await;
+    for name in checks {
+        let skipped = check(&report, name);
+        assert_eq!(skipped.status, CheckStatus::Skipped);
+        assert_eq!(skipped.summary, "[einvoice] is not configured");
+    }
+    let config = config(dir.path(), Some(&s.cluster), "", "[einvoice]");
+    let report = run(&config, &checks).await;
+    for name in checks {
+        assert_eq!(
+            status(&report, name),
+            CheckStatus::Ok,
+            "{:?}",
+            check(&report, name)
+        );
+    }
+    let psql = |sql: &str| s.cluster.psql("odoo", sql).unwrap();
+    let documents = |state: &str, n: u32, age: &str| {
+        psql(&format!(
+            "INSERT INTO l10n_cr_einvoice_document (state, document_type, create_date) \
+             SELECT '{state}', 'FE', now() AT TIME ZONE 'UTC' - interval '{age}' \
+             FROM generate_series(1, {n})"
+        ));
+    };
+    // Rejected long ago is final, not today's failure.
+    documents("rejected", 30, "30 days");
+    documents("rejected", 6, "1 hour");
+    psql(
+        "INSERT INTO l10n_cr_einvoice_retry_queue (state) SELECT 'pending' \
+          FROM generate_series(1, 21)",
+    );
+    let report = run(&config, &checks).await;
+    let docs = check(&report, "einvoice.documents");
+    assert_eq!(docs.status, CheckStatus::Warning, "{docs:?}");
+    assert_eq!(docs.evidence["failed"], 6);
+    assert_eq!(status(&report, "einvoice.queues"), CheckStatus::Warning);
+
+    documents("signed", 21, "2 days");
+    psql(
+        "INSERT INTO l10n_cr_pos_offline_queue (state) SELECT 'syncing' \
+          FROM generate_series(1, 51)",
+    );
+    let report = run(&config, &checks).await;
+    let docs = check(&report, "einvoice.documents");
+    assert_eq!(docs.status, CheckStatus::Critical, "{docs:?}");
+    assert_eq!(docs.evidence["stuck"], 21);
+    assert_eq!(status(&report, "einvoice.queues"), CheckStatus::Critical);
+
+    // Without the module's tables: skipped, not a crash.
+    s.cluster.create_database("plain").unwrap();
+    let plain = config_with(
+        dir.path(),
+        Some(&s.cluster),
+        "database = \"plain\"",
+        "",
+        "[einvoice]",
+    );
+    let report = run(&plain, &checks).await;
+    for name in checks {
+        let skipped = check(&report, name);
+        assert_eq!(skipped.status, CheckStatus::Skipped);
+        assert_eq!(skipped.summary, "l10n_cr_einvoice not installed");
+    }
+}
