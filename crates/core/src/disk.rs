@@ -84,3 +84,45 @@ mod tests {
         assert!(super::free_bytes(std::path::Path::new("/no/such/dir")).is_err());
     }
 }
+
+/// At most the last `max_lines` lines of the file at `path`, reading at most its last
+/// `max_bytes` bytes whatever its size (a log can be gigabytes). A first line cut by the
+/// window is dropped; invalid UTF-8 is replaced.
+pub fn tail_lines(path: &Path, max_bytes: u64, max_lines: usize) -> std::io::Result<Vec<String>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path)?;
+    let size = file.metadata()?.len();
+    let start = size.saturating_sub(max_bytes);
+    file.seek(SeekFrom::Start(start))?;
+    let mut bytes = Vec::new();
+    file.take(max_bytes).read_to_end(&mut bytes)?;
+    let text = String::from_utf8_lossy(&bytes);
+    let mut lines: Vec<&str> = text.lines().collect();
+    if start > 0 && !lines.is_empty() {
+        lines.remove(0);
+    }
+    let keep = lines.len().saturating_sub(max_lines);
+    Ok(lines[keep..].iter().map(|l| (*l).to_owned()).collect())
+}
+
+#[cfg(test)]
+mod tail_tests {
+    use super::*;
+
+    #[test]
+    fn the_tail_reads_a_bounded_window_and_drops_a_cut_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("odoo.log");
+        let text = (0..1000)
+            .map(|i| format!("line {i:04}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+            + "\n";
+        std::fs::write(&path, &text).unwrap();
+        let tail = tail_lines(&path, 25, 100).unwrap();
+        // 25 bytes hold 2 whole lines of 10 bytes and a cut one.
+        assert_eq!(tail, ["line 0998", "line 0999"]);
+        assert_eq!(tail_lines(&path, 1 << 20, 3).unwrap().len(), 3);
+        assert_eq!(tail_lines(&path, 1 << 20, 5000).unwrap().len(), 1000);
+    }
+}

@@ -13,6 +13,7 @@ pub const FIXED: &[&str] = &[
     "odoo.public",
     "postgres",
     "memory",
+    "odoo.log",
     "backup.age",
     "backup.verified",
     "odoo.cron",

@@ -8,6 +8,7 @@ pub mod addons;
 pub mod einvoice;
 pub mod filestore;
 pub mod health;
+pub mod log;
 pub mod neutralize;
 pub mod queues;
 pub mod schema;

@@ -188,19 +188,19 @@ impl Runtime for LocalRuntime {
             return Err(Error::config(managed_elsewhere(service)).with_key("runtime.kind"));
         }
         let path = self.log_file();
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?;
-        let all: Vec<&str> = text.lines().collect();
-        Ok(all[all.len().saturating_sub(lines)..]
-            .iter()
-            .map(|l| (*l).to_owned())
-            .collect())
+        // Read from the end, whatever the file's size.
+        vigia_core::disk::tail_lines(&path, LOG_WINDOW_BYTES, lines)
+            .map_err(|e| Error::io("read", &path, e))
     }
 }
 
+/// The most of a log `logs` reads.
+const LOG_WINDOW_BYTES: u64 = 1 << 20;
+
 fn log_tail(path: &std::path::Path, lines: usize) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join(" | ")
+    vigia_core::disk::tail_lines(path, LOG_WINDOW_BYTES, lines)
+        .unwrap_or_default()
+        .join(" | ")
 }
 
 #[cfg(test)]

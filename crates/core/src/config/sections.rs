@@ -303,6 +303,15 @@ pub struct HealthConfig {
     pub resolve: std::collections::BTreeMap<String, std::net::IpAddr>,
     /// Roots trusted besides the system's for the HTTPS checks (PEM).
     pub ca_file: Option<PathBuf>,
+    /// Odoo's log, for `odoo.log`; else the runtime's.
+    pub log_file: Option<PathBuf>,
+    /// `odoo.log` counts errors newer than this.
+    #[serde(default = "default_log_window")]
+    pub log_window: HumanDuration,
+}
+
+const fn default_log_window() -> HumanDuration {
+    HumanDuration::from_secs(3600)
 }
 
 const fn default_health_timeout() -> HumanDuration {
@@ -316,6 +325,8 @@ impl Default for HealthConfig {
             disk_paths: Vec::new(),
             resolve: std::collections::BTreeMap::new(),
             ca_file: None,
+            log_file: None,
+            log_window: default_log_window(),
         }
     }
 }

@@ -208,6 +208,7 @@ pub(crate) fn anchor_paths(s: &mut Settings, base: &Path) {
     s.backup.path.as_mut().map(anchor);
     s.health.disk_paths.iter_mut().for_each(anchor);
     s.health.ca_file.as_mut().map(anchor);
+    s.health.log_file.as_mut().map(anchor);
     for (_, secret) in secrets_mut(s) {
         secret.anchor(base);
     }

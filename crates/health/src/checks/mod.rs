@@ -7,6 +7,7 @@ mod einvoice;
 mod memory;
 mod odoo_db;
 mod odoo_http;
+mod odoo_log;
 mod postgres;
 mod services;
 
@@ -99,6 +100,7 @@ pub(crate) fn all(config: &Config) -> Result<Vec<Arc<dyn Check>>> {
     checks.push(Arc::new(postgres::Postgres(Arc::clone(&pg))));
     checks.push(Arc::new(memory::Memory));
     checks.extend(backups::checks(config));
+    checks.push(odoo_log::check(config));
     checks.extend(odoo_db::checks(&pg));
     checks.extend(einvoice::checks(&pg, config.einvoice.as_ref()));
     checks.extend(disk::checks(config));

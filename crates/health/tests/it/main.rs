@@ -4,6 +4,7 @@
 
 mod database;
 mod odoo_http;
+mod odoo_log;
 mod run;
 
 use std::path::Path;
