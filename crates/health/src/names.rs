@@ -16,6 +16,7 @@ pub const FIXED: &[&str] = &[
     "odoo.log",
     "backup.age",
     "backup.verified",
+    "redis",
     "odoo.cron",
     "odoo.mail",
     "einvoice.documents",

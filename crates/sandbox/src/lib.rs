@@ -10,11 +10,14 @@
 //! - [`moto::MotoServer`] (feature `s3`): moto's S3 server (PyPI `moto[server]`), whose
 //!   conditional writes are atomic.
 //! - [`odoo_http::OdooServer`] (feature `web`): HTTP endpoints that answer like Odoo's.
+//! - [`redis::RedisServer`] (feature `redis`): Debian's redis-server with a password.
 //!
 //! A missing system dependency is an error naming the Debian package, never a silent skip.
 
 #[cfg(feature = "fixture")]
 pub mod fixture;
+#[cfg(any(feature = "s3", feature = "redis"))]
+mod local_server;
 #[cfg(feature = "s3")]
 pub mod moto;
 #[cfg(feature = "postgres")]
@@ -23,6 +26,8 @@ pub mod odoo;
 pub mod odoo_http;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "redis")]
+pub mod redis;
 #[cfg(feature = "s3")]
 pub mod s3;
 #[cfg(feature = "tls")]

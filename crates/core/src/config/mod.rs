@@ -17,8 +17,8 @@ pub use duration::HumanDuration;
 pub use secret::{Probe, Secret, SecretRef, ValueOrRef};
 pub use sections::{
     AlertingConfig, BackupConfig, EinvoiceConfig, EncryptionConfig, HaciendaConfig,
-    HaciendaEnvironment, HealthConfig, OdooConfig, PostgresConfig, RestoreConfig, RetentionConfig,
-    RuntimeConfig, RuntimeKind, S3Config, Settings, SslMode, StoreKind,
+    HaciendaEnvironment, HealthConfig, OdooConfig, PostgresConfig, RedisConfig, RestoreConfig,
+    RetentionConfig, RuntimeConfig, RuntimeKind, S3Config, Settings, SslMode, StoreKind,
 };
 pub use show::ConfigView;
 pub use template::TEMPLATE;

@@ -27,6 +27,7 @@ pub struct Settings {
     #[serde(default)]
     pub health: HealthConfig,
     pub einvoice: Option<EinvoiceConfig>,
+    pub redis: Option<RedisConfig>,
     pub hacienda: Option<HaciendaConfig>,
     pub alerting: Option<AlertingConfig>,
 }
@@ -329,6 +330,15 @@ impl Default for HealthConfig {
             log_window: default_log_window(),
         }
     }
+}
+
+/// `[redis]`: the stack's Redis, for the `redis` health check.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RedisConfig {
+    /// `redis://host:port`.
+    pub url: String,
+    pub password: Option<SecretRef>,
 }
 
 /// `[einvoice]`: the e-invoicing module's tables and states (DOMAIN.md section 3) and the

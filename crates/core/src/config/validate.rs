@@ -121,6 +121,14 @@ pub(crate) fn validate(s: &Settings) -> Vec<(String, String)> {
             }
         }
     }
+    if let Some(r) = &s.redis
+        && r.url.strip_prefix("redis://").is_none_or(str::is_empty)
+    {
+        bad(
+            "redis.url",
+            format!("`{}` is not a redis://host:port URL", r.url),
+        );
+    }
     if s.health.timeout.0.is_zero() {
         bad("health.timeout", "must be more than 0s".into());
     }
@@ -240,6 +248,9 @@ pub(crate) fn secrets_mut(s: &mut Settings) -> Vec<(&'static str, &mut SecretRef
         }
         add(&mut out, "hacienda.password", h.password.as_mut());
         add(&mut out, "hacienda.pin", h.pin.as_mut());
+    }
+    if let Some(r) = &mut s.redis {
+        add(&mut out, "redis.password", r.password.as_mut());
     }
     if let Some(a) = &mut s.alerting {
         add(&mut out, "alerting.smtp-password", a.smtp_password.as_mut());

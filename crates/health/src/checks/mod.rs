@@ -9,6 +9,7 @@ mod odoo_db;
 mod odoo_http;
 mod odoo_log;
 mod postgres;
+mod redis;
 mod services;
 
 use std::sync::Arc;
@@ -100,6 +101,7 @@ pub(crate) fn all(config: &Config) -> Result<Vec<Arc<dyn Check>>> {
     checks.push(Arc::new(postgres::Postgres(Arc::clone(&pg))));
     checks.push(Arc::new(memory::Memory));
     checks.extend(backups::checks(config));
+    checks.push(redis::check(config));
     checks.push(odoo_log::check(config));
     checks.extend(odoo_db::checks(&pg));
     checks.extend(einvoice::checks(&pg, config.einvoice.as_ref()));

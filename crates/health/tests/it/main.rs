@@ -5,6 +5,7 @@
 mod database;
 mod odoo_http;
 mod odoo_log;
+mod redis;
 mod run;
 
 use std::path::Path;
