@@ -49,6 +49,17 @@ impl Store {
     }
 }
 
+impl Store {
+    /// What the store says, or the result that says why it cannot be read.
+    async fn read(&self, name: &str) -> Result<&Freshness, CheckResult> {
+        match self.freshness().await {
+            None => Err(skipped(name, "no [backup] store is configured")),
+            Some(Err(e)) => Err(unknown(name, e)),
+            Some(Ok(fresh)) => Ok(fresh),
+        }
+    }
+}
+
 fn age_days(at: Timestamp) -> f64 {
     Timestamp::now().duration_since(at).as_secs_f64() / DAY as f64
 }
@@ -67,10 +78,9 @@ impl Check for Age {
 
     async fn run(&self) -> CheckResult {
         let name = self.name();
-        let fresh = match self.0.freshness().await {
-            None => return skipped(name, "no [backup] store is configured"),
-            Some(Err(e)) => return unknown(name, e),
-            Some(Ok(fresh)) => fresh,
+        let fresh = match self.0.read(name).await {
+            Ok(fresh) => fresh,
+            Err(skipped_or_unknown) => return skipped_or_unknown,
         };
         if fresh.newest.is_none() && fresh.damaged_newer > 0 {
             return result(
@@ -118,10 +128,9 @@ impl Check for Verified {
 
     async fn run(&self) -> CheckResult {
         let name = self.name();
-        let fresh = match self.0.freshness().await {
-            None => return skipped(name, "no [backup] store is configured"),
-            Some(Err(e)) => return unknown(name, e),
-            Some(Ok(fresh)) => fresh,
+        let fresh = match self.0.read(name).await {
+            Ok(fresh) => fresh,
+            Err(skipped_or_unknown) => return skipped_or_unknown,
         };
         let evidence = json!({
             "latest": fresh.latest_verification,

@@ -42,6 +42,26 @@ fn over(value: i64, warning: i64, critical: i64) -> CheckStatus {
     }
 }
 
+/// The section and a session, or the result that says why there is none.
+async fn session<'a>(
+    pg: &'a Pg,
+    config: Option<&'a Arc<EinvoiceConfig>>,
+    name: &str,
+) -> Result<
+    (
+        &'a EinvoiceConfig,
+        tokio::sync::SemaphorePermit<'a>,
+        tokio_postgres::Client,
+    ),
+    CheckResult,
+> {
+    let Some(config) = config else {
+        return Err(skipped(name, NOT_CONFIGURED));
+    };
+    let (slot, client) = pg.session(name, CheckStatus::Unknown).await?;
+    Ok((config, slot, client))
+}
+
 struct Documents {
     pg: Arc<Pg>,
     config: Option<Arc<EinvoiceConfig>>,
@@ -55,12 +75,9 @@ impl Check for Documents {
 
     async fn run(&self) -> CheckResult {
         let name = self.name();
-        let Some(c) = &self.config else {
-            return skipped(name, NOT_CONFIGURED);
-        };
-        let (_slot, client) = match self.pg.session(name, CheckStatus::Unknown).await {
-            Ok(session) => session,
-            Err(failed) => return failed,
+        let (c, _slot, client) = match session(&self.pg, self.config.as_ref(), name).await {
+            Ok(ready) => ready,
+            Err(skipped_or_failed) => return skipped_or_failed,
         };
         let query = DocumentQuery {
             table: &c.documents_table,
@@ -110,12 +127,9 @@ impl Check for Queues {
 
     async fn run(&self) -> CheckResult {
         let name = self.name();
-        let Some(c) = &self.config else {
-            return skipped(name, NOT_CONFIGURED);
-        };
-        let (_slot, client) = match self.pg.session(name, CheckStatus::Unknown).await {
-            Ok(session) => session,
-            Err(failed) => return failed,
+        let (c, _slot, client) = match session(&self.pg, self.config.as_ref(), name).await {
+            Ok(ready) => ready,
+            Err(skipped_or_failed) => return skipped_or_failed,
         };
         let retry = backlog(&client, &c.retry_queue_table, &["pending", "processing"]).await;
         let pos = backlog(&client, &c.pos_queue_table, &["pending", "syncing"]).await;
