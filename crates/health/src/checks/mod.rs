@@ -143,3 +143,24 @@ pub(crate) fn above<T: PartialOrd + Copy>(value: T, warning: T, critical: T) -> 
         CheckStatus::Ok
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The names are interface: every check the run builds has one of them, in their order.
+    #[test]
+    fn the_checks_are_the_named_ones_in_order() {
+        let config = vigia_core::ConfigSource::from_text("[odoo]\ndatabase = \"odoo\"\n", None)
+            .unwrap()
+            .load(None)
+            .unwrap();
+        let names: Vec<String> = all(&config)
+            .unwrap()
+            .iter()
+            .map(|c| c.name().to_owned())
+            .filter(|n| !n.starts_with(crate::names::DISK))
+            .collect();
+        assert_eq!(names, crate::names::FIXED);
+    }
+}
