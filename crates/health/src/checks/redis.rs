@@ -44,10 +44,10 @@ impl Check for Redis {
                 }
             }
         };
-        let address = config
-            .url
-            .trim_start_matches("redis://")
-            .trim_end_matches('/');
+        // host:port, without a user or password the URL may hold, or a database number.
+        let rest = config.url.trim_start_matches("redis://");
+        let rest = rest.rsplit('@').next().unwrap_or(rest);
+        let address = rest.split('/').next().unwrap_or(rest);
         let mut conn = match TcpStream::connect(address).await {
             Ok(stream) => BufReader::new(stream),
             Err(e) => {

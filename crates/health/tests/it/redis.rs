@@ -54,6 +54,12 @@ async fn pong_then_a_wrong_password_then_memory_near_its_limit() {
     )
     .await;
     assert_eq!(status(&report, "redis"), CheckStatus::Warning);
+    // A password written into the URL is never shown.
+    let with_userinfo = gone.replace("redis://", "redis://:url-s3cr3t@");
+    let tables = redis_table(&with_userinfo, good);
+    let report = run(&config(dir.path(), None, "", &tables), &["redis"]).await;
+    let text = serde_json::to_string(&report).unwrap();
+    assert!(!text.contains("url-s3cr3t"), "{text}");
 }
 
 /// Sets a variable for this process (the tests here set distinct names only).
