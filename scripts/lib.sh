@@ -15,8 +15,11 @@ install_debian_packages() {
       printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
       deny=1
     fi
-    apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+    local status=0
+    apt-get install -y -qq --no-install-recommends "$@" >/dev/null || status=$?
+    # Never left behind: it would keep every later package's service from starting.
     if [ -n "$deny" ]; then rm -f /usr/sbin/policy-rc.d; fi
+    return "$status"
   else
     echo "missing Debian packages: $*" >&2
     echo "run: sudo apt-get install --no-install-recommends $*" >&2
