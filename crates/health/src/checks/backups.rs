@@ -68,6 +68,17 @@ fn older_than(at: Timestamp, days: i64) -> bool {
     Timestamp::now().duration_since(at) > SignedDuration::from_secs(days * DAY)
 }
 
+/// Ok up to `warning_days` old, warning up to `critical_days`, critical after.
+fn by_age(at: Timestamp, warning_days: i64, critical_days: i64) -> CheckStatus {
+    if older_than(at, critical_days) {
+        CheckStatus::Critical
+    } else if older_than(at, warning_days) {
+        CheckStatus::Warning
+    } else {
+        CheckStatus::Ok
+    }
+}
+
 struct Age(Arc<Store>);
 
 #[async_trait]
@@ -102,13 +113,7 @@ impl Check for Age {
                 json!({ "damaged_newer": fresh.damaged_newer }),
             );
         };
-        let status = if older_than(*finished, 7) {
-            CheckStatus::Critical
-        } else if older_than(*finished, 1) {
-            CheckStatus::Warning
-        } else {
-            CheckStatus::Ok
-        };
+        let status = by_age(*finished, 1, 7);
         result(
             name,
             status,
@@ -157,13 +162,7 @@ impl Check for Verified {
                 evidence,
             );
         };
-        let status = if older_than(passed.at, 31) {
-            CheckStatus::Critical
-        } else if older_than(passed.at, 8) {
-            CheckStatus::Warning
-        } else {
-            CheckStatus::Ok
-        };
+        let status = by_age(passed.at, 8, 31);
         result(
             name,
             status,

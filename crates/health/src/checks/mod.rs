@@ -96,13 +96,15 @@ impl Pg {
 pub(crate) fn all(config: &Config) -> Result<Vec<Arc<dyn Check>>> {
     let pg = Arc::new(Pg::from_config(config));
     let mut checks: Vec<Arc<dyn Check>> = Vec::new();
-    checks.extend(services::checks(config));
+    // One runtime for the checks that ask it (service states, Odoo's log).
+    let runtime = vigia_runtime::from_config(config).map_err(|e| e.message().to_owned());
+    checks.extend(services::checks(config, &runtime));
     checks.extend(odoo_http::checks(config)?);
     checks.push(Arc::new(postgres::Postgres(Arc::clone(&pg))));
     checks.push(Arc::new(memory::Memory));
     checks.extend(backups::checks(config));
     checks.push(redis::check(config));
-    checks.push(odoo_log::check(config));
+    checks.push(odoo_log::check(config, &runtime));
     checks.extend(odoo_db::checks(&pg));
     checks.extend(einvoice::checks(&pg, config.einvoice.as_ref()));
     checks.extend(disk::checks(config));

@@ -19,15 +19,18 @@ const NAME: &str = "odoo.log";
 const LINES: usize = 1000;
 const WINDOW_BYTES: u64 = 1 << 20;
 
-pub(super) fn check(config: &Config) -> Arc<dyn Check> {
+pub(super) fn check(
+    config: &Config,
+    runtime: &std::result::Result<Arc<dyn Runtime>, String>,
+) -> Arc<dyn Check> {
     let source = match (&config.health.log_file, config.runtime.kind) {
         (Some(file), _) => Source::File(file.clone()),
         (None, RuntimeKind::None) => {
             Source::Absent("no [health] log-file, and runtime none has no logs".to_owned())
         }
-        (None, _) => match vigia_runtime::from_config(config) {
-            Ok(runtime) => Source::Runtime(runtime),
-            Err(e) => Source::Absent(e.message().to_owned()),
+        (None, _) => match runtime {
+            Ok(runtime) => Source::Runtime(Arc::clone(runtime)),
+            Err(why) => Source::Absent(why.clone()),
         },
     };
     Arc::new(OdooLog {

@@ -19,8 +19,10 @@ const SERVICES: [Service; 4] = [
     Service::Redis,
 ];
 
-pub(super) fn checks(config: &Config) -> Vec<Arc<dyn Check>> {
-    let runtime = vigia_runtime::from_config(config).map_err(|e| e.message().to_owned());
+pub(super) fn checks(
+    config: &Config,
+    runtime: &Result<Arc<dyn Runtime>, String>,
+) -> Vec<Arc<dyn Check>> {
     SERVICES
         .into_iter()
         .map(|service| {
