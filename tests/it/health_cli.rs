@@ -48,3 +48,34 @@ fn bad_arguments_and_a_bad_config_are_unknown_not_11() {
     assert_eq!(code, Some(3), "{out}");
     assert_eq!(out["error"]["kind"], "config");
 }
+
+#[test]
+fn alert_commands_say_what_is_missing_and_silence_until_told_otherwise() {
+    let s = stack(0);
+    let (code, out) = s.json(&["health", "--only", "postgres", "--alert"]);
+    assert_eq!(code, Some(3), "--alert without [alerting]: {out}");
+    assert_eq!(out["error"]["kind"], "config");
+    let (code, out) = s.json(&["alert", "test"]);
+    assert_eq!(code, Some(10), "{out}");
+    assert!(out["error"]["message"].as_str().unwrap().contains("[alerting]"));
+
+    let (code, out) = s.json(&["alert", "silence", "--for", "2h", "--reason", "upgrade"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(out["data"]["reason"], "upgrade");
+    assert!(out["data"]["until"].as_str().unwrap().ends_with('Z'));
+    let (code, out) = s.json(&["alert", "silence", "--for", "2x", "--reason", "x"]);
+    assert_eq!(code, Some(11), "{out}");
+    let (code, out) = s.json(&["alert", "unsilence"]);
+    assert_eq!((code, &out["data"]["ended"]), (Some(0), &true.into()), "{out}");
+
+    // Nothing listens where the webhook points: a refused send is a network error.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook/T0K3N", closed.local_addr().unwrap());
+    drop(closed);
+    s.edit_config(|text| format!("{text}\n[alerting]\nwebhook-url = \"env:VIGIA_TEST_HOOK\"\n"));
+    let out = s.run(&["alert", "test", "--json"], &[("VIGIA_TEST_HOOK", &url)]);
+    assert_eq!(out.status.code(), Some(13));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("webhook"), "{stdout}");
+    assert!(!stdout.contains("T0K3N"), "the webhook URL is a secret: {stdout}");
+}

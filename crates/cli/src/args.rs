@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
+use vigia_core::config::HumanDuration;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -53,6 +54,30 @@ pub enum Command {
     Restore(RestoreArgs),
     /// Check the stack, concurrently: exit 0 ok, 1 warning, 2 critical, 3 unknown
     Health(HealthArgs),
+    /// Test the alert channels, or silence alerts for a while (checks still run)
+    #[command(subcommand)]
+    Alert(AlertCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AlertCommand {
+    /// Send a test message on every channel of [alerting]
+    Test,
+    /// Send no alert until the silence ends (health runs still check and count)
+    Silence {
+        /// How long: 30m, 2h, 1d
+        #[arg(long = "for", value_name = "DURATION", value_parser = parse_duration)]
+        length: HumanDuration,
+        /// Why, for whoever is on call next
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+    },
+    /// End the silence in force
+    Unsilence,
+}
+
+fn parse_duration(text: &str) -> Result<HumanDuration, String> {
+    HumanDuration::parse(text)
 }
 
 #[derive(Debug, Args)]
@@ -60,6 +85,10 @@ pub struct HealthArgs {
     /// Run only these checks (comma-separated names, as the report shows them)
     #[arg(long, value_name = "NAME,..", value_delimiter = ',')]
     pub only: Vec<String>,
+    /// Count the results into incidents and send what opened, escalated or resolved
+    /// (needs [alerting])
+    #[arg(long)]
+    pub alert: bool,
     /// Exit 1 if anything is critical or unknown, else 0 (the old script's convention)
     #[arg(long)]
     pub legacy_exit: bool,
@@ -220,6 +249,9 @@ impl Command {
             Self::Restore(RestoreArgs { cleanup: true, .. }) => "restore cleanup",
             Self::Restore(_) => "restore",
             Self::Health(_) => "health",
+            Self::Alert(AlertCommand::Test) => "alert test",
+            Self::Alert(AlertCommand::Silence { .. }) => "alert silence",
+            Self::Alert(AlertCommand::Unsilence) => "alert unsilence",
         }
     }
 }

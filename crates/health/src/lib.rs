@@ -5,7 +5,9 @@
 //!
 //! Check names are interface (metric labels, `--only` values); see [`names`].
 
+pub mod alerts;
 mod checks;
+mod http;
 pub mod names;
 mod report;
 mod run;

@@ -3,6 +3,9 @@
 use serde::Serialize;
 use vigia_core::ports::check::{CheckResult, CheckStatus};
 use vigia_core::{Error, ErrorKind, Outcome};
+use vigia_runtime::silence::Silence;
+
+use crate::alerts::AlertSent;
 
 /// The `data` of `vigia health --json`.
 #[derive(Debug, Clone, Serialize)]
@@ -10,10 +13,10 @@ pub struct HealthReport {
     /// The worst result (`ok` when every check was skipped).
     pub status: CheckStatus,
     pub checks: Vec<CheckResult>,
-    /// What this run sent (alerting is not part of this version: always empty).
-    pub alerts: Vec<serde_json::Value>,
-    /// The silence in force (alerting is not part of this version: always null).
-    pub silenced: Option<serde_json::Value>,
+    /// With `--alert`: what this run announced, and what each channel did with it.
+    pub alerts: Vec<AlertSent>,
+    /// With `--alert`: the silence in force, if any (nothing was sent).
+    pub silenced: Option<Silence>,
 }
 
 impl HealthReport {

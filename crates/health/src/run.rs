@@ -10,6 +10,7 @@ use serde_json::json;
 use vigia_core::ports::check::{Check, CheckResult, CheckStatus};
 use vigia_core::{Config, Error, Result};
 
+use crate::alerts::Alerting;
 use crate::report::HealthReport;
 use crate::{checks, names, textfile};
 
@@ -19,6 +20,8 @@ use crate::{checks, names, textfile};
 pub struct HealthRequest {
     /// Run only these checks; empty: every check.
     pub only: Vec<String>,
+    /// Count the results into the incidents of `[alerting]` and send what changed.
+    pub alert: bool,
 }
 
 pub struct HealthRun {
@@ -29,6 +32,8 @@ pub struct HealthRun {
     pub timeout: Duration,
     /// `state-dir/vigia-health.prom`; None: no textfile.
     pub textfile: Option<PathBuf>,
+    /// `--alert`: where the results go after the run.
+    pub alerting: Option<Alerting>,
 }
 
 impl std::fmt::Debug for HealthRun {
@@ -44,6 +49,10 @@ impl std::fmt::Debug for HealthRun {
 impl HealthRun {
     pub fn from_config(config: &Config, request: &HealthRequest) -> Result<Self> {
         names::validate_only(&request.only)?;
+        let alerting = request
+            .alert
+            .then(|| Alerting::from_config(config))
+            .transpose()?;
         let mut checks = checks::all(config)?;
         if !request.only.is_empty() {
             let only: BTreeSet<&str> = request.only.iter().map(String::as_str).collect();
@@ -68,6 +77,7 @@ impl HealthRun {
             partial: !request.only.is_empty(),
             timeout: config.health.timeout.0,
             textfile: Some(config.state_dir.join(textfile::HEALTH_METRICS_FILE)),
+            alerting,
         })
     }
 
@@ -78,7 +88,7 @@ impl HealthRun {
             .checks
             .iter()
             .map(|check| timed(Arc::clone(check), self.timeout));
-        let report = HealthReport::new(futures::future::join_all(runs).await);
+        let mut report = HealthReport::new(futures::future::join_all(runs).await);
         if let Some(path) = self.textfile.clone() {
             let (checks, partial) = (report.checks.clone(), self.partial);
             let write =
@@ -88,6 +98,12 @@ impl HealthRun {
                 Ok(Ok(Err(e))) => tracing::warn!("the health metrics were not written: {e}"),
                 Ok(Err(e)) => tracing::warn!("the health metrics were not written: {e}"),
                 Err(_) => tracing::warn!("the health metrics were not written within the timeout"),
+            }
+        }
+        if let Some(alerting) = &self.alerting {
+            match alerting.notify(report.checks.clone()).await {
+                Ok((sent, silenced)) => (report.alerts, report.silenced) = (sent, silenced),
+                Err(e) => tracing::warn!("no alert was sent: {e}"),
             }
         }
         report
@@ -153,6 +169,7 @@ mod tests {
             timeout: Duration::from_millis(500),
             partial: false,
             textfile: None,
+            alerting: None,
         };
         let started = Instant::now();
         let report = run.run().await;

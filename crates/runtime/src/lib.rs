@@ -4,6 +4,7 @@
 
 mod local;
 mod none;
+pub mod silence;
 
 use std::sync::Arc;
 

@@ -16,7 +16,7 @@
 
 #[cfg(feature = "fixture")]
 pub mod fixture;
-#[cfg(any(feature = "s3", feature = "redis"))]
+#[cfg(any(feature = "s3", feature = "redis", feature = "smtp"))]
 mod local_server;
 #[cfg(feature = "s3")]
 pub mod moto;
@@ -30,5 +30,9 @@ pub mod postgres;
 pub mod redis;
 #[cfg(feature = "s3")]
 pub mod s3;
+#[cfg(feature = "smtp")]
+pub mod smtp;
 #[cfg(feature = "tls")]
 pub mod tls;
+#[cfg(feature = "web")]
+pub mod webhook;

@@ -17,10 +17,21 @@ pub(crate) struct LocalServer {
 
 impl LocalServer {
     /// Runs `command` (which must listen on `port`); `hint` says how to install `name`.
-    pub fn start(mut command: Command, port: u16, name: &str, hint: &str) -> Result<Self> {
+    pub fn start(command: Command, port: u16, name: &str, hint: &str) -> Result<Self> {
+        Self::start_with_output(command, port, name, hint, Stdio::null())
+    }
+
+    /// [`Self::start`], with the server's stdout sent to `stdout` (what it received).
+    pub fn start_with_output(
+        mut command: Command,
+        port: u16,
+        name: &str,
+        hint: &str,
+        stdout: Stdio,
+    ) -> Result<Self> {
         command
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(stdout)
             .stderr(Stdio::null());
         vigia_core::process::die_with_parent(&mut command);
         let child = command.spawn().map_err(|e| {

@@ -1,7 +1,9 @@
 //! `vigia-sandbox serve postgres|s3 [--bucket NAME]`: starts a throwaway server, prints its
 //! addresses as one JSON line on stdout, and runs until stdin closes or SIGINT / SIGTERM.
 //! `vigia-sandbox serve odoo --port N [--health pass|fail|hang] [--db-socket PATH]`: the Odoo-like
-//! HTTP server, run as a service would be (until SIGINT / SIGTERM; stdin is ignored). For
+//! HTTP server, run as a service would be (until SIGINT / SIGTERM; stdin is ignored).
+//! `vigia-sandbox serve webhook [--port N] [--status CODE]`: a Slack-compatible webhook that
+//! prints each POST's JSON body as one line on stdout, after the announcing line. For
 //! pytest, C tests, the local runtime's tests and benchmarks.
 
 use std::io::Write;
@@ -12,9 +14,11 @@ use tokio::io::AsyncReadExt;
 use vigia_sandbox::odoo_http::{Health, OdooServer};
 use vigia_sandbox::postgres::PgCluster;
 use vigia_sandbox::s3::{REGION, S3Server};
+use vigia_sandbox::webhook::WebhookServer;
 
 const USAGE: &str = "usage: vigia-sandbox serve postgres | vigia-sandbox serve s3 [--bucket NAME] \
-                     | vigia-sandbox serve odoo --port N [--health pass|fail|hang] [--db-socket PATH]";
+                     | vigia-sandbox serve odoo --port N [--health pass|fail|hang] [--db-socket PATH] \
+                     | vigia-sandbox serve webhook [--port N] [--status CODE]";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -25,6 +29,7 @@ async fn main() -> ExitCode {
         ["serve", "s3"] => serve_s3("vigia").await,
         ["serve", "s3", "--bucket", bucket] => serve_s3(bucket).await,
         ["serve", "odoo", rest @ ..] => serve_odoo(rest).await,
+        ["serve", "webhook", rest @ ..] => serve_webhook(rest).await,
         _ => Err(USAGE.to_owned()),
     };
     match result {
@@ -91,6 +96,25 @@ async fn serve_odoo(args: &[&str]) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     announce(&json!({ "kind": "odoo", "url": server.url() }));
     wait_for_signal().await;
+    Ok(())
+}
+
+async fn serve_webhook(args: &[&str]) -> Result<(), String> {
+    let (mut port, mut status) = (0u16, 200u16);
+    let mut rest = args.iter();
+    while let Some(flag) = rest.next() {
+        let value = rest.next().ok_or_else(|| USAGE.to_owned())?;
+        match *flag {
+            "--port" => port = value.parse().map_err(|e| format!("--port: {e}"))?,
+            "--status" => status = value.parse().map_err(|e| format!("--status: {e}"))?,
+            _ => return Err(USAGE.to_owned()),
+        }
+    }
+    let server = WebhookServer::start_with(port, status, std::sync::Arc::new(|v| announce(&v)))
+        .await
+        .map_err(|e| e.to_string())?;
+    announce(&json!({ "kind": "webhook", "url": server.url() }));
+    wait_for_stop().await;
     Ok(())
 }
 

@@ -22,6 +22,7 @@ pub fn run(cli: &Cli, args: &HealthArgs) -> ExitCode {
 fn check(cli: &Cli, args: &HealthArgs) -> Result<HealthReport> {
     let request = HealthRequest {
         only: args.only.clone(),
+        alert: args.alert,
     };
     let config = load_config(cli)?;
     let run = HealthRun::from_config(&config, &request)?;

@@ -1,5 +1,6 @@
 //! One module per command.
 
+mod alert;
 mod backup;
 mod config;
 mod demo;
@@ -14,7 +15,7 @@ use std::process::ExitCode;
 use vigia_core::config::default_config_path;
 use vigia_core::{Config, Result};
 
-use crate::args::{BackupArgs, BackupCommand, Cli, Command, ConfigCommand};
+use crate::args::{AlertCommand, BackupArgs, BackupCommand, Cli, Command, ConfigCommand};
 use crate::output;
 
 pub fn run(cli: &Cli) -> ExitCode {
@@ -48,6 +49,13 @@ pub fn run(cli: &Cli) -> ExitCode {
         }
         Command::Restore(args) => output::finish(cli, name, &restore::run(cli, args)),
         Command::Health(args) => health::run(cli, args),
+        Command::Alert(AlertCommand::Test) => output::finish(cli, name, &alert::test(cli)),
+        Command::Alert(AlertCommand::Silence { length, reason }) => {
+            output::finish(cli, name, &alert::silence(cli, *length, reason))
+        }
+        Command::Alert(AlertCommand::Unsilence) => {
+            output::finish(cli, name, &alert::unsilence(cli))
+        }
     }
 }
 

@@ -16,7 +16,7 @@ pub use check::{CheckReport, ConfigWarning};
 pub use duration::HumanDuration;
 pub use secret::{Probe, Secret, SecretRef, ValueOrRef};
 pub use sections::{
-    AlertingConfig, BackupConfig, EinvoiceConfig, EncryptionConfig, HaciendaConfig,
+    AlertOn, AlertingConfig, BackupConfig, EinvoiceConfig, EncryptionConfig, HaciendaConfig,
     HaciendaEnvironment, HealthConfig, OdooConfig, PostgresConfig, RedisConfig, RestoreConfig,
     RetentionConfig, RuntimeConfig, RuntimeKind, S3Config, Settings, SslMode, StoreKind,
 };

@@ -456,7 +456,45 @@ pub struct HaciendaConfig {
 pub struct AlertingConfig {
     #[serde(default)]
     pub email_to: Vec<String>,
+    /// The From of alert e-mails; required with `email-to`.
+    pub email_from: Option<String>,
+    /// `smtp://[user@]host[:port]` (STARTTLS, plain only to loopback) or `smtps://` (TLS).
     pub smtp_url: Option<String>,
     pub smtp_password: Option<SecretRef>,
     pub webhook_url: Option<SecretRef>,
+    /// Bad runs in a row before a check's incident opens.
+    #[serde(default = "default_failure_threshold")]
+    pub failure_threshold: u32,
+    /// Good runs in a row before an open incident resolves.
+    #[serde(default = "default_success_threshold")]
+    pub success_threshold: u32,
+    /// The least severe status that counts as bad (unknown always does).
+    #[serde(default)]
+    pub alert_on: AlertOn,
+    /// An incident still open is announced again this often.
+    #[serde(default = "default_reminder")]
+    pub reminder: HumanDuration,
+    /// Roots trusted besides the system's for the SMTP server and the webhook (PEM).
+    pub ca_file: Option<PathBuf>,
+}
+
+const fn default_failure_threshold() -> u32 {
+    3
+}
+
+const fn default_success_threshold() -> u32 {
+    2
+}
+
+const fn default_reminder() -> HumanDuration {
+    HumanDuration::from_secs(6 * 3600)
+}
+
+/// `[alerting] alert-on`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AlertOn {
+    #[default]
+    Critical,
+    Warning,
 }

@@ -155,6 +155,37 @@ pub(crate) fn validate(s: &Settings) -> Vec<(String, String)> {
                 );
             }
         }
+        if !a.email_to.is_empty() {
+            if a.email_from.is_none() {
+                bad(
+                    "alerting.email-from",
+                    "alert e-mails need a sender: set email-from = \"vigia@example.cr\"".into(),
+                );
+            }
+            if a.smtp_url.is_none() {
+                bad(
+                    "alerting.smtp-url",
+                    "alert e-mails need a server: set smtp-url = \"smtp://mail.example.cr:587\""
+                        .into(),
+                );
+            }
+        }
+        if let Some(from) = &a.email_from
+            && !from.contains('@')
+        {
+            bad(
+                "alerting.email-from",
+                format!("`{from}` is not an e-mail address"),
+            );
+        }
+        for (key, value) in [
+            ("alerting.failure-threshold", a.failure_threshold),
+            ("alerting.success-threshold", a.success_threshold),
+        ] {
+            if value == 0 {
+                bad(key, "must be at least 1".into());
+            }
+        }
         if let Some(url) = &a.smtp_url
             && !(url.starts_with("smtp://") || url.starts_with("smtps://"))
         {
@@ -222,6 +253,9 @@ pub(crate) fn anchor_paths(s: &mut Settings, base: &Path) {
     }
     if let Some(h) = &mut s.hacienda {
         h.certificate.as_mut().map(anchor);
+    }
+    if let Some(a) = &mut s.alerting {
+        a.ca_file.as_mut().map(anchor);
     }
 }
 

@@ -13,6 +13,7 @@ use vigia_core::{Config, Error, Result};
 use vigia_odoo::health::{Answer, judge};
 
 use super::{result, skipped};
+use crate::http::{error_chain, extra_roots};
 
 pub(super) fn checks(config: &Config) -> Result<Vec<Arc<dyn Check>>> {
     let client = client(config)?;
@@ -50,12 +51,7 @@ fn client(config: &Config) -> Result<reqwest::Client> {
         builder = builder.resolve(host, SocketAddr::new(*address, 0));
     }
     if let Some(file) = &health.ca_file {
-        let pem = std::fs::read(file).map_err(|e| Error::io("read", file, e))?;
-        let roots = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-            Error::config(format!("{}: not PEM certificates: {e}", file.display()))
-                .with_key("health.ca-file")
-        })?;
-        builder = builder.tls_certs_merge(roots);
+        builder = builder.tls_certs_merge(extra_roots(file, "health.ca-file")?);
     }
     builder
         .build()
@@ -141,17 +137,6 @@ fn shown(url: &str) -> String {
         }
         Err(_) => "<url>".to_owned(),
     }
-}
-
-/// reqwest's error with its causes ("error sending request: connection refused").
-fn error_chain(e: &reqwest::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        text = format!("{text}: {s}");
-        source = s.source();
-    }
-    text
 }
 
 /// At most 200 characters of a body, on one line.

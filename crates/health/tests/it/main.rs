@@ -2,6 +2,7 @@
 //! servers (a throwaway PostgreSQL with the Odoo stack, the Odoo-like HTTP server in each of
 //! its modes, this machine's filesystems and memory).
 
+mod alerts;
 mod database;
 mod odoo_http;
 mod odoo_log;
@@ -56,6 +57,7 @@ fn config_with(
 async fn run(config: &Config, only: &[&str]) -> HealthReport {
     let request = HealthRequest {
         only: only.iter().map(|s| (*s).to_owned()).collect(),
+        alert: false,
     };
     HealthRun::from_config(config, &request)
         .unwrap()

@@ -43,10 +43,21 @@ async fn unknown_names_and_unmeasured_filesystems_are_invalid_input() {
     for only in [["odoo"], ["disk:/no/such/mount"]] {
         let request = HealthRequest {
             only: only.iter().map(|s| (*s).to_owned()).collect(),
+            alert: false,
         };
         let err = HealthRun::from_config(&config, &request).unwrap_err();
         assert_eq!(err.kind(), vigia_core::ErrorKind::InvalidInput, "{err}");
     }
+    let alert = HealthRequest {
+        only: Vec::new(),
+        alert: true,
+    };
+    let err = HealthRun::from_config(&config, &alert).unwrap_err();
+    assert_eq!(
+        err.kind(),
+        vigia_core::ErrorKind::Config,
+        "--alert needs [alerting]"
+    );
 }
 
 #[tokio::test]

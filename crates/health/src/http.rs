@@ -1,0 +1,25 @@
+//! What the HTTP clients of the checks and the webhook share.
+
+use std::path::Path;
+
+use vigia_core::{Error, Result};
+
+/// The PEM roots in `file` (`key` names the setting), trusted besides the system's.
+pub(crate) fn extra_roots(file: &Path, key: &str) -> Result<Vec<reqwest::Certificate>> {
+    let pem = std::fs::read(file).map_err(|e| Error::io("read", file, e))?;
+    reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+        Error::config(format!("{}: not PEM certificates: {e}", file.display())).with_key(key)
+    })
+}
+
+/// reqwest's error with its causes ("error sending request: connection refused"). Callers
+/// strip the URL first when it may hold a secret.
+pub(crate) fn error_chain(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text = format!("{text}: {s}");
+        source = s.source();
+    }
+    text
+}
