@@ -57,7 +57,12 @@ fn alert_commands_say_what_is_missing_and_silence_until_told_otherwise() {
     assert_eq!(out["error"]["kind"], "config");
     let (code, out) = s.json(&["alert", "test"]);
     assert_eq!(code, Some(10), "{out}");
-    assert!(out["error"]["message"].as_str().unwrap().contains("[alerting]"));
+    assert!(
+        out["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("[alerting]")
+    );
 
     let (code, out) = s.json(&["alert", "silence", "--for", "2h", "--reason", "upgrade"]);
     assert_eq!(code, Some(0), "{out}");
@@ -66,7 +71,11 @@ fn alert_commands_say_what_is_missing_and_silence_until_told_otherwise() {
     let (code, out) = s.json(&["alert", "silence", "--for", "2x", "--reason", "x"]);
     assert_eq!(code, Some(11), "{out}");
     let (code, out) = s.json(&["alert", "unsilence"]);
-    assert_eq!((code, &out["data"]["ended"]), (Some(0), &true.into()), "{out}");
+    assert_eq!(
+        (code, &out["data"]["ended"]),
+        (Some(0), &true.into()),
+        "{out}"
+    );
 
     // Nothing listens where the webhook points: a refused send is a network error.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -77,5 +86,8 @@ fn alert_commands_say_what_is_missing_and_silence_until_told_otherwise() {
     assert_eq!(out.status.code(), Some(13));
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(stdout.contains("webhook"), "{stdout}");
-    assert!(!stdout.contains("T0K3N"), "the webhook URL is a secret: {stdout}");
+    assert!(
+        !stdout.contains("T0K3N"),
+        "the webhook URL is a secret: {stdout}"
+    );
 }

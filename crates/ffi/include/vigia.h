@@ -48,6 +48,25 @@ uint32_t vigia_demo(const char *args_json, char **out_json);
 // owns the copy: free it with `vigia_string_free`.
 char *vigia_last_error(void);
 
+// `vigia alert test --json`. `args_json` is NULL or `{}`. No channel configured: 10
+// (config); a channel that refused: 13 (network), every channel's answer in the data.
+//
+// # Safety
+// As for `vigia_backup`.
+uint32_t vigia_alert_test(struct vigia_ctx *ctx, const char *args_json, char **out_json);
+
+// `vigia alert silence --json`. `args_json`: `{"for": "2h", "reason": "upgrade"}`.
+//
+// # Safety
+// As for `vigia_backup`.
+uint32_t vigia_alert_silence(struct vigia_ctx *ctx, const char *args_json, char **out_json);
+
+// `vigia alert unsilence --json`. `args_json` is NULL or `{}`.
+//
+// # Safety
+// As for `vigia_backup`.
+uint32_t vigia_alert_unsilence(struct vigia_ctx *ctx, const char *args_json, char **out_json);
+
 // `vigia backup --json`. `args_json`: `{"allow_missing_files": bool}` or NULL. Progress
 // events go to the ctx's callback; `vigia_ctx_cancel` stops it (no backup is recorded).
 //
@@ -93,8 +112,9 @@ uint32_t vigia_prune(struct vigia_ctx *ctx, const char *args_json, char **out_js
 // As for `vigia_backup`.
 uint32_t vigia_restore(struct vigia_ctx *ctx, const char *args_json, char **out_json);
 
-// `vigia health --json`. `args_json`: `{"only": ["postgres", "disk:/srv"]}` or NULL (every
-// check). A critical or unknown run returns 18 (`check_failed`) with the report as data.
+// `vigia health --json`. `args_json`: `{"only": ["postgres", "disk:/srv"], "alert": bool}` or
+// NULL (every check, no alerts). A critical or unknown run returns 18 (`check_failed`) with
+// the report as data.
 //
 // # Safety
 // As for `vigia_backup`.

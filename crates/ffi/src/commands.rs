@@ -22,7 +22,7 @@ use crate::context::{CallbackProgress, vigia_ctx};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NoArgs {}
+pub(crate) struct NoArgs {}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -42,9 +42,9 @@ enum RestoreData {
 impl Outcome for RestoreData {}
 
 /// What a command body gets: the ctx's config, its parsed arguments, progress and cancellation.
-struct Call<A> {
-    config: Config,
-    args: A,
+pub(crate) struct Call<A> {
+    pub config: Config,
+    pub args: A,
     progress: CallbackProgress,
     cancel: CancelToken,
 }
@@ -55,7 +55,7 @@ struct Call<A> {
 /// # Safety
 /// `ctx` must be NULL or a valid ctx, `args_json` NULL or a NUL-terminated string, `out_json`
 /// NULL or a valid pointer to a `char *`.
-unsafe fn run_command<A, T>(
+pub(crate) unsafe fn run_command<A, T>(
     command: &str,
     ctx: *mut vigia_ctx,
     args_json: *const c_char,
@@ -265,8 +265,9 @@ pub unsafe extern "C" fn vigia_restore(
     }
 }
 
-/// `vigia health --json`. `args_json`: `{"only": ["postgres", "disk:/srv"]}` or NULL (every
-/// check). A critical or unknown run returns 18 (`check_failed`) with the report as data.
+/// `vigia health --json`. `args_json`: `{"only": ["postgres", "disk:/srv"], "alert": bool}` or
+/// NULL (every check, no alerts). A critical or unknown run returns 18 (`check_failed`) with
+/// the report as data.
 ///
 /// # Safety
 /// As for `vigia_backup`.

@@ -9,6 +9,7 @@
 // Raw pointers from C cannot be handled without `unsafe`; each block says why it holds.
 #![allow(unsafe_code)]
 
+mod alerts;
 mod boundary;
 mod commands;
 mod context;

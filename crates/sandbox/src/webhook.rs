@@ -87,7 +87,11 @@ async fn accept_loop(listener: TcpListener, status: StatusCode, sink: Sink) {
             let sink = Arc::clone(&sink);
             async move {
                 let post = req.method() == Method::POST;
-                let body = req.into_body().collect().await.map(http_body_util::Collected::to_bytes);
+                let body = req
+                    .into_body()
+                    .collect()
+                    .await
+                    .map(http_body_util::Collected::to_bytes);
                 if post && let Ok(body) = body {
                     let value = serde_json::from_slice(&body).unwrap_or_else(|_| {
                         serde_json::Value::String(String::from_utf8_lossy(&body).into_owned())

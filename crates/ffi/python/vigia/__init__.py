@@ -74,7 +74,8 @@ def _library():
     lib.vigia_ctx_cancel.restype = None
     lib.vigia_ctx_cancel.argtypes = [ctypes.c_void_p]
     for command in ("config_show", "backup", "backup_list", "backup_show", "verify", "prune",
-                    "restore", "restore_cleanup", "health"):
+                    "restore", "restore_cleanup", "health", "alert_test", "alert_silence",
+                    "alert_unsilence"):
         function = getattr(lib, f"vigia_{command}")
         function.restype = ctypes.c_uint32
         function.argtypes = [ctypes.c_void_p, c_str, out_str]
@@ -217,11 +218,27 @@ class Context:
         args = {k: v for k, v in args.items() if v is not None}
         return self._call(self._lib.vigia_restore, args)
 
-    def health(self, only=None):
+    def health(self, only=None, alert=False):
         """Runs the health checks (or only the names in ``only``), like ``vigia health
         --json``: ``data`` is ``{"status", "checks", "alerts", "silenced"}``; a critical or
-        unknown run is ``ok: false`` with kind ``check_failed`` and its data kept."""
-        return self._call(self._lib.vigia_health, {"only": list(only or [])})
+        unknown run is ``ok: false`` with kind ``check_failed`` and its data kept. With
+        ``alert``, the results count into the incidents of ``[alerting]`` and what changed is
+        sent, like ``--alert``."""
+        return self._call(self._lib.vigia_health, {"only": list(only or []), "alert": bool(alert)})
+
+    def alert_test(self):
+        """Sends a test message on every channel of ``[alerting]``, like ``vigia alert test
+        --json``: code 10 when none is configured, 13 when one refused."""
+        return self._call(self._lib.vigia_alert_test)
+
+    def alert_silence(self, for_, reason):
+        """Sends no alert for ``for_`` (``"2h"``), like ``vigia alert silence --for DUR
+        --reason TEXT --json``; checks still run and count."""
+        return self._call(self._lib.vigia_alert_silence, {"for": str(for_), "reason": str(reason)})
+
+    def alert_unsilence(self):
+        """Ends the silence in force, like ``vigia alert unsilence --json``."""
+        return self._call(self._lib.vigia_alert_unsilence)
 
     def restore_cleanup(self, apply=False, confirm=None):
         """Lists (and with ``apply`` removes) what restores left, like
