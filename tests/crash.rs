@@ -246,6 +246,10 @@ fn a_failure_after_the_swap_swaps_back() {
         "the live database is the one it was"
     );
     assert_eq!(restored_databases(&s).len(), 1, "the restored copy is kept");
+    assert!(
+        !alert_silence(&s).exists(),
+        "the swap's alert silence ends with the undo"
+    );
     let live_files = s.dir.path().join("data/filestore/odoo");
     let count: usize = std::fs::read_dir(&live_files)
         .unwrap()
@@ -331,6 +335,10 @@ fn swap_journal(s: &Stack) -> std::path::PathBuf {
     s.dir.path().join("state/swap-journal.json")
 }
 
+fn alert_silence(s: &Stack) -> std::path::PathBuf {
+    s.dir.path().join("state/alerts/silence-default.json")
+}
+
 /// The live filestore folder's inode: the same folder, not a copy with the same files.
 fn live_folder(s: &Stack) -> u64 {
     use std::os::unix::fs::MetadataExt;
@@ -367,6 +375,12 @@ fn a_restore_killed_at_any_statement_of_the_swap_is_undone_by_the_next_command()
         );
         assert_eq!(out.status.signal(), Some(9), "{point}: {:?}", out.status);
         assert!(swap_journal(&s).exists(), "{point}: the journal is written");
+        // Alerts were silenced for the swap; killed, the silence ends by itself.
+        let silence: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(alert_silence(&s)).unwrap()).unwrap();
+        assert_eq!(silence["by"], "vigia restore", "{point}: {silence}");
+        let until: jiff::Timestamp = silence["until"].as_str().unwrap().parse().unwrap();
+        assert!(until <= jiff::Timestamp::now() + jiff::SignedDuration::from_mins(30));
         assert!(
             s.partners("odoo").contains(live),
             "{point}: odoo is {live} until the next command, not {}",

@@ -12,12 +12,16 @@ use vigia_core::ports::progress::{Progress, ProgressEvent};
 use vigia_core::ports::runtime::{Runtime, RuntimeAction, Service};
 use vigia_core::{CancelToken, Error, ErrorKind, Result};
 use vigia_pg::PgTarget;
+use vigia_runtime::silence::{RunSilence, SilenceFile};
 
 use crate::journal::SwapJournal;
 use crate::phases::Phases;
 use crate::resume::SwapRecovery;
 use crate::swap::{self, Swap};
 use crate::{analyze, compare, sessions};
+
+/// The longest a swap silences alerts: a killed restore cannot silence them for longer.
+const SILENCE_FOR: Duration = Duration::from_mins(30);
 
 /// What a cutover needs, and nothing else.
 pub(crate) struct Cutover<'a> {
@@ -31,6 +35,8 @@ pub(crate) struct Cutover<'a> {
     pub health_timeout: Duration,
     /// The swap journal, `<state-dir>/swap-journal.json`.
     pub journal: &'a Path,
+    /// Alerts are silenced from Odoo's stop until the swap is checked or undone.
+    pub alert_silence: Option<&'a SilenceFile>,
     /// The undo of a failed swap, with the same runtime.
     pub recovery: SwapRecovery,
     pub progress: &'a dyn Progress,
@@ -48,6 +54,27 @@ impl Cutover<'_> {
         phases: &mut Phases<'_>,
     ) -> Result<()> {
         self.cancel.check()?;
+        let silence = self.alert_silence.and_then(|file| {
+            let reason = format!("vigia restore: {} is swapped", self.live_db);
+            RunSilence::begin(file, SILENCE_FOR, &reason, "vigia restore")
+                .inspect_err(|e| tracing::warn!("alerts are not silenced during the swap: {e}"))
+                .ok()
+        });
+        let result = self.swap_checked(swap, expected, phases).await;
+        if let Some(silence) = silence
+            && let Err(e) = silence.end()
+        {
+            tracing::warn!("the restore's alert silence was not ended (it ends by itself): {e}");
+        }
+        result
+    }
+
+    async fn swap_checked(
+        &self,
+        swap: &Swap<'_>,
+        expected: &BTreeMap<String, u64>,
+        phases: &mut Phases<'_>,
+    ) -> Result<()> {
         self.refuse_sessions(Some(swap.restored)).await?;
         let odoo_stopped = self.odoo(false).await?;
         let _signals = vigia_core::signals::DeferredSignals::defer(self.cancel)?;

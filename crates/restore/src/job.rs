@@ -15,6 +15,7 @@ use vigia_core::ports::runtime::Runtime;
 use vigia_core::{CancelToken, Config, Error, Result};
 use vigia_odoo::{Neutralize, NeutralizeReport};
 use vigia_pg::{PgAdmin, PgTarget, RestoreOptions, row_counts};
+use vigia_runtime::silence::SilenceFile;
 
 use crate::cutover::Cutover;
 use crate::phases::Phases;
@@ -76,6 +77,9 @@ pub struct RestoreJob {
     /// `<state-dir>/swap-journal.json`: written before the swap, removed once it is checked
     /// or undone.
     pub swap_journal: PathBuf,
+    /// This environment's alert silence, set while the live database is swapped (None: the
+    /// environment's name cannot name the file, and alerts are not silenced).
+    pub alert_silence: Option<SilenceFile>,
     pub lock_wait: Duration,
     pub os_lock_dir: Option<PathBuf>,
     pub progress: Arc<dyn Progress>,
@@ -168,6 +172,7 @@ impl RestoreJob {
             records_dir: config.state_dir.join("restores"),
             environment: config.environment.clone(),
             swap_journal: swap_journal_path(&config.state_dir),
+            alert_silence: SilenceFile::from_config(config).ok(),
             lock_wait: config.backup.lock_wait.0,
             os_lock_dir: os_lock_dir(config),
             progress: Arc::new(NoProgress),
@@ -227,6 +232,7 @@ impl RestoreJob {
             odoo_url: self.odoo_url.as_deref(),
             health_timeout: self.health_timeout,
             journal: &self.swap_journal,
+            alert_silence: self.alert_silence.as_ref(),
             recovery: self.recovery(),
             progress: self.progress.as_ref(),
             cancel: &self.cancel,

@@ -42,53 +42,58 @@ pub fn env_label(config: &Config) -> Result<&str> {
     }
 }
 
-fn path(config: &Config) -> Result<PathBuf> {
-    Ok(alerts_dir(config).join(format!("silence-{}.json", env_label(config)?)))
+/// The silence file of one environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SilenceFile {
+    path: PathBuf,
 }
 
-/// The silence in force, if any. An expired silence is none; an unreadable file is none
-/// with a warning (a broken file must not hide alerts).
-pub fn current(config: &Config) -> Result<Option<Silence>> {
-    let path = path(config)?;
-    let bytes = match std::fs::read(&path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io("read", &path, e)),
-    };
-    match serde_json::from_slice::<Silence>(&bytes) {
-        Ok(s) if s.until > jiff::Timestamp::now() => Ok(Some(s)),
-        Ok(_) => Ok(None),
-        Err(e) => {
-            tracing::warn!(
-                "{} is not a silence ({e}): alerts are not silenced",
-                path.display()
-            );
-            Ok(None)
+impl SilenceFile {
+    pub fn from_config(config: &Config) -> Result<Self> {
+        Ok(Self {
+            path: alerts_dir(config).join(format!("silence-{}.json", env_label(config)?)),
+        })
+    }
+
+    /// The silence in force, if any. An expired silence is none; an unreadable file is none
+    /// with a warning (a broken file must not hide alerts).
+    pub fn current(&self) -> Result<Option<Silence>> {
+        let bytes = match std::fs::read(&self.path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io("read", &self.path, e)),
+        };
+        match serde_json::from_slice::<Silence>(&bytes) {
+            Ok(s) if s.until > jiff::Timestamp::now() => Ok(Some(s)),
+            Ok(_) => Ok(None),
+            Err(e) => {
+                tracing::warn!(
+                    "{} is not a silence ({e}): alerts are not silenced",
+                    self.path.display()
+                );
+                Ok(None)
+            }
         }
     }
-}
 
-/// Silences alerts for `length` from now, replacing any silence in force.
-pub fn set(config: &Config, length: Duration, reason: &str, by: &str) -> Result<Silence> {
-    let until = jiff::Timestamp::now()
-        .checked_add(jiff::SignedDuration::try_from(length).map_err(too_long)?)
-        .map_err(too_long)?;
-    let silence = Silence {
-        until,
-        reason: reason.to_owned(),
-        by: by.to_owned(),
-    };
-    write(&path(config)?, &silence)?;
-    Ok(silence)
-}
+    /// Silences alerts for `length` from now, replacing any silence in force.
+    pub fn set(&self, length: Duration, reason: &str, by: &str) -> Result<Silence> {
+        let silence = Silence {
+            until: from_now(length)?,
+            reason: reason.to_owned(),
+            by: by.to_owned(),
+        };
+        write(&self.path, &silence)?;
+        Ok(silence)
+    }
 
-/// Ends the silence in force; false when there was none.
-pub fn clear(config: &Config) -> Result<bool> {
-    let path = path(config)?;
-    match std::fs::remove_file(&path) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(Error::io("remove", &path, e)),
+    /// Ends the silence in force; false when there was no file.
+    pub fn clear(&self) -> Result<bool> {
+        match std::fs::remove_file(&self.path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(Error::io("remove", &self.path, e)),
+        }
     }
 }
 
@@ -96,33 +101,37 @@ pub fn clear(config: &Config) -> Result<bool> {
 /// It never shortens an operator's longer silence, and ends only its own.
 #[derive(Debug)]
 pub struct RunSilence {
-    config: Config,
+    file: SilenceFile,
     mine: Option<Silence>,
 }
 
 impl RunSilence {
     /// Silences for at most `length`, unless a longer silence is already in force.
-    pub fn begin(config: &Config, length: Duration, reason: &str, by: &str) -> Result<Self> {
-        let ends = jiff::Timestamp::now()
-            .checked_add(jiff::SignedDuration::try_from(length).map_err(too_long)?)
-            .map_err(too_long)?;
-        let mine = match current(config)? {
+    pub fn begin(file: &SilenceFile, length: Duration, reason: &str, by: &str) -> Result<Self> {
+        let ends = from_now(length)?;
+        let mine = match file.current()? {
             Some(s) if s.until >= ends => None,
-            _ => Some(set(config, length, reason, by)?),
+            _ => Some(file.set(length, reason, by)?),
         };
         Ok(Self {
-            config: config.clone(),
+            file: file.clone(),
             mine,
         })
     }
 
     /// Ends the silence if it is still the one this run set.
     pub fn end(self) -> Result<()> {
-        match (&self.mine, current(&self.config)?) {
-            (Some(mine), Some(now)) if *mine == now => clear(&self.config).map(|_| ()),
+        match (&self.mine, self.file.current()?) {
+            (Some(mine), Some(now)) if *mine == now => self.file.clear().map(|_| ()),
             _ => Ok(()),
         }
     }
+}
+
+fn from_now(length: Duration) -> Result<jiff::Timestamp> {
+    jiff::SignedDuration::try_from(length)
+        .map_err(too_long)
+        .and_then(|d| jiff::Timestamp::now().checked_add(d).map_err(too_long))
 }
 
 fn write(path: &Path, silence: &Silence) -> Result<()> {
@@ -156,46 +165,54 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let staging = config(dir.path(), Some("staging"));
         let base = config(dir.path(), None);
-        assert_eq!(current(&staging).unwrap(), None);
-        let s = set(&staging, Duration::from_hours(1), "upgrade", "ana@erp").unwrap();
-        assert_eq!(current(&staging).unwrap(), Some(s));
-        assert_eq!(current(&base).unwrap(), None, "another environment");
+        let (staging, base) = (
+            SilenceFile::from_config(&staging).unwrap(),
+            SilenceFile::from_config(&base).unwrap(),
+        );
+        assert_eq!(staging.current().unwrap(), None);
+        let s = staging
+            .set(Duration::from_hours(1), "upgrade", "ana@erp")
+            .unwrap();
+        assert_eq!(staging.current().unwrap(), Some(s));
+        assert_eq!(base.current().unwrap(), None, "another environment");
         assert!(dir.path().join("alerts/silence-staging.json").exists());
-        set(&base, Duration::ZERO, "over", "ana@erp").unwrap();
-        assert_eq!(current(&base).unwrap(), None, "expired");
-        assert!(clear(&staging).unwrap());
-        assert!(!clear(&staging).unwrap());
+        base.set(Duration::ZERO, "over", "ana@erp").unwrap();
+        assert_eq!(base.current().unwrap(), None, "expired");
+        assert!(staging.clear().unwrap());
+        assert!(!staging.clear().unwrap());
     }
 
     #[test]
     fn a_broken_file_silences_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let c = config(dir.path(), None);
+        let c = SilenceFile::from_config(&config(dir.path(), None)).unwrap();
         std::fs::create_dir_all(dir.path().join("alerts")).unwrap();
         std::fs::write(dir.path().join("alerts/silence-default.json"), b"{nope").unwrap();
-        assert_eq!(current(&c).unwrap(), None);
+        assert_eq!(c.current().unwrap(), None);
     }
 
     #[test]
     fn a_run_never_shortens_an_operators_silence_and_ends_only_its_own() {
         let dir = tempfile::tempdir().unwrap();
-        let c = config(dir.path(), None);
-        let long = set(&c, Duration::from_hours(2), "maintenance", "ana@erp").unwrap();
+        let c = SilenceFile::from_config(&config(dir.path(), None)).unwrap();
+        let long = c
+            .set(Duration::from_hours(2), "maintenance", "ana@erp")
+            .unwrap();
         let run = RunSilence::begin(&c, Duration::from_mins(10), "restore", "vigia").unwrap();
-        assert_eq!(current(&c).unwrap(), Some(long.clone()));
+        assert_eq!(c.current().unwrap(), Some(long.clone()));
         run.end().unwrap();
-        assert_eq!(current(&c).unwrap(), Some(long), "the operator's stays");
-        clear(&c).unwrap();
+        assert_eq!(c.current().unwrap(), Some(long), "the operator's stays");
+        c.clear().unwrap();
         let run = RunSilence::begin(&c, Duration::from_mins(10), "restore", "vigia").unwrap();
-        assert_eq!(current(&c).unwrap().unwrap().reason, "restore");
+        assert_eq!(c.current().unwrap().unwrap().reason, "restore");
         run.end().unwrap();
-        assert_eq!(current(&c).unwrap(), None);
+        assert_eq!(c.current().unwrap(), None);
     }
 
     #[test]
     fn an_environment_name_that_is_not_a_file_name_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let c = config(dir.path(), Some("../x"));
-        assert!(current(&c).is_err());
+        assert!(SilenceFile::from_config(&c).is_err());
     }
 }

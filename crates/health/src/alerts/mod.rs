@@ -16,8 +16,8 @@ use vigia_core::config::HumanDuration;
 use vigia_core::ports::check::CheckResult;
 use vigia_core::ports::notifier::{Alert, Notifier};
 use vigia_core::{Config, Error, ErrorKind, Result};
-use vigia_runtime::silence;
 pub use vigia_runtime::silence::Silence;
+use vigia_runtime::silence::{self, SilenceFile};
 
 use self::incidents::{Event, EventKind, Policy};
 
@@ -38,7 +38,7 @@ pub struct ChannelResult {
 
 /// The channels and the policy of `[alerting]`, for one environment.
 pub struct Alerting {
-    config: Config,
+    silence: SilenceFile,
     policy: Policy,
     channels: Vec<Arc<dyn Notifier>>,
     dir: PathBuf,
@@ -89,7 +89,7 @@ impl Alerting {
             .with_key("alerting"));
         }
         Ok(Self {
-            config: config.clone(),
+            silence: SilenceFile::from_config(config)?,
             policy: Policy::from_config(a),
             channels,
             dir: silence::alerts_dir(config),
@@ -102,14 +102,14 @@ impl Alerting {
         &self,
         results: Vec<CheckResult>,
     ) -> Result<(Vec<AlertSent>, Option<Silence>)> {
-        let (config, dir, env, policy) = (
-            self.config.clone(),
+        let (silence, dir, env, policy) = (
+            self.silence.clone(),
             self.dir.clone(),
             self.env.clone(),
             self.policy,
         );
         let (mut locked, events, silenced) = vigia_core::task::blocking("alert state", move || {
-            let silenced = silence::current(&config)?;
+            let silenced = silence.current()?;
             let mut locked = state_file::Locked::open(&dir, &env)?;
             let events = locked
                 .state
@@ -246,7 +246,7 @@ pub fn silence(config: &Config, request: &SilenceRequest) -> Result<Silence> {
         .or_else(|_| std::env::var("USER"))
         .unwrap_or_else(|_| "unknown".to_owned());
     let by = format!("{user}@{}", vigia_core::process::hostname());
-    silence::set(config, request.length.0, reason, &by)
+    SilenceFile::from_config(config)?.set(request.length.0, reason, &by)
 }
 
 /// What `vigia alert unsilence` answers.
@@ -259,7 +259,8 @@ pub struct Unsilenced {
 impl vigia_core::Outcome for Unsilenced {}
 
 pub fn unsilence(config: &Config) -> Result<Unsilenced> {
-    let in_force = silence::current(config)?.is_some();
-    silence::clear(config)?;
+    let file = SilenceFile::from_config(config)?;
+    let in_force = file.current()?.is_some();
+    file.clear()?;
     Ok(Unsilenced { ended: in_force })
 }
