@@ -58,6 +58,7 @@ impl Restores for Stack {
             records_dir: self.keys.path().join("restores"),
             environment: None,
             swap_journal: vigia_restore::swap_journal_path(self.keys.path()),
+            alert_silence: None,
             lock_wait: std::time::Duration::ZERO,
             os_lock_dir: self.job.os_lock_dir.clone(),
             progress: Arc::new(NoProgress),
