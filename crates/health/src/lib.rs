@@ -7,6 +7,7 @@
 
 pub mod alerts;
 mod checks;
+mod heartbeat;
 mod http;
 pub mod names;
 mod report;

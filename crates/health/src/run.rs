@@ -11,6 +11,7 @@ use vigia_core::ports::check::{Check, CheckResult, CheckStatus};
 use vigia_core::{Config, Error, Result};
 
 use crate::alerts::Alerting;
+use crate::heartbeat::Heartbeat;
 use crate::report::HealthReport;
 use crate::{checks, names, textfile};
 
@@ -34,6 +35,8 @@ pub struct HealthRun {
     pub textfile: Option<PathBuf>,
     /// `--alert`: where the results go after the run.
     pub alerting: Option<Alerting>,
+    /// `[health] heartbeat-url`, fetched after every run.
+    pub heartbeat: Option<Heartbeat>,
 }
 
 impl std::fmt::Debug for HealthRun {
@@ -78,6 +81,7 @@ impl HealthRun {
             timeout: config.health.timeout.0,
             textfile: Some(config.state_dir.join(textfile::HEALTH_METRICS_FILE)),
             alerting,
+            heartbeat: Heartbeat::from_config(config)?,
         })
     }
 
@@ -105,6 +109,11 @@ impl HealthRun {
                 Ok((sent, silenced)) => (report.alerts, report.silenced) = (sent, silenced),
                 Err(e) => tracing::warn!("no alert was sent: {e}"),
             }
+        }
+        if let Some(heartbeat) = &self.heartbeat
+            && let Err(e) = heartbeat.beat().await
+        {
+            tracing::warn!("{e}");
         }
         report
     }
@@ -170,6 +179,7 @@ mod tests {
             partial: false,
             textfile: None,
             alerting: None,
+            heartbeat: None,
         };
         let started = Instant::now();
         let report = run.run().await;

@@ -1,6 +1,7 @@
 //! `state-dir/vigia-health.prom`: the checks' results in Prometheus' classic text format, for
 //! node_exporter's textfile collector. Written whole under a temporary name and renamed
-//! (`write_durably`), so a scrape never reads half a file. A run of some checks (`--only`) replaces only their series.
+//! (`write_durably`), so a scrape never reads half a file. A run of some checks (`--only`)
+//! replaces only their series. The e-invoice counts are gauges of their own.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -14,10 +15,46 @@ pub const HEALTH_METRICS_FILE: &str = "vigia-health.prom";
 const STATUS: &str = "vigia_check_status";
 const DURATION: &str = "vigia_check_duration_seconds";
 
+/// A gauge taken from a check's evidence: one series per field, labelled `label`.
+struct Gauge {
+    metric: &'static str,
+    help: &'static str,
+    /// The check whose evidence holds it (and whose `--only` run replaces it).
+    check: &'static str,
+    label: &'static str,
+    /// (evidence key, label value).
+    fields: &'static [(&'static str, &'static str)],
+}
+
+const GAUGES: [Gauge; 2] = [
+    Gauge {
+        metric: "vigia_einvoice_documents",
+        help: "E-invoice documents: failed within [einvoice] failed-window, stuck past \
+               stuck-after, accepted without their e-mail.",
+        check: "einvoice.documents",
+        label: "state",
+        fields: &[
+            ("failed", "failed"),
+            ("stuck", "stuck"),
+            ("email_backlog", "email_backlog"),
+        ],
+    },
+    Gauge {
+        metric: "vigia_einvoice_queue_backlog",
+        help: "Rows waiting in the e-invoicing module's queues.",
+        check: "einvoice.queues",
+        label: "queue",
+        fields: &[("retry_backlog", "retry"), ("pos_backlog", "pos")],
+    },
+];
+
+/// One sample: its metric and rendered labels, and the check that owns it.
+type Series = BTreeMap<(&'static str, String), (String, String)>;
+
 /// Writes `results` (skipped ones left out) into `path`; a `partial` run (`--only`) keeps
 /// the series of the checks it did not include, a full one replaces the file.
 pub fn write(path: &Path, results: &[CheckResult], partial: bool) -> Result<()> {
-    let mut series: BTreeMap<(&str, String), String> = BTreeMap::new();
+    let mut series = Series::new();
     let previous = if partial {
         std::fs::read_to_string(path).unwrap_or_default()
     } else {
@@ -25,42 +62,67 @@ pub fn write(path: &Path, results: &[CheckResult], partial: bool) -> Result<()> 
     };
     let ran: Vec<&str> = results.iter().map(|r| r.name.as_str()).collect();
     for line in previous.lines() {
-        if let Some((metric, check, value)) = parse(line)
-            && !ran.contains(&check.as_str())
+        if let Some((metric, labels, owner, value)) = parse(line)
+            && !ran.contains(&owner.as_str())
         {
-            series.insert((metric, check), value.to_owned());
+            series.insert((metric, labels), (owner, value.to_owned()));
         }
     }
     for r in results.iter().filter(|r| r.status != CheckStatus::Skipped) {
-        let code = r.status.plugin_code();
-        series.insert((STATUS, r.name.clone()), code.to_string());
-        let seconds = r.duration_ms as f64 / 1000.0;
-        series.insert((DURATION, r.name.clone()), format!("{seconds:.3}"));
+        let mut add = |metric, value: String| {
+            let labels = format!("check=\"{}\"", escape(&r.name));
+            series.insert((metric, labels), (r.name.clone(), value));
+        };
+        add(STATUS, r.status.plugin_code().to_string());
+        add(DURATION, format!("{:.3}", r.duration_ms as f64 / 1000.0));
+        for gauge in GAUGES.iter().filter(|g| g.check == r.name) {
+            for (key, label) in gauge.fields {
+                if let Some(n) = r.evidence.get(key).and_then(serde_json::Value::as_i64) {
+                    let labels = format!("{}=\"{label}\"", gauge.label);
+                    series.insert((gauge.metric, labels), (r.name.clone(), n.to_string()));
+                }
+            }
+        }
     }
     let mut text = String::new();
-    for (metric, help) in [
+    let metrics = [
         (
             STATUS,
             "Health check result: 0 ok, 1 warning, 2 critical, 3 unknown.",
         ),
         (DURATION, "How long the health check took."),
-    ] {
+    ]
+    .into_iter()
+    .chain(GAUGES.iter().map(|g| (g.metric, g.help)));
+    for (metric, help) in metrics {
+        let samples: Vec<_> = series.iter().filter(|((m, _), _)| *m == metric).collect();
+        if samples.is_empty() && ![STATUS, DURATION].contains(&metric) {
+            continue;
+        }
         let _ = writeln!(text, "# HELP {metric} {help}\n# TYPE {metric} gauge");
-        for ((_, check), value) in series.iter().filter(|((m, _), _)| *m == metric) {
-            let _ = writeln!(text, "{metric}{{check=\"{}\"}} {value}", escape(check));
+        for ((_, labels), (_, value)) in samples {
+            let _ = writeln!(text, "{metric}{{{labels}}} {value}");
         }
     }
     replace(path, text.as_bytes())
 }
 
-/// `metric{check="name"} value` of one of ours.
-fn parse(line: &str) -> Option<(&'static str, String, &str)> {
-    let metric = [STATUS, DURATION]
-        .into_iter()
-        .find(|m| line.starts_with(&format!("{m}{{")))?;
-    let rest = line.strip_prefix(metric)?.strip_prefix("{check=\"")?;
-    let (label, value) = rest.rsplit_once("\"} ")?;
-    Some((metric, unescape(label), value))
+/// `metric{labels} value` of one of ours: the metric, the labels as written, the check that
+/// owns the sample, and the value.
+fn parse(line: &str) -> Option<(&'static str, String, String, &str)> {
+    let (name, rest) = line.split_once('{')?;
+    let (labels, value) = rest.rsplit_once("} ")?;
+    if let Some(metric) = [STATUS, DURATION].into_iter().find(|m| *m == name) {
+        let check = labels.strip_prefix("check=\"")?.strip_suffix('"')?;
+        return Some((metric, labels.to_owned(), unescape(check), value));
+    }
+    let gauge = GAUGES.iter().find(|g| g.metric == name)?;
+    Some((
+        gauge.metric,
+        labels.to_owned(),
+        gauge.check.to_owned(),
+        value,
+    ))
 }
 
 fn escape(label: &str) -> String {
@@ -139,6 +201,49 @@ mod tests {
         write(&path, &[result("postgres", CheckStatus::Ok)], false).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(!text.contains("disk:/srv"), "{text}");
+    }
+
+    #[test]
+    fn e_invoice_counts_are_gauges_owned_by_their_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(HEALTH_METRICS_FILE);
+        let mut documents = result("einvoice.documents", CheckStatus::Warning);
+        documents.evidence = serde_json::json!({"failed": 3, "stuck": 0, "email_backlog": 12});
+        let mut queues = result("einvoice.queues", CheckStatus::Ok);
+        queues.evidence = serde_json::json!({"retry_backlog": 4, "pos_backlog": null});
+        write(&path, &[documents, queues], false).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains("vigia_einvoice_documents{state=\"failed\"} 3\n"),
+            "{text}"
+        );
+        assert!(text.contains("vigia_einvoice_documents{state=\"email_backlog\"} 12\n"));
+        assert!(text.contains("vigia_einvoice_queue_backlog{queue=\"retry\"} 4\n"));
+        assert!(
+            !text.contains("queue=\"pos\""),
+            "no table, no series: {text}"
+        );
+        // An --only run of another check keeps them; a run of their check replaces them.
+        write(&path, &[result("memory", CheckStatus::Ok)], true).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains("vigia_einvoice_documents{state=\"failed\"} 3\n"),
+            "{text}"
+        );
+        let mut documents = result("einvoice.documents", CheckStatus::Ok);
+        documents.evidence = serde_json::json!({"failed": 0, "stuck": 0, "email_backlog": 0});
+        write(&path, &[documents], true).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains("vigia_einvoice_documents{state=\"failed\"} 0\n"),
+            "{text}"
+        );
+        assert!(text.contains("vigia_einvoice_queue_backlog{queue=\"retry\"} 4\n"));
+        assert_eq!(
+            text.matches("# TYPE vigia_einvoice_documents gauge")
+                .count(),
+            1
+        );
     }
 
     #[test]

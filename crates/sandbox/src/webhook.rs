@@ -1,6 +1,6 @@
 //! A Slack-compatible webhook receiver on a real socket: every POST body is kept as JSON
-//! (`vigia-sandbox serve webhook` prints each as one line). It answers a set status, so a
-//! test can make the channel refuse.
+//! (`vigia-sandbox serve webhook` prints each as one line), and every GET's path (a
+//! heartbeat). It answers a set status, so a test can make the channel refuse.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -20,6 +20,7 @@ type Sink = Arc<dyn Fn(serde_json::Value) + Send + Sync>;
 pub struct WebhookServer {
     addr: SocketAddr,
     received: Arc<Mutex<Vec<serde_json::Value>>>,
+    gets: Arc<Mutex<Vec<String>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -54,10 +55,12 @@ impl WebhookServer {
             keep.lock().expect("not poisoned").push(value.clone());
             sink(value);
         });
-        let task = tokio::spawn(accept_loop(listener, status, sink));
+        let gets = Arc::new(Mutex::new(Vec::new()));
+        let task = tokio::spawn(accept_loop(listener, status, sink, Arc::clone(&gets)));
         Ok(Self {
             addr,
             received,
+            gets,
             task,
         })
     }
@@ -71,6 +74,11 @@ impl WebhookServer {
     pub fn received(&self) -> Vec<serde_json::Value> {
         self.received.lock().expect("not poisoned").clone()
     }
+
+    /// The path and query of every GET so far.
+    pub fn gets(&self) -> Vec<String> {
+        self.gets.lock().expect("not poisoned").clone()
+    }
 }
 
 impl Drop for WebhookServer {
@@ -79,14 +87,24 @@ impl Drop for WebhookServer {
     }
 }
 
-async fn accept_loop(listener: TcpListener, status: StatusCode, sink: Sink) {
+async fn accept_loop(
+    listener: TcpListener,
+    status: StatusCode,
+    sink: Sink,
+    gets: Arc<Mutex<Vec<String>>>,
+) {
     let http = ConnBuilder::new(TokioExecutor::new());
     while let Ok((socket, _)) = listener.accept().await {
-        let sink = Arc::clone(&sink);
+        let (sink, gets) = (Arc::clone(&sink), Arc::clone(&gets));
         let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-            let sink = Arc::clone(&sink);
+            let (sink, gets) = (Arc::clone(&sink), Arc::clone(&gets));
             async move {
                 let post = req.method() == Method::POST;
+                let get = req.method() == Method::GET;
+                if get {
+                    let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
+                    gets.lock().expect("not poisoned").push(path.to_owned());
+                }
                 let body = req
                     .into_body()
                     .collect()

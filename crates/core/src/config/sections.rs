@@ -309,6 +309,9 @@ pub struct HealthConfig {
     /// `odoo.log` counts errors newer than this.
     #[serde(default = "default_log_window")]
     pub log_window: HumanDuration,
+    /// A dead man's switch: fetched (GET) after every run, so that a monitor that stops
+    /// running is noticed elsewhere. A secret: such URLs carry a token.
+    pub heartbeat_url: Option<SecretRef>,
 }
 
 const fn default_log_window() -> HumanDuration {
@@ -328,6 +331,7 @@ impl Default for HealthConfig {
             ca_file: None,
             log_file: None,
             log_window: default_log_window(),
+            heartbeat_url: None,
         }
     }
 }

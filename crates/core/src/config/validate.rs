@@ -286,6 +286,11 @@ pub(crate) fn secrets_mut(s: &mut Settings) -> Vec<(&'static str, &mut SecretRef
     if let Some(r) = &mut s.redis {
         add(&mut out, "redis.password", r.password.as_mut());
     }
+    add(
+        &mut out,
+        "health.heartbeat-url",
+        s.health.heartbeat_url.as_mut(),
+    );
     if let Some(a) = &mut s.alerting {
         add(&mut out, "alerting.smtp-password", a.smtp_password.as_mut());
         add(&mut out, "alerting.webhook-url", a.webhook_url.as_mut());

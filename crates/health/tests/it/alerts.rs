@@ -232,3 +232,32 @@ async fn a_corrupt_state_file_is_rebuilt() {
         serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
     assert_eq!(rebuilt["checks"]["odoo.internal"]["bad_runs"], 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_run_fetches_the_heartbeat_and_a_dead_one_is_only_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let beat = WebhookServer::start(0, 200).await.unwrap();
+    let file = dir.path().join("heartbeat");
+    std::fs::write(&file, format!("{}?token=s3cr3t", beat.url())).unwrap();
+    std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let text = format!(
+        "state-dir = \"{}\"\n[odoo]\ndatabase = \"odoo\"\n[health]\nheartbeat-url = \"file:{}\"\n",
+        dir.path().join("state").display(),
+        file.display()
+    );
+    let c = ConfigSource::from_text(text, None)
+        .unwrap()
+        .load(None)
+        .unwrap();
+    let request = HealthRequest {
+        only: vec!["memory".into()],
+        alert: false,
+    };
+    let run = HealthRun::from_config(&c, &request).unwrap();
+    run.run().await;
+    run.run().await;
+    assert_eq!(beat.gets(), ["/hook?token=s3cr3t", "/hook?token=s3cr3t"]);
+    drop(beat);
+    let report = run.run().await;
+    assert_eq!(report.checks.len(), 1, "a dead heartbeat is not a result");
+}

@@ -145,6 +145,20 @@ async fn einvoice_documents_and_queues_against_the_modules_thresholds() {
     assert_eq!(docs.status, CheckStatus::Critical, "{docs:?}");
     assert_eq!(docs.evidence["stuck"], 21);
     assert_eq!(status(&report, "einvoice.queues"), CheckStatus::Critical);
+    let textfile = dir
+        .path()
+        .join("state")
+        .join(vigia_health::HEALTH_METRICS_FILE);
+    let metrics = std::fs::read_to_string(&textfile).unwrap();
+    assert!(
+        metrics.contains("vigia_einvoice_documents{state=\"stuck\"} 21\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("vigia_einvoice_queue_backlog{queue=\"pos\"} 51\n"),
+        "{metrics}"
+    );
+    crate::promtool_accepts(&textfile);
 
     // Without the module's tables: skipped, not a crash.
     s.cluster.create_database("plain").unwrap();

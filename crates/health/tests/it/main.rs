@@ -76,3 +76,20 @@ fn check<'a>(report: &'a HealthReport, name: &str) -> &'a CheckResult {
 fn status(report: &HealthReport, name: &str) -> CheckStatus {
     check(report, name).status
 }
+
+/// `promtool check metrics` accepts the textfile.
+fn promtool_accepts(file: &Path) {
+    let checked = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::fs::File::open(file).unwrap())
+        .output();
+    let Ok(checked) = checked else {
+        panic!("promtool is missing: install the Debian package prometheus");
+    };
+    assert!(
+        checked.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+}
