@@ -119,7 +119,7 @@ fn config_show_picks_the_environment_and_shows_no_secret() {
     let config = dir.path().join("vigia.toml");
     std::fs::write(
         &config,
-        "[odoo]\ndatabase = \"odoo\"\n[alerting]\nsmtp-url = \"smtp://ops:hunter2@mail.example.cr:587\"\n\
+        "[odoo]\ndatabase = \"odoo\"\n[alerting]\nsmtp-url = \"smtp://hunter2@mail.example.cr:587\"\n\
          [environments.staging]\nodoo.database = \"odoo_staging\"\n",
     )
     .unwrap();

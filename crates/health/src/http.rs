@@ -23,3 +23,12 @@ pub(crate) fn error_chain(e: &reqwest::Error) -> String {
     }
     text
 }
+
+/// `localhost` or a loopback address (IPv6 with or without its brackets).
+pub(crate) fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}

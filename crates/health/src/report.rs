@@ -17,6 +17,9 @@ pub struct HealthReport {
     pub alerts: Vec<AlertSent>,
     /// With `--alert`: the silence in force, if any (nothing was sent).
     pub silenced: Option<Silence>,
+    /// With `--alert`: why alerting itself failed (the state could not be locked, read or
+    /// written), so that a monitor sees it was not alerting; null when it worked.
+    pub alert_error: Option<String>,
 }
 
 impl HealthReport {
@@ -31,6 +34,7 @@ impl HealthReport {
             checks,
             alerts: Vec::new(),
             silenced: None,
+            alert_error: None,
         }
     }
 

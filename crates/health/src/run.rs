@@ -105,9 +105,12 @@ impl HealthRun {
             }
         }
         if let Some(alerting) = &self.alerting {
-            match alerting.notify(report.checks.clone()).await {
+            match alerting.notify(report.checks.clone(), self.partial).await {
                 Ok((sent, silenced)) => (report.alerts, report.silenced) = (sent, silenced),
-                Err(e) => tracing::warn!("no alert was sent: {e}"),
+                Err(e) => {
+                    tracing::warn!("alerting failed: {e}");
+                    report.alert_error = Some(e.to_string());
+                }
             }
         }
         if let Some(heartbeat) = &self.heartbeat

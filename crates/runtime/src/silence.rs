@@ -9,6 +9,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use vigia_core::{Config, Error, Result};
 
+/// The longest silence: alerts cannot be forgotten for ever, whatever the file says.
+pub const LONGEST: Duration = Duration::from_hours(30 * 24);
+
 /// A silence in force: the JSON of `silenced` in a health report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -55,23 +58,38 @@ impl SilenceFile {
         })
     }
 
-    /// The silence in force, if any. An expired silence is none; an unreadable file is none
-    /// with a warning (a broken file must not hide alerts).
-    pub fn current(&self) -> Result<Option<Silence>> {
+    /// The silence in force, if any. An expired silence is none; a file that cannot be read
+    /// or is not a silence (or ends further away than [`LONGEST`]) is none with a warning:
+    /// a broken file must not hide alerts.
+    pub fn current(&self) -> Option<Silence> {
         let bytes = match std::fs::read(&self.path) {
             Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::io("read", &self.path, e)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(e) => {
+                tracing::warn!(
+                    "cannot read {} ({e}): alerts are not silenced",
+                    self.path.display()
+                );
+                return None;
+            }
         };
+        let now = jiff::Timestamp::now();
         match serde_json::from_slice::<Silence>(&bytes) {
-            Ok(s) if s.until > jiff::Timestamp::now() => Ok(Some(s)),
-            Ok(_) => Ok(None),
+            Ok(s) if s.until <= now => None,
+            Ok(s) if from_now(LONGEST).is_ok_and(|limit| s.until <= limit) => Some(s),
+            Ok(_) => {
+                tracing::warn!(
+                    "{} silences for longer than the longest silence: alerts are not silenced",
+                    self.path.display()
+                );
+                None
+            }
             Err(e) => {
                 tracing::warn!(
                     "{} is not a silence ({e}): alerts are not silenced",
                     self.path.display()
                 );
-                Ok(None)
+                None
             }
         }
     }
@@ -98,32 +116,42 @@ impl SilenceFile {
 }
 
 /// A silence a run holds while it takes the stack down on purpose (a restore swap, a deploy).
-/// It never shortens an operator's longer silence, and ends only its own.
+/// It never shortens an operator's silence: a longer one is left alone, a shorter one is
+/// put back when the run ends.
 #[derive(Debug)]
 pub struct RunSilence {
     file: SilenceFile,
     mine: Option<Silence>,
+    replaced: Option<Silence>,
 }
 
 impl RunSilence {
     /// Silences for at most `length`, unless a longer silence is already in force.
     pub fn begin(file: &SilenceFile, length: Duration, reason: &str, by: &str) -> Result<Self> {
         let ends = from_now(length)?;
-        let mine = match file.current()? {
-            Some(s) if s.until >= ends => None,
-            _ => Some(file.set(length, reason, by)?),
+        let (mine, replaced) = match file.current() {
+            Some(s) if s.until >= ends => (None, None),
+            other => (Some(file.set(length, reason, by)?), other),
         };
         Ok(Self {
             file: file.clone(),
             mine,
+            replaced,
         })
     }
 
-    /// Ends the silence if it is still the one this run set.
+    /// Ends the silence if it is still the one this run set, putting back the one it
+    /// replaced while that one still runs.
     pub fn end(self) -> Result<()> {
-        match (&self.mine, self.file.current()?) {
-            (Some(mine), Some(now)) if *mine == now => self.file.clear().map(|_| ()),
-            _ => Ok(()),
+        let Some(mine) = &self.mine else {
+            return Ok(());
+        };
+        if self.file.current().as_ref() != Some(mine) {
+            return Ok(());
+        }
+        match self.replaced.filter(|r| r.until > jiff::Timestamp::now()) {
+            Some(replaced) => write(&self.file.path, &replaced),
+            None => self.file.clear().map(|_| ()),
         }
     }
 }
@@ -169,15 +197,15 @@ mod tests {
             SilenceFile::from_config(&staging).unwrap(),
             SilenceFile::from_config(&base).unwrap(),
         );
-        assert_eq!(staging.current().unwrap(), None);
+        assert_eq!(staging.current(), None);
         let s = staging
             .set(Duration::from_hours(1), "upgrade", "ana@erp")
             .unwrap();
-        assert_eq!(staging.current().unwrap(), Some(s));
-        assert_eq!(base.current().unwrap(), None, "another environment");
+        assert_eq!(staging.current(), Some(s));
+        assert_eq!(base.current(), None, "another environment");
         assert!(dir.path().join("alerts/silence-staging.json").exists());
         base.set(Duration::ZERO, "over", "ana@erp").unwrap();
-        assert_eq!(base.current().unwrap(), None, "expired");
+        assert_eq!(base.current(), None, "expired");
         assert!(staging.clear().unwrap());
         assert!(!staging.clear().unwrap());
     }
@@ -188,7 +216,10 @@ mod tests {
         let c = SilenceFile::from_config(&config(dir.path(), None)).unwrap();
         std::fs::create_dir_all(dir.path().join("alerts")).unwrap();
         std::fs::write(dir.path().join("alerts/silence-default.json"), b"{nope").unwrap();
-        assert_eq!(c.current().unwrap(), None);
+        assert_eq!(c.current(), None);
+        c.set(LONGEST + Duration::from_hours(1), "for ever", "x")
+            .unwrap();
+        assert_eq!(c.current(), None, "longer than the longest silence");
     }
 
     #[test]
@@ -199,14 +230,18 @@ mod tests {
             .set(Duration::from_hours(2), "maintenance", "ana@erp")
             .unwrap();
         let run = RunSilence::begin(&c, Duration::from_mins(10), "restore", "vigia").unwrap();
-        assert_eq!(c.current().unwrap(), Some(long.clone()));
+        assert_eq!(c.current(), Some(long.clone()));
         run.end().unwrap();
-        assert_eq!(c.current().unwrap(), Some(long), "the operator's stays");
+        assert_eq!(c.current(), Some(long), "the operator's stays");
+        let short = c.set(Duration::from_mins(5), "reboot", "ana@erp").unwrap();
+        let run = RunSilence::begin(&c, Duration::from_mins(10), "restore", "vigia").unwrap();
+        assert_eq!(c.current().unwrap().reason, "restore");
+        run.end().unwrap();
+        assert_eq!(c.current(), Some(short), "the shorter one is put back");
         c.clear().unwrap();
         let run = RunSilence::begin(&c, Duration::from_mins(10), "restore", "vigia").unwrap();
-        assert_eq!(c.current().unwrap().unwrap().reason, "restore");
         run.end().unwrap();
-        assert_eq!(c.current().unwrap(), None);
+        assert_eq!(c.current(), None);
     }
 
     #[test]

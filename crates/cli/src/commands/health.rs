@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use vigia_core::Result;
 use vigia_core::ports::check::CheckStatus;
+use vigia_health::alerts::AlertSent;
 use vigia_health::{HealthReport, HealthRequest, HealthRun, plugin_line};
 
 use super::{load_config, runtime};
@@ -52,8 +53,41 @@ impl Human for HealthReport {
                 c.name, c.duration_ms, c.summary
             );
         }
+        for a in &self.alerts {
+            for c in &a.channels {
+                let _ = match &c.error {
+                    None => writeln!(out, "alert: {} {} sent by {}", a.check, event(a), c.channel),
+                    Some(e) => writeln!(
+                        out,
+                        "alert: {} {} NOT sent by {} (retried next run): {e}",
+                        a.check,
+                        event(a),
+                        c.channel
+                    ),
+                };
+            }
+        }
+        if let Some(s) = &self.silenced {
+            let _ = writeln!(
+                out,
+                "alerts silenced until {} ({}, by {})",
+                s.until.strftime("%Y-%m-%d %H:%M UTC"),
+                s.reason,
+                s.by
+            );
+        }
+        if let Some(e) = &self.alert_error {
+            let _ = writeln!(out, "ALERTING FAILED: {e}");
+        }
         out
     }
+}
+
+fn event(a: &AlertSent) -> String {
+    serde_json::to_value(a.event)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 fn label(status: CheckStatus) -> &'static str {

@@ -56,7 +56,7 @@ fn mask(s: &str) -> String {
 }
 
 /// `scheme://user:secret@host` -> `scheme://***@host`: a user alone may be a token too.
-fn mask_url_userinfo(s: &str) -> String {
+pub(crate) fn mask_url_userinfo(s: &str) -> String {
     let Some((scheme, rest)) = s.split_once("://") else {
         return s.to_owned();
     };

@@ -297,3 +297,26 @@ fn config_show_displays_the_tls_keys() {
         "the default is shown"
     );
 }
+
+#[test]
+fn an_smtp_password_in_the_url_is_refused_and_never_echoed() {
+    for url in [
+        "smtp://ops:hunter2@mail.example.cr:587",
+        "smtpx://ops:hunter2@mail.example.cr",
+    ] {
+        let text = format!(
+            "[odoo]\ndatabase = \"odoo\"\n[alerting]\nemail-to = [\"ops@example.cr\"]\n\
+             email-from = \"vigia@example.cr\"\nsmtp-url = \"{url}\"\n"
+        );
+        let err = crate::ConfigSource::from_text(text, None)
+            .unwrap()
+            .load(None)
+            .unwrap_err();
+        assert_eq!(
+            err.context().key.as_deref(),
+            Some("alerting.smtp-url"),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+}

@@ -186,13 +186,28 @@ pub(crate) fn validate(s: &Settings) -> Vec<(String, String)> {
                 bad(key, "must be at least 1".into());
             }
         }
-        if let Some(url) = &a.smtp_url
-            && !(url.starts_with("smtp://") || url.starts_with("smtps://"))
-        {
-            bad(
-                "alerting.smtp-url",
-                format!("`{url}` is not an smtp:// or smtps:// URL"),
-            );
+        if let Some(url) = &a.smtp_url {
+            // Shown without its user part: a password written there must not be echoed.
+            let shown = super::show::mask_url_userinfo(url);
+            let userinfo = url
+                .split_once("://")
+                .map(|(_, rest)| &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())])
+                .and_then(|authority| authority.rsplit_once('@'))
+                .map(|(userinfo, _)| userinfo);
+            if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
+                bad(
+                    "alerting.smtp-url",
+                    format!("`{shown}` is not an smtp:// or smtps:// URL"),
+                );
+            } else if userinfo.is_some_and(|u| u.contains(':')) {
+                bad(
+                    "alerting.smtp-url",
+                    format!(
+                        "`{shown}` holds a password: keep only the user in the URL and put the \
+                         password in smtp-password (a secret reference)"
+                    ),
+                );
+            }
         }
     }
     problems

@@ -2,7 +2,6 @@
 //! on loopback, `smtps://` is TLS from the first byte. The user is in the URL, the password
 //! is the `smtp-password` secret; neither ever appears in a message.
 
-use std::net::IpAddr;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -15,6 +14,8 @@ use vigia_core::config::AlertingConfig;
 use vigia_core::ports::notifier::{Alert, Notifier};
 use vigia_core::{Error, ErrorKind, Result};
 
+use crate::http::is_loopback;
+
 const KEY: &str = "alerting.smtp-url";
 
 #[derive(Debug)]
@@ -24,7 +25,8 @@ pub struct Email {
     to: Vec<Mailbox>,
     /// `[alerting] smtp-password`, resolved when a message is sent.
     password: Option<vigia_core::config::SecretRef>,
-    roots: Option<Vec<u8>>,
+    /// `[alerting] ca-file`, parsed when the config is read.
+    roots: Option<Certificate>,
     timeout: Duration,
 }
 
@@ -63,7 +65,13 @@ impl Email {
         let roots = a
             .ca_file
             .as_ref()
-            .map(|f| std::fs::read(f).map_err(|e| Error::io("read", f, e)))
+            .map(|f| {
+                let pem = std::fs::read(f).map_err(|e| Error::io("read", f, e))?;
+                Certificate::from_pem(&pem).map_err(|e| {
+                    Error::config(format!("{}: not PEM certificates: {e}", f.display()))
+                        .with_key("alerting.ca-file")
+                })
+            })
             .transpose()?;
         Ok(Some(Self {
             server: parse_url(url)?,
@@ -77,12 +85,11 @@ impl Email {
 
     fn transport(&self) -> Result<AsyncSmtpTransport<Tokio1Executor>> {
         let s = &self.server;
-        let tls = if is_loopback(&s.host) && !s.implicit_tls {
-            Tls::Opportunistic(self.tls_parameters()?)
-        } else if s.implicit_tls {
-            Tls::Wrapper(self.tls_parameters()?)
-        } else {
-            Tls::Required(self.tls_parameters()?)
+        let parameters = self.tls_parameters()?;
+        let tls = match tls_mode(s) {
+            TlsMode::Implicit => Tls::Wrapper(parameters),
+            TlsMode::StartTls => Tls::Required(parameters),
+            TlsMode::IfOffered => Tls::Opportunistic(parameters),
         };
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host)
             .port(s.port)
@@ -106,11 +113,8 @@ impl Email {
 
     fn tls_parameters(&self) -> Result<TlsParameters> {
         let mut builder = TlsParameters::builder(self.server.host.clone());
-        if let Some(pem) = &self.roots {
-            let roots = Certificate::from_pem(pem).map_err(|e| {
-                Error::config(format!("not PEM certificates: {e}")).with_key("alerting.ca-file")
-            })?;
-            builder = builder.add_root_certificate(roots);
+        if let Some(roots) = &self.roots {
+            builder = builder.add_root_certificate(roots.clone());
         }
         builder
             .build_rustls()
@@ -191,9 +195,24 @@ fn parse_url(text: &str) -> Result<Server> {
     })
 }
 
-fn is_loopback(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost")
-        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TlsMode {
+    /// `smtps://`: TLS from the first byte.
+    Implicit,
+    /// `smtp://` to another machine: STARTTLS or nothing is sent (no downgrade).
+    StartTls,
+    /// `smtp://` to loopback: STARTTLS when the server offers it, plain text otherwise.
+    IfOffered,
+}
+
+fn tls_mode(server: &Server) -> TlsMode {
+    if server.implicit_tls {
+        TlsMode::Implicit
+    } else if is_loopback(&server.host) {
+        TlsMode::IfOffered
+    } else {
+        TlsMode::StartTls
+    }
 }
 
 #[cfg(test)]
@@ -222,7 +241,13 @@ mod tests {
 
     #[test]
     fn only_loopback_may_skip_starttls() {
-        assert!(is_loopback("127.0.0.1") && is_loopback("::1") && is_loopback("LOCALHOST"));
-        assert!(!is_loopback("mail.example.cr") && !is_loopback("10.0.0.1"));
+        let mode = |url: &str| tls_mode(&parse_url(url).unwrap());
+        assert_eq!(mode("smtp://mail.example.cr"), TlsMode::StartTls);
+        assert_eq!(mode("smtp://10.0.0.1:25"), TlsMode::StartTls);
+        assert_eq!(mode("smtp://127.0.0.1:2525"), TlsMode::IfOffered);
+        assert_eq!(mode("smtp://[::1]"), TlsMode::IfOffered);
+        assert_eq!(mode("smtp://LOCALHOST"), TlsMode::IfOffered);
+        assert_eq!(mode("smtps://127.0.0.1"), TlsMode::Implicit);
+        assert_eq!(mode("smtps://mail.example.cr"), TlsMode::Implicit);
     }
 }

@@ -81,20 +81,24 @@ pub struct Incident {
     /// The worst status seen since it opened.
     pub status: CheckStatus,
     pub opened: jiff::Timestamp,
-    pub announced: jiff::Timestamp,
+    /// When it was last announced; None while it opened under a silence and has not been.
+    pub announced: Option<jiff::Timestamp>,
 }
 
 /// At most this many undelivered events are kept per channel (the newest).
 const OUTBOX_LIMIT: usize = 200;
 
 impl AlertState {
-    /// Counts this run's results and returns what changed. Skipped checks, and checks this
-    /// run did not include, keep their counts.
+    /// Counts this run's results and returns what to announce. Skipped checks, and checks
+    /// this run did not include, keep their counts. `silenced`: the run announces nothing,
+    /// so an incident it opens is announced by the first run after the silence that still
+    /// finds it bad (and resolves without a word if it never was announced).
     pub fn observe(
         &mut self,
         results: &[CheckResult],
         policy: &Policy,
         now: jiff::Timestamp,
+        silenced: bool,
     ) -> Vec<Event> {
         let mut events = Vec::new();
         for r in results.iter().filter(|r| r.status != CheckStatus::Skipped) {
@@ -107,41 +111,65 @@ impl AlertState {
                 track.good_runs = track.good_runs.saturating_add(1);
                 track.bad_runs = 0;
             }
+            let announce = (!silenced).then_some(now);
             let mut event = |kind| {
-                events.push(Event {
-                    check: r.name.clone(),
-                    kind,
-                    status: r.status,
-                    summary: r.summary.clone(),
-                    at: now,
-                });
+                if !silenced {
+                    events.push(Event {
+                        check: r.name.clone(),
+                        kind,
+                        status: r.status,
+                        summary: r.summary.clone(),
+                        at: now,
+                    });
+                }
             };
             match &mut track.incident {
                 None if bad && track.bad_runs >= policy.failure_threshold => {
                     track.incident = Some(Incident {
                         status: r.status,
                         opened: now,
-                        announced: now,
+                        announced: announce,
                     });
+                    event(EventKind::Opened);
+                }
+                Some(incident) if bad && incident.announced.is_none() => {
+                    incident.status = incident.status.max(r.status);
+                    incident.announced = announce;
                     event(EventKind::Opened);
                 }
                 Some(incident) if bad && r.status > incident.status => {
                     incident.status = r.status;
-                    incident.announced = now;
+                    incident.announced = announce.or(incident.announced);
                     event(EventKind::Escalated);
                 }
-                Some(incident) if bad && elapsed(incident.announced, now) >= policy.reminder => {
-                    incident.announced = now;
+                Some(incident)
+                    if bad
+                        && incident
+                            .announced
+                            .is_some_and(|at| elapsed(at, now) >= policy.reminder) =>
+                {
+                    incident.announced = announce.or(incident.announced);
                     event(EventKind::Reminded);
                 }
-                Some(_) if !bad && track.good_runs >= policy.success_threshold => {
+                Some(incident) if !bad && track.good_runs >= policy.success_threshold => {
+                    let announced = incident.announced.is_some();
                     track.incident = None;
-                    event(EventKind::Resolved);
+                    if announced {
+                        event(EventKind::Resolved);
+                    }
                 }
                 _ => {}
             }
         }
         events
+    }
+
+    /// After a run of every check: forgets checks that no longer exist (renamed, or a
+    /// filesystem no longer measured) and the outboxes of channels no longer configured.
+    pub fn forget_except(&mut self, results: &[CheckResult], channels: &[String]) {
+        self.checks
+            .retain(|name, _| results.iter().any(|r| &r.name == name));
+        self.outbox.retain(|channel, _| channels.contains(channel));
     }
 
     /// Queues events a channel failed to deliver, for the next run.
@@ -182,7 +210,7 @@ mod tests {
         };
         let now = jiff::Timestamp::from_second(1_800_000_000 + minutes * 60).unwrap();
         state
-            .observe(&[result], &POLICY, now)
+            .observe(&[result], &POLICY, now, false)
             .into_iter()
             .map(|e| (e.check, e.kind))
             .collect()
@@ -232,7 +260,7 @@ mod tests {
                 duration_ms: 1,
             };
             let now = jiff::Timestamp::from_second(1_800_000_000 + minutes * 60).unwrap();
-            s.observe(&[result], &policy, now)
+            s.observe(&[result], &policy, now, false)
                 .into_iter()
                 .map(|e| e.kind)
                 .collect::<Vec<_>>()
@@ -248,6 +276,49 @@ mod tests {
         );
         assert!(at(&mut s, Critical, 6 * 60 + 19).is_empty());
         assert_eq!(at(&mut s, Critical, 6 * 60 + 20), [EventKind::Reminded]);
+    }
+
+    #[test]
+    fn an_incident_opened_under_a_silence_is_announced_after_it() {
+        let mut s = AlertState::default();
+        let silent = |s: &mut AlertState, status, minutes: i64| {
+            let result = CheckResult {
+                name: "odoo.public".into(),
+                status,
+                summary: String::new(),
+                evidence: serde_json::Value::Null,
+                duration_ms: 1,
+            };
+            let now = jiff::Timestamp::from_second(1_800_000_000 + minutes * 60).unwrap();
+            s.observe(&[result], &POLICY, now, true)
+        };
+        for m in 0..4 {
+            assert!(silent(&mut s, CheckStatus::Critical, m).is_empty());
+        }
+        assert_eq!(
+            kinds(&run(&mut s, CheckStatus::Critical, 5)),
+            [EventKind::Opened],
+            "the first run after the silence"
+        );
+        assert!(run(&mut s, CheckStatus::Critical, 6).is_empty());
+        // Opened and healed under a silence: nobody was told, so no resolution either.
+        let mut s = AlertState::default();
+        for m in 0..3 {
+            silent(&mut s, CheckStatus::Critical, m);
+        }
+        silent(&mut s, CheckStatus::Ok, 3);
+        assert!(run(&mut s, CheckStatus::Ok, 4).is_empty());
+        assert!(s.checks["odoo.public"].incident.is_none());
+    }
+
+    #[test]
+    fn checks_that_are_gone_and_channels_removed_are_forgotten() {
+        let mut s = AlertState::default();
+        run(&mut s, CheckStatus::Critical, 0);
+        s.keep_undelivered("email", vec![]);
+        s.outbox.insert("pager".into(), Vec::new());
+        s.forget_except(&[], &["email".to_owned()]);
+        assert!(s.checks.is_empty() && s.outbox.is_empty());
     }
 
     #[test]

@@ -33,7 +33,7 @@ pub fn compose(env: &str, host: &str, events: &[Event]) -> Alert {
     for e in events {
         let _ = writeln!(
             body,
-            "{:<9} {:<8} {}  {}  (since {})",
+            "{:<9} {:<8} {}  {}  (at {})",
             verb(e.kind).to_uppercase(),
             status_word(e.status),
             e.check,

@@ -10,6 +10,7 @@ mod webhook;
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use vigia_core::config::HumanDuration;
@@ -34,12 +35,29 @@ pub struct ChannelResult {
     pub channel: String,
     pub ok: bool,
     pub error: Option<String>,
+    /// What kind of failure: a config problem (a secret that cannot be resolved) is not a
+    /// refused send.
+    #[serde(skip)]
+    pub kind: Option<ErrorKind>,
+}
+
+impl ChannelResult {
+    fn sent(channel: &str) -> Self {
+        Self {
+            channel: channel.to_owned(),
+            ok: true,
+            error: None,
+            kind: None,
+        }
+    }
 }
 
 /// The channels and the policy of `[alerting]`, for one environment.
 pub struct Alerting {
     silence: SilenceFile,
     policy: Policy,
+    /// Each send's budget (`[health] timeout`).
+    timeout: Duration,
     channels: Vec<Arc<dyn Notifier>>,
     dir: PathBuf,
     env: String,
@@ -90,6 +108,7 @@ impl Alerting {
         }
         Ok(Self {
             silence: SilenceFile::from_config(config)?,
+            timeout: config.health.timeout.0,
             policy: Policy::from_config(a),
             channels,
             dir: silence::alerts_dir(config),
@@ -98,9 +117,12 @@ impl Alerting {
     }
 
     /// Counts this run's results into the incidents and sends what changed, unless silenced.
+    /// `partial` (`--only`): checks this run did not include are kept as they are; a full
+    /// run forgets checks that no longer exist.
     pub async fn notify(
         &self,
         results: Vec<CheckResult>,
+        partial: bool,
     ) -> Result<(Vec<AlertSent>, Option<Silence>)> {
         let (silence, dir, env, policy) = (
             self.silence.clone(),
@@ -108,26 +130,30 @@ impl Alerting {
             self.env.clone(),
             self.policy,
         );
+        let channels: Vec<String> = self
+            .channels
+            .iter()
+            .map(|c| c.channel().to_owned())
+            .collect();
         let (mut locked, events, silenced) = vigia_core::task::blocking("alert state", move || {
-            let silenced = silence.current()?;
+            let silenced = silence.current();
             let mut locked = state_file::Locked::open(&dir, &env)?;
-            let events = locked
-                .state
-                .observe(&results, &policy, jiff::Timestamp::now());
+            let state = &mut locked.state;
+            let events = state.observe(
+                &results,
+                &policy,
+                jiff::Timestamp::now(),
+                silenced.is_some(),
+            );
+            if !partial {
+                state.forget_except(&results, &channels);
+            }
             Ok((locked, events, silenced))
         })
         .await?;
         if silenced.is_some() {
-            let sent = events
-                .iter()
-                .map(|e| AlertSent {
-                    check: e.check.clone(),
-                    event: e.kind,
-                    channels: Vec::new(),
-                })
-                .collect();
             save(locked).await?;
-            return Ok((sent, silenced));
+            return Ok((Vec::new(), silenced));
         }
         let host = vigia_core::process::hostname();
         let sends = self.channels.iter().map(|channel| {
@@ -139,37 +165,37 @@ impl Alerting {
                 .unwrap_or_default();
             batch.extend(events.iter().cloned());
             let alert = message::compose(&self.env, &host, &batch);
-            let channel = Arc::clone(channel);
             async move {
                 let result = if batch.is_empty() {
-                    Ok(())
+                    ChannelResult::sent(channel.channel())
                 } else {
-                    channel.send(&alert).await
+                    self.send(channel.as_ref(), &alert).await
                 };
-                (channel.channel().to_owned(), batch, result)
+                (batch, result)
             }
         });
         let results = futures::future::join_all(sends).await;
         let mut sent: Vec<(Event, Vec<ChannelResult>)> = Vec::new();
-        for (channel, batch, result) in results {
-            if let Err(e) = &result {
-                tracing::warn!("alert channel {channel}: {e}; retried on the next run");
+        for (batch, result) in results {
+            if let Some(e) = &result.error {
+                tracing::warn!(
+                    "alert channel {}: {e}; retried on the next run",
+                    result.channel
+                );
             }
             for event in &batch {
-                let outcome = ChannelResult {
-                    channel: channel.clone(),
-                    ok: result.is_ok(),
-                    error: result.as_ref().err().map(ToString::to_string),
-                };
                 match sent.iter_mut().find(|(e, _)| e == event) {
-                    Some((_, channels)) => channels.push(outcome),
-                    None => sent.push((event.clone(), vec![outcome])),
+                    Some((_, channels)) => channels.push(result.clone()),
+                    None => sent.push((event.clone(), vec![result.clone()])),
                 }
             }
-            let undelivered = if result.is_ok() { Vec::new() } else { batch };
-            locked.state.keep_undelivered(&channel, undelivered);
+            let undelivered = if result.ok { Vec::new() } else { batch };
+            locked.state.keep_undelivered(&result.channel, undelivered);
         }
-        save(locked).await?;
+        if let Err(e) = save(locked).await {
+            tracing::warn!("the alerts were sent, but the next run sends them again: {e}");
+            return Err(e);
+        }
         let sent = sent
             .into_iter()
             .map(|(e, channels)| AlertSent {
@@ -184,19 +210,30 @@ impl Alerting {
     /// Sends a test message on every channel (`vigia alert test`).
     pub async fn test(&self) -> Result<AlertTest> {
         let alert: Alert = message::test_message(&self.env, &vigia_core::process::hostname());
-        let sends = self.channels.iter().map(|c| {
-            let alert = alert.clone();
-            async move {
-                let result = c.send(&alert).await;
-                ChannelResult {
-                    channel: c.channel().to_owned(),
-                    ok: result.is_ok(),
-                    error: result.err().map(|e| e.to_string()),
-                }
-            }
-        });
+        let sends = self.channels.iter().map(|c| self.send(c.as_ref(), &alert));
         let channels = futures::future::join_all(sends).await;
         Ok(AlertTest { channels })
+    }
+
+    /// One send, within the budget: a server that accepts and never answers is a failed
+    /// send, not a run that hangs holding the alert state.
+    async fn send(&self, channel: &dyn Notifier, alert: &Alert) -> ChannelResult {
+        let result = match tokio::time::timeout(self.timeout, channel.send(alert)).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::new(
+                ErrorKind::Network,
+                format!("no answer within {} s", self.timeout.as_secs_f64()),
+            )),
+        };
+        match result {
+            Ok(()) => ChannelResult::sent(channel.channel()),
+            Err(e) => ChannelResult {
+                channel: channel.channel().to_owned(),
+                ok: false,
+                error: Some(e.to_string()),
+                kind: Some(e.kind()),
+            },
+        }
     }
 }
 
@@ -210,7 +247,8 @@ pub struct AlertTest {
     pub channels: Vec<ChannelResult>,
 }
 
-/// A refused send fails the command (network), with every channel's answer kept.
+/// A refused send fails the command (network), a channel that cannot be set up (a secret
+/// that cannot be resolved) is a config error; every channel's answer is kept.
 impl vigia_core::Outcome for AlertTest {
     fn failure(&self) -> Option<Error> {
         let failed: Vec<String> = self
@@ -218,7 +256,16 @@ impl vigia_core::Outcome for AlertTest {
             .iter()
             .filter_map(|c| c.error.as_ref().map(|e| format!("{}: {e}", c.channel)))
             .collect();
-        (!failed.is_empty()).then(|| Error::new(ErrorKind::Network, failed.join("; ")))
+        let config = self
+            .channels
+            .iter()
+            .any(|c| c.kind == Some(ErrorKind::Config));
+        let kind = if config {
+            ErrorKind::Config
+        } else {
+            ErrorKind::Network
+        };
+        (!failed.is_empty()).then(|| Error::new(kind, failed.join("; ")))
     }
 }
 
@@ -239,8 +286,11 @@ pub fn silence(config: &Config, request: &SilenceRequest) -> Result<Silence> {
             "a silence needs a reason (--reason TEXT): the next person on call reads it",
         ));
     }
-    if request.length.0.is_zero() {
-        return Err(Error::invalid_input("a silence must last more than 0 s"));
+    if request.length.0.is_zero() || request.length.0 > silence::LONGEST {
+        return Err(Error::invalid_input(format!(
+            "a silence lasts more than 0 s and at most {} days",
+            silence::LONGEST.as_secs() / 86_400
+        )));
     }
     let user = std::env::var("SUDO_USER")
         .or_else(|_| std::env::var("USER"))
@@ -260,7 +310,7 @@ impl vigia_core::Outcome for Unsilenced {}
 
 pub fn unsilence(config: &Config) -> Result<Unsilenced> {
     let file = SilenceFile::from_config(config)?;
-    let in_force = file.current()?.is_some();
+    let in_force = file.current().is_some();
     file.clear()?;
     Ok(Unsilenced { ended: in_force })
 }

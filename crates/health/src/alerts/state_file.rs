@@ -2,6 +2,7 @@
 //! overlapping runs (a timer and a hand-run check) count each run once and notify once.
 
 use std::fs::File;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -26,10 +27,12 @@ impl Locked {
     pub fn open(dir: &Path, env: &str) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
         let lock_path = dir.join(format!("{env}.lock"));
+        // A link planted at the lock's name is refused, not followed.
         let lock = File::options()
             .create(true)
             .truncate(false)
             .write(true)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits().cast_signed())
             .open(&lock_path)
             .map_err(|e| Error::io("open", &lock_path, e))?;
         let started = Instant::now();

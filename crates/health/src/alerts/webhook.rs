@@ -9,7 +9,7 @@ use vigia_core::config::{AlertingConfig, SecretRef};
 use vigia_core::ports::notifier::{Alert, Notifier};
 use vigia_core::{Error, ErrorKind, Result};
 
-use crate::http::{error_chain, extra_roots};
+use crate::http::{error_chain, extra_roots, is_loopback};
 
 #[derive(Debug)]
 pub struct Webhook {
@@ -46,13 +46,14 @@ impl Notifier for Webhook {
 
     async fn send(&self, alert: &Alert) -> Result<()> {
         let url = self.url.resolve("alerting.webhook-url")?;
+        check_url(url.expose())?;
         let failed = |why: String| {
             Error::new(
                 ErrorKind::Network,
                 format!("the webhook (alerting.webhook-url) did not take the alert: {why}"),
             )
         };
-        let text = format!("*{}*\n{}", alert.subject, alert.body);
+        let text = format!("*{}*\n{}", escape(&alert.subject), escape(&alert.body));
         let answer = self
             .client
             .post(url.expose())
@@ -66,5 +67,53 @@ impl Notifier for Webhook {
         } else {
             Err(failed(format!("it answered HTTP {status}")))
         }
+    }
+}
+
+/// https, or plain http only to loopback: the URL's token must not cross a network in clear.
+/// The message never repeats the URL.
+fn check_url(url: &str) -> Result<()> {
+    let bad = |why: &str| {
+        Error::config(format!("alerting.webhook-url {why}")).with_key("alerting.webhook-url")
+    };
+    let parsed = reqwest::Url::parse(url).map_err(|_| bad("is not a URL"))?;
+    let host = parsed.host_str().ok_or_else(|| bad("names no host"))?;
+    let loopback = is_loopback(host);
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        "http" => Err(bad(
+            "is plain http to another machine: its token would cross the network in clear; \
+             use https",
+        )),
+        _ => Err(bad("is not an http(s) URL")),
+    }
+}
+
+/// Slack's three control characters, so that a check's summary cannot mention
+/// `<!channel>` or make a link.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_crosses_the_network_only_over_https() {
+        assert!(check_url("https://hooks.slack.com/services/T/B/x").is_ok());
+        assert!(check_url("http://127.0.0.1:8080/hook").is_ok());
+        assert!(check_url("http://[::1]/hook").is_ok());
+        let e = check_url("http://hooks.example.cr/T0K3N").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config);
+        assert!(!e.to_string().contains("T0K3N"), "{e}");
+        assert!(check_url("ftp://127.0.0.1/x").is_err());
+        assert_eq!(
+            escape("<!channel> & <http://x|y>"),
+            "&lt;!channel&gt; &amp; &lt;http://x|y&gt;"
+        );
     }
 }

@@ -23,6 +23,11 @@ fn closed_port() -> u16 {
 }
 
 fn config(dir: &Path, odoo_port: u16, smtp: &str, webhook: &str) -> Config {
+    config_with(dir, odoo_port, smtp, webhook, "")
+}
+
+/// [`config`] with more top-level sections.
+fn config_with(dir: &Path, odoo_port: u16, smtp: &str, webhook: &str, more: &str) -> Config {
     let hook_file = dir.join("webhook-url");
     std::fs::write(&hook_file, webhook).unwrap();
     std::fs::set_permissions(
@@ -33,7 +38,7 @@ fn config(dir: &Path, odoo_port: u16, smtp: &str, webhook: &str) -> Config {
     let text = format!(
         "state-dir = \"{}\"\n[odoo]\ndatabase = \"odoo\"\ninternal-url = \"http://127.0.0.1:{odoo_port}\"\n\
          [alerting]\nemail-to = [\"ops@example.cr\"]\nemail-from = \"vigia@example.cr\"\n\
-         smtp-url = \"{smtp}\"\nwebhook-url = \"file:{}\"\n",
+         smtp-url = \"{smtp}\"\nwebhook-url = \"file:{}\"\n{more}\n",
         dir.join("state").display(),
         hook_file.display()
     );
@@ -196,7 +201,71 @@ async fn a_silence_sends_nothing_and_checks_still_count() {
     assert!(!alerts::unsilence(&c).unwrap().ended);
     let r = run(&c).await;
     assert!(r.silenced.is_none());
-    assert!(r.alerts.is_empty(), "the incident opened while silenced");
+    assert_eq!(
+        events(&r),
+        [("odoo.internal".into(), "opened".into())],
+        "opened under the silence, announced by the first run after it"
+    );
+    assert_eq!(smtp.messages().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn overlapping_runs_notify_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = SmtpServer::start().unwrap();
+    let hook = WebhookServer::start(0, 200).await.unwrap();
+    let c = config(dir.path(), closed_port(), &smtp.url(), &hook.url());
+    run(&c).await;
+    run(&c).await;
+    let (a, b) = tokio::join!(run(&c), run(&c));
+    let opened = events(&a).len() + events(&b).len();
+    assert_eq!(opened, 1, "{a:?} {b:?}");
+    assert_eq!(smtp.messages().len(), 1);
+    assert_eq!(hook.received().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_smtp_server_that_never_answers_is_a_failed_send_not_a_hung_run() {
+    let dir = tempfile::tempdir().unwrap();
+    // Accepts connections (the kernel's backlog) and never says a word.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let smtp_url = format!("smtp://{}", silent.local_addr().unwrap());
+    let hook = WebhookServer::start(0, 200).await.unwrap();
+    let more = "[health]\ntimeout = \"1s\"";
+    let c = config_with(dir.path(), closed_port(), &smtp_url, &hook.url(), more);
+    let started = std::time::Instant::now();
+    let test = Alerting::from_config(&c).unwrap().test().await.unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    let email = test.channels.iter().find(|c| c.channel == "email").unwrap();
+    assert!(!email.ok, "{email:?}");
+    assert!(
+        email
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("no answer within 1 s")
+    );
+    assert!(test.channels.iter().any(|c| c.channel == "webhook" && c.ok));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_secret_that_cannot_be_resolved_is_a_config_error_naming_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = SmtpServer::start().unwrap();
+    let c = config(
+        dir.path(),
+        closed_port(),
+        &smtp.url(),
+        "https://x.example/T0K3N",
+    );
+    std::fs::remove_file(dir.path().join("webhook-url")).unwrap();
+    let test = Alerting::from_config(&c).unwrap().test().await.unwrap();
+    let failure = vigia_core::Outcome::failure(&test).unwrap();
+    assert_eq!(failure.kind(), vigia_core::ErrorKind::Config, "{failure}");
+    assert!(
+        failure.to_string().contains("alerting.webhook-url"),
+        "{failure}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
