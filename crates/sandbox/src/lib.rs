@@ -16,10 +16,12 @@
 
 #[cfg(feature = "fixture")]
 pub mod fixture;
-#[cfg(any(feature = "s3", feature = "redis", feature = "smtp"))]
+#[cfg(any(feature = "s3", feature = "redis", feature = "smtp", feature = "nginx"))]
 mod local_server;
 #[cfg(feature = "s3")]
 pub mod moto;
+#[cfg(feature = "nginx")]
+pub mod nginx;
 #[cfg(feature = "postgres")]
 pub mod odoo;
 #[cfg(feature = "web")]

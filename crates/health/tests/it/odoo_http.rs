@@ -2,6 +2,7 @@
 //! sockets.
 
 use vigia_core::ports::check::CheckStatus;
+use vigia_sandbox::nginx::NginxServer;
 use vigia_sandbox::odoo_http::{Health, OdooServer};
 
 use crate::{check, config, run, status};
@@ -43,6 +44,43 @@ async fn a_redirect_is_critical_and_names_where_it_points() {
         internal.evidence["location"],
         "https://erp.example.cr/web/health"
     );
+}
+
+/// Through a real nginx, as `[odoo] url` reaches Odoo in production: a healthy Odoo behind
+/// it passes, nginx forcing HTTPS (301) and nginx with Odoo down (502) are critical, and
+/// `[health] resolve` pins the public name to the proxy.
+#[tokio::test(flavor = "multi_thread")]
+async fn through_nginx_only_odoos_own_pass_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let odoo = server(Health::Pass { db_socket: None }).await;
+    let proxy = NginxServer::proxy(&odoo.url()).unwrap();
+    let https_only = NginxServer::redirect_to_https().unwrap();
+    let dead_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let to_nothing = NginxServer::proxy(&format!("http://127.0.0.1:{dead_port}")).unwrap();
+    let pinned = "[health]\nresolve = { \"erp.example.cr\" = \"127.0.0.1\" }";
+    let public = async |port: u16| {
+        let odoo = format!(
+            "internal-url = \"{}\"\nurl = \"http://erp.example.cr:{port}\"",
+            odoo.url()
+        );
+        let report = run(&config(dir.path(), None, &odoo, pinned), &["odoo.public"]).await;
+        check(&report, "odoo.public").clone()
+    };
+    let through = public(proxy.port()).await;
+    assert_eq!(through.status, CheckStatus::Ok, "{through:?}");
+    let redirected = public(https_only.port()).await;
+    assert_eq!(redirected.status, CheckStatus::Critical, "{redirected:?}");
+    assert_eq!(
+        redirected.evidence["location"],
+        "https://erp.example.cr/web/health?db_server_status=1"
+    );
+    let down = public(to_nothing.port()).await;
+    assert_eq!(down.status, CheckStatus::Critical, "{down:?}");
+    assert!(down.summary.contains("502"), "{}", down.summary);
 }
 
 #[tokio::test]
