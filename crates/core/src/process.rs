@@ -165,6 +165,41 @@ pub fn pid_is_gone(pid: u32, start: u64) -> bool {
     !is_running(pid) || start_ticks(pid).is_some_and(|s| s != start)
 }
 
+/// The resident memory of every process in process group `pgid` (a service's main process
+/// and its workers), in bytes; 0 when none runs.
+pub fn group_rss_bytes(pgid: u32) -> u64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|stat| parse_pgrp(&stat))
+                == Some(pgid)
+        })
+        .filter_map(|pid| {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+            let kib = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))?
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()?;
+            Some(kib * 1024)
+        })
+        .sum()
+}
+
+/// The process group in a /proc/<pid>/stat line (field 5).
+fn parse_pgrp(stat: &str) -> Option<u32> {
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+    fields.nth(2)?.parse().ok()
+}
+
 /// The start time in a /proc/<pid>/stat line, or None for a zombie.
 fn parse_start(stat: &str) -> Option<u64> {
     // Fields after the command name (in parentheses, may hold spaces): state is field 3,
@@ -186,6 +221,24 @@ pub fn start_ticks(pid: u32) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_process_groups_memory_is_the_sum_of_its_members() {
+        let stat = "4242 (odoo (worker)) S 1 4242 4242 0 -1 4194560 ...";
+        assert_eq!(parse_pgrp(stat), Some(4242));
+        let mine = group_rss_bytes(own_pgid());
+        assert!(
+            mine > 1024 * 1024,
+            "this test's own group uses memory: {mine}"
+        );
+        assert_eq!(group_rss_bytes(u32::MAX), 0);
+    }
+
+    /// This process's group, read the way the code reads others'.
+    fn own_pgid() -> u32 {
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+        parse_pgrp(&stat).unwrap()
+    }
 
     #[test]
     fn this_process_is_alive_and_a_reused_or_foreign_pid_is_judged_right() {

@@ -148,6 +148,10 @@ impl Runtime for LocalRuntime {
         RuntimeKind::Local
     }
 
+    async fn main_pid(&self, service: Service) -> Option<u32> {
+        (service == Service::Odoo).then(|| self.running()).flatten()
+    }
+
     async fn status(&self, service: Service) -> Result<ServiceState> {
         if service != Service::Odoo {
             return Ok(ServiceState::Unknown {

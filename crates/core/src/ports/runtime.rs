@@ -53,4 +53,9 @@ pub trait Runtime: Send + Sync {
     async fn stop(&self, service: Service) -> Result<RuntimeAction>;
     /// The last `lines` lines of the service's log.
     async fn logs(&self, service: Service, lines: usize) -> Result<Vec<String>>;
+    /// The pid of the service's main process, which leads its process group (Odoo's workers
+    /// included), when this runtime knows it.
+    async fn main_pid(&self, _service: Service) -> Option<u32> {
+        None
+    }
 }

@@ -1,13 +1,20 @@
-//! `memory`: available memory and swap in use, from `/proc/meminfo`.
+//! `memory`: available memory and swap in use, from `/proc/meminfo`, and Odoo's resident
+//! memory (its workers included) when the runtime knows its pid.
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::json;
 use vigia_core::ports::check::{Check, CheckResult, CheckStatus};
+use vigia_core::ports::runtime::{Runtime, Service};
 use vigia_core::{Error, Result};
 
 use super::{result, unknown};
 
-pub(super) struct Memory;
+pub(super) struct Memory {
+    /// The runtime that may know Odoo's pid (None: it could not be built).
+    pub runtime: Option<Arc<dyn Runtime>>,
+}
 
 const NAME: &str = "memory";
 
@@ -18,13 +25,28 @@ impl Check for Memory {
     }
 
     async fn run(&self) -> CheckResult {
-        match std::fs::read_to_string("/proc/meminfo")
+        let mut result = match std::fs::read_to_string("/proc/meminfo")
             .map_err(|e| Error::io("read", std::path::Path::new("/proc/meminfo"), e))
             .and_then(|text| Meminfo::parse(&text))
         {
             Ok(m) => judge(&m),
-            Err(e) => unknown(NAME, &e),
+            Err(e) => return unknown(NAME, &e),
+        };
+        let pid = match &self.runtime {
+            Some(runtime) => runtime.main_pid(Service::Odoo).await,
+            None => None,
+        };
+        if let Some(pid) = pid {
+            let rss = vigia_core::process::group_rss_bytes(pid);
+            result.summary = format!(
+                "{}; Odoo (pid {pid} and its workers) uses {:.0} MiB",
+                result.summary,
+                rss as f64 / 1_048_576.0
+            );
+            result.evidence["odoo_pid"] = pid.into();
+            result.evidence["odoo_rss_bytes"] = rss.into();
         }
+        result
     }
 }
 

@@ -101,7 +101,9 @@ pub(crate) fn all(config: &Config) -> Result<Vec<Arc<dyn Check>>> {
     checks.extend(services::checks(config, &runtime));
     checks.extend(odoo_http::checks(config)?);
     checks.push(Arc::new(postgres::Postgres(Arc::clone(&pg))));
-    checks.push(Arc::new(memory::Memory));
+    checks.push(Arc::new(memory::Memory {
+        runtime: runtime.as_ref().ok().map(Arc::clone),
+    }));
     checks.extend(backups::checks(config));
     checks.push(redis::check(config));
     checks.push(odoo_log::check(config, &runtime));

@@ -79,6 +79,27 @@ async fn services_are_skipped_unless_the_runtime_manages_them() {
     assert_eq!(status(&report, "services.redis"), CheckStatus::Skipped);
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn memory_counts_odoos_resident_memory_when_the_runtime_knows_its_pid() {
+    use vigia_core::ports::runtime::Service;
+    let dir = tempfile::tempdir().unwrap();
+    // A shell that leads its group, with a worker of its own, as Odoo's master does.
+    let tables = "[runtime]\nkind = \"local\"\nodoo-command = \"sleep 600 & sleep 600\"";
+    let config = config(dir.path(), None, "", tables);
+    let before = check(&run(&config, &["memory"]).await, "memory").clone();
+    assert!(
+        before.evidence.get("odoo_pid").is_none(),
+        "not running: {before:?}"
+    );
+    let runtime = vigia_runtime::from_config(&config).unwrap();
+    runtime.start(Service::Odoo).await.unwrap();
+    let memory = check(&run(&config, &["memory"]).await, "memory").clone();
+    runtime.stop(Service::Odoo).await.unwrap();
+    let rss = memory.evidence["odoo_rss_bytes"].as_u64().unwrap();
+    assert!(rss > 100 * 1024, "{memory:?}");
+    assert!(memory.summary.contains("Odoo (pid"), "{}", memory.summary);
+}
+
 #[tokio::test]
 async fn the_textfile_is_what_promtool_accepts_and_a_partial_run_keeps_the_rest() {
     let dir = tempfile::tempdir().unwrap();
