@@ -1,6 +1,6 @@
 //! `vigia-sandbox serve postgres|s3 [--bucket NAME]`: starts a throwaway server, prints its
 //! addresses as one JSON line on stdout, and runs until stdin closes or SIGINT / SIGTERM.
-//! `vigia-sandbox serve odoo --port N [--health pass|fail|hang] [--db-socket PATH]`: the Odoo-like
+//! `vigia-sandbox serve odoo --port N [--health pass|fail|hang|slow] [--delay-ms N] [--db-socket PATH]`: the Odoo-like
 //! HTTP server, run as a service would be (until SIGINT / SIGTERM; stdin is ignored).
 //! `vigia-sandbox serve webhook [--port N] [--status CODE]`: a Slack-compatible webhook that
 //! prints each POST's JSON body as one line on stdout, after the announcing line. For
@@ -17,7 +17,8 @@ use vigia_sandbox::s3::{REGION, S3Server};
 use vigia_sandbox::webhook::WebhookServer;
 
 const USAGE: &str = "usage: vigia-sandbox serve postgres | vigia-sandbox serve s3 [--bucket NAME] \
-                     | vigia-sandbox serve odoo --port N [--health pass|fail|hang] [--db-socket PATH] \
+                     | vigia-sandbox serve odoo --port N [--health pass|fail|hang|slow] [--delay-ms N] \
+                     [--db-socket PATH] \
                      | vigia-sandbox serve webhook [--port N] [--status CODE]";
 
 #[tokio::main]
@@ -73,7 +74,7 @@ async fn serve_s3(bucket: &str) -> Result<(), String> {
 }
 
 async fn serve_odoo(args: &[&str]) -> Result<(), String> {
-    let (mut port, mut health, mut db_socket) = (None, "pass", None);
+    let (mut port, mut health, mut db_socket, mut delay_ms) = (None, "pass", None, 2000u64);
     let mut rest = args.iter();
     while let Some(flag) = rest.next() {
         let value = rest.next().ok_or_else(|| USAGE.to_owned())?;
@@ -81,6 +82,7 @@ async fn serve_odoo(args: &[&str]) -> Result<(), String> {
             "--port" => port = Some(value.parse::<u16>().map_err(|e| format!("--port: {e}"))?),
             "--health" => health = value,
             "--db-socket" => db_socket = Some(std::path::PathBuf::from(value)),
+            "--delay-ms" => delay_ms = value.parse().map_err(|e| format!("--delay-ms: {e}"))?,
             _ => return Err(USAGE.to_owned()),
         }
     }
@@ -88,6 +90,7 @@ async fn serve_odoo(args: &[&str]) -> Result<(), String> {
         "pass" => Health::Pass { db_socket },
         "fail" => Health::Fail,
         "hang" => Health::Hang,
+        "slow" => Health::Slow(std::time::Duration::from_millis(delay_ms)),
         _ => return Err(USAGE.to_owned()),
     };
     let port = port.ok_or_else(|| USAGE.to_owned())?;

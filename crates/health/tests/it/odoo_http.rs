@@ -154,3 +154,22 @@ async fn a_password_in_the_url_never_reaches_the_report() {
         "{text}"
     );
 }
+
+/// A busy Odoo that answers within the budget passes; one slower than the budget is critical.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_odoo_passes_within_the_budget_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let slow = server(Health::Slow(std::time::Duration::from_millis(1500))).await;
+    let odoo = format!("internal-url = \"{}\"", slow.url());
+    let patient = config(dir.path(), None, &odoo, "[health]\ntimeout = \"3s\"");
+    assert_eq!(
+        status(&run(&patient, &["odoo.internal"]).await, "odoo.internal"),
+        CheckStatus::Ok
+    );
+    let hasty = config(dir.path(), None, &odoo, "[health]\ntimeout = \"1s\"");
+    let report = run(&hasty, &["odoo.internal"]).await;
+    assert_eq!(
+        check(&report, "odoo.internal").summary,
+        "no answer within 1 s"
+    );
+}
