@@ -229,6 +229,18 @@ impl std::error::Error for Error {
     }
 }
 
+/// An error with its causes, "outer: inner: innermost" (for libraries whose Display shows
+/// only the outermost, such as reqwest's "error sending request").
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text = format!("{text}: {s}");
+        source = s.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,7 +26,7 @@ pub mod testing;
 pub use cancel::CancelToken;
 pub use config::{Config, ConfigSource};
 pub use envelope::{Envelope, EnvelopeError, Outcome};
-pub use error::{Error, ErrorContext, ErrorKind, Result};
+pub use error::{Error, ErrorContext, ErrorKind, Result, error_chain};
 pub use init::{InitReport, InitSettings, init, init_with};
 
 /// The version of the vigia crates, for reports and the FFI.

@@ -7,8 +7,6 @@ use std::time::Duration;
 use vigia_core::config::SecretRef;
 use vigia_core::{Config, Error, ErrorKind, Result};
 
-use crate::http::error_chain;
-
 #[derive(Debug)]
 pub struct Heartbeat {
     url: SecretRef,
@@ -43,7 +41,7 @@ impl Heartbeat {
             .get(url.expose())
             .send()
             .await
-            .map_err(|e| failed(error_chain(&e.without_url())))?;
+            .map_err(|e| failed(vigia_core::error_chain(&e.without_url())))?;
         if answer.status().is_success() {
             Ok(())
         } else {

@@ -12,18 +12,6 @@ pub(crate) fn extra_roots(file: &Path, key: &str) -> Result<Vec<reqwest::Certifi
     })
 }
 
-/// reqwest's error with its causes ("error sending request: connection refused"). Callers
-/// strip the URL first when it may hold a secret.
-pub(crate) fn error_chain(e: &reqwest::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        text = format!("{text}: {s}");
-        source = s.source();
-    }
-    text
-}
-
 /// `localhost` or a loopback address (IPv6 with or without its brackets).
 pub(crate) fn is_loopback(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');

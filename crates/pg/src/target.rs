@@ -227,13 +227,7 @@ pub(crate) fn pg_message(e: &tokio_postgres::Error) -> String {
             None => db.message().to_owned(),
         };
     }
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        text = format!("{text}: {s}");
-        source = s.source();
-    }
-    text
+    vigia_core::error_chain(e)
 }
 
 /// A database error saying what vigia was doing and what PostgreSQL said.

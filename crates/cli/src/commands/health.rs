@@ -8,7 +8,6 @@ use std::process::ExitCode;
 
 use vigia_core::Result;
 use vigia_core::ports::check::CheckStatus;
-use vigia_health::alerts::AlertSent;
 use vigia_health::{HealthReport, HealthRequest, HealthRun, plugin_line};
 
 use super::{load_config, runtime};
@@ -41,7 +40,7 @@ impl Human for HealthReport {
         let mut out = format!("{}\n", plugin_line(self));
         let width = self.checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
         for c in &self.checks {
-            let status = format!("{:<8}", label(c.status));
+            let status = format!("{:<8}", c.status.as_str());
             let status = if colour {
                 format!("\x1b[{}m{status}\x1b[0m", ansi(c.status))
             } else {
@@ -56,12 +55,18 @@ impl Human for HealthReport {
         for a in &self.alerts {
             for c in &a.channels {
                 let _ = match &c.error {
-                    None => writeln!(out, "alert: {} {} sent by {}", a.check, event(a), c.channel),
+                    None => writeln!(
+                        out,
+                        "alert: {} {} sent by {}",
+                        a.check,
+                        a.event.as_str(),
+                        c.channel
+                    ),
                     Some(e) => writeln!(
                         out,
                         "alert: {} {} NOT sent by {} (retried next run): {e}",
                         a.check,
-                        event(a),
+                        a.event.as_str(),
                         c.channel
                     ),
                 };
@@ -80,23 +85,6 @@ impl Human for HealthReport {
             let _ = writeln!(out, "ALERTING FAILED: {e}");
         }
         out
-    }
-}
-
-fn event(a: &AlertSent) -> String {
-    serde_json::to_value(a.event)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
-}
-
-fn label(status: CheckStatus) -> &'static str {
-    match status {
-        CheckStatus::Skipped => "skipped",
-        CheckStatus::Ok => "ok",
-        CheckStatus::Warning => "warning",
-        CheckStatus::Unknown => "unknown",
-        CheckStatus::Critical => "critical",
     }
 }
 

@@ -16,6 +16,17 @@ pub enum CheckStatus {
 }
 
 impl CheckStatus {
+    /// The name the JSON shows: `ok`, `warning`, ...
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Skipped => "skipped",
+            Self::Ok => "ok",
+            Self::Warning => "warning",
+            Self::Unknown => "unknown",
+            Self::Critical => "critical",
+        }
+    }
+
     /// The monitoring-plugin exit code: 0 ok, 1 warning, 2 critical, 3 unknown.
     pub const fn plugin_code(self) -> u8 {
         match self {

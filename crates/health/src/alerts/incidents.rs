@@ -47,6 +47,18 @@ pub enum EventKind {
     Resolved,
 }
 
+impl EventKind {
+    /// The name the JSON shows.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Opened => "opened",
+            Self::Escalated => "escalated",
+            Self::Reminded => "reminded",
+            Self::Resolved => "resolved",
+        }
+    }
+}
+
 /// Something a run announces about one check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {

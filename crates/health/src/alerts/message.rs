@@ -19,14 +19,14 @@ pub fn compose(env: &str, host: &str, events: &[Event]) -> Alert {
     let mut what: Vec<String> = events
         .iter()
         .take(5)
-        .map(|e| format!("{} {}", e.check, verb(e.kind)))
+        .map(|e| format!("{} {}", e.check, e.kind.as_str()))
         .collect();
     if events.len() > 5 {
         what.push(format!("{} more", events.len() - 5));
     }
     let subject = format!(
         "[vigia {env}] {}: {}",
-        status_word(status).to_uppercase(),
+        status.as_str().to_uppercase(),
         what.join(", ")
     );
     let mut body = format!("Vigia health on {host}, environment {env}:\n\n");
@@ -34,8 +34,8 @@ pub fn compose(env: &str, host: &str, events: &[Event]) -> Alert {
         let _ = writeln!(
             body,
             "{:<9} {:<8} {}  {}  (at {})",
-            verb(e.kind).to_uppercase(),
-            status_word(e.status),
+            e.kind.as_str().to_uppercase(),
+            e.status.as_str(),
             e.check,
             e.summary,
             e.at.strftime("%Y-%m-%d %H:%M:%S UTC"),
@@ -57,25 +57,6 @@ pub fn test_message(env: &str, host: &str) -> Alert {
         body: format!(
             "This is a test from `vigia alert test` on {host}, environment {env}.\nNothing is wrong.\n"
         ),
-    }
-}
-
-const fn verb(kind: EventKind) -> &'static str {
-    match kind {
-        EventKind::Opened => "opened",
-        EventKind::Escalated => "escalated",
-        EventKind::Reminded => "reminded",
-        EventKind::Resolved => "resolved",
-    }
-}
-
-const fn status_word(status: CheckStatus) -> &'static str {
-    match status {
-        CheckStatus::Skipped => "skipped",
-        CheckStatus::Ok => "ok",
-        CheckStatus::Warning => "warning",
-        CheckStatus::Unknown => "unknown",
-        CheckStatus::Critical => "critical",
     }
 }
 

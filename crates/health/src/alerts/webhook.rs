@@ -9,7 +9,7 @@ use vigia_core::config::{AlertingConfig, SecretRef};
 use vigia_core::ports::notifier::{Alert, Notifier};
 use vigia_core::{Error, ErrorKind, Result};
 
-use crate::http::{error_chain, extra_roots, is_loopback};
+use crate::http::{extra_roots, is_loopback};
 
 #[derive(Debug)]
 pub struct Webhook {
@@ -60,7 +60,7 @@ impl Notifier for Webhook {
             .json(&json!({ "text": text }))
             .send()
             .await
-            .map_err(|e| failed(error_chain(&e.without_url())))?;
+            .map_err(|e| failed(vigia_core::error_chain(&e.without_url())))?;
         let status = answer.status();
         if status.is_success() {
             Ok(())

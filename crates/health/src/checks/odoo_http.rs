@@ -13,7 +13,8 @@ use vigia_core::{Config, Error, Result};
 use vigia_odoo::health::{Answer, judge};
 
 use super::{result, skipped};
-use crate::http::{error_chain, extra_roots};
+use crate::http::extra_roots;
+use vigia_core::error_chain;
 
 pub(super) fn checks(config: &Config) -> Result<Vec<Arc<dyn Check>>> {
     let client = client(config)?;
