@@ -11,6 +11,7 @@ pub const FIXED: &[&str] = &[
     "services.redis",
     "odoo.internal",
     "odoo.public",
+    "tls",
     "postgres",
     "memory",
     "backup.age",

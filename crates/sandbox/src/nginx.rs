@@ -16,6 +16,8 @@ const NGINX: &str = "/usr/sbin/nginx";
 pub struct NginxServer {
     server: LocalServer,
     _dir: tempfile::TempDir,
+    /// The certificate and key of an HTTPS server.
+    files: Option<tempfile::TempDir>,
 }
 
 impl NginxServer {
@@ -33,20 +35,45 @@ impl NginxServer {
         Self::start("return 301 https://$host$request_uri;")
     }
 
+    /// HTTPS on its port with `cert_chain_pem` (leaf first) and `key_pem`; `more` adds
+    /// `server` directives (protocols, ciphers). Every path answers 200 "ok".
+    pub fn https(cert_chain_pem: &str, key_pem: &str, more: &str) -> Result<Self> {
+        let files = tempfile::tempdir().map_err(|e| Error::internal(e.to_string()))?;
+        let (cert, key) = (files.path().join("cert.pem"), files.path().join("key.pem"));
+        std::fs::write(&cert, cert_chain_pem).map_err(|e| Error::io("write", &cert, e))?;
+        std::fs::write(&key, key_pem).map_err(|e| Error::io("write", &key, e))?;
+        let mut server = Self::start_tls(
+            &format!(
+                "ssl_certificate {}; ssl_certificate_key {}; {more} \
+                 location / {{ return 200 \"ok\"; }}",
+                cert.display(),
+                key.display()
+            ),
+            true,
+        )?;
+        server.files = Some(files);
+        Ok(server)
+    }
+
     fn start(server_body: &str) -> Result<Self> {
+        Self::start_tls(server_body, false)
+    }
+
+    fn start_tls(server_body: &str, tls: bool) -> Result<Self> {
         if !Path::new(NGINX).exists() {
             return Err(Error::config(format!("{NGINX} is missing: {PACKAGE_HINT}")));
         }
         let dir = tempfile::tempdir().map_err(|e| Error::internal(e.to_string()))?;
         let port = free_port()?;
         let d = dir.path().display();
+        let ssl = if tls { " ssl" } else { "" };
         let conf = format!(
             "worker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
              events {{ worker_connections 64; }}\n\
              http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  \
              proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fastcgi;\n  \
              uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n  \
-             server {{\n    listen 127.0.0.1:{port};\n    server_name _;\n    {server_body}\n  }}\n}}\n"
+             server {{\n    listen 127.0.0.1:{port}{ssl};\n    server_name _;\n    {server_body}\n  }}\n}}\n"
         );
         let conf_path = dir.path().join("nginx.conf");
         std::fs::write(&conf_path, conf).map_err(|e| Error::io("write", &conf_path, e))?;
@@ -60,6 +87,7 @@ impl NginxServer {
         Ok(Self {
             server: LocalServer::start(command, port, "nginx", PACKAGE_HINT)?,
             _dir: dir,
+            files: None,
         })
     }
 

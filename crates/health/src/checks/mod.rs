@@ -11,6 +11,7 @@ mod odoo_log;
 mod postgres;
 mod redis;
 mod services;
+mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -100,6 +101,7 @@ pub(crate) fn all(config: &Config) -> Result<Vec<Arc<dyn Check>>> {
     let runtime = vigia_runtime::from_config(config).map_err(|e| e.message().to_owned());
     checks.extend(services::checks(config, &runtime));
     checks.extend(odoo_http::checks(config)?);
+    checks.push(tls::check(config));
     checks.push(Arc::new(postgres::Postgres(Arc::clone(&pg))));
     checks.push(Arc::new(memory::Memory {
         runtime: runtime.as_ref().ok().map(Arc::clone),

@@ -8,6 +8,7 @@ mod odoo_http;
 mod odoo_log;
 mod redis;
 mod run;
+mod tls;
 
 use std::path::Path;
 
