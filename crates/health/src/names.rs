@@ -22,7 +22,12 @@ pub const FIXED: &[&str] = &[
     "odoo.mail",
     "einvoice.documents",
     "einvoice.queues",
+    "p12",
 ];
+
+/// Checks with one result per thing found: `p12:<company id>` (or `p12:config`). `--only p12`
+/// runs them all, `--only p12:1` one.
+pub const PER_ITEM: &[&str] = &["p12"];
 
 /// The prefix of the per-filesystem names: `disk:/srv`.
 pub const DISK: &str = "disk:";
@@ -33,14 +38,23 @@ pub fn validate_only(only: &[String]) -> Result<()> {
         let disk = name
             .strip_prefix(DISK)
             .is_some_and(|mount| mount.starts_with('/'));
-        if !disk && !FIXED.contains(&name.as_str()) {
+        let item = family(name).is_some_and(|(_, item)| {
+            item == "config" || (!item.is_empty() && item.bytes().all(|b| b.is_ascii_digit()))
+        });
+        if !disk && !item && !FIXED.contains(&name.as_str()) {
             return Err(Error::invalid_input(format!(
-                "`{name}` is not a check: use {}, or disk:<mount>",
+                "`{name}` is not a check: use {}, disk:<mount>, or p12:<company id>",
                 FIXED.join(", ")
             )));
         }
     }
     Ok(())
+}
+
+/// `p12:1` -> ("p12", "1") for a per-item check.
+pub fn family(name: &str) -> Option<(&str, &str)> {
+    let (family, item) = name.split_once(':')?;
+    PER_ITEM.contains(&family).then_some((family, item))
 }
 
 #[cfg(test)]
@@ -53,5 +67,8 @@ mod tests {
         let err = validate_only(&["odoo".into()]).unwrap_err();
         assert!(err.message().contains("odoo.internal"), "{err}");
         assert!(validate_only(&["disk:srv".into()]).is_err());
+        validate_only(&["p12".into(), "p12:12".into(), "p12:config".into()]).unwrap();
+        assert!(validate_only(&["p12:x".into()]).is_err());
+        assert!(validate_only(&["p12:".into()]).is_err());
     }
 }

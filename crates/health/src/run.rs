@@ -27,6 +27,8 @@ pub struct HealthRequest {
 
 pub struct HealthRun {
     pub checks: Vec<Arc<dyn Check>>,
+    /// `--only`'s names (empty: all), which may pick one item of a per-item check.
+    pub only: Vec<String>,
     /// `--only` was given: the textfile keeps the other checks' series.
     pub partial: bool,
     /// Each check's budget (`[health] timeout`).
@@ -73,10 +75,16 @@ impl HealthRun {
                     measured.join(", ")
                 )));
             }
-            checks.retain(|c| only.contains(c.name()));
+            checks.retain(|c| {
+                only.contains(c.name())
+                    || only
+                        .iter()
+                        .any(|n| names::family(n).is_some_and(|(f, _)| f == c.name()))
+            });
         }
         Ok(Self {
             checks,
+            only: request.only.clone(),
             partial: !request.only.is_empty(),
             timeout: config.health.timeout.0,
             textfile: Some(config.state_dir.join(textfile::HEALTH_METRICS_FILE)),
@@ -92,7 +100,8 @@ impl HealthRun {
             .checks
             .iter()
             .map(|check| timed(Arc::clone(check), self.timeout));
-        let mut report = HealthReport::new(futures::future::join_all(runs).await);
+        let results = futures::future::join_all(runs).await.into_iter().flatten();
+        let mut report = HealthReport::new(results.filter(|r| self.asked_for(r)).collect());
         if let Some(path) = self.textfile.clone() {
             let (checks, partial) = (report.checks.clone(), self.partial);
             let write =
@@ -122,33 +131,48 @@ impl HealthRun {
     }
 }
 
+impl HealthRun {
+    /// With `--only p12:1`, the p12 check's other companies are left out (its own "p12"
+    /// result, which says why there is no company, is kept).
+    fn asked_for(&self, result: &CheckResult) -> bool {
+        let name = result.name.as_str();
+        self.only.is_empty()
+            || self.only.iter().any(|o| o == name)
+            || names::family(name).is_some_and(|(f, _)| self.only.iter().any(|o| o == f))
+            || names::PER_ITEM.contains(&name)
+    }
+}
+
 /// Runs `check` on its own task, so that one that blocks or panics holds back no other,
 /// and the budget is kept whatever it does.
-async fn timed(check: Arc<dyn Check>, budget: Duration) -> CheckResult {
+async fn timed(check: Arc<dyn Check>, budget: Duration) -> Vec<CheckResult> {
     let started = Instant::now();
     let name = check.name().to_owned();
-    let task = tokio::spawn(async move { check.run().await });
+    let task = tokio::spawn(async move { check.run_all().await });
     let abort = task.abort_handle();
-    let mut result = match tokio::time::timeout(budget, task).await {
-        Ok(Ok(result)) => result,
-        Ok(Err(e)) => checks::result(
+    let mut results = match tokio::time::timeout(budget, task).await {
+        Ok(Ok(results)) => results,
+        Ok(Err(e)) => vec![checks::result(
             &name,
             CheckStatus::Unknown,
             format!("the check failed: {e}"),
             serde_json::Value::Null,
-        ),
+        )],
         Err(_) => {
             abort.abort();
-            checks::result(
+            vec![checks::result(
                 &name,
                 CheckStatus::Critical,
                 format!("no answer within {} s", budget.as_secs_f64()),
                 json!({ "timeout_ms": budget.as_millis() }),
-            )
+            )]
         }
     };
-    result.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    result
+    let elapsed = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    for r in &mut results {
+        r.duration_ms = elapsed;
+    }
+    results
 }
 
 #[cfg(test)]
@@ -179,6 +203,7 @@ mod tests {
                 Arc::new(Slow("odoo.internal", Duration::from_secs(30))),
             ],
             timeout: Duration::from_millis(500),
+            only: Vec::new(),
             partial: false,
             textfile: None,
             alerting: None,

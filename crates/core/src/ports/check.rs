@@ -53,6 +53,11 @@ pub struct CheckResult {
 pub trait Check: Send + Sync {
     fn name(&self) -> &str;
     async fn run(&self) -> CheckResult;
+    /// A check with one result per thing it finds (a key per company: `p12:<id>`) answers
+    /// them all here; the others answer `run`'s one result.
+    async fn run_all(&self) -> Vec<CheckResult> {
+        vec![self.run().await]
+    }
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ mod memory;
 mod odoo_db;
 mod odoo_http;
 mod odoo_log;
+mod p12;
 mod postgres;
 mod redis;
 mod services;
@@ -111,6 +112,7 @@ pub(crate) fn all(config: &Config) -> Result<Vec<Arc<dyn Check>>> {
     checks.push(odoo_log::check(config, &runtime));
     checks.extend(odoo_db::checks(&pg));
     checks.extend(einvoice::checks(&pg, config.einvoice.as_ref()));
+    checks.push(p12::check(config, &pg));
     checks.extend(disk::checks(config));
     Ok(checks)
 }

@@ -6,6 +6,7 @@ mod alerts;
 mod database;
 mod odoo_http;
 mod odoo_log;
+mod p12;
 mod redis;
 mod run;
 mod tls;
