@@ -38,9 +38,14 @@ impl TestCa {
 
     /// A CA signed by this one: what a public CA's leaf certificates are issued by, and what
     /// a server must send along with its leaf.
-    pub fn intermediate(&self, name: &str) -> Result<Self> {
+    /// `valid_days`: from and to, in days from now; None: rcgen's default.
+    pub fn intermediate(&self, name: &str, valid_days: Option<(i64, i64)>) -> Result<Self> {
         let mut params =
             CertificateParams::new(Vec::<String>::new()).map_err(|e| cert_error(&e))?;
+        if let Some((from, to)) = valid_days {
+            params.not_before = days_from_now(from)?;
+            params.not_after = days_from_now(to)?;
+        }
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.distinguished_name.push(DnType::CommonName, name);
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];

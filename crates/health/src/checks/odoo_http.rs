@@ -13,7 +13,7 @@ use vigia_core::{Config, Error, Result};
 use vigia_odoo::health::{Answer, judge};
 
 use super::{result, skipped};
-use crate::http::extra_roots;
+use crate::http::{extra_roots, shown};
 use vigia_core::error_chain;
 
 pub(super) fn checks(config: &Config) -> Result<Vec<Arc<dyn Check>>> {
@@ -125,18 +125,6 @@ impl Check for OdooHealth {
                 evidence,
             ),
         }
-    }
-}
-
-/// `url` without its user and password (an unparsable URL is shown as `<url>`).
-fn shown(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(mut parsed) => {
-            let _ = parsed.set_username("");
-            let _ = parsed.set_password(None);
-            parsed.to_string()
-        }
-        Err(_) => "<url>".to_owned(),
     }
 }
 

@@ -20,6 +20,7 @@ use vigia_core::{Config, Error, Result};
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 
 use super::{result, skipped, unknown};
+use crate::http::shown;
 
 const NAME: &str = "tls";
 const DAY: f64 = 86_400.0;
@@ -54,13 +55,15 @@ impl Check for Tls {
                 return result(
                     NAME,
                     CheckStatus::Critical,
-                    format!("no TLS: [odoo] url {url} is not https"),
-                    json!({ "url": url }),
+                    format!("no TLS: [odoo] url {} is not https", shown(url)),
+                    json!({ "url": shown(url) }),
                 );
             }
             Err(e) => return unknown(NAME, &e),
         };
-        let roots = match roots(self.ca_file.as_deref()) {
+        let ca_file = self.ca_file.clone();
+        let roots = match vigia_core::task::blocking("tls", move || roots(ca_file.as_deref())).await
+        {
             Ok(roots) => roots,
             Err(e) => return unknown(NAME, &e),
         };
@@ -100,8 +103,9 @@ struct Target {
 impl Target {
     /// None when the URL is not https.
     fn parse(url: &str) -> Result<Option<Self>> {
-        let parsed = reqwest::Url::parse(url)
-            .map_err(|e| Error::config(format!("[odoo] url `{url}`: {e}")).with_key("odoo.url"))?;
+        let parsed = reqwest::Url::parse(url).map_err(|e| {
+            Error::config(format!("[odoo] url is not a URL: {e}")).with_key("odoo.url")
+        })?;
         if parsed.scheme() != "https" {
             return Ok(None);
         }
@@ -340,10 +344,7 @@ fn judge(target: &Target, seen: &Seen, now: jiff::Timestamp) -> CheckResult {
         return result(
             NAME,
             CheckStatus::Critical,
-            format!(
-                "no certificate from {host}:{}: {why} (is it TLS on that port?)",
-                target.port
-            ),
+            format!("no certificate from {host}:{}: {why}", target.port),
             json!({ "host": host, "port": target.port, "handshake": why }),
         );
     };
@@ -363,26 +364,38 @@ fn assess(target: &Target, leaf: &Leaf, seen: &Seen, now: jiff::Timestamp) -> Ch
     let host = &target.host;
     let lifetime = (leaf.not_after - leaf.not_before) as f64 / DAY;
     let left = (leaf.not_after - now.as_second()) as f64 / DAY;
+    // Whole days, the same in the summary and the evidence.
+    let days_left = left.floor();
     let warn_at = 30f64.min(lifetime / 3.0);
     let crit_at = 7f64.min(lifetime / 6.0);
     let mut problems: Vec<String> = Vec::new();
     let mut status = CheckStatus::Ok;
+    let in_force = now.as_second() >= leaf.not_before && left > 0.0;
     if now.as_second() < leaf.not_before {
         problems.push(format!("not valid before {}", date(leaf.not_before)));
     } else if left <= 0.0 {
         problems.push(format!(
             "expired {:.0} days ago, on {}",
-            -left,
+            (-left).floor(),
             date(leaf.not_after)
         ));
     } else if left <= crit_at {
-        problems.push(format!("{left:.0} days left (critical at {crit_at:.0})"));
+        problems.push(format!(
+            "{days_left:.0} days left (critical at {crit_at:.0})"
+        ));
     } else if left <= warn_at {
         status = CheckStatus::Warning;
     }
-    let in_force = now.as_second() >= leaf.not_before && left > 0.0;
-    if let Some(why) = seen.refused.as_ref().and_then(|e| refusal(e, host)) {
-        problems.push(why);
+    if let Some(e) = &seen.refused {
+        // The leaf's own dates already say "expired" or "not valid yet"; in force, the
+        // certificate out of its dates is another one of the chain.
+        match refusal(e, host) {
+            Some(why) => problems.push(why),
+            None if in_force => {
+                problems.push("a certificate of the chain is expired or not valid yet".into());
+            }
+            None => {}
+        }
     }
     if leaf.sha1 {
         problems.push("signed with SHA-1, which browsers refuse".to_owned());
@@ -398,7 +411,7 @@ fn assess(target: &Target, leaf: &Leaf, seen: &Seen, now: jiff::Timestamp) -> Ch
     }
     let valid = if in_force {
         format!(
-            "valid until {} ({left:.0} of {lifetime:.0} days left)",
+            "valid until {} ({days_left:.0} of {lifetime:.0} days left)",
             date(leaf.not_after)
         )
     } else {
@@ -427,10 +440,10 @@ fn assess(target: &Target, leaf: &Leaf, seen: &Seen, now: jiff::Timestamp) -> Ch
             "names": leaf.names,
             "not_before": date(leaf.not_before),
             "not_after": date(leaf.not_after),
-            "days_left": left.floor(),
+            "days_left": days_left,
             "lifetime_days": lifetime.round(),
             "chain_length": seen.chain.len(),
-            "verified": seen.refused.is_none(),
+            "verified": seen.refused.is_none() && seen.handshake.is_none(),
             "protocol": seen.protocol,
             "problems": problems,
         }),
@@ -482,6 +495,10 @@ mod tests {
         assert_eq!(verdict(47, 15), CheckStatus::Warning);
         assert_eq!(verdict(47, 7), CheckStatus::Critical, "<= 47/6 d");
         assert_eq!(verdict(398, 60), CheckStatus::Ok);
+        // 30 days: warning from 10 left (a third), critical from 5 (a sixth).
+        assert_eq!(verdict(30, 11), CheckStatus::Ok);
+        assert_eq!(verdict(30, 6), CheckStatus::Warning);
+        assert_eq!(verdict(30, 4), CheckStatus::Critical);
         assert_eq!(verdict(90, -1), CheckStatus::Critical, "expired");
     }
 

@@ -32,7 +32,7 @@ struct Pki {
 impl Pki {
     fn new() -> Self {
         let root = TestCa::new("Vigia Test Root").unwrap();
-        let intermediate = root.intermediate("Vigia Test Issuing CA").unwrap();
+        let intermediate = root.intermediate("Vigia Test Issuing CA", None).unwrap();
         Self { root, intermediate }
     }
 
@@ -119,6 +119,23 @@ async fn a_certificate_a_client_refuses_is_critical_with_what_was_served() {
     assert_eq!(r.status, CheckStatus::Critical, "{r:?}");
     assert!(r.summary.contains("intermediate"), "{}", r.summary);
     assert_eq!(r.evidence["chain_length"], 1);
+
+    // A leaf in its dates under an intermediate out of its own.
+    let lapsed = Pki {
+        intermediate: pki
+            .root
+            .intermediate("Lapsed Issuing CA", Some((-400, -1)))
+            .unwrap(),
+        root: TestCa::new("unused").unwrap(),
+    };
+    let served = lapsed.serve(&lapsed.leaf(&[HOST], (-10, 80)));
+    let r = tls(dir.path(), served.port(), &root).await;
+    assert_eq!(r.status, CheckStatus::Critical, "{r:?}");
+    assert!(
+        r.summary.contains("a certificate of the chain"),
+        "{}",
+        r.summary
+    );
 
     // A common name and no subject alternative names: no client accepts it any more.
     let no_san = pki
