@@ -23,11 +23,12 @@ pub const FIXED: &[&str] = &[
     "einvoice.documents",
     "einvoice.queues",
     "p12",
+    "hacienda",
 ];
 
-/// Checks with one result per thing found: `p12:<company id>` (or `p12:config`). `--only p12`
-/// runs them all, `--only p12:1` one.
-pub const PER_ITEM: &[&str] = &["p12"];
+/// Checks with one result per company: `p12:<company id>`, `hacienda:<company id>` (or
+/// `:config` from `[hacienda]`). `--only p12` runs them all, `--only p12:1` one.
+pub const PER_ITEM: &[&str] = &["p12", "hacienda"];
 
 /// The prefix of the per-filesystem names: `disk:/srv`.
 pub const DISK: &str = "disk:";
@@ -43,7 +44,7 @@ pub fn validate_only(only: &[String]) -> Result<()> {
         });
         if !disk && !item && !FIXED.contains(&name.as_str()) {
             return Err(Error::invalid_input(format!(
-                "`{name}` is not a check: use {}, disk:<mount>, or p12:<company id>",
+                "`{name}` is not a check: use {}, disk:<mount>, p12:<company id> or hacienda:<company id>",
                 FIXED.join(", ")
             )));
         }

@@ -99,7 +99,7 @@ impl HealthRun {
         let runs = self
             .checks
             .iter()
-            .map(|check| timed(Arc::clone(check), self.timeout));
+            .map(|check| timed(Arc::clone(check), check.budget().unwrap_or(self.timeout)));
         let results = futures::future::join_all(runs).await.into_iter().flatten();
         let mut report = HealthReport::new(results.filter(|r| self.asked_for(r)).collect());
         if let Some(path) = self.textfile.clone() {

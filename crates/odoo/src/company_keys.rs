@@ -17,7 +17,7 @@ use crate::filestore;
 /// A key file is a few KiB; anything larger is not one.
 const MAX_KEY_BYTES: u64 = 1 << 20;
 
-/// One company with the module configured (a certificate attachment or a PIN).
+/// One company with the module configured (a certificate attachment, a PIN or a user).
 #[derive(Debug)]
 pub struct CompanyKeys {
     pub id: i32,
@@ -26,6 +26,8 @@ pub struct CompanyKeys {
     pub vat: Option<String>,
     pub hacienda_env: Option<String>,
     pub username: Option<String>,
+    /// `l10n_cr_hacienda_password`.
+    pub password: Option<Secret>,
     /// `l10n_cr_key_password`: the `.p12`'s PIN.
     pub pin: Option<Secret>,
     pub certificate: Option<Attachment>,
@@ -65,6 +67,7 @@ pub async fn company_keys(client: &impl GenericClient) -> Result<Option<Vec<Comp
         .query(
             "SELECT c.id, c.name::text, c.vat::text, c.l10n_cr_hacienda_env::text, \
                c.l10n_cr_hacienda_username::text, c.l10n_cr_key_password::text, \
+               c.l10n_cr_hacienda_password::text, \
                cert.id, cert.store_fname::text, cert.db_datas, \
                pkey.id, pkey.store_fname::text, pkey.db_datas \
              FROM res_company c \
@@ -75,6 +78,7 @@ pub async fn company_keys(client: &impl GenericClient) -> Result<Option<Vec<Comp
                WHERE a.res_model = 'res.company' AND a.res_field = 'l10n_cr_private_key' \
                AND a.res_id = c.id ORDER BY a.id DESC LIMIT 1) pkey ON true \
              WHERE cert.id IS NOT NULL OR coalesce(c.l10n_cr_key_password, '') <> '' \
+               OR coalesce(c.l10n_cr_hacienda_username, '') <> '' \
              ORDER BY c.id",
             &[],
         )
@@ -96,8 +100,9 @@ pub async fn company_keys(client: &impl GenericClient) -> Result<Option<Vec<Comp
                 hacienda_env: r.get(3),
                 username: r.get(4),
                 pin: r.get::<_, Option<String>>(5).map(Secret::new),
-                certificate: attachment(r, 6),
-                private_key: attachment(r, 9),
+                password: r.get::<_, Option<String>>(6).map(Secret::new),
+                certificate: attachment(r, 7),
+                private_key: attachment(r, 10),
             })
             .collect(),
     ))

@@ -59,6 +59,45 @@ pub async fn newest(client: &impl GenericClient) -> Result<String> {
         .get(0))
 }
 
+/// The clave of `company`'s newest document Hacienda has received, for a status query that
+/// submits nothing; None when there is none (or the module is not installed).
+pub async fn newest_submitted_clave(
+    client: &impl GenericClient,
+    company: i32,
+) -> Result<Option<String>> {
+    if !has_table(client, TABLE).await? {
+        return Ok(None);
+    }
+    // An older module has no company_id: any company's clave is as good a probe.
+    let per_company: bool = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = \
+             'public' AND table_name = 'l10n_cr_einvoice_document' AND column_name = 'company_id')",
+            &[],
+        )
+        .await
+        .map_err(|e| db_error("cannot read the e-invoice documents' columns", &e))?
+        .get(0);
+    let filter = if per_company {
+        "company_id = $1"
+    } else {
+        "$1::int IS NOT NULL"
+    };
+    Ok(client
+        .query_opt(
+            &format!(
+                "SELECT clave::text FROM public.l10n_cr_einvoice_document \
+                 WHERE {filter} AND clave IS NOT NULL \
+                   AND state IN ('submitted', 'accepted', 'rejected') \
+                 ORDER BY create_date DESC LIMIT 1"
+            ),
+            &[&company],
+        )
+        .await
+        .map_err(|e| db_error("cannot read the newest submitted clave", &e))?
+        .map(|r| r.get(0)))
+}
+
 /// The document counts health judges: failed within a window, stuck for longer than a
 /// delay, and accepted documents whose e-mail was not sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

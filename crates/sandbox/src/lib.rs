@@ -16,6 +16,8 @@
 
 #[cfg(feature = "fixture")]
 pub mod fixture;
+#[cfg(feature = "hacienda")]
+pub mod hacienda;
 #[cfg(any(feature = "s3", feature = "redis", feature = "smtp", feature = "nginx"))]
 mod local_server;
 #[cfg(feature = "s3")]

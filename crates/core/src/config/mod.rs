@@ -16,9 +16,10 @@ pub use check::{CheckReport, ConfigWarning};
 pub use duration::HumanDuration;
 pub use secret::{Probe, Secret, SecretRef, ValueOrRef};
 pub use sections::{
-    AlertOn, AlertingConfig, BackupConfig, EinvoiceConfig, EncryptionConfig, HaciendaConfig,
-    HaciendaEnvironment, HealthConfig, OdooConfig, PostgresConfig, RedisConfig, RestoreConfig,
-    RetentionConfig, RuntimeConfig, RuntimeKind, S3Config, Settings, SslMode, StoreKind,
+    AlertOn, AlertingConfig, BackupConfig, DEFAULT_IDP_URL, EinvoiceConfig, EncryptionConfig,
+    HaciendaConfig, HaciendaEnvironment, HealthConfig, OdooConfig, PostgresConfig, RedisConfig,
+    RestoreConfig, RetentionConfig, RuntimeConfig, RuntimeKind, S3Config, Settings, SslMode,
+    StoreKind,
 };
 pub use show::ConfigView;
 pub use template::TEMPLATE;

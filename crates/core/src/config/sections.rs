@@ -446,14 +446,74 @@ pub enum HaciendaEnvironment {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct HaciendaConfig {
-    #[serde(default)]
-    pub environment: HaciendaEnvironment,
+    /// The Hacienda environment this stack must use; else production in an environment
+    /// marked `production = true`, sandbox in another named environment.
+    pub environment: Option<HaciendaEnvironment>,
+    /// Set: these credentials are checked instead of the companies' own.
     pub username: Option<ValueOrRef>,
     pub password: Option<SecretRef>,
+    /// Set: this key is checked instead of the companies' attachments.
     pub certificate: Option<PathBuf>,
     pub pin: Option<SecretRef>,
     pub cedula: Option<String>,
+    /// The identity provider's base; the realm follows the environment.
+    pub idp_url: Option<String>,
+    /// The reception API's base; default per environment.
+    pub api_url: Option<String>,
+    /// After a refused login, no login for this long (Hacienda locks accounts).
+    #[serde(default = "default_hacienda_backoff")]
+    pub backoff: HumanDuration,
+    /// A passing probe is reused for this long.
+    #[serde(default = "default_hacienda_cache")]
+    pub cache_for: HumanDuration,
 }
+
+const fn default_hacienda_backoff() -> HumanDuration {
+    HumanDuration::from_secs(3600)
+}
+
+const fn default_hacienda_cache() -> HumanDuration {
+    HumanDuration::from_secs(900)
+}
+
+impl HaciendaEnvironment {
+    /// The IdP realm and client, and the reception API (DOMAIN.md 4).
+    pub const fn realm(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Sandbox => ("rut-stag", "api-stag"),
+            Self::Production => ("rut", "api-prod"),
+        }
+    }
+
+    pub const fn default_api_url(self) -> &'static str {
+        match self {
+            Self::Sandbox => {
+                "https://api-sandbox.comprobanteselectronicos.go.cr/recepcion/v1/recepcion/"
+            }
+            Self::Production => {
+                "https://api.comprobanteselectronicos.go.cr/recepcion/v1/recepcion/"
+            }
+        }
+    }
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Sandbox => "sandbox",
+            Self::Production => "production",
+        }
+    }
+
+    /// The domain part its usernames carry: `@stag.` or `@prod.`.
+    pub const fn user_marker(self) -> &'static str {
+        match self {
+            Self::Sandbox => "@stag.",
+            Self::Production => "@prod.",
+        }
+    }
+}
+
+/// The IdP's base when `idp-url` is not set.
+pub const DEFAULT_IDP_URL: &str = "https://idp.comprobanteselectronicos.go.cr/auth";
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]

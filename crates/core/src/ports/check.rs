@@ -58,6 +58,10 @@ pub trait Check: Send + Sync {
     async fn run_all(&self) -> Vec<CheckResult> {
         vec![self.run().await]
     }
+    /// A budget of its own (Hacienda's API), instead of `[health] timeout`.
+    fn budget(&self) -> Option<std::time::Duration> {
+        None
+    }
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 mod backups;
 mod disk;
 mod einvoice;
+mod hacienda;
 mod memory;
 mod odoo_db;
 mod odoo_http;
@@ -113,6 +114,7 @@ pub(crate) fn all(config: &Config) -> Result<Vec<Arc<dyn Check>>> {
     checks.extend(odoo_db::checks(&pg));
     checks.extend(einvoice::checks(&pg, config.einvoice.as_ref()));
     checks.push(p12::check(config, &pg));
+    checks.push(hacienda::check(config, &pg)?);
     checks.extend(disk::checks(config));
     Ok(checks)
 }

@@ -4,6 +4,7 @@
 
 mod alerts;
 mod database;
+mod hacienda;
 mod odoo_http;
 mod odoo_log;
 mod p12;
@@ -53,6 +54,23 @@ fn config_with(
     ConfigSource::from_text(text, Some(dir))
         .unwrap()
         .load(None)
+        .unwrap()
+}
+
+/// [`config`] against `cluster`, loaded in the named environment `env` (not production).
+fn config_env(dir: &Path, cluster: &PgCluster, env: &str) -> Config {
+    let text = format!(
+        "state-dir = \"{}\"\n[odoo]\ndatabase = \"odoo\"\n[postgres]\nhost = \"{}\"\nport = {}\n\
+         user = \"{}\"\nbin-dir = \"{}\"\n[environments.{env}]\n",
+        dir.join("state").display(),
+        cluster.socket_dir().display(),
+        cluster.port(),
+        cluster.user(),
+        cluster.bin_dir().display()
+    );
+    ConfigSource::from_text(text, Some(dir))
+        .unwrap()
+        .load(Some(env))
         .unwrap()
 }
 
