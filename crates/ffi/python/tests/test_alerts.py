@@ -103,3 +103,4 @@ def test_alert_test_without_channels_is_a_config_error(tmp_path):
     assert out["ok"] is False and out["error"]["kind"] == "config", out
     assert out["error"]["code"] == 10
     assert health["error"]["kind"] == "config"
+
