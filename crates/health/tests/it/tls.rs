@@ -225,3 +225,22 @@ async fn a_sha1_signature_and_a_short_rsa_key_are_critical() {
     assert!(r.summary.contains("SHA-1"), "{}", r.summary);
     assert!(r.summary.contains("1024 bits"), "{}", r.summary);
 }
+
+/// The certificate judged is the one nginx serves for the URL's host (SNI), not its default.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_name_is_sent_so_the_sites_own_certificate_is_judged() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new();
+    let right = pki.leaf(&[HOST], (-1, 300));
+    let other = pki.leaf(&["default.example.cr"], (-1, 300));
+    let chain = |c: &ServerCert| format!("{}{}", c.cert_pem, pki.intermediate.cert_pem());
+    let server = NginxServer::https_by_name(
+        HOST,
+        (&chain(&right), &right.key_pem),
+        (&chain(&other), &other.key_pem),
+    )
+    .unwrap();
+    let r = tls(dir.path(), server.port(), &pki.root.cert_pem()).await;
+    assert_eq!(r.status, CheckStatus::Ok, "{r:?}");
+    assert_eq!(r.evidence["names"][0], HOST);
+}
