@@ -96,10 +96,14 @@ impl HealthRun {
     /// Runs every check at once; a check over its budget is critical. Writes the textfile
     /// (a failure there is a warning in the log, not a result).
     pub async fn run(&self) -> HealthReport {
-        let runs = self
-            .checks
-            .iter()
-            .map(|check| timed(Arc::clone(check), check.budget().unwrap_or(self.timeout)));
+        let runs = self.checks.iter().map(|check| {
+            let items = self.items_of(check.name());
+            timed(
+                Arc::clone(check),
+                items,
+                check.budget().unwrap_or(self.timeout),
+            )
+        });
         let results = futures::future::join_all(runs).await.into_iter().flatten();
         let mut report = HealthReport::new(results.filter(|r| self.asked_for(r)).collect());
         if let Some(path) = self.textfile.clone() {
@@ -134,6 +138,18 @@ impl HealthRun {
 impl HealthRun {
     /// With `--only p12:1`, the p12 check's other companies are left out (its own "p12"
     /// result, which says why there is no company, is kept).
+    /// The items `--only` names for a per-item check (`p12:1` -> `1`); empty: all of them.
+    fn items_of(&self, check: &str) -> Vec<String> {
+        if self.only.iter().any(|o| o == check) {
+            return Vec::new();
+        }
+        self.only
+            .iter()
+            .filter_map(|o| names::family(o).filter(|(f, _)| *f == check))
+            .map(|(_, item)| item.to_owned())
+            .collect()
+    }
+
     fn asked_for(&self, result: &CheckResult) -> bool {
         let name = result.name.as_str();
         self.only.is_empty()
@@ -145,10 +161,10 @@ impl HealthRun {
 
 /// Runs `check` on its own task, so that one that blocks or panics holds back no other,
 /// and the budget is kept whatever it does.
-async fn timed(check: Arc<dyn Check>, budget: Duration) -> Vec<CheckResult> {
+async fn timed(check: Arc<dyn Check>, items: Vec<String>, budget: Duration) -> Vec<CheckResult> {
     let started = Instant::now();
     let name = check.name().to_owned();
-    let task = tokio::spawn(async move { check.run_all().await });
+    let task = tokio::spawn(async move { check.run_all(&items).await });
     let abort = task.abort_handle();
     let mut results = match tokio::time::timeout(budget, task).await {
         Ok(Ok(results)) => results,

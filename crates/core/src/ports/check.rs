@@ -54,8 +54,9 @@ pub trait Check: Send + Sync {
     fn name(&self) -> &str;
     async fn run(&self) -> CheckResult;
     /// A check with one result per thing it finds (a key per company: `p12:<id>`) answers
-    /// them all here; the others answer `run`'s one result.
-    async fn run_all(&self) -> Vec<CheckResult> {
+    /// them all here, or only `items` when some are named (`--only p12:1` gives `["1"]`); the
+    /// others answer `run`'s one result.
+    async fn run_all(&self, _items: &[String]) -> Vec<CheckResult> {
         vec![self.run().await]
     }
     /// A budget of its own (Hacienda's API), instead of `[health] timeout`.

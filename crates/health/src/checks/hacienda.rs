@@ -23,7 +23,7 @@ use vigia_core::{Config, Error, Result};
 use vigia_odoo::company_keys::company_keys;
 use vigia_odoo::einvoice::newest_submitted_clave;
 
-use super::{Pg, result, skipped, unknown};
+use super::{Pg, not_found, result, skipped, unknown, wanted, worst};
 use crate::http::extra_roots;
 
 pub(crate) const NAME: &str = "hacienda";
@@ -36,8 +36,10 @@ pub(crate) const STATE_FILE: &str = "hacienda.json";
 
 pub(super) fn check(config: &Config, pg: &Arc<Pg>) -> Result<Arc<dyn Check>> {
     let hacienda = config.hacienda.clone();
+    // https only: the password and the tokens never cross a network in clear.
     let mut builder = reqwest::Client::builder()
         .timeout(REQUEST)
+        .https_only(true)
         .redirect(reqwest::redirect::Policy::none());
     if let Some(file) = &config.health.ca_file {
         builder = builder.tls_certs_merge(extra_roots(file, "health.ca-file")?);
@@ -82,8 +84,9 @@ struct Account {
     name: String,
     /// The company, for messages.
     who: String,
-    /// The environment its settings say (the company's field, or the config's).
-    env: Option<HaciendaEnvironment>,
+    /// The environment its settings say (the company's field, or the config's), or the
+    /// value that is neither.
+    env: std::result::Result<HaciendaEnvironment, String>,
     username: Option<String>,
     password: Option<Secret>,
     /// For the status query.
@@ -97,26 +100,46 @@ impl Check for Hacienda {
     }
 
     async fn run(&self) -> CheckResult {
-        let all = self.run_all().await;
-        all.iter()
-            .max_by_key(|r| r.status)
-            .cloned()
-            .unwrap_or_else(|| skipped(NAME, "no account"))
+        worst(NAME, self.run_all(&[]).await)
     }
 
+    /// A little more than the probes' own deadline, so that they end first.
     fn budget(&self) -> Option<Duration> {
-        Some(BUDGET)
+        Some(BUDGET + Duration::from_secs(3))
     }
 
-    async fn run_all(&self) -> Vec<CheckResult> {
+    async fn run_all(&self, items: &[String]) -> Vec<CheckResult> {
+        let deadline = tokio::time::Instant::now() + BUDGET;
         let accounts = match self.accounts().await {
             Ok(accounts) => accounts,
             Err(done) => return vec![done],
         };
         let mut results = Vec::new();
         for account in accounts {
-            results.push(self.probe(&account).await);
+            let item = account
+                .name
+                .trim_start_matches(NAME)
+                .trim_start_matches(':');
+            if !wanted(items, item) {
+                continue;
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left < Duration::from_secs(1) {
+                results.push(result(
+                    &account.name,
+                    CheckStatus::Warning,
+                    format!(
+                        "{}: not probed within the {} s budget",
+                        account.who,
+                        BUDGET.as_secs()
+                    ),
+                    json!({}),
+                ));
+                continue;
+            }
+            results.push(self.probe(&account, left.min(REQUEST)).await);
         }
+        results.extend(not_found(NAME, items, &results));
         results
     }
 }
@@ -145,7 +168,10 @@ impl Hacienda {
             return Ok(vec![Account {
                 name: format!("{NAME}:config"),
                 who: "[hacienda]".into(),
-                env: h.environment.or(self.expected),
+                env: Ok(h
+                    .environment
+                    .or(self.expected)
+                    .unwrap_or(HaciendaEnvironment::Sandbox)),
                 username: username.map(|u| u.expose().to_owned()),
                 password,
                 company: None,
@@ -159,14 +185,14 @@ impl Hacienda {
         };
         let accounts: Vec<Account> = companies
             .into_iter()
-            .filter(|c| c.username.as_deref().is_some_and(|u| !u.is_empty()))
             .map(|c| Account {
                 name: format!("{NAME}:{}", c.id),
                 who: c.name,
+                // Unset is the module's default, sandbox.
                 env: match c.hacienda_env.as_deref() {
-                    Some("production") => Some(HaciendaEnvironment::Production),
-                    Some("sandbox") => Some(HaciendaEnvironment::Sandbox),
-                    _ => None,
+                    None | Some("sandbox") => Ok(HaciendaEnvironment::Sandbox),
+                    Some("production") => Ok(HaciendaEnvironment::Production),
+                    Some(other) => Err(other.to_owned()),
                 },
                 username: c.username,
                 password: c.password,
@@ -174,7 +200,10 @@ impl Hacienda {
             })
             .collect();
         if accounts.is_empty() {
-            return Err(skipped(NAME, "no company has a Hacienda username"));
+            return Err(skipped(
+                NAME,
+                "no company has the e-invoicing module configured",
+            ));
         }
         Ok(accounts)
     }
@@ -185,8 +214,13 @@ impl Hacienda {
         &self,
         a: &'a Account,
     ) -> std::result::Result<(HaciendaEnvironment, &'a str, &'a Secret), String> {
-        let Some(env) = a.env.or(self.expected) else {
-            return Err("its Hacienda environment is neither sandbox nor production".into());
+        let env = match &a.env {
+            Ok(env) => *env,
+            Err(other) => {
+                return Err(format!(
+                    "its Hacienda environment is `{other}`, neither sandbox nor production"
+                ));
+            }
         };
         if let Some(expected) = self.expected.filter(|e| *e != env) {
             return Err(format!(
@@ -203,7 +237,7 @@ impl Hacienda {
             HaciendaEnvironment::Sandbox => HaciendaEnvironment::Production,
             HaciendaEnvironment::Production => HaciendaEnvironment::Sandbox,
         };
-        if username.contains(other.user_marker()) {
+        if username.to_ascii_lowercase().contains(other.user_marker()) {
             return Err(format!(
                 "the username is a {} user ({}) but the environment is {}",
                 other.as_str(),
@@ -217,7 +251,7 @@ impl Hacienda {
         Ok((env, username, password))
     }
 
-    async fn probe(&self, a: &Account) -> CheckResult {
+    async fn probe(&self, a: &Account, timeout: Duration) -> CheckResult {
         let (env, username, password) = match self.before_any_request(a) {
             Ok(ready) => ready,
             Err(why) => {
@@ -229,61 +263,53 @@ impl Hacienda {
                 );
             }
         };
-        let user_id = hex::encode(Sha256::digest(username.as_bytes()));
+        // The backoff and the cache belong to these credentials at this Hacienda, whichever
+        // result shows them: a new username (or URL, or environment) starts afresh.
+        let (idp, api) = self.urls(env);
+        let key = hex::encode(Sha256::digest(
+            format!("{username}\n{}\n{idp}\n{api}", env.as_str()).as_bytes(),
+        ));
         let now = jiff::Timestamp::now();
-        let backoff = self
+        let (backoff, cache_for) = self
             .settings
             .as_ref()
-            .map_or(Duration::from_hours(1), |h| h.backoff.0);
-        let cache_for = self
-            .settings
-            .as_ref()
-            .map_or(Duration::from_mins(15), |h| h.cache_for.0);
-        let mut state = State::load(&self.state_file);
-        let remembered = state
-            .accounts
-            .get(&a.name)
-            .filter(|s| s.user == user_id)
-            .cloned();
-        if let Some(refused) = remembered.as_ref().and_then(|s| s.refused_at) {
-            let until = after(refused, backoff);
-            if until > now {
+            .map_or((Duration::from_hours(1), Duration::from_mins(15)), |h| {
+                (h.backoff.0, h.cache_for.0)
+            });
+        let mut state = match State::load(&self.state_file) {
+            Ok(state) => state,
+            Err(why) => {
                 return result(
                     &a.name,
-                    CheckStatus::Critical,
+                    CheckStatus::Warning,
                     format!(
-                        "{}: Hacienda refused the login at {}; no login until {} (backoff), or \
-                         until the username changes",
-                        a.who,
-                        minute(refused),
-                        minute(until)
+                        "{}: not probed: {why}; remove the file to probe again (a refused login \
+                         it held would then be retried)",
+                        a.who
                     ),
-                    json!({ "refused_at": refused, "retry_after": until }),
+                    json!({}),
                 );
             }
-        }
-        if let Some(passed) = remembered.as_ref().and_then(|s| s.passed_at)
-            && after(passed, cache_for) > now
-        {
-            return result(
-                &a.name,
-                CheckStatus::Ok,
-                format!(
-                    "{}: passed at {} (reused for {})",
-                    a.who,
-                    minute(passed),
-                    human(cache_for)
-                ),
-                json!({ "passed_at": passed, "cached": true }),
-            );
+        };
+        let remembered = state.accounts.get(&key).cloned().unwrap_or_default();
+        if let Some(known) = remembered.verdict(a, now, backoff, cache_for) {
+            return known;
         }
         let clave = match a.company {
             Some(id) => self.newest_clave(id).await,
             None => None,
         };
-        let outcome = self.talk(env, username, password, clave, now).await;
-        let entry = state.accounts.entry(a.name.clone()).or_default();
-        entry.user = user_id;
+        let probe = Probe {
+            env,
+            idp: &idp,
+            api: &api,
+            username,
+            password,
+            clave,
+            timeout,
+        };
+        let outcome = self.talk(&probe, now).await;
+        let entry = state.accounts.entry(key).or_default();
         match outcome.status {
             CheckStatus::Ok => {
                 entry.passed_at = Some(now);
@@ -292,13 +318,26 @@ impl Hacienda {
             _ if outcome.refused => entry.refused_at = Some(now),
             _ => {}
         }
-        state.save(&self.state_file);
-        result(
-            &a.name,
-            outcome.status,
-            format!("{}: {}", a.who, outcome.summary),
-            outcome.evidence,
-        )
+        let mut summary = format!("{}: {}", a.who, outcome.summary);
+        if let Err(e) = state.save(&self.state_file) {
+            summary = format!(
+                "{summary} (and {} could not be written: {e}, so the next run may log in again)",
+                self.state_file.display()
+            );
+        }
+        result(&a.name, outcome.status, summary, outcome.evidence)
+    }
+
+    /// The IdP's base and the reception API for `env`.
+    fn urls(&self, env: HaciendaEnvironment) -> (String, String) {
+        let h = self.settings.as_ref();
+        let idp = h
+            .and_then(|h| h.idp_url.clone())
+            .unwrap_or_else(|| DEFAULT_IDP_URL.into());
+        let api = h
+            .and_then(|h| h.api_url.clone())
+            .unwrap_or_else(|| env.default_api_url().into());
+        (idp, api)
     }
 
     async fn newest_clave(&self, company: i32) -> Option<String> {
@@ -310,35 +349,27 @@ impl Hacienda {
     }
 
     /// Token, status query, logout.
-    async fn talk(
-        &self,
-        env: HaciendaEnvironment,
-        username: &str,
-        password: &Secret,
-        clave: Option<String>,
-        now: jiff::Timestamp,
-    ) -> Outcome {
-        let h = self.settings.as_ref();
-        let idp = h
-            .and_then(|h| h.idp_url.clone())
-            .unwrap_or_else(|| DEFAULT_IDP_URL.into());
-        let api = h
-            .and_then(|h| h.api_url.clone())
-            .unwrap_or_else(|| env.default_api_url().into());
-        let (realm, client_id) = env.realm();
+    async fn talk(&self, p: &Probe<'_>, now: jiff::Timestamp) -> Outcome {
+        let (realm, client_id) = p.env.realm();
         let base = format!(
             "{}/realms/{realm}/protocol/openid-connect",
-            idp.trim_end_matches('/')
+            p.idp.trim_end_matches('/')
         );
-        let tokens = match self.token(&base, client_id, username, password).await {
+        let tokens = match self.token(p, &base, client_id).await {
             Ok(tokens) => tokens,
             Err(outcome) => return outcome,
         };
-        let clave = clave.unwrap_or_else(|| unknown_clave(now));
+        // A clave from the database goes into the URL only if it is one.
+        let clave = p
+            .clave
+            .clone()
+            .filter(|c| c.len() == 50 && c.bytes().all(|b| b.is_ascii_digit()))
+            .unwrap_or_else(|| unknown_clave(now));
         let query = self
             .client
-            .get(format!("{}/{clave}", api.trim_end_matches('/')))
+            .get(format!("{}/{clave}", p.api.trim_end_matches('/')))
             .bearer_auth(&tokens.access_token)
+            .timeout(p.timeout)
             .send()
             .await;
         let logout = [
@@ -349,6 +380,7 @@ impl Hacienda {
             .client
             .post(format!("{base}/logout"))
             .form(&logout)
+            .timeout(p.timeout)
             .send()
             .await
             .is_ok_and(|r| r.status().is_success());
@@ -360,21 +392,21 @@ impl Hacienda {
 
     async fn token(
         &self,
+        p: &Probe<'_>,
         base: &str,
         client_id: &str,
-        username: &str,
-        password: &Secret,
     ) -> std::result::Result<Tokens, Outcome> {
         let form = [
             ("grant_type", "password"),
             ("client_id", client_id),
-            ("username", username),
-            ("password", password.expose()),
+            ("username", p.username),
+            ("password", p.password.expose()),
         ];
         let answer = self
             .client
             .post(format!("{base}/token"))
             .form(&form)
+            .timeout(p.timeout)
             .send()
             .await
             .map_err(|e| Outcome::unreachable("the token request", e))?;
@@ -392,10 +424,23 @@ impl Hacienda {
             });
         }
         let body = answer.text().await.unwrap_or_default();
-        serde_json::from_str::<Tokens>(&body)
-            .ok()
-            .filter(|_| status.is_success())
-            .ok_or_else(|| Outcome::strange("the token request", status.as_u16(), &body))
+        if !status.is_success() {
+            return Err(Outcome::strange(
+                "the token request",
+                status.as_u16(),
+                &body,
+            ));
+        }
+        // A 2xx body may hold a token: never shown.
+        serde_json::from_str::<Tokens>(&body).map_err(|_| Outcome {
+            status: CheckStatus::Warning,
+            refused: false,
+            summary: format!(
+                "the token request answered HTTP {} without the expected tokens",
+                status.as_u16()
+            ),
+            evidence: json!({ "token_status": status.as_u16() }),
+        })
     }
 }
 
@@ -410,6 +455,11 @@ async fn judge_status_query(answer: reqwest::Response, logged_out: bool) -> Outc
         .and_then(|d| httpdate::parse_http_date(d).ok())
         .and_then(|d| jiff::Timestamp::try_from(d).ok())
         .map(|d| (d.as_second() - jiff::Timestamp::now().as_second()).abs());
+    let html = answer
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.contains("html"));
     let cause = answer
         .headers()
         .get("x-error-cause")
@@ -437,7 +487,7 @@ async fn judge_status_query(answer: reqwest::Response, logged_out: bool) -> Outc
                 estado.as_deref().unwrap_or("")
             ),
         )
-    } else if code.is_client_error() && !refused {
+    } else if code.is_client_error() && !refused && !html {
         (
             CheckStatus::Ok,
             format!(
@@ -471,6 +521,18 @@ async fn judge_status_query(answer: reqwest::Response, logged_out: bool) -> Outc
         summary,
         evidence,
     }
+}
+
+/// What one probe needs.
+struct Probe<'a> {
+    env: HaciendaEnvironment,
+    idp: &'a str,
+    api: &'a str,
+    username: &'a str,
+    password: &'a Secret,
+    clave: Option<String>,
+    /// Each request's limit: what is left of the budget, at most 15 s.
+    timeout: Duration,
 }
 
 #[derive(Deserialize)]
@@ -521,15 +583,18 @@ impl Outcome {
 /// A well-formed clave no one issued: 506, today, issuer 0, consecutive 1, normal situation,
 /// security code 0 (50 digits).
 fn unknown_clave(now: jiff::Timestamp) -> String {
-    let date = now.strftime("%d%m%y");
+    let date = now.in_tz("America/Costa_Rica").map_or_else(
+        |_| now.strftime("%d%m%y").to_string(),
+        |z| z.strftime("%d%m%y").to_string(),
+    );
     format!(
         "506{date}{:012}{:020}1{:08}",
         0, 100_001_010_000_000_001u64, 0
     )
 }
 
-/// `state-dir/hacienda.json`: per account, the username's hash (a new username clears
-/// both), the last refused login and the last pass.
+/// `state-dir/hacienda.json`: per set of credentials (a hash of the username, environment
+/// and URLs), the last refused login and the last pass.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct State {
     accounts: BTreeMap<String, Remembered>,
@@ -537,34 +602,77 @@ struct State {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Remembered {
-    user: String,
     refused_at: Option<jiff::Timestamp>,
     passed_at: Option<jiff::Timestamp>,
 }
 
 impl State {
-    fn load(path: &std::path::Path) -> Self {
-        std::fs::read(path)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default()
+    /// An absent file is an empty state; one that cannot be read is an error, never an
+    /// empty state (that would forget a refused login).
+    fn load(path: &std::path::Path) -> std::result::Result<Self, String> {
+        match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| format!("{} is not vigia's ({e})", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+        }
     }
 
-    fn save(&self, path: &std::path::Path) {
-        let written = serde_json::to_vec_pretty(self)
-            .map_err(std::io::Error::other)
-            .and_then(|bytes| {
-                if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir)?;
-                }
-                vigia_core::disk::write_durably(path, &bytes)
-            });
-        if let Err(e) = written {
-            tracing::warn!(
-                "cannot write {}: {e}; the backoff is not remembered",
-                path.display()
-            );
+    fn save(&self, path: &std::path::Path) -> std::io::Result<()> {
+        let bytes = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
         }
+        vigia_core::disk::write_durably(path, &bytes)
+    }
+}
+
+impl Remembered {
+    /// A refused login still in its backoff, or a pass still fresh: the answer without a
+    /// request.
+    fn verdict(
+        &self,
+        a: &Account,
+        now: jiff::Timestamp,
+        backoff: Duration,
+        cache_for: Duration,
+    ) -> Option<CheckResult> {
+        // A time later than now was not written by a run of this machine: ignored.
+        let seen =
+            |t: Option<jiff::Timestamp>| t.filter(|t| *t <= after(now, Duration::from_mins(1)));
+        if let Some(refused) = seen(self.refused_at) {
+            let until = after(refused, backoff);
+            if until > now {
+                return Some(result(
+                    &a.name,
+                    CheckStatus::Critical,
+                    format!(
+                        "{}: Hacienda refused the login at {}; no login until {} (backoff), or \
+                         until the username changes",
+                        a.who,
+                        minute(refused),
+                        minute(until)
+                    ),
+                    json!({ "refused_at": refused, "retry_after": until }),
+                ));
+            }
+        }
+        if let Some(passed) = seen(self.passed_at)
+            && after(passed, cache_for) > now
+        {
+            return Some(result(
+                &a.name,
+                CheckStatus::Ok,
+                format!(
+                    "{}: passed at {} (reused for {})",
+                    a.who,
+                    minute(passed),
+                    human(cache_for)
+                ),
+                json!({ "passed_at": passed, "cached": true }),
+            ));
+        }
+        None
     }
 }
 

@@ -138,6 +138,35 @@ pub(crate) fn skipped(name: &str, reason: impl Into<String>) -> CheckResult {
     result(name, CheckStatus::Skipped, reason, Value::Null)
 }
 
+/// Whether a per-item check should look at `item` (`--only p12:1` names `1`; none: all).
+pub(crate) fn wanted(items: &[String], item: &str) -> bool {
+    items.is_empty() || items.iter().any(|i| i == item)
+}
+
+/// Unknown for each item `--only` named that the check did not find.
+pub(crate) fn not_found(family: &str, items: &[String], found: &[CheckResult]) -> Vec<CheckResult> {
+    items
+        .iter()
+        .filter(|i| !found.iter().any(|r| r.name == format!("{family}:{i}")))
+        .map(|i| {
+            result(
+                &format!("{family}:{i}"),
+                CheckStatus::Unknown,
+                format!("no company {i} with the e-invoicing module configured"),
+                Value::Null,
+            )
+        })
+        .collect()
+}
+
+/// The worst of a per-item check's results, for callers of `run`.
+pub(crate) fn worst(family: &str, results: Vec<CheckResult>) -> CheckResult {
+    results
+        .into_iter()
+        .max_by_key(|r| r.status)
+        .unwrap_or_else(|| skipped(family, "nothing to check"))
+}
+
 /// A check that could not measure: unknown, saying why.
 pub(crate) fn unknown(name: &str, e: &Error) -> CheckResult {
     result(name, CheckStatus::Unknown, e.message(), Value::Null)

@@ -19,7 +19,7 @@ use vigia_core::ports::check::{Check, CheckResult, CheckStatus};
 use vigia_odoo::company_keys::{CompanyKeys, company_keys};
 use x509_parser::prelude::{FromDer, X509Certificate};
 
-use super::{Pg, result, skipped, unknown};
+use super::{Pg, not_found, result, skipped, unknown, wanted, worst};
 
 pub(crate) const NAME: &str = "p12";
 const NOT_INSTALLED: &str = "l10n_cr_einvoice not installed";
@@ -52,15 +52,22 @@ impl Check for P12 {
 
     /// The worst of the keys (the runner asks for each: [`Check::run_all`]).
     async fn run(&self) -> CheckResult {
-        let all = self.run_all().await;
-        all.iter()
-            .max_by_key(|r| r.status)
-            .cloned()
-            .unwrap_or_else(|| skipped(NAME, "no key"))
+        worst(NAME, self.run_all(&[]).await)
     }
 
-    async fn run_all(&self) -> Vec<CheckResult> {
+    async fn run_all(&self, items: &[String]) -> Vec<CheckResult> {
+        let mut results = self.results(items).await;
+        results.extend(not_found(NAME, items, &results));
+        results
+    }
+}
+
+impl P12 {
+    async fn results(&self, items: &[String]) -> Vec<CheckResult> {
         if let Some(h) = &self.hacienda {
+            if !wanted(items, "config") {
+                return Vec::new();
+            }
             return vec![from_config(h).await];
         }
         let (_slot, client) = match self.pg.session(NAME, CheckStatus::Unknown).await {
@@ -75,15 +82,25 @@ impl Check for P12 {
         if companies.is_empty() {
             return vec![skipped(
                 NAME,
-                "no company has a certificate or PIN configured",
+                "no company has the e-invoicing module configured",
             )];
         }
+        let companies: Vec<CompanyKeys> = companies
+            .into_iter()
+            .filter(|c| wanted(items, &c.id.to_string()))
+            .collect();
+        // Off the async threads: opening a .p12 runs its key derivation, as many rounds as
+        // the file says.
         let filestore = self.filestore.clone();
-        let now = jiff::Timestamp::now();
-        companies
-            .iter()
-            .map(|c| from_company(c, filestore.as_deref(), now))
-            .collect()
+        let judged = vigia_core::task::blocking("p12", move || {
+            let now = jiff::Timestamp::now();
+            Ok(companies
+                .iter()
+                .map(|c| from_company(c, filestore.as_deref(), now))
+                .collect::<Vec<_>>())
+        })
+        .await;
+        judged.unwrap_or_else(|e| vec![unknown(NAME, &e)])
     }
 }
 
@@ -119,7 +136,11 @@ async fn from_config(h: &HaciendaConfig) -> CheckResult {
         pin: pin.as_ref().map(|p| p.expose().to_owned()),
         cedula: h.cedula.clone(),
     };
-    evaluate(&name, &key, jiff::Timestamp::now())
+    let judged = vigia_core::task::blocking("p12", move || {
+        Ok(evaluate(&name, &key, jiff::Timestamp::now()))
+    })
+    .await;
+    judged.unwrap_or_else(|e| unknown(&format!("{NAME}:config"), &e))
 }
 
 fn from_company(
@@ -207,24 +228,36 @@ fn evaluate(name: &str, key: &KeyMaterial, now: jiff::Timestamp) -> CheckResult 
     if !matches {
         problems.push("the private key does not belong to the certificate".to_owned());
     }
-    if left <= 0.0 {
+    if cert.validity().not_before.timestamp() > now.as_second() {
+        problems.push("the certificate is not valid yet".to_owned());
+    } else if left <= 0.0 {
         problems.push(format!("the certificate expired {:.0} days ago", -left));
     } else if left <= 7.0 {
         problems.push(format!("the certificate ends in {left:.0} days"));
     }
-    let digits = |s: &str| s.chars().filter(char::is_ascii_digit).collect::<String>();
-    if let Some(cedula) = key.cedula.as_deref().map(digits).filter(|c| !c.is_empty()) {
-        let carried = serial.as_deref().map(digits).unwrap_or_default();
-        if !carried.ends_with(&cedula) || carried.is_empty() {
-            problems.push(format!(
-                "its subject's serialNumber ({}) does not carry the cedula {cedula}",
-                serial.as_deref().unwrap_or("absent")
-            ));
+    // The digits, without leading zeros: CPJ-3-101-123456 carries 3101123456.
+    let digits = |s: &str| {
+        s.chars()
+            .filter(char::is_ascii_digit)
+            .collect::<String>()
+            .trim_start_matches('0')
+            .to_owned()
+    };
+    let mut unjudged = None;
+    match key.cedula.as_deref().map(digits).filter(|c| !c.is_empty()) {
+        Some(cedula) => {
+            if serial.as_deref().map(digits).as_deref() != Some(cedula.as_str()) {
+                problems.push(format!(
+                    "its subject's serialNumber ({}) does not carry the cedula {cedula}",
+                    serial.as_deref().unwrap_or("absent")
+                ));
+            }
         }
+        None => unjudged = Some("no cedula to compare with (the company's vat is empty)"),
     }
     let status = if !problems.is_empty() {
         CheckStatus::Critical
-    } else if left <= 30.0 {
+    } else if left <= 30.0 || unjudged.is_some() {
         CheckStatus::Warning
     } else {
         CheckStatus::Ok
@@ -234,9 +267,11 @@ fn evaluate(name: &str, key: &KeyMaterial, now: jiff::Timestamp) -> CheckResult 
         |t| t.strftime("%Y-%m-%d").to_string(),
     );
     let summary = if problems.is_empty() {
+        let note = unjudged.map_or(String::new(), |n| format!("; {n}"));
         format!(
-            "{}: {format}, valid until {until} ({left:.0} days left)",
-            key.what
+            "{}: {format}, valid until {until} ({:.0} days left){note}",
+            key.what,
+            left.floor()
         )
     } else {
         format!("{}: {}", key.what, problems.join("; "))
@@ -267,9 +302,17 @@ fn open_p12(key: &KeyMaterial) -> Result<Opened, String> {
     let Some(pin) = key.pin.as_deref() else {
         return Err("no PIN is configured for this .p12".to_owned());
     };
-    let store = p12_keystore::KeyStore::from_pkcs12(&key.certificate, pin).map_err(|e| {
-        format!("cannot be opened as PKCS#12 with its PIN ({e}): a wrong PIN, or not a .p12")
-    })?;
+    let store =
+        p12_keystore::KeyStore::from_pkcs12(&key.certificate, pin).map_err(|e| match e {
+            p12_keystore::error::Error::MacError(_) => {
+                "the PIN does not open it (a wrong PIN)".into()
+            }
+            p12_keystore::error::Error::DerError(_)
+            | p12_keystore::error::Error::InvalidVersion => {
+                format!("not a PKCS#12 file ({e})")
+            }
+            other => format!("cannot be opened as PKCS#12: {other}"),
+        })?;
     let (_, chain) = store
         .private_key_chain()
         .ok_or_else(|| "the .p12 holds no private key".to_owned())?;

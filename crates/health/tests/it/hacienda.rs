@@ -140,3 +140,64 @@ async fn a_staging_copy_pointed_at_production_is_critical_without_a_login() {
     let shown = serde_json::to_string(&report).unwrap();
     assert!(!shown.contains("live-hacienda-password"), "{shown}");
 }
+
+/// What Odoo uses: the company's own user and password, the production-or-sandbox field,
+/// and the clave of its newest submitted document, whose status Hacienda knows.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_companys_own_credentials_and_newest_clave_are_probed() {
+    let s = OdooStack::start().unwrap();
+    let clave = format!("50615012700310112345600100001010000000001{:09}", 1);
+    assert_eq!(clave.len(), 50);
+    let accounts = Accounts {
+        username: USER.into(),
+        password: PASSWORD.into(),
+        claves: BTreeMap::from([(clave.clone(), "aceptado".to_owned())]),
+    };
+    let hacienda = HaciendaServer::start(0, accounts, Mode::Normal)
+        .await
+        .unwrap();
+    s.cluster
+        .psql(
+            "odoo",
+            &format!(
+                "UPDATE res_company SET l10n_cr_hacienda_env = 'sandbox', \
+                 l10n_cr_hacienda_username = '{USER}', l10n_cr_hacienda_password = '{PASSWORD}'; \
+                 ALTER TABLE l10n_cr_einvoice_document ADD COLUMN company_id int DEFAULT 1; \
+                 INSERT INTO l10n_cr_einvoice_document (clave, state, document_type) \
+                 VALUES ('{clave}', 'accepted', 'FE')"
+            ),
+        )
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, hacienda.ca_pem()).unwrap();
+    let tables = format!(
+        "[health]\nca-file = \"{}\"\n[hacienda]\nidp-url = \"{}\"\napi-url = \"{}\"",
+        ca.display(),
+        hacienda.idp_url(),
+        hacienda.api_url()
+    );
+    let config = crate::config_with(dir.path(), Some(&s.cluster), "", "", &tables);
+    let report = run(&config, &["hacienda:1"]).await;
+    let r = &report.checks[0];
+    assert_eq!(
+        (r.name.as_str(), r.status),
+        ("hacienda:1", CheckStatus::Ok),
+        "{r:?}"
+    );
+    assert_eq!(r.evidence["ind_estado"], "aceptado");
+    assert_eq!(hacienda.logins(), 1);
+    let shown = serde_json::to_string(&report).unwrap();
+    assert!(!shown.contains(PASSWORD), "{shown}");
+
+    // A company that is not there is unknown, not a silent pass.
+    let missing = run(&config, &["hacienda:7"]).await;
+    assert_eq!(missing.checks.len(), 1, "{missing:?}");
+    assert_eq!(missing.checks[0].status, CheckStatus::Unknown);
+
+    // A state file that cannot be read stops logins instead of forgetting a backoff.
+    std::fs::write(dir.path().join("state/hacienda.json"), b"{not json").unwrap();
+    let report = run(&config, &["hacienda"]).await;
+    assert_eq!(report.checks[0].status, CheckStatus::Warning, "{report:?}");
+    assert_eq!(hacienda.logins(), 1);
+}
