@@ -32,6 +32,8 @@ const NOT_INSTALLED: &str = "l10n_cr_einvoice not installed";
 /// from the check, not the runner's critical timeout.
 const BUDGET: Duration = Duration::from_secs(20);
 const REQUEST: Duration = Duration::from_secs(15);
+/// How long a run waits for an overlapping one's probe.
+const LOCK_WAIT: Duration = Duration::from_secs(15);
 pub(crate) const STATE_FILE: &str = "hacienda.json";
 
 pub(super) fn check(config: &Config, pg: &Arc<Pg>) -> Result<Arc<dyn Check>> {
@@ -113,6 +115,15 @@ impl Check for Hacienda {
         let accounts = match self.accounts().await {
             Ok(accounts) => accounts,
             Err(done) => return vec![done],
+        };
+        // One run at a time talks to Hacienda: an overlapping run waits and then finds the
+        // pass (or the refusal) this one recorded, instead of logging in again.
+        let lock_path = self.state_file.with_extension("lock");
+        let wait = LOCK_WAIT;
+        let lock = vigia_core::task::blocking("hacienda", move || lock(&lock_path, wait)).await;
+        let _lock = match lock {
+            Ok(lock) => lock,
+            Err(e) => return vec![result(NAME, CheckStatus::Warning, e.message(), json!({}))],
         };
         let mut results = Vec::new();
         for account in accounts {
@@ -673,6 +684,37 @@ impl Remembered {
             ));
         }
         None
+    }
+}
+
+/// An exclusive lock on `path` (never a followed link), waited for up to `wait`.
+fn lock(path: &std::path::Path, wait: Duration) -> Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
+    }
+    let file = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits().cast_signed())
+        .open(path)
+        .map_err(|e| Error::io("open", path, e))?;
+    let started = std::time::Instant::now();
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < wait => {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::new(
+                    vigia_core::ErrorKind::Locked,
+                    "not probed: another health run has been probing Hacienda for too long",
+                ));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io("lock", path, e)),
+        }
     }
 }
 

@@ -67,11 +67,18 @@ impl Check for Tls {
             Ok(roots) => roots,
             Err(e) => return unknown(NAME, &e),
         };
-        let address = match self.address(&target).await {
-            Ok(address) => address,
-            Err(e) => return result(NAME, CheckStatus::Critical, e.message(), json!({})),
+        let addresses = match self.addresses(&target).await {
+            Ok(addresses) => addresses,
+            Err(e) => {
+                return result(
+                    NAME,
+                    CheckStatus::Critical,
+                    e.message(),
+                    json!({ "host": target.host, "port": target.port }),
+                );
+            }
         };
-        match handshake(&target, address, roots).await {
+        match handshake(&target, &addresses, roots).await {
             Ok(seen) => judge(&target, &seen, jiff::Timestamp::now()),
             Err(e) => unknown(NAME, &e),
         }
@@ -79,17 +86,21 @@ impl Check for Tls {
 }
 
 impl Tls {
-    /// `[health] resolve` first, as curl's `--resolve`; else the system's resolver.
-    async fn address(&self, target: &Target) -> Result<SocketAddr> {
+    /// `[health] resolve` first, as curl's `--resolve`; else every address the system's
+    /// resolver gives (tried in turn: an IPv6 address first on a host without IPv6 is no
+    /// reason to fail).
+    async fn addresses(&self, target: &Target) -> Result<Vec<SocketAddr>> {
         if let Some(ip) = self.resolve.get(&target.host) {
-            return Ok(SocketAddr::new(*ip, target.port));
+            return Ok(vec![SocketAddr::new(*ip, target.port)]);
         }
-        let mut found = tokio::net::lookup_host((target.host.as_str(), target.port))
+        let found: Vec<SocketAddr> = tokio::net::lookup_host((target.host.as_str(), target.port))
             .await
-            .map_err(|e| Error::internal(format!("cannot resolve {}: {e}", target.host)))?;
-        found
-            .next()
-            .ok_or_else(|| Error::internal(format!("{} has no address", target.host)))
+            .map_err(|e| Error::internal(format!("cannot resolve {}: {e}", target.host)))?
+            .collect();
+        if found.is_empty() {
+            return Err(Error::internal(format!("{} has no address", target.host)));
+        }
+        Ok(found)
     }
 }
 
@@ -209,7 +220,7 @@ impl ServerCertVerifier for Recording {
 /// (in `Seen`), not an error: only a verifier that cannot be built is.
 async fn handshake(
     target: &Target,
-    address: SocketAddr,
+    addresses: &[SocketAddr],
     roots: Arc<RootCertStore>,
 ) -> Result<Seen> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
@@ -228,8 +239,11 @@ async fn handshake(
         .with_no_client_auth();
     let name = ServerName::try_from(target.host.clone())
         .map_err(|e| Error::config(format!("{}: not a server name: {e}", target.host)))?;
-    let outcome = match tokio::net::TcpStream::connect(address).await {
-        Err(e) => Err(format!("cannot connect to {address}: {e}")),
+    let outcome = match tokio::net::TcpStream::connect(addresses).await {
+        Err(e) => Err(format!(
+            "cannot connect to {}:{}: {e}",
+            target.host, target.port
+        )),
         Ok(tcp) => tokio_rustls::TlsConnector::from(Arc::new(config))
             .connect(name, tcp)
             .await
@@ -290,10 +304,13 @@ impl Leaf {
             names,
             not_before: cert.validity().not_before.timestamp(),
             not_after: cert.validity().not_after.timestamp(),
-            // sha1WithRSAEncryption, ecdsa-with-SHA1.
+            // sha1WithRSAEncryption, ecdsa-with-SHA1, dsa-with-SHA1, OIW sha1WithRSA.
             sha1: matches!(
                 algorithm.as_str(),
-                "1.2.840.113549.1.1.5" | "1.2.840.10045.4.1"
+                "1.2.840.113549.1.1.5"
+                    | "1.2.840.10045.4.1"
+                    | "1.2.840.10040.4.3"
+                    | "1.3.14.3.2.29"
             ),
             rsa_bits,
         })
@@ -331,6 +348,11 @@ fn refusal(e: &rustls::Error, host: &str) -> Option<String> {
         | CertificateError::ExpiredContext { .. }
         | CertificateError::NotValidYet
         | CertificateError::NotValidYetContext { .. } => return None,
+        CertificateError::BadSignature => "a signature in the chain does not verify".to_owned(),
+        CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => {
+            "the certificate is not for TLS servers (extended key usage)".to_owned()
+        }
+        CertificateError::Revoked => "the certificate is revoked".to_owned(),
         other => format!("the certificate was refused: {other:?}"),
     })
 }

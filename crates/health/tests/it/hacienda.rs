@@ -88,6 +88,22 @@ async fn a_pass_is_reused_and_a_refused_login_is_not_retried_within_the_backoff(
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn overlapping_runs_log_in_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = server(Mode::Slow(Duration::from_millis(300))).await;
+    let text = hacienda_config(dir.path(), &good, USER);
+    let config = config(dir.path(), None, "", &text);
+    let (a, b) = tokio::join!(run(&config, &["hacienda"]), run(&config, &["hacienda"]));
+    assert_eq!(a.checks[0].status, CheckStatus::Ok, "{a:?}");
+    assert_eq!(b.checks[0].status, CheckStatus::Ok, "{b:?}");
+    assert_eq!(
+        good.logins(),
+        1,
+        "the second run found the first one's pass"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn hacienda_down_or_off_the_clock_is_a_warning_and_far_off_critical() {
     let dir = tempfile::tempdir().unwrap();
     let down = server(Mode::Unavailable).await;
