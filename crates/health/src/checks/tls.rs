@@ -161,8 +161,13 @@ fn roots(ca_file: Option<&std::path::Path>) -> Result<Arc<RootCertStore>> {
 struct Seen {
     chain: Vec<CertificateDer<'static>>,
     refused: Option<rustls::Error>,
+    /// The leaf names the host, checked on its own: a chain refused for another reason
+    /// first must not hide a wrong name.
+    name_ok: Option<bool>,
     handshake: Option<String>,
     protocol: Option<String>,
+    /// The first bytes the server sent, shown when they were not TLS.
+    first_bytes: Vec<u8>,
 }
 
 /// Verifies as any client would, and keeps the chain whatever the verdict.
@@ -190,6 +195,11 @@ impl ServerCertVerifier for Recording {
             .map(|c| c.clone().into_owned())
             .collect();
         seen.refused = verdict.as_ref().err().cloned();
+        seen.name_ok = Some(
+            rustls::server::ParsedCertificate::try_from(end_entity)
+                .and_then(|leaf| rustls::client::verify_server_name(&leaf, server_name))
+                .is_ok(),
+        );
         verdict
     }
 
@@ -239,13 +249,20 @@ async fn handshake(
         .with_no_client_auth();
     let name = ServerName::try_from(target.host.clone())
         .map_err(|e| Error::config(format!("{}: not a server name: {e}", target.host)))?;
+    let first = Arc::new(Mutex::new(Vec::new()));
     let outcome = match tokio::net::TcpStream::connect(addresses).await {
         Err(e) => Err(format!(
             "cannot connect to {}:{}: {e}",
             target.host, target.port
         )),
         Ok(tcp) => tokio_rustls::TlsConnector::from(Arc::new(config))
-            .connect(name, tcp)
+            .connect(
+                name,
+                FirstBytes {
+                    inner: tcp,
+                    seen: Arc::clone(&first),
+                },
+            )
             .await
             .map(|stream| {
                 stream
@@ -258,11 +275,63 @@ async fn handshake(
             .map_err(|e| e.to_string()),
     };
     let mut seen = std::mem::take(&mut *recording.seen.lock().expect("not poisoned"));
+    seen.first_bytes = std::mem::take(&mut *first.lock().expect("not poisoned"));
     match outcome {
         Ok(protocol) => seen.protocol = protocol,
         Err(e) => seen.handshake = Some(e),
     }
     Ok(seen)
+}
+
+/// The connection, keeping the first bytes the server sends: when they are not TLS, what
+/// they are is the best answer to "what is on that port?".
+struct FirstBytes {
+    inner: tokio::net::TcpStream,
+    seen: Arc<Mutex<Vec<u8>>>,
+}
+
+const FIRST_BYTES: usize = 80;
+
+impl tokio::io::AsyncRead for FirstBytes {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let std::task::Poll::Ready(Ok(())) = &polled {
+            let mut seen = self.seen.lock().expect("not poisoned");
+            let room = FIRST_BYTES.saturating_sub(seen.len());
+            let new = &buf.filled()[before..];
+            seen.extend_from_slice(&new[..new.len().min(room)]);
+        }
+        polled
+    }
+}
+
+impl tokio::io::AsyncWrite for FirstBytes {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 /// The leaf's facts, read with x509-parser.
@@ -331,7 +400,7 @@ fn ip_text(bytes: &[u8]) -> Option<String> {
 
 /// Why a client refuses the chain, in an operator's words; None when the dates already say
 /// it (expired, not valid yet).
-fn refusal(e: &rustls::Error, host: &str) -> Option<String> {
+fn refusal(e: &rustls::Error) -> Option<String> {
     let certificate = match e {
         rustls::Error::InvalidCertificate(c) => c,
         other => return Some(format!("the chain was refused: {other}")),
@@ -341,10 +410,10 @@ fn refusal(e: &rustls::Error, host: &str) -> Option<String> {
                                             intermediate certificate is missing, or the issuer \
                                             is not trusted"
             .to_owned(),
-        CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
-            format!("the certificate is not valid for {host}")
-        }
-        CertificateError::Expired
+        // Checked on its own (`name_ok`), whatever else is wrong.
+        CertificateError::NotValidForName
+        | CertificateError::NotValidForNameContext { .. }
+        | CertificateError::Expired
         | CertificateError::ExpiredContext { .. }
         | CertificateError::NotValidYet
         | CertificateError::NotValidYetContext { .. } => return None,
@@ -363,11 +432,17 @@ fn judge(target: &Target, seen: &Seen, now: jiff::Timestamp) -> CheckResult {
     let host = &target.host;
     let Some(leaf_der) = seen.chain.first() else {
         let why = seen.handshake.as_deref().unwrap_or("no certificate");
+        let answered = printable(&seen.first_bytes);
+        let said = if answered.is_empty() || seen.first_bytes.first() == Some(&0x16) {
+            String::new()
+        } else {
+            format!("; it answered `{answered}`, not TLS")
+        };
         return result(
             NAME,
             CheckStatus::Critical,
-            format!("no certificate from {host}:{}: {why}", target.port),
-            json!({ "host": host, "port": target.port, "handshake": why }),
+            format!("no certificate from {host}:{}: {why}{said}", target.port),
+            json!({ "host": host, "port": target.port, "handshake": why, "answered": answered }),
         );
     };
     match Leaf::parse(leaf_der) {
@@ -408,12 +483,15 @@ fn assess(target: &Target, leaf: &Leaf, seen: &Seen, now: jiff::Timestamp) -> Ch
     } else if left <= warn_at {
         status = CheckStatus::Warning;
     }
+    if seen.name_ok == Some(false) {
+        problems.push(format!("the certificate is not valid for {host}"));
+    }
     if let Some(e) = &seen.refused {
         // The leaf's own dates already say "expired" or "not valid yet"; in force, the
         // certificate out of its dates is another one of the chain.
-        match refusal(e, host) {
+        match refusal(e) {
             Some(why) => problems.push(why),
-            None if in_force => {
+            None if in_force && !is_name_error(e) => {
                 problems.push("a certificate of the chain is expired or not valid yet".into());
             }
             None => {}
@@ -470,6 +548,27 @@ fn assess(target: &Target, leaf: &Leaf, seen: &Seen, now: jiff::Timestamp) -> Ch
             "problems": problems,
         }),
     )
+}
+
+fn is_name_error(e: &rustls::Error) -> bool {
+    matches!(
+        e,
+        rustls::Error::InvalidCertificate(
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. }
+        )
+    )
+}
+
+/// The first line of what a server sent, printable characters only.
+fn printable(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| c.is_ascii_graphic() || *c == ' ')
+        .take(80)
+        .collect()
 }
 
 fn date(seconds: i64) -> String {

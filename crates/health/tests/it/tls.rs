@@ -120,6 +120,13 @@ async fn a_certificate_a_client_refuses_is_critical_with_what_was_served() {
     assert!(r.summary.contains("intermediate"), "{}", r.summary);
     assert_eq!(r.evidence["chain_length"], 1);
 
+    // Two things wrong at once: the chain and the name; both are said.
+    let stray = pki.leaf(&["shop.example.cr"], (-1, 90));
+    let both = NginxServer::https(&stray.cert_pem, &stray.key_pem, "").unwrap();
+    let r = tls(dir.path(), both.port(), &root).await;
+    assert!(r.summary.contains("not valid for erp.example.cr"), "{}", r.summary);
+    assert!(r.summary.contains("intermediate"), "{}", r.summary);
+
     // A leaf in its dates under an intermediate out of its own.
     let lapsed = Pki {
         intermediate: pki
@@ -162,6 +169,11 @@ async fn no_tls_where_it_is_expected_is_critical_never_a_hang() {
     assert_eq!(r.status, CheckStatus::Critical, "{r:?}");
     assert!(
         r.summary.starts_with("no certificate from"),
+        "{}",
+        r.summary
+    );
+    assert!(
+        r.summary.contains("it answered `HTTP/1.1 400 Bad Request`"),
         "{}",
         r.summary
     );
