@@ -298,10 +298,24 @@ fn is_pem(bytes: &[u8]) -> bool {
 
 type Opened = (Vec<u8>, PrivateKeyDer<'static>, &'static str);
 
+/// More MAC rounds than any tool writes (OpenSSL: 2048): a file asking for more would keep
+/// a thread busy for hours deriving its key, so it is refused unopened.
+const MAX_ROUNDS: i32 = 2_000_000;
+
 fn open_p12(key: &KeyMaterial) -> Result<Opened, String> {
     let Some(pin) = key.pin.as_deref() else {
         return Err("no PIN is configured for this .p12".to_owned());
     };
+    if let Ok(pfx) = <pkcs12::pfx::Pfx as der::Decode>::from_der(&key.certificate)
+        && let Some(rounds) = pfx
+            .mac_data
+            .map(|m| m.iterations)
+            .filter(|r| *r > MAX_ROUNDS)
+    {
+        return Err(format!(
+            "asks for {rounds} key-derivation rounds (at most {MAX_ROUNDS} are run): not opened"
+        ));
+    }
     let store =
         p12_keystore::KeyStore::from_pkcs12(&key.certificate, pin).map_err(|e| match e {
             p12_keystore::error::Error::MacError(_) => {

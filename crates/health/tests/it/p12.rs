@@ -117,6 +117,32 @@ async fn legacy_and_modern_keys_open_and_a_wrong_pin_never_shows() {
         other.summary
     );
 
+    // A file that asks for hours of key derivation is refused before any round runs.
+    let pass = format!("pass:{PIN}");
+    openssl(
+        &[
+            "pkcs12",
+            "-export",
+            "-in",
+            "cert.pem",
+            "-inkey",
+            "key.pem",
+            "-passout",
+            &pass,
+            "-iter",
+            "3000000",
+            "-out",
+            "rounds.p12",
+        ],
+        dir.path(),
+    );
+    let rounds = from_file(dir.path(), "rounds.p12", PIN, "3101123456").await;
+    assert_eq!(rounds.status, CheckStatus::Critical, "{rounds:?}");
+    assert!(
+        rounds.summary.contains("3000000 key-derivation rounds"),
+        "{}",
+        rounds.summary
+    );
     std::fs::write(dir.path().join("garbage.p12"), b"not a key at all").unwrap();
     let garbage = from_file(dir.path(), "garbage.p12", PIN, "3101123456").await;
     assert_eq!(garbage.status, CheckStatus::Critical);

@@ -124,7 +124,11 @@ async fn a_certificate_a_client_refuses_is_critical_with_what_was_served() {
     let stray = pki.leaf(&["shop.example.cr"], (-1, 90));
     let both = NginxServer::https(&stray.cert_pem, &stray.key_pem, "").unwrap();
     let r = tls(dir.path(), both.port(), &root).await;
-    assert!(r.summary.contains("not valid for erp.example.cr"), "{}", r.summary);
+    assert!(
+        r.summary.contains("not valid for erp.example.cr"),
+        "{}",
+        r.summary
+    );
     assert!(r.summary.contains("intermediate"), "{}", r.summary);
 
     // A leaf in its dates under an intermediate out of its own.
