@@ -21,6 +21,8 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 
 use super::{Pg, not_found, result, skipped, unknown, wanted, worst};
 
+mod rounds;
+
 pub(crate) const NAME: &str = "p12";
 const NOT_INSTALLED: &str = "l10n_cr_einvoice not installed";
 
@@ -298,20 +300,15 @@ fn is_pem(bytes: &[u8]) -> bool {
 
 type Opened = (Vec<u8>, PrivateKeyDer<'static>, &'static str);
 
-/// More MAC rounds than any tool writes (OpenSSL: 2048): a file asking for more would keep
-/// a thread busy for hours deriving its key, so it is refused unopened.
-const MAX_ROUNDS: i32 = 2_000_000;
+/// More rounds than any tool writes (OpenSSL: 2048; PBKDF2 guidance: 600,000): a file
+/// asking for more would keep a thread busy deriving keys, so it is refused unopened.
+const MAX_ROUNDS: u64 = 2_000_000;
 
 fn open_p12(key: &KeyMaterial) -> Result<Opened, String> {
     let Some(pin) = key.pin.as_deref() else {
         return Err("no PIN is configured for this .p12".to_owned());
     };
-    if let Ok(pfx) = <pkcs12::pfx::Pfx as der::Decode>::from_der(&key.certificate)
-        && let Some(rounds) = pfx
-            .mac_data
-            .map(|m| m.iterations)
-            .filter(|r| *r > MAX_ROUNDS)
-    {
+    if let Some(rounds) = rounds::most_rounds(&key.certificate).filter(|r| *r > MAX_ROUNDS) {
         return Err(format!(
             "asks for {rounds} key-derivation rounds (at most {MAX_ROUNDS} are run): not opened"
         ));
