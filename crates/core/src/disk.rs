@@ -76,8 +76,60 @@ pub fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
 
+/// An exclusive OS lock on `path` (created, never through a link planted at its name),
+/// waited for up to `wait`; None when another process still holds it then. The kernel drops
+/// it when its holder dies. Blocking: call it off the async threads.
+pub fn lock_exclusive(
+    path: &Path,
+    wait: std::time::Duration,
+) -> crate::Result<Option<std::fs::File>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let io = |action: &str, e| crate::Error::io(action, path, e);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| crate::Error::io("create", dir, e))?;
+    }
+    let file = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| io("open", e))?;
+    let started = std::time::Instant::now();
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(Some(file)),
+            Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < wait => {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => return Err(io("lock", e)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_lock_is_exclusive_and_a_link_at_its_name_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/x.lock");
+        let held = super::lock_exclusive(&path, std::time::Duration::ZERO).unwrap();
+        assert!(held.is_some());
+        let second = super::lock_exclusive(&path, std::time::Duration::from_millis(200)).unwrap();
+        assert!(second.is_none(), "held by the first");
+        drop(held);
+        assert!(
+            super::lock_exclusive(&path, std::time::Duration::ZERO)
+                .unwrap()
+                .is_some()
+        );
+        let link = dir.path().join("link.lock");
+        std::os::unix::fs::symlink(dir.path().join("elsewhere"), &link).unwrap();
+        assert!(super::lock_exclusive(&link, std::time::Duration::ZERO).is_err());
+        assert!(!dir.path().join("elsewhere").exists());
+    }
+
     #[test]
     fn the_temp_dir_has_some_free_space() {
         assert!(super::free_bytes(&std::env::temp_dir()).unwrap() > 0);

@@ -35,7 +35,11 @@ impl Heartbeat {
                 format!("the heartbeat (health.heartbeat-url) was not delivered: {why}"),
             )
         };
-        let url = self.url.resolve("health.heartbeat-url")?;
+        // Off the async threads: a `cmd:` secret runs a process.
+        let secret = self.url.clone();
+        let url =
+            vigia_core::task::blocking("heartbeat", move || secret.resolve("health.heartbeat-url"))
+                .await?;
         let answer = self
             .client
             .get(url.expose())

@@ -303,18 +303,7 @@ async fn wait_or_fail(deadline: Instant, who: Option<String>) -> Result<()> {
 
 /// An exclusive lock on `<dir>/.lock`, or None when another process holds it.
 fn try_os_lock(dir: &Path) -> Result<Option<File>> {
-    let path: PathBuf = dir.join(".lock");
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| Error::io("open", &path, e))?;
-    match file.try_lock() {
-        Ok(()) => Ok(Some(file)),
-        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
-        Err(std::fs::TryLockError::Error(e)) => Err(Error::io("lock", &path, e)),
-    }
+    vigia_core::disk::lock_exclusive(&dir.join(".lock"), Duration::ZERO)
 }
 
 /// The local store's directory, which is also locked with an OS lock; None for S3.

@@ -10,7 +10,7 @@ use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use vigia_core::config::AlertingConfig;
+use vigia_core::config::{AlertingConfig, Secret};
 use vigia_core::ports::notifier::{Alert, Notifier};
 use vigia_core::{Error, ErrorKind, Result};
 
@@ -83,7 +83,23 @@ impl Email {
         }))
     }
 
-    fn transport(&self) -> Result<AsyncSmtpTransport<Tokio1Executor>> {
+    /// The password, resolved off the async threads (a `cmd:` secret runs a process).
+    async fn password(&self) -> Result<Option<Secret>> {
+        if self.server.user.is_none() {
+            return Ok(None);
+        }
+        let Some(secret) = self.password.clone() else {
+            return Err(
+                Error::config("smtp-url names a user but smtp-password is not set")
+                    .with_key("alerting.smtp-password"),
+            );
+        };
+        vigia_core::task::blocking("smtp", move || secret.resolve("alerting.smtp-password"))
+            .await
+            .map(Some)
+    }
+
+    fn transport(&self, password: Option<&Secret>) -> Result<AsyncSmtpTransport<Tokio1Executor>> {
         let s = &self.server;
         let parameters = self.tls_parameters()?;
         let tls = match tls_mode(s) {
@@ -95,16 +111,7 @@ impl Email {
             .port(s.port)
             .tls(tls)
             .timeout(Some(self.timeout));
-        if let Some(user) = &s.user {
-            let password = match &self.password {
-                Some(secret) => secret.resolve("alerting.smtp-password")?,
-                None => {
-                    return Err(Error::config(
-                        "smtp-url names a user but smtp-password is not set",
-                    )
-                    .with_key("alerting.smtp-password"));
-                }
-            };
+        if let (Some(user), Some(password)) = (&s.user, password) {
             builder =
                 builder.credentials(Credentials::new(user.clone(), password.expose().to_owned()));
         }
@@ -140,7 +147,8 @@ impl Notifier for Email {
             .body(alert.body.clone())
             .map_err(|e| Error::internal(format!("cannot build the alert e-mail: {e}")))?;
         let server = format!("{}:{}", self.server.host, self.server.port);
-        self.transport()?
+        let password = self.password().await?;
+        self.transport(password.as_ref())?
             .send(message)
             .await
             .map(|_| ())

@@ -2,9 +2,8 @@
 //! overlapping runs (a timer and a hand-run check) count each run once and notify once.
 
 use std::fs::File;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use vigia_core::{Error, ErrorKind, Result};
 
@@ -25,38 +24,17 @@ impl Locked {
     /// Waits for the lock (blocking: call it off the async threads), then reads the state.
     /// A corrupt file is replaced by an empty state, with a warning: the counts restart.
     pub fn open(dir: &Path, env: &str) -> Result<Self> {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
         let lock_path = dir.join(format!("{env}.lock"));
-        // A link planted at the lock's name is refused, not followed.
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits().cast_signed())
-            .open(&lock_path)
-            .map_err(|e| Error::io("open", &lock_path, e))?;
-        let started = Instant::now();
-        loop {
-            match lock.try_lock() {
-                Ok(()) => break,
-                Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < LOCK_WAIT => {
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-                Err(std::fs::TryLockError::WouldBlock) => {
-                    return Err(Error::new(
-                        ErrorKind::Locked,
-                        format!(
-                            "another health run has held {} for {} s; alerts were not sent",
-                            lock_path.display(),
-                            LOCK_WAIT.as_secs()
-                        ),
-                    ));
-                }
-                Err(std::fs::TryLockError::Error(e)) => {
-                    return Err(Error::io("lock", &lock_path, e));
-                }
-            }
-        }
+        let lock = vigia_core::disk::lock_exclusive(&lock_path, LOCK_WAIT)?.ok_or_else(|| {
+            Error::new(
+                ErrorKind::Locked,
+                format!(
+                    "another health run has held {} for {} s; alerts were not sent",
+                    lock_path.display(),
+                    LOCK_WAIT.as_secs()
+                ),
+            )
+        })?;
         let path = dir.join(format!("{env}.json"));
         let state = match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {

@@ -45,7 +45,11 @@ impl Notifier for Webhook {
     }
 
     async fn send(&self, alert: &Alert) -> Result<()> {
-        let url = self.url.resolve("alerting.webhook-url")?;
+        // Off the async threads: a `cmd:` secret runs a process.
+        let secret = self.url.clone();
+        let url =
+            vigia_core::task::blocking("webhook", move || secret.resolve("alerting.webhook-url"))
+                .await?;
         check_url(url.expose())?;
         let failed = |why: String| {
             Error::new(

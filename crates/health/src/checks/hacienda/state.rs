@@ -95,35 +95,14 @@ impl Remembered {
     }
 }
 
-/// An exclusive lock on `path` (never a followed link), waited for up to `wait`.
+/// One run at a time talks to Hacienda (the lock beside the state file).
 pub(super) fn lock(path: &std::path::Path, wait: Duration) -> Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
-    }
-    let file = std::fs::File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits().cast_signed())
-        .open(path)
-        .map_err(|e| Error::io("open", path, e))?;
-    let started = std::time::Instant::now();
-    loop {
-        match file.try_lock() {
-            Ok(()) => return Ok(file),
-            Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < wait => {
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(Error::new(
-                    vigia_core::ErrorKind::Locked,
-                    "not probed: another health run has been probing Hacienda for too long",
-                ));
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io("lock", path, e)),
-        }
-    }
+    vigia_core::disk::lock_exclusive(path, wait)?.ok_or_else(|| {
+        Error::new(
+            vigia_core::ErrorKind::Locked,
+            "not probed: another health run has been probing Hacienda for too long",
+        )
+    })
 }
 
 /// `t + d`, saturating.
