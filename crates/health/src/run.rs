@@ -105,7 +105,7 @@ impl HealthRun {
             )
         });
         let results = futures::future::join_all(runs).await.into_iter().flatten();
-        let mut report = HealthReport::new(results.filter(|r| self.asked_for(r)).collect());
+        let mut report = HealthReport::new(results.collect());
         if let Some(path) = self.textfile.clone() {
             let (checks, partial) = (report.checks.clone(), self.partial);
             let write =
@@ -133,12 +133,9 @@ impl HealthRun {
         }
         report
     }
-}
 
-impl HealthRun {
-    /// With `--only p12:1`, the p12 check's other companies are left out (its own "p12"
-    /// result, which says why there is no company, is kept).
-    /// The items `--only` names for a per-item check (`p12:1` -> `1`); empty: all of them.
+    /// The items `--only` names for a per-item check (`p12:1` -> `1`; the check answers only
+    /// those); empty: all of them.
     fn items_of(&self, check: &str) -> Vec<String> {
         if self.only.iter().any(|o| o == check) {
             return Vec::new();
@@ -148,14 +145,6 @@ impl HealthRun {
             .filter_map(|o| names::family(o).filter(|(f, _)| *f == check))
             .map(|(_, item)| item.to_owned())
             .collect()
-    }
-
-    fn asked_for(&self, result: &CheckResult) -> bool {
-        let name = result.name.as_str();
-        self.only.is_empty()
-            || self.only.iter().any(|o| o == name)
-            || names::family(name).is_some_and(|(f, _)| self.only.iter().any(|o| o == f))
-            || names::PER_ITEM.contains(&name)
     }
 }
 
