@@ -1,8 +1,30 @@
 //! What the HTTP clients of the checks and the webhook share.
 
+use std::net::SocketAddr;
 use std::path::Path;
 
-use vigia_core::{Error, Result};
+use reqwest::redirect::Policy;
+use vigia_core::{Config, Error, Result};
+
+/// The client of the checks that ask the site: no redirects (nginx's 301 to HTTPS is not
+/// Odoo's answer), `[health] resolve` pins, `[health] ca-file` roots, and HTTP/1.1 (a
+/// websocket upgrade is an HTTP/1.1 request).
+pub(crate) fn site_client(config: &Config) -> Result<reqwest::Client> {
+    let health = &config.health;
+    let mut builder = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .http1_only();
+    for (host, address) in &health.resolve {
+        // The port comes from the URL; reqwest ignores this one.
+        builder = builder.resolve(host, SocketAddr::new(*address, 0));
+    }
+    if let Some(file) = &health.ca_file {
+        builder = builder.tls_certs_merge(extra_roots(file, "health.ca-file")?);
+    }
+    builder
+        .build()
+        .map_err(|e| Error::internal(format!("cannot build an HTTP client: {e}")))
+}
 
 /// The PEM roots in `file` (`key` names the setting), trusted besides the system's.
 pub(crate) fn extra_roots(file: &Path, key: &str) -> Result<Vec<reqwest::Certificate>> {
@@ -31,4 +53,13 @@ pub(crate) fn shown(url: &str) -> String {
         }
         Err(_) => "<url>".to_owned(),
     }
+}
+
+/// At most 200 characters of a body, on one line.
+pub(crate) fn clip(body: &str) -> String {
+    body.trim()
+        .chars()
+        .take(200)
+        .collect::<String>()
+        .replace('\n', " ")
 }

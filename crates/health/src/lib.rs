@@ -15,5 +15,5 @@ mod run;
 mod textfile;
 
 pub use report::{HealthReport, plugin_line};
-pub use run::{HealthRequest, HealthRun};
-pub use textfile::HEALTH_METRICS_FILE;
+pub use run::{HealthRequest, HealthRun, SmokeRequest};
+pub use textfile::{HEALTH_METRICS_FILE, SMOKE_METRICS_FILE};

@@ -26,6 +26,21 @@ pub const FIXED: &[&str] = &[
     "hacienda",
 ];
 
+/// `vigia smoke`'s checks, in the order they are reported (`tls` is health's, of the smoke's
+/// url).
+pub const SMOKE: &[&str] = &[
+    "tls",
+    "smoke.health",
+    "smoke.login",
+    "smoke.websocket",
+    "smoke.version",
+    "smoke.dbmanager",
+    "smoke.latency",
+    "smoke.tls",
+    "smoke.headers",
+    "smoke.score",
+];
+
 /// Checks with one result per company: `p12:<company id>`, `hacienda:<company id>` (or
 /// `:config` from `[hacienda]`). `--only p12` runs them all, `--only p12:1` one.
 pub const PER_ITEM: &[&str] = &["p12", "hacienda"];

@@ -25,6 +25,14 @@ pub struct HealthRequest {
     pub alert: bool,
 }
 
+/// `vigia smoke [--url URL]`; the C ABI's `{"url": ..}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmokeRequest {
+    /// The site to test; None: `[odoo] url`.
+    pub url: Option<String>,
+}
+
 pub struct HealthRun {
     pub checks: Vec<Arc<dyn Check>>,
     /// `--only`'s names (empty: all), which may pick one item of a per-item check.
@@ -33,8 +41,9 @@ pub struct HealthRun {
     pub partial: bool,
     /// Each check's budget (`[health] timeout`).
     pub timeout: Duration,
-    /// `state-dir/vigia-health.prom`; None: no textfile.
-    pub textfile: Option<PathBuf>,
+    /// `state-dir/vigia-health.prom` (or `vigia-smoke.prom`) and its metric names; None: no
+    /// textfile.
+    pub textfile: Option<(PathBuf, textfile::Metrics)>,
     /// `--alert`: where the results go after the run.
     pub alerting: Option<Alerting>,
     /// `[health] heartbeat-url`, fetched after every run.
@@ -87,9 +96,26 @@ impl HealthRun {
             only: request.only.clone(),
             partial: !request.only.is_empty(),
             timeout: config.health.timeout.0,
-            textfile: Some(config.state_dir.join(textfile::HEALTH_METRICS_FILE)),
+            textfile: Some((
+                config.state_dir.join(textfile::HEALTH.file),
+                textfile::HEALTH,
+            )),
             alerting,
             heartbeat: Heartbeat::from_config(config)?,
+        })
+    }
+
+    /// `vigia smoke`: the site's checks (`names::SMOKE`), into `state-dir/vigia-smoke.prom`;
+    /// no alerts (a smoke test is run by a person or a deploy's gate, not a monitor).
+    pub fn smoke(config: &Config, request: &SmokeRequest) -> Result<Self> {
+        Ok(Self {
+            checks: checks::smoke::all(config, request.url.as_deref())?,
+            only: Vec::new(),
+            partial: false,
+            timeout: config.health.timeout.0,
+            textfile: Some((config.state_dir.join(textfile::SMOKE.file), textfile::SMOKE)),
+            alerting: None,
+            heartbeat: None,
         })
     }
 
@@ -106,10 +132,11 @@ impl HealthRun {
         });
         let results = futures::future::join_all(runs).await.into_iter().flatten();
         let mut report = HealthReport::new(results.collect());
-        if let Some(path) = self.textfile.clone() {
+        if let Some((path, names)) = self.textfile.clone() {
             let (checks, partial) = (report.checks.clone(), self.partial);
-            let write =
-                tokio::task::spawn_blocking(move || textfile::write(&path, &checks, partial));
+            let write = tokio::task::spawn_blocking(move || {
+                textfile::write(&path, names, &checks, partial)
+            });
             match tokio::time::timeout(self.timeout, write).await {
                 Ok(Ok(Ok(()))) => {}
                 Ok(Ok(Err(e))) => tracing::warn!("the health metrics were not written: {e}"),

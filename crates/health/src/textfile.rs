@@ -1,5 +1,6 @@
-//! `state-dir/vigia-health.prom`: the checks' results in Prometheus' classic text format, for
-//! node_exporter's textfile collector. Written whole under a temporary name and renamed
+//! `state-dir/vigia-health.prom` and `vigia-smoke.prom`: the checks' results in Prometheus'
+//! classic text format, for node_exporter's textfile collector. Each file has its own metric
+//! names, so that the `tls` both runs report is never one series twice. Written whole under a temporary name and renamed
 //! (`write_durably`), so a scrape never reads half a file. A run of some checks (`--only`)
 //! replaces only their series. The e-invoice counts are gauges of their own.
 
@@ -11,9 +12,27 @@ use vigia_core::ports::check::{CheckResult, CheckStatus};
 use vigia_core::{Error, Result};
 
 pub const HEALTH_METRICS_FILE: &str = "vigia-health.prom";
+pub const SMOKE_METRICS_FILE: &str = "vigia-smoke.prom";
 
-const STATUS: &str = "vigia_check_status";
-const DURATION: &str = "vigia_check_duration_seconds";
+/// A run's file and the names of its two series per check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Metrics {
+    pub file: &'static str,
+    status: &'static str,
+    duration: &'static str,
+}
+
+pub const HEALTH: Metrics = Metrics {
+    file: HEALTH_METRICS_FILE,
+    status: "vigia_check_status",
+    duration: "vigia_check_duration_seconds",
+};
+
+pub const SMOKE: Metrics = Metrics {
+    file: SMOKE_METRICS_FILE,
+    status: "vigia_smoke_status",
+    duration: "vigia_smoke_duration_seconds",
+};
 
 /// A gauge taken from a check's evidence: one series per field, labelled `label`.
 struct Gauge {
@@ -53,7 +72,8 @@ type Series = BTreeMap<(&'static str, String), (String, String)>;
 
 /// Writes `results` (skipped ones left out) into `path`; a `partial` run (`--only`) keeps
 /// the series of the checks it did not include, a full one replaces the file.
-pub fn write(path: &Path, results: &[CheckResult], partial: bool) -> Result<()> {
+pub fn write(path: &Path, names: Metrics, results: &[CheckResult], partial: bool) -> Result<()> {
+    let (status, duration) = (names.status, names.duration);
     let mut series = Series::new();
     let previous = if partial {
         std::fs::read_to_string(path).unwrap_or_default()
@@ -62,7 +82,7 @@ pub fn write(path: &Path, results: &[CheckResult], partial: bool) -> Result<()> 
     };
     let ran: Vec<&str> = results.iter().map(|r| r.name.as_str()).collect();
     for line in previous.lines() {
-        if let Some((metric, labels, owner, value)) = parse(line)
+        if let Some((metric, labels, owner, value)) = parse(line, names)
             && !ran.contains(&owner.as_str())
         {
             series.insert((metric, labels), (owner, value.to_owned()));
@@ -73,8 +93,8 @@ pub fn write(path: &Path, results: &[CheckResult], partial: bool) -> Result<()> 
             let labels = format!("check=\"{}\"", escape(&r.name));
             series.insert((metric, labels), (r.name.clone(), value));
         };
-        add(STATUS, r.status.plugin_code().to_string());
-        add(DURATION, format!("{:.3}", r.duration_ms as f64 / 1000.0));
+        add(status, r.status.plugin_code().to_string());
+        add(duration, format!("{:.3}", r.duration_ms as f64 / 1000.0));
         for gauge in GAUGES.iter().filter(|g| g.check == r.name) {
             for (key, label) in gauge.fields {
                 if let Some(n) = r.evidence.get(key).and_then(serde_json::Value::as_i64) {
@@ -87,16 +107,16 @@ pub fn write(path: &Path, results: &[CheckResult], partial: bool) -> Result<()> 
     let mut text = String::new();
     let metrics = [
         (
-            STATUS,
-            "Health check result: 0 ok, 1 warning, 2 critical, 3 unknown.",
+            status,
+            "Check result: 0 ok, 1 warning, 2 critical, 3 unknown.",
         ),
-        (DURATION, "How long the health check took."),
+        (duration, "How long the check took."),
     ]
     .into_iter()
     .chain(GAUGES.iter().map(|g| (g.metric, g.help)));
     for (metric, help) in metrics {
         let samples: Vec<_> = series.iter().filter(|((m, _), _)| *m == metric).collect();
-        if samples.is_empty() && ![STATUS, DURATION].contains(&metric) {
+        if samples.is_empty() && ![status, duration].contains(&metric) {
             continue;
         }
         let _ = writeln!(text, "# HELP {metric} {help}\n# TYPE {metric} gauge");
@@ -109,10 +129,13 @@ pub fn write(path: &Path, results: &[CheckResult], partial: bool) -> Result<()> 
 
 /// `metric{labels} value` of one of ours: the metric, the labels as written, the check that
 /// owns the sample, and the value.
-fn parse(line: &str) -> Option<(&'static str, String, String, &str)> {
+fn parse(line: &str, names: Metrics) -> Option<(&'static str, String, String, &str)> {
     let (name, rest) = line.split_once('{')?;
     let (labels, value) = rest.rsplit_once("} ")?;
-    if let Some(metric) = [STATUS, DURATION].into_iter().find(|m| *m == name) {
+    if let Some(metric) = [names.status, names.duration]
+        .into_iter()
+        .find(|m| *m == name)
+    {
         let check = labels.strip_prefix("check=\"")?.strip_suffix('"')?;
         return Some((metric, labels.to_owned(), unescape(check), value));
     }
@@ -176,6 +199,7 @@ mod tests {
         let path = dir.path().join(HEALTH_METRICS_FILE);
         write(
             &path,
+            HEALTH,
             &[
                 result("postgres", CheckStatus::Critical),
                 result("disk:/srv", CheckStatus::Ok),
@@ -184,7 +208,7 @@ mod tests {
             false,
         )
         .unwrap();
-        write(&path, &[result("postgres", CheckStatus::Ok)], true).unwrap();
+        write(&path, HEALTH, &[result("postgres", CheckStatus::Ok)], true).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(
             text.contains("vigia_check_status{check=\"postgres\"} 0\n"),
@@ -198,7 +222,7 @@ mod tests {
         assert!(!text.contains("odoo.public"), "{text}");
         assert_eq!(text.matches("# TYPE").count(), 2);
         // A full run replaces the file: a filesystem no longer measured leaves no series.
-        write(&path, &[result("postgres", CheckStatus::Ok)], false).unwrap();
+        write(&path, HEALTH, &[result("postgres", CheckStatus::Ok)], false).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(!text.contains("disk:/srv"), "{text}");
     }
@@ -211,7 +235,7 @@ mod tests {
         documents.evidence = serde_json::json!({"failed": 3, "stuck": 0, "email_backlog": 12});
         let mut queues = result("einvoice.queues", CheckStatus::Ok);
         queues.evidence = serde_json::json!({"retry_backlog": 4, "pos_backlog": null});
-        write(&path, &[documents, queues], false).unwrap();
+        write(&path, HEALTH, &[documents, queues], false).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(
             text.contains("vigia_einvoice_documents{state=\"failed\"} 3\n"),
@@ -224,7 +248,7 @@ mod tests {
             "no table, no series: {text}"
         );
         // An --only run of another check keeps them; a run of their check replaces them.
-        write(&path, &[result("memory", CheckStatus::Ok)], true).unwrap();
+        write(&path, HEALTH, &[result("memory", CheckStatus::Ok)], true).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(
             text.contains("vigia_einvoice_documents{state=\"failed\"} 3\n"),
@@ -232,7 +256,7 @@ mod tests {
         );
         let mut documents = result("einvoice.documents", CheckStatus::Ok);
         documents.evidence = serde_json::json!({"failed": 0, "stuck": 0, "email_backlog": 0});
-        write(&path, &[documents], true).unwrap();
+        write(&path, HEALTH, &[documents], true).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(
             text.contains("vigia_einvoice_documents{state=\"failed\"} 0\n"),

@@ -9,7 +9,8 @@
 //! - [`s3::S3Server`] (feature `s3`): an S3 server (s3s + s3s-fs) on a free loopback port.
 //! - [`moto::MotoServer`] (feature `s3`): moto's S3 server (PyPI `moto[server]`), whose
 //!   conditional writes are atomic.
-//! - [`odoo_http::OdooServer`] (feature `web`): HTTP endpoints that answer like Odoo's.
+//! - [`odoo_http::OdooServer`] (feature `web`): HTTP endpoints that answer like Odoo's, on a
+//!   main and an evented port; [`odoo_site::Site`] picks the smoke test's failure modes.
 //! - [`redis::RedisServer`] (feature `redis`): Debian's redis-server with a password.
 //!
 //! A missing system dependency is an error naming the Debian package, never a silent skip.
@@ -28,6 +29,8 @@ pub mod nginx;
 pub mod odoo;
 #[cfg(feature = "web")]
 pub mod odoo_http;
+#[cfg(feature = "web")]
+pub mod odoo_site;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(feature = "redis")]

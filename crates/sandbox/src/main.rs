@@ -1,7 +1,7 @@
 //! `vigia-sandbox serve postgres|s3 [--bucket NAME]`: starts a throwaway server, prints its
 //! addresses as one JSON line on stdout, and runs until stdin closes or SIGINT / SIGTERM.
-//! `vigia-sandbox serve odoo --port N [--health pass|fail|hang|slow] [--delay-ms N] [--db-socket PATH]`: the Odoo-like
-//! HTTP server, run as a service would be (until SIGINT / SIGTERM; stdin is ignored).
+//! `vigia-sandbox serve odoo --port N [--gevent-port N] [--health pass|fail|hang|slow] [--delay-ms N]
+//! [--db-socket PATH] [--site normal|missing-asset|list-db]`: the Odoo-like HTTP server, run as a service would be (until SIGINT / SIGTERM; stdin is ignored).
 //! `vigia-sandbox serve webhook [--port N] [--status CODE]`: a Slack-compatible webhook that
 //! prints each POST's JSON body as one line on stdout, after the announcing line. For
 //! pytest, C tests, the local runtime's tests and benchmarks.
@@ -12,13 +12,15 @@ use std::process::ExitCode;
 use serde_json::json;
 use tokio::io::AsyncReadExt;
 use vigia_sandbox::odoo_http::{Health, OdooServer};
+use vigia_sandbox::odoo_site::Site;
 use vigia_sandbox::postgres::PgCluster;
 use vigia_sandbox::s3::{REGION, S3Server};
 use vigia_sandbox::webhook::WebhookServer;
 
 const USAGE: &str = "usage: vigia-sandbox serve postgres | vigia-sandbox serve s3 [--bucket NAME] \
-                     | vigia-sandbox serve odoo --port N [--health pass|fail|hang|slow] [--delay-ms N] \
-                     [--db-socket PATH] \
+                     | vigia-sandbox serve odoo --port N [--gevent-port N] \
+                     [--health pass|fail|hang|slow] [--delay-ms N] [--db-socket PATH] \
+                     [--site normal|missing-asset|list-db] \
                      | vigia-sandbox serve webhook [--port N] [--status CODE]";
 
 #[tokio::main]
@@ -75,6 +77,7 @@ async fn serve_s3(bucket: &str) -> Result<(), String> {
 
 async fn serve_odoo(args: &[&str]) -> Result<(), String> {
     let (mut port, mut health, mut db_socket, mut delay_ms) = (None, "pass", None, 2000u64);
+    let (mut gevent_port, mut site) = (0u16, Site::default());
     let mut rest = args.iter();
     while let Some(flag) = rest.next() {
         let value = rest.next().ok_or_else(|| USAGE.to_owned())?;
@@ -83,6 +86,23 @@ async fn serve_odoo(args: &[&str]) -> Result<(), String> {
             "--health" => health = value,
             "--db-socket" => db_socket = Some(std::path::PathBuf::from(value)),
             "--delay-ms" => delay_ms = value.parse().map_err(|e| format!("--delay-ms: {e}"))?,
+            "--gevent-port" => {
+                gevent_port = value.parse().map_err(|e| format!("--gevent-port: {e}"))?;
+            }
+            "--site" => {
+                site = match *value {
+                    "normal" => Site::default(),
+                    "missing-asset" => Site {
+                        missing_asset: true,
+                        ..Site::default()
+                    },
+                    "list-db" => Site {
+                        list_db: true,
+                        ..Site::default()
+                    },
+                    _ => return Err(USAGE.to_owned()),
+                };
+            }
             _ => return Err(USAGE.to_owned()),
         }
     }
@@ -94,10 +114,10 @@ async fn serve_odoo(args: &[&str]) -> Result<(), String> {
         _ => return Err(USAGE.to_owned()),
     };
     let port = port.ok_or_else(|| USAGE.to_owned())?;
-    let server = OdooServer::start(port, health)
+    let server = OdooServer::start_site(port, gevent_port, health, site)
         .await
         .map_err(|e| e.to_string())?;
-    announce(&json!({ "kind": "odoo", "url": server.url() }));
+    announce(&json!({ "kind": "odoo", "url": server.url(), "gevent_url": server.gevent_url() }));
     wait_for_signal().await;
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! An HTTP server that answers like Odoo 19 where Vigia asks (DOMAIN.md section 2), on a real
-//! socket: `GET /web/health` (with the `db_server_status` probe of PostgreSQL's socket) and
-//! `POST /web/webclient/version_info`. Odoo itself cannot run here.
+//! socket: `GET /web/health` (with the `db_server_status` probe of PostgreSQL's socket),
+//! `POST /web/webclient/version_info` and the pages of [`crate::odoo_site`], on a main port
+//! and a second "gevent" port as Odoo's two servers. Odoo itself cannot run here.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -14,6 +15,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use tokio::net::TcpListener;
 use vigia_core::{Error, ErrorKind, Result};
+
+use crate::odoo_site::{self, Port, Site};
 
 /// How the server's `/web/health` answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,44 +40,84 @@ pub enum Health {
 #[derive(Debug)]
 pub struct OdooServer {
     addr: SocketAddr,
-    task: tokio::task::JoinHandle<()>,
+    gevent: SocketAddr,
+    tasks: [tokio::task::JoinHandle<()>; 2],
 }
 
 impl OdooServer {
     /// Listens on `127.0.0.1:port` (0: a free port). Needs a tokio runtime.
     pub async fn start(port: u16, health: Health) -> Result<Self> {
-        let listener = TcpListener::bind(("127.0.0.1", port))
-            .await
-            .map_err(|e| Error::new(ErrorKind::Io, format!("cannot listen on port {port}: {e}")))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
-        let task = tokio::spawn(accept_loop(listener, Arc::new(health)));
-        Ok(Self { addr, task })
+        Self::start_site(port, 0, health, Site::default()).await
+    }
+
+    /// Listens on `port` and, as Odoo's evented server, on `gevent_port` (0: free ports).
+    pub async fn start_site(
+        port: u16,
+        gevent_port: u16,
+        health: Health,
+        site: Site,
+    ) -> Result<Self> {
+        let (main, addr) = listen(port).await?;
+        let (evented, gevent) = listen(gevent_port).await?;
+        let shared = Arc::new((health, site));
+        let tasks = [
+            tokio::spawn(accept_loop(main, Arc::clone(&shared), Port::Main)),
+            tokio::spawn(accept_loop(evented, shared, Port::Gevent)),
+        ];
+        Ok(Self {
+            addr,
+            gevent,
+            tasks,
+        })
     }
 
     /// `http://127.0.0.1:PORT`, Odoo's internal URL.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
+
+    /// `http://127.0.0.1:PORT` of the evented server (Odoo's 8072), where nginx sends
+    /// `/websocket`.
+    pub fn gevent_url(&self) -> String {
+        format!("http://{}", self.gevent)
+    }
 }
 
 impl Drop for OdooServer {
     fn drop(&mut self) {
-        self.task.abort();
+        self.tasks.iter().for_each(tokio::task::JoinHandle::abort);
     }
 }
 
-async fn accept_loop(listener: TcpListener, health: Arc<Health>) {
+async fn listen(port: u16) -> Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind(("127.0.0.1", port))
+        .await
+        .map_err(|e| Error::new(ErrorKind::Io, format!("cannot listen on port {port}: {e}")))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
+    Ok((listener, addr))
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<(Health, Site)>, port: Port) {
     let http = ConnBuilder::new(TokioExecutor::new());
     while let Ok((socket, _)) = listener.accept().await {
-        let health = Arc::clone(&health);
+        let shared = Arc::clone(&shared);
         let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-            let health = Arc::clone(&health);
-            async move { Ok::<_, Infallible>(answer(&req, &health).await) }
+            let shared = Arc::clone(&shared);
+            async move {
+                let (health, site) = &*shared;
+                let page =
+                    odoo_site::answer(req.method(), req.uri().path(), req.headers(), site, port);
+                Ok::<_, Infallible>(match page {
+                    Some(page) => page,
+                    None => answer(&req, health).await,
+                })
+            }
         });
+        // With upgrades, so that a 101 hands the connection over as Odoo's would.
         let conn = http
-            .serve_connection(TokioIo::new(socket), service)
+            .serve_connection_with_upgrades(TokioIo::new(socket), service)
             .into_owned();
         tokio::spawn(async move {
             let _ = conn.await;

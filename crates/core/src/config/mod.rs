@@ -18,8 +18,8 @@ pub use secret::{Probe, Secret, SecretRef, ValueOrRef};
 pub use sections::{
     AlertOn, AlertingConfig, BackupConfig, DEFAULT_IDP_URL, EinvoiceConfig, EncryptionConfig,
     HaciendaConfig, HaciendaEnvironment, HealthConfig, OdooConfig, PostgresConfig, RedisConfig,
-    RestoreConfig, RetentionConfig, RuntimeConfig, RuntimeKind, S3Config, Settings, SslMode,
-    StoreKind,
+    RestoreConfig, RetentionConfig, RuntimeConfig, RuntimeKind, S3Config, Settings, SmokeConfig,
+    SslMode, StoreKind,
 };
 pub use show::ConfigView;
 pub use template::TEMPLATE;

@@ -26,6 +26,8 @@ pub struct Settings {
     pub restore: RestoreConfig,
     #[serde(default)]
     pub health: HealthConfig,
+    #[serde(default)]
+    pub smoke: SmokeConfig,
     pub einvoice: Option<EinvoiceConfig>,
     pub redis: Option<RedisConfig>,
     pub hacienda: Option<HaciendaConfig>,
@@ -332,6 +334,39 @@ impl Default for HealthConfig {
             log_file: None,
             log_window: default_log_window(),
             heartbeat_url: None,
+        }
+    }
+}
+
+/// `[smoke]`: what `vigia smoke` expects of the site at `[odoo] url`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SmokeConfig {
+    /// The Odoo series `smoke.version` expects (`server_serie`).
+    #[serde(default = "default_expect_series")]
+    pub expect_series: String,
+    /// Where plain HTTP is answered, for `smoke.headers`' redirect; default: the url's host on
+    /// port 80.
+    pub http_url: Option<String>,
+    /// `smoke.score` below this is a warning (0-100).
+    #[serde(default = "default_min_score")]
+    pub min_score: u8,
+}
+
+fn default_expect_series() -> String {
+    "19.0".to_owned()
+}
+
+const fn default_min_score() -> u8 {
+    70
+}
+
+impl Default for SmokeConfig {
+    fn default() -> Self {
+        Self {
+            expect_series: default_expect_series(),
+            http_url: None,
+            min_score: default_min_score(),
         }
     }
 }

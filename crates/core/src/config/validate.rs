@@ -129,6 +129,17 @@ pub(crate) fn validate(s: &Settings) -> Vec<(String, String)> {
             format!("`{}` is not a redis://host:port URL", r.url),
         );
     }
+    if s.smoke.min_score > 100 {
+        bad("smoke.min-score", "must be 0 to 100".into());
+    }
+    if let Some(url) = &s.smoke.http_url
+        && !url.starts_with("http://")
+    {
+        bad(
+            "smoke.http-url",
+            "must be an http:// URL (where plain HTTP is answered)".into(),
+        );
+    }
     if s.health.timeout.0.is_zero() {
         bad("health.timeout", "must be more than 0s".into());
     }

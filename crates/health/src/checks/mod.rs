@@ -13,6 +13,7 @@ mod p12;
 mod postgres;
 mod redis;
 mod services;
+pub(crate) mod smoke;
 mod tls;
 
 use std::sync::Arc;

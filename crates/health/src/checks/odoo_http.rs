@@ -2,22 +2,20 @@
 //! `GET /web/health?db_server_status=1`, judged by vigia-odoo's one verdict. Redirects are not
 //! followed: nginx's 301 to HTTPS is not Odoo saying pass.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use reqwest::redirect::Policy;
 use serde_json::json;
 use vigia_core::ports::check::{Check, CheckResult, CheckStatus};
-use vigia_core::{Config, Error, Result};
+use vigia_core::{Config, Result};
 use vigia_odoo::health::{Answer, judge};
 
 use super::{result, skipped};
-use crate::http::{extra_roots, shown};
+use crate::http::{clip, shown, site_client};
 use vigia_core::error_chain;
 
 pub(super) fn checks(config: &Config) -> Result<Vec<Arc<dyn Check>>> {
-    let client = client(config)?;
+    let client = site_client(config)?;
     let internal = config.odoo.internal_url().map(str::to_owned);
     let public = config
         .odoo
@@ -43,27 +41,13 @@ pub(super) fn checks(config: &Config) -> Result<Vec<Arc<dyn Check>>> {
     ])
 }
 
-/// No redirects, `[health] resolve` pins, `[health] ca-file` roots.
-fn client(config: &Config) -> Result<reqwest::Client> {
-    let health = &config.health;
-    let mut builder = reqwest::Client::builder().redirect(Policy::none());
-    for (host, address) in &health.resolve {
-        // The port comes from the URL; reqwest ignores this one.
-        builder = builder.resolve(host, SocketAddr::new(*address, 0));
-    }
-    if let Some(file) = &health.ca_file {
-        builder = builder.tls_certs_merge(extra_roots(file, "health.ca-file")?);
-    }
-    builder
-        .build()
-        .map_err(|e| Error::internal(format!("cannot build an HTTP client: {e}")))
-}
-
-struct OdooHealth {
-    name: &'static str,
+/// `GET <url>/web/health?db_server_status=1` as `name` (`smoke.health` asks it of the url
+/// through nginx).
+pub(super) struct OdooHealth {
+    pub name: &'static str,
     /// The base URL, or why the check does not apply.
-    url: std::result::Result<String, &'static str>,
-    client: reqwest::Client,
+    pub url: std::result::Result<String, &'static str>,
+    pub client: reqwest::Client,
 }
 
 #[async_trait]
@@ -126,13 +110,4 @@ impl Check for OdooHealth {
             ),
         }
     }
-}
-
-/// At most 200 characters of a body, on one line.
-fn clip(body: &str) -> String {
-    body.trim()
-        .chars()
-        .take(200)
-        .collect::<String>()
-        .replace('\n', " ")
 }

@@ -26,8 +26,13 @@ const NAME: &str = "tls";
 const DAY: f64 = 86_400.0;
 
 pub(super) fn check(config: &Config) -> Arc<dyn Check> {
+    for_url(config, config.odoo.url.clone())
+}
+
+/// The same check of another site (`vigia smoke --url`).
+pub(super) fn for_url(config: &Config, url: Option<String>) -> Arc<dyn Check> {
     Arc::new(Tls {
-        url: config.odoo.url.clone(),
+        url,
         resolve: config.health.resolve.clone(),
         ca_file: config.health.ca_file.clone(),
     })
@@ -55,7 +60,7 @@ impl Check for Tls {
                 return result(
                     NAME,
                     CheckStatus::Critical,
-                    format!("no TLS: [odoo] url {} is not https", shown(url)),
+                    format!("no TLS: {} is not https", shown(url)),
                     json!({ "url": shown(url) }),
                 );
             }

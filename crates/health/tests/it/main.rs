@@ -10,6 +10,7 @@ mod odoo_log;
 mod p12;
 mod redis;
 mod run;
+mod smoke;
 mod tls;
 
 use std::path::Path;
