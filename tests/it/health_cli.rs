@@ -91,3 +91,92 @@ fn alert_commands_say_what_is_missing_and_silence_until_told_otherwise() {
         "the webhook URL is a secret: {stdout}"
     );
 }
+
+#[test]
+fn smoke_is_a_plugin_too_and_judges_the_site_it_is_given() {
+    use vigia_sandbox::nginx::{NginxServer, OdooSite};
+    use vigia_sandbox::odoo_http::{Health, OdooServer};
+    use vigia_sandbox::odoo_site::Site;
+    use vigia_sandbox::tls::{Leaf, TestCa};
+
+    const HOST: &str = "erp.example.cr";
+    let s = stack(0);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let odoo = runtime
+        .block_on(OdooServer::start_site(
+            0,
+            0,
+            Health::Pass { db_socket: None },
+            Site::default(),
+        ))
+        .unwrap();
+    let root = TestCa::new("Vigia CLI Root").unwrap();
+    let leaf = root
+        .leaf(&Leaf {
+            names: &[HOST],
+            common_name: Some(HOST),
+            valid_days: Some((-1, 90)),
+        })
+        .unwrap();
+    let nginx = NginxServer::odoo(
+        &odoo.url(),
+        &odoo.gevent_url(),
+        (&leaf.cert_pem, &leaf.key_pem),
+        &OdooSite::default(),
+    )
+    .unwrap();
+    let ca = s.dir.path().join("ca.pem");
+    std::fs::write(&ca, root.cert_pem()).unwrap();
+    s.edit_config(|text| {
+        format!(
+            "{text}\n[health]\nresolve = {{ \"{HOST}\" = \"127.0.0.1\" }}\nca-file = \"{}\"\n\
+             [smoke]\nhttp-url = \"http://{HOST}:{}\"\n",
+            ca.display(),
+            nginx.http_port().unwrap()
+        )
+    });
+    let url = format!("https://{HOST}:{}", nginx.port());
+    let (code, out) = s.json(&["smoke", "--url", &url]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(out["command"], "smoke");
+    let names: Vec<&str> = out["data"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    // The names are interface (metric labels): pinned here, not taken from the library.
+    assert_eq!(
+        names,
+        [
+            "tls",
+            "smoke.health",
+            "smoke.login",
+            "smoke.websocket",
+            "smoke.version",
+            "smoke.dbmanager",
+            "smoke.latency",
+            "smoke.tls",
+            "smoke.headers",
+            "smoke.score"
+        ]
+    );
+    assert!(s.dir.path().join("state/vigia-smoke.prom").exists());
+
+    // Odoo's own port, plain HTTP: no TLS is critical, the report kept.
+    let (code, out) = s.json(&["smoke", "--url", &odoo.url()]);
+    assert_eq!(code, Some(2), "{out}");
+    assert_eq!(out["error"]["kind"], "check_failed");
+    assert_eq!(out["data"]["status"], "critical");
+    let text = s.run(&["smoke", "--url", &odoo.url(), "--legacy-exit"], &[]);
+    assert_eq!(text.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&text.stdout).starts_with("VIGIA CRITICAL - "));
+
+    // A password in the URL is refused without being shown; bad arguments are unknown (3).
+    let (code, out) = s.json(&["smoke", "--url", "https://admin:hunter2@erp.example.cr"]);
+    assert_eq!(code, Some(3), "{out}");
+    assert_eq!(out["error"]["kind"], "invalid_input");
+    assert!(!out.to_string().contains("hunter2"), "{out}");
+    let usage = s.run(&["smoke", "--no-such-flag"], &[]);
+    assert_eq!(usage.status.code(), Some(3));
+}

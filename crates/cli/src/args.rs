@@ -54,6 +54,9 @@ pub enum Command {
     Restore(RestoreArgs),
     /// Check the stack, concurrently: exit 0 ok, 1 warning, 2 critical, 3 unknown
     Health(HealthArgs),
+    /// Smoke-test the site through nginx: login, bundles, websocket, TLS, headers (exit codes
+    /// as health)
+    Smoke(SmokeArgs),
     /// Test the alert channels, or silence alerts for a while (checks still run)
     #[command(subcommand)]
     Alert(AlertCommand),
@@ -89,6 +92,16 @@ pub struct HealthArgs {
     /// (needs [alerting])
     #[arg(long)]
     pub alert: bool,
+    /// Exit 1 if anything is critical or unknown, else 0 (the old script's convention)
+    #[arg(long)]
+    pub legacy_exit: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SmokeArgs {
+    /// The site to test (https://host[:port]); default: [odoo] url
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
     /// Exit 1 if anything is critical or unknown, else 0 (the old script's convention)
     #[arg(long)]
     pub legacy_exit: bool,
@@ -249,6 +262,7 @@ impl Command {
             Self::Restore(RestoreArgs { cleanup: true, .. }) => "restore cleanup",
             Self::Restore(_) => "restore",
             Self::Health(_) => "health",
+            Self::Smoke(_) => "smoke",
             Self::Alert(AlertCommand::Test) => "alert test",
             Self::Alert(AlertCommand::Silence { .. }) => "alert silence",
             Self::Alert(AlertCommand::Unsilence) => "alert unsilence",

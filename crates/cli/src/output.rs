@@ -36,7 +36,7 @@ pub fn finish<T: Serialize + Human + Outcome>(
     }
 }
 
-/// For `health`: the monitoring plugin's exit codes (0 ok, 1 warning, 2 critical, 3
+/// For `health` and `smoke`: the monitoring plugin's exit codes (0 ok, 1 warning, 2 critical, 3
 /// unknown; an error before any check ran is 3, its envelope keeping its own kind and code),
 /// or with `legacy` the old script's (1 when anything is critical or unknown, else 0).
 pub fn finish_plugin<T: Serialize + Human + Outcome>(
@@ -82,10 +82,11 @@ fn print_stdout(text: &str) {
 }
 
 /// Bad arguments: clap's message on stderr, the envelope on stdout with `--json`, exit 11
-/// (3 for `health`, a monitoring plugin). `--help` and `--version` print and exit 0.
+/// (3 for `health` and `smoke`, monitoring plugins). `--help` and `--version` print and
+/// exit 0.
 pub fn usage_error(err: &clap::Error) -> ExitCode {
     use clap::error::ErrorKind as Clap;
-    let code = if subcommand().as_deref() == Some("health") {
+    let code = if matches!(subcommand().as_deref(), Some("health" | "smoke")) {
         CheckStatus::Unknown.plugin_code()
     } else {
         ErrorKind::InvalidInput.code()

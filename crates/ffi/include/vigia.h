@@ -120,6 +120,13 @@ uint32_t vigia_restore(struct vigia_ctx *ctx, const char *args_json, char **out_
 // As for `vigia_backup`.
 uint32_t vigia_health(struct vigia_ctx *ctx, const char *args_json, char **out_json);
 
+// `vigia smoke --json`. `args_json`: `{"url": "https://erp.example.cr"}` or NULL (`[odoo]
+// url`). A critical or unknown run returns 18 (`check_failed`) with the report as data.
+//
+// # Safety
+// As for `vigia_backup`.
+uint32_t vigia_smoke(struct vigia_ctx *ctx, const char *args_json, char **out_json);
+
 // `vigia restore --cleanup --json`. `args_json`: `{"apply": bool, "confirm": "db"}` or NULL
 // (list only).
 //

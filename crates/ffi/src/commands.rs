@@ -11,7 +11,7 @@ use vigia_backup::{
     BackupJob, BackupRequest, PruneJob, PruneRequest, StoreAccess, VerifyJob, VerifyRequest,
 };
 use vigia_core::{CancelToken, Config, Error, Outcome, Result};
-use vigia_health::{HealthRequest, HealthRun};
+use vigia_health::{HealthRequest, HealthRun, SmokeRequest};
 use vigia_restore::{
     CleanupRequest, PlannedRestore, RestoreCleanup, RestoreJob, RestoreReport, RestoreRequest,
     ResumeReport, SwapRecovery,
@@ -287,6 +287,29 @@ pub unsafe extern "C" fn vigia_health(
             async |c: Call<HealthRequest>| {
                 Ok(HealthRun::from_config(&c.config, &c.args)?.run().await)
             },
+        )
+    }
+}
+
+/// `vigia smoke --json`. `args_json`: `{"url": "https://erp.example.cr"}` or NULL (`[odoo]
+/// url`). A critical or unknown run returns 18 (`check_failed`) with the report as data.
+///
+/// # Safety
+/// As for `vigia_backup`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn vigia_smoke(
+    ctx: *mut vigia_ctx,
+    args_json: *const c_char,
+    out_json: *mut *mut c_char,
+) -> u32 {
+    // SAFETY: the caller's pointers, as documented.
+    unsafe {
+        run_command(
+            "smoke",
+            ctx,
+            args_json,
+            out_json,
+            async |c: Call<SmokeRequest>| Ok(HealthRun::smoke(&c.config, &c.args)?.run().await),
         )
     }
 }

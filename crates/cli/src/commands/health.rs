@@ -1,6 +1,6 @@
-//! `vigia health [--only NAME,..] [--legacy-exit]`: the monitoring plugin's first line, then a
-//! table; exit 0 ok, 1 warning, 2 critical, 3 unknown (or, with `--legacy-exit`, 1 when
-//! anything is critical or unknown).
+//! `vigia health [--only NAME,..] [--legacy-exit]` and `vigia smoke [--url URL]
+//! [--legacy-exit]`: the monitoring plugin's first line, then a table; exit 0 ok, 1 warning,
+//! 2 critical, 3 unknown (or, with `--legacy-exit`, 1 when anything is critical or unknown).
 
 use std::fmt::Write;
 use std::io::IsTerminal;
@@ -8,10 +8,10 @@ use std::process::ExitCode;
 
 use vigia_core::Result;
 use vigia_core::ports::check::CheckStatus;
-use vigia_health::{HealthReport, HealthRequest, HealthRun, plugin_line};
+use vigia_health::{HealthReport, HealthRequest, HealthRun, SmokeRequest, plugin_line};
 
 use super::{load_config, runtime};
-use crate::args::{Cli, HealthArgs};
+use crate::args::{Cli, HealthArgs, SmokeArgs};
 use crate::output::{self, Human};
 
 pub fn run(cli: &Cli, args: &HealthArgs) -> ExitCode {
@@ -25,7 +25,21 @@ fn check(cli: &Cli, args: &HealthArgs) -> Result<HealthReport> {
         alert: args.alert,
     };
     let config = load_config(cli)?;
-    let run = HealthRun::from_config(&config, &request)?;
+    execute(&HealthRun::from_config(&config, &request)?)
+}
+
+pub fn smoke(cli: &Cli, args: &SmokeArgs) -> ExitCode {
+    let report = (|| {
+        let config = load_config(cli)?;
+        let request = SmokeRequest {
+            url: args.url.clone(),
+        };
+        execute(&HealthRun::smoke(&config, &request)?)
+    })();
+    output::finish_plugin(cli, "smoke", &report, args.legacy_exit, |r| r.status)
+}
+
+fn execute(run: &HealthRun) -> Result<HealthReport> {
     let runtime = runtime()?;
     let report = runtime.block_on(run.run());
     // A check abandoned at its timeout may still be blocked in a read (a hung mount):

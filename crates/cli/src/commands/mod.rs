@@ -49,6 +49,7 @@ pub fn run(cli: &Cli) -> ExitCode {
         }
         Command::Restore(args) => output::finish(cli, name, &restore::run(cli, args)),
         Command::Health(args) => health::run(cli, args),
+        Command::Smoke(args) => health::smoke(cli, args),
         Command::Alert(AlertCommand::Test) => output::finish(cli, name, &alert::test(cli)),
         Command::Alert(AlertCommand::Silence { length, reason }) => {
             output::finish(cli, name, &alert::silence(cli, *length, reason))

@@ -75,7 +75,7 @@ def _library():
     lib.vigia_ctx_cancel.argtypes = [ctypes.c_void_p]
     for command in ("config_show", "backup", "backup_list", "backup_show", "verify", "prune",
                     "restore", "restore_cleanup", "health", "alert_test", "alert_silence",
-                    "alert_unsilence"):
+                    "alert_unsilence", "smoke"):
         function = getattr(lib, f"vigia_{command}")
         function.restype = ctypes.c_uint32
         function.argtypes = [ctypes.c_void_p, c_str, out_str]
@@ -225,6 +225,12 @@ class Context:
         ``alert``, the results count into the incidents of ``[alerting]`` and what changed is
         sent, like ``--alert``."""
         return self._call(self._lib.vigia_health, {"only": list(only or []), "alert": bool(alert)})
+
+    def smoke(self, url=None):
+        """Smoke-tests the site through nginx (``url``, else ``[odoo] url``), like ``vigia
+        smoke --json``: ``data`` is ``{"status", "checks", ...}`` as for ``health``; a critical
+        or unknown run is ``ok: false`` with kind ``check_failed`` and its data kept."""
+        return self._call(self._lib.vigia_smoke, {"url": url})
 
     def alert_test(self):
         """Sends a test message on every channel of ``[alerting]``, like ``vigia alert test
