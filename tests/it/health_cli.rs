@@ -161,7 +161,10 @@ fn smoke_is_a_plugin_too_and_judges_the_site_it_is_given() {
             "smoke.score"
         ]
     );
-    assert!(s.dir.path().join("state/vigia-smoke.prom").exists());
+    assert!(
+        !s.dir.path().join("state/vigia-smoke.prom").exists(),
+        "another site than [odoo] url's: reported, not exported"
+    );
 
     // Odoo's own port, plain HTTP: no TLS is critical, the report kept.
     let (code, out) = s.json(&["smoke", "--url", &odoo.url()]);

@@ -13,7 +13,9 @@ pub(crate) fn site_client(config: &Config) -> Result<reqwest::Client> {
     let health = &config.health;
     let mut builder = reqwest::Client::builder()
         .redirect(Policy::none())
-        .http1_only();
+        .http1_only()
+        // A filtered port must not eat a check's whole budget before it can say so.
+        .connect_timeout(std::time::Duration::from_secs(3));
     for (host, address) in &health.resolve {
         // The port comes from the URL; reqwest ignores this one.
         builder = builder.resolve(host, SocketAddr::new(*address, 0));
@@ -55,11 +57,12 @@ pub(crate) fn shown(url: &str) -> String {
     }
 }
 
-/// At most 200 characters of a body, on one line.
-pub(crate) fn clip(body: &str) -> String {
-    body.trim()
+/// At most 200 characters of what a server sent, on one line, with no control character
+/// (an escape sequence in a body must not reach an operator's terminal).
+pub(crate) fn clip(text: &str) -> String {
+    text.trim()
         .chars()
         .take(200)
-        .collect::<String>()
-        .replace('\n', " ")
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }

@@ -105,15 +105,21 @@ impl HealthRun {
         })
     }
 
-    /// `vigia smoke`: the site's checks (`names::SMOKE`), into `state-dir/vigia-smoke.prom`;
-    /// no alerts (a smoke test is run by a person or a deploy's gate, not a monitor).
+    /// `vigia smoke`: the site's checks (`names::SMOKE`), into `state-dir/vigia-smoke.prom`
+    /// when the site is `[odoo] url`'s (another one's results are reported, not exported); no
+    /// alerts (a smoke test is run by a person or a deploy's gate, not a monitor).
     pub fn smoke(config: &Config, request: &SmokeRequest) -> Result<Self> {
+        let own = request
+            .url
+            .as_deref()
+            .is_none_or(|url| checks::smoke::is_configured_site(config, url));
+        let file = config.state_dir.join(textfile::SMOKE.file);
         Ok(Self {
             checks: checks::smoke::all(config, request.url.as_deref())?,
             only: Vec::new(),
             partial: false,
             timeout: config.health.timeout.0,
-            textfile: Some((config.state_dir.join(textfile::SMOKE.file), textfile::SMOKE)),
+            textfile: own.then_some((file, textfile::SMOKE)),
             alerting: None,
             heartbeat: None,
         })

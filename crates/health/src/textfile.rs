@@ -1,7 +1,7 @@
 //! `state-dir/vigia-health.prom` and `vigia-smoke.prom`: the checks' results in Prometheus'
 //! classic text format, for node_exporter's textfile collector. Each file has its own metric
-//! names, so that the `tls` both runs report is never one series twice. Written whole under a temporary name and renamed
-//! (`write_durably`), so a scrape never reads half a file. A run of some checks (`--only`)
+//! names, so that the `tls` both runs report is never one series twice. Written whole under
+//! a temporary name and renamed (`write_durably`), so a scrape never reads half a file. A run of some checks (`--only`)
 //! replaces only their series. The e-invoice counts are gauges of their own.
 
 use std::collections::BTreeMap;
@@ -20,18 +20,22 @@ pub struct Metrics {
     pub file: &'static str,
     status: &'static str,
     duration: &'static str,
+    /// What the run is called in the HELP lines.
+    run: &'static str,
 }
 
 pub const HEALTH: Metrics = Metrics {
     file: HEALTH_METRICS_FILE,
     status: "vigia_check_status",
     duration: "vigia_check_duration_seconds",
+    run: "Health",
 };
 
 pub const SMOKE: Metrics = Metrics {
     file: SMOKE_METRICS_FILE,
     status: "vigia_smoke_status",
     duration: "vigia_smoke_duration_seconds",
+    run: "Smoke",
 };
 
 /// A gauge taken from a check's evidence: one series per field, labelled `label`.
@@ -108,12 +112,18 @@ pub fn write(path: &Path, names: Metrics, results: &[CheckResult], partial: bool
     let metrics = [
         (
             status,
-            "Check result: 0 ok, 1 warning, 2 critical, 3 unknown.",
+            format!(
+                "{} check result: 0 ok, 1 warning, 2 critical, 3 unknown.",
+                names.run
+            ),
         ),
-        (duration, "How long the check took."),
+        (
+            duration,
+            format!("How long the {} check took.", names.run.to_lowercase()),
+        ),
     ]
     .into_iter()
-    .chain(GAUGES.iter().map(|g| (g.metric, g.help)));
+    .chain(GAUGES.iter().map(|g| (g.metric, g.help.to_owned())));
     for (metric, help) in metrics {
         let samples: Vec<_> = series.iter().filter(|((m, _), _)| *m == metric).collect();
         if samples.is_empty() && ![status, duration].contains(&metric) {

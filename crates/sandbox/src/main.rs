@@ -1,7 +1,9 @@
 //! `vigia-sandbox serve postgres|s3 [--bucket NAME]`: starts a throwaway server, prints its
 //! addresses as one JSON line on stdout, and runs until stdin closes or SIGINT / SIGTERM.
-//! `vigia-sandbox serve odoo --port N [--gevent-port N] [--health pass|fail|hang|slow] [--delay-ms N]
-//! [--db-socket PATH] [--site normal|missing-asset|list-db]`: the Odoo-like HTTP server, run as a service would be (until SIGINT / SIGTERM; stdin is ignored).
+//! `vigia-sandbox serve odoo --port N [--gevent-port N] [--health pass|fail|hang|slow]
+//! [--delay-ms N] [--db-socket PATH] [--site normal|missing-asset|list-db]`: the Odoo-like
+//! HTTP server (its main and evented ports), run as a service would be (until SIGINT /
+//! SIGTERM; stdin is ignored).
 //! `vigia-sandbox serve webhook [--port N] [--status CODE]`: a Slack-compatible webhook that
 //! prints each POST's JSON body as one line on stdout, after the announcing line. For
 //! pytest, C tests, the local runtime's tests and benchmarks.

@@ -36,7 +36,8 @@ ECDHE-RSA-CHACHA20-POLY1305";
     reason = "each is one mistake in the config"
 )]
 pub struct OdooSite {
-    /// TLS 1.1 and 1.2 with every suite, DHE and CBC included (`@SECLEVEL=0`); no TLS 1.3.
+    /// TLS 1.0, 1.1 and 1.2 with every suite, DHE and CBC included (`@SECLEVEL=0`); no
+    /// TLS 1.3.
     pub weak_tls: bool,
     /// The asset location has its own `add_header Cache-Control`, which drops the server's
     /// headers there (HSTS, nosniff) without a word.
@@ -74,8 +75,6 @@ impl NginxServer {
         Ok(server)
     }
 
-    /// HTTPS serving `named` (chain, key) to clients that ask for `host` by SNI, and
-    /// `default` to the others: what tells a client that sends the right name apart.
     /// The stack's site: HTTPS on `port()` in front of Odoo's `main` and `gevent` URLs, and
     /// plain HTTP on `http_port()` redirecting to it; `site` picks the mistakes.
     pub fn odoo(main: &str, gevent: &str, chain: (&str, &str), site: &OdooSite) -> Result<Self> {
@@ -101,7 +100,7 @@ impl NginxServer {
                 return Err(Error::internal("openssl genpkey made no DH parameters"));
             }
             format!(
-                "ssl_protocols TLSv1.1 TLSv1.2; ssl_ciphers ALL:@SECLEVEL=0; ssl_dhparam {};",
+                "ssl_protocols TLSv1 TLSv1.1 TLSv1.2; ssl_ciphers ALL:@SECLEVEL=0; ssl_dhparam {};",
                 dh.display()
             )
         } else {
@@ -139,14 +138,17 @@ impl NginxServer {
              proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection \"upgrade\";\n      \
              proxy_set_header Host $host; proxy_set_header X-Forwarded-Proto $scheme; }}\n    \
              {database}\n    \
+             location = /web/login {{ limit_req zone=login burst=3 nodelay; \
+             limit_req_status 429; proxy_pass {main}; }}\n    \
              location /web/assets/ {{ proxy_pass {main}; {assets_headers} }}\n    \
              location / {{ proxy_pass {main}; }}",
             cert = cert.display(),
             key = key.display(),
         );
         let http_port = free_port()?;
+        // The stack's login limit (5 a minute, burst 3): a smoke test asks /web/login once.
         let redirect = format!(
-            "  server {{\n    listen 127.0.0.1:{http_port};\n    server_name _;\n    \
+            "  limit_req_zone $binary_remote_addr zone=login:1m rate=5r/m;\n  server {{\n    listen 127.0.0.1:{http_port};\n    server_name _;\n    \
              return 301 https://$host$request_uri;\n  }}\n"
         );
         let mut server = Self::start_conf(&body, true, &redirect)?;
@@ -160,6 +162,8 @@ impl NginxServer {
         self.http_port
     }
 
+    /// HTTPS serving `named` (chain, key) to clients that ask for `host` by SNI, and
+    /// `default` to the others: what tells a client that sends the right name apart.
     pub fn https_by_name(host: &str, named: (&str, &str), default: (&str, &str)) -> Result<Self> {
         let files = tempfile::tempdir().map_err(|e| Error::internal(e.to_string()))?;
         let first = tls_body(files.path(), "default", default.0, default.1, "")?;

@@ -17,6 +17,9 @@ pub struct Site {
     pub missing_asset: bool,
     /// `list_db = True`: the database manager and list answer, as production must not.
     pub list_db: bool,
+    /// The evented port answers 101 with a canned `Sec-WebSocket-Accept` (not computed from
+    /// the client's key), as something other than Odoo taking the upgrade would.
+    pub canned_upgrade: bool,
 }
 
 /// Which of Odoo's two ports a request came in on.
@@ -54,7 +57,7 @@ pub(crate) fn answer(
             "text/html; charset=utf-8",
             format!("<h1>Internal Server Error</h1><p>RuntimeError: {WEBSOCKET_ON_MAIN_PORT}</p>"),
         ),
-        (&Method::GET, "/websocket") => upgrade(headers),
+        (&Method::GET, "/websocket") => upgrade(headers, site.canned_upgrade),
         (&Method::GET, "/websocket/health") => respond(
             StatusCode::OK,
             "application/json",
@@ -142,7 +145,7 @@ fn bundle(path: &str, site: &Site) -> Response<Full<Bytes>> {
 
 /// The websocket handshake as Odoo's evented server answers it: 101 with the accept key
 /// (RFC 6455), or 400 naming the missing headers.
-fn upgrade(headers: &HeaderMap) -> Response<Full<Bytes>> {
+fn upgrade(headers: &HeaderMap, canned: bool) -> Response<Full<Bytes>> {
     let key = headers.get("sec-websocket-key");
     let version = headers.get("sec-websocket-version");
     let upgrade = headers
@@ -153,7 +156,14 @@ fn upgrade(headers: &HeaderMap) -> Response<Full<Bytes>> {
             .status(StatusCode::SWITCHING_PROTOCOLS)
             .header("upgrade", "websocket")
             .header("connection", "Upgrade")
-            .header("sec-websocket-accept", accept_key(key.as_bytes()))
+            .header(
+                "sec-websocket-accept",
+                if canned {
+                    accept_key(b"dGhlIHNhbXBsZSBub25jZQ==")
+                } else {
+                    accept_key(key.as_bytes())
+                },
+            )
             .body(Full::new(Bytes::new()))
             .expect("a valid response"),
         _ => respond(

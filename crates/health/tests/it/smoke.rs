@@ -110,6 +110,7 @@ async fn weak_tls_is_critical_and_names_what_was_accepted() {
     let tls = check(&report, "smoke.tls");
     assert_eq!(tls.status, CheckStatus::Critical, "{}", tls.summary);
     for seen in [
+        "TLS 1.0 accepted",
         "TLS 1.1 accepted",
         "DHE on TLS 1.2 accepted",
         "CBC on TLS 1.2 accepted",
@@ -167,11 +168,47 @@ async fn a_websocket_sent_to_the_http_workers_names_the_routing_mistake() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_101_without_the_accept_of_our_key_is_not_odoo() {
+    let dir = tempfile::tempdir().unwrap();
+    let canned = Site {
+        canned_upgrade: true,
+        ..Site::default()
+    };
+    let stack = stack(canned, &OdooSite::default()).await;
+    let report = smoke(dir.path(), &stack, "").await;
+    let ws = check(&report, "smoke.websocket");
+    assert_eq!(ws.status, CheckStatus::Critical);
+    assert!(
+        ws.summary
+            .contains("answered 101 without the Sec-WebSocket-Accept of our key"),
+        "{}",
+        ws.summary
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_manager_that_odoo_itself_refuses_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = OdooSite {
+        database_open: true,
+        ..OdooSite::default()
+    };
+    let stack = stack(Site::default(), &open).await;
+    let report = smoke(dir.path(), &stack, "").await;
+    let db = check(&report, "smoke.dbmanager");
+    assert_eq!(db.status, CheckStatus::Ok, "{}", db.summary);
+    // Odoo's own answers, not nginx's 404: a 403 page and a JSON-RPC error.
+    assert_eq!(db.evidence["manager_status"], 403);
+    assert_eq!(db.evidence["list_status"], 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn an_open_database_manager_a_missing_bundle_and_another_series_fail() {
     let dir = tempfile::tempdir().unwrap();
     let odoo = Site {
         list_db: true,
         missing_asset: true,
+        ..Site::default()
     };
     let open = OdooSite {
         database_open: true,
@@ -223,9 +260,16 @@ async fn plain_http_is_no_tls_and_no_hsts() {
         "{}",
         headers.summary
     );
+    assert!(
+        headers.summary.contains("plain HTTP is not redirected"),
+        "nothing answers on port 80: {}",
+        headers.summary
+    );
     // Odoo's own session cookie is not Secure without the proxy's X-Forwarded-Proto.
     assert_eq!(status(&report, "smoke.login"), CheckStatus::Warning);
-    assert!(check(&report, "smoke.score").evidence["score"].as_u64() < Some(70));
+    let score = check(&report, "smoke.score");
+    assert_eq!(score.status, CheckStatus::Warning, "{}", score.summary);
+    assert!(score.evidence["score"].as_u64() < Some(70));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -240,15 +284,34 @@ async fn an_https_port_that_answers_plain_http_is_critical_not_a_hang() {
         .unwrap()
         .run()
         .await;
-    for name in ["tls", "smoke.health", "smoke.login", "smoke.tls"] {
+    for name in [
+        "smoke.health",
+        "smoke.login",
+        "smoke.websocket",
+        "smoke.version",
+    ] {
         let c = check(&report, name);
+        assert_eq!(c.status, CheckStatus::Critical, "{name}: {}", c.summary);
         assert!(
-            matches!(c.status, CheckStatus::Critical | CheckStatus::Unknown),
-            "{name}: {:?} {}",
-            c.status,
+            c.summary.contains("no answer from"),
+            "{name}: {}",
             c.summary
         );
     }
+    let tls = check(&report, "smoke.tls");
+    assert_eq!(tls.status, CheckStatus::Critical);
+    assert!(
+        tls.summary.ends_with("wrong version number"),
+        "openssl's words for plain HTTP: {}",
+        tls.summary
+    );
+    let cert = check(&report, "tls");
+    assert_eq!(cert.status, CheckStatus::Critical, "{}", cert.summary);
+    assert!(
+        cert.summary.starts_with("no certificate from"),
+        "{}",
+        cert.summary
+    );
     assert_eq!(report.status, CheckStatus::Critical);
 }
 

@@ -14,8 +14,9 @@ use vigia_core::ports::check::{Check, CheckResult, CheckStatus};
 use super::Site;
 use super::login::asset_links;
 use super::page::Page;
-use super::score::{csp, directive, hsts_max_age, nosniff};
+use super::score::{framed, hsts_max_age, nosniff};
 use crate::checks::result;
+use crate::http::clip;
 
 const NAME: &str = "smoke.headers";
 const ONE_YEAR: u64 = 31_536_000;
@@ -44,16 +45,9 @@ impl Check for Headers {
 
     async fn run(&self) -> CheckResult {
         let site = &self.site;
-        let login = match site.login().await {
+        let login = match site.login_page(NAME).await {
             Ok(page) => page,
-            Err(e) => {
-                return result(
-                    NAME,
-                    CheckStatus::Unknown,
-                    format!("no login page to read: {e}"),
-                    json!({}),
-                );
-            }
+            Err(unknown) => return unknown,
         };
         let asset = asset_links(&login.body).into_iter().next();
         let redirect_url = format!("{}/web/login", self.http_url);
@@ -88,7 +82,7 @@ impl Check for Headers {
         match redirect {
             Ok(page) => {
                 seen.push(json!({ "url": page.url, "status": page.status }));
-                if let Some(f) = redirect_finding(&page) {
+                if let Some(f) = redirect_finding(&page, &site.host) {
                     findings.push(f);
                 }
             }
@@ -108,7 +102,8 @@ impl Check for Headers {
     }
 }
 
-/// What one HTTPS (or, with `https` false, plain) answer lacks or repeats.
+/// What one HTTPS (or, with `https` false, plain) answer lacks or repeats. nosniff is asked
+/// of every answer, not only HTML: a bundle sniffed as another type is where it matters.
 fn answer_findings(page: &Page, https: bool) -> Vec<String> {
     let mut out = Vec::new();
     match (https, hsts_max_age(page)) {
@@ -119,16 +114,14 @@ fn answer_findings(page: &Page, https: bool) -> Vec<String> {
         }
         (true, Some(_)) => {}
     }
+    if !nosniff(page) {
+        out.push("X-Content-Type-Options: nosniff missing".to_owned());
+    }
     if page.is_html() {
-        if !nosniff(page) {
-            out.push("X-Content-Type-Options: nosniff missing".to_owned());
-        }
         if page.header("referrer-policy").is_none() {
             out.push("Referrer-Policy missing".to_owned());
         }
-        let framed = page.header("x-frame-options").is_some()
-            || csp(page).is_some_and(|p| directive(&p, "frame-ancestors").is_some());
-        if !framed {
+        if !framed(page) {
             out.push("neither X-Frame-Options nor CSP frame-ancestors".to_owned());
         }
     }
@@ -141,21 +134,24 @@ fn answer_findings(page: &Page, https: bool) -> Vec<String> {
     out
 }
 
-/// A plain-HTTP answer that is not a permanent redirect to https.
-fn redirect_finding(page: &Page) -> Option<String> {
+/// A plain-HTTP answer that is not a permanent redirect to https on the site's `host`.
+fn redirect_finding(page: &Page, host: &str) -> Option<String> {
     let location = page.header("location").unwrap_or_default();
-    let permanent = matches!(page.status, 301 | 308);
-    if permanent && location.starts_with("https://") {
+    let target = reqwest::Url::parse(location).ok();
+    let https_here = target
+        .as_ref()
+        .is_some_and(|t| t.scheme() == "https" && t.host_str() == Some(host));
+    if matches!(page.status, 301 | 308) && https_here {
         return None;
     }
     Some(format!(
-        "plain HTTP ({}) answered {}{}, not a 301 or 308 to https",
+        "plain HTTP ({}) answered {}{}, not a 301 or 308 to https://{host}",
         page.url,
         page.status,
         if location.is_empty() {
             String::new()
         } else {
-            format!(" to {location}")
+            format!(" to {}", clip(location))
         }
     ))
 }
@@ -178,13 +174,20 @@ mod tests {
 
     #[test]
     fn html_needs_more_than_an_asset_and_nothing_may_come_twice() {
-        let asset = page(
+        let mut asset = page(
             200,
             &[
                 ("content-type", "text/css"),
                 ("strict-transport-security", "max-age=63072000"),
             ],
         );
+        assert_eq!(
+            answer_findings(&asset, true),
+            ["X-Content-Type-Options: nosniff missing"]
+        );
+        asset
+            .headers
+            .push(("x-content-type-options".into(), "nosniff".into()));
         assert!(answer_findings(&asset, true).is_empty());
         let html = page(
             200,
@@ -209,10 +212,18 @@ mod tests {
 
     #[test]
     fn only_a_permanent_redirect_to_https_will_do() {
-        assert!(redirect_finding(&page(301, &[("location", "https://erp/web/login")])).is_none());
-        assert!(redirect_finding(&page(308, &[("location", "https://erp/")])).is_none());
-        assert!(redirect_finding(&page(302, &[("location", "https://erp/")])).is_some());
-        assert!(redirect_finding(&page(301, &[("location", "http://erp/")])).is_some());
-        assert!(redirect_finding(&page(200, &[])).is_some());
+        let found = |status, location: &str| {
+            redirect_finding(&page(status, &[("location", location)]), "erp")
+        };
+        assert!(found(301, "https://erp/web/login").is_none());
+        assert!(
+            found(308, "HTTPS://ERP/").is_none(),
+            "schemes and hosts have no case"
+        );
+        assert!(found(302, "https://erp/").is_some());
+        assert!(found(301, "http://erp/").is_some());
+        assert!(found(301, "https://elsewhere.example/").is_some());
+        assert!(found(301, "/web/login").is_some());
+        assert!(redirect_finding(&page(200, &[]), "erp").is_some());
     }
 }

@@ -132,14 +132,21 @@ pub(super) fn session_cookie(page: &Page) -> Option<SessionCookie> {
     })
 }
 
-/// The distinct `/web/assets/` paths a page links by `href` or `src` (on this site only: a
-/// link to another host is not followed).
+/// The distinct `/web/assets/` paths a page links by `href` or `src` (attribute names in any
+/// case, spaces around `=`; on this site only: a link to another host is not followed).
 pub(super) fn asset_links(html: &str) -> Vec<String> {
+    // ASCII lower-casing keeps every byte where it was, so positions carry over.
+    let lower = html.to_ascii_lowercase();
     let mut links: Vec<String> = Vec::new();
-    for attribute in ["href=", "src="] {
-        let mut rest = html;
-        while let Some(at) = rest.find(attribute) {
-            rest = &rest[at + attribute.len()..];
+    for attribute in ["href", "src"] {
+        let mut from = 0;
+        while let Some(at) = lower[from..].find(attribute) {
+            from += at + attribute.len();
+            let rest = html[from..].trim_start();
+            let Some(rest) = rest.strip_prefix('=') else {
+                continue;
+            };
+            let rest = rest.trim_start();
             let Some(quote) = rest.chars().next().filter(|c| *c == '"' || *c == '\'') else {
                 continue;
             };
@@ -168,10 +175,16 @@ mod tests {
             <script src='/web/assets/1/b.min.js'></script><a href="/web/login">x</a>
             <script src="https://cdn.example.com/web/assets/x.js"></script>
             <script src="/web/assets/1/a.min.css"></script><img src=/web/assets/noquote.png>
+            <LINK HREF = "/web/assets/1/d.css"/><img data-src="/web/assets/1/e.png">
             <link href="/web/assets/../../etc/passwd"/><link href="/web/assets/1/c.css"#;
         assert_eq!(
             asset_links(html),
-            ["/web/assets/1/a.min.css", "/web/assets/1/b.min.js"]
+            [
+                "/web/assets/1/a.min.css",
+                "/web/assets/1/d.css",
+                "/web/assets/1/b.min.js",
+                "/web/assets/1/e.png"
+            ]
         );
     }
 

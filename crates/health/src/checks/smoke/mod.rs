@@ -14,10 +14,11 @@ mod websocket;
 
 use std::sync::Arc;
 
-use vigia_core::ports::check::Check;
+use vigia_core::ports::check::{Check, CheckResult, CheckStatus};
 use vigia_core::{Config, Error, Result};
 
 use super::odoo_http::OdooHealth;
+use super::result;
 use crate::http::{shown, site_client};
 use page::Page;
 
@@ -25,6 +26,8 @@ use page::Page;
 pub(crate) struct Site {
     /// `https://host[:port]`, no trailing slash.
     base: String,
+    /// The url's host (what the plain-HTTP redirect must name).
+    host: String,
     client: reqwest::Client,
     /// `/web/login`, fetched by the first check that needs it, or why it could not be.
     login: tokio::sync::OnceCell<std::result::Result<Page, String>>,
@@ -37,6 +40,31 @@ impl Site {
 
     fn https(&self) -> bool {
         self.base.starts_with("https://")
+    }
+
+    /// The login page when it is one (200 HTML): headers of an error page, a 429 from the
+    /// login limit or a 502, say nothing of the site's.
+    async fn login_page(&self, name: &str) -> std::result::Result<&Page, CheckResult> {
+        match self.login().await {
+            Ok(page) if page.is_page() => Ok(page),
+            Ok(page) => Err(result(
+                name,
+                CheckStatus::Unknown,
+                format!(
+                    "{} answered {} {}, not the login page: nothing to judge",
+                    page.url,
+                    page.status,
+                    page.media_type()
+                ),
+                serde_json::json!({ "url": page.url, "status": page.status }),
+            )),
+            Err(e) => Err(result(
+                name,
+                CheckStatus::Unknown,
+                format!("no login page to read: {e}"),
+                serde_json::json!({}),
+            )),
+        }
     }
 
     /// `GET path` on the site.
@@ -54,6 +82,17 @@ impl Site {
             })
             .await
     }
+}
+
+/// Whether `url` is the site `[odoo] url` names (scheme, host and port): a smoke test of
+/// another site must not replace this one's metrics.
+pub(crate) fn is_configured_site(config: &Config, url: &str) -> bool {
+    let origin = |u: &str| reqwest::Url::parse(u).ok().map(|p| p.origin());
+    config
+        .odoo
+        .url
+        .as_deref()
+        .is_some_and(|own| origin(own).is_some() && origin(own) == origin(url))
 }
 
 /// The smoke checks for `url` (else `[odoo] url`), in report order (`names::SMOKE`).
@@ -78,6 +117,7 @@ pub(crate) fn all(config: &Config, url: Option<&str>) -> Result<Vec<Arc<dyn Chec
     let client = site_client(config)?;
     let site = Arc::new(Site {
         base: base.clone(),
+        host: parsed.host_str().unwrap_or_default().to_owned(),
         client: client.clone(),
         login: tokio::sync::OnceCell::new(),
     });

@@ -1,12 +1,16 @@
 //! One answer of the site, kept whole enough to judge: status, every header (a header sent
 //! twice stays twice), and at most 1 MiB of body.
 
+use std::time::Duration;
+
 use futures::StreamExt as _;
 use vigia_core::{Error, ErrorKind, Result, error_chain};
 
-use crate::http::shown;
+use crate::http::{clip, shown};
 
 const MAX_BODY: usize = 1 << 20;
+/// Each request of a smoke check (the checks' budget holds several).
+pub(super) const REQUEST_TIMEOUT: Duration = Duration::from_secs(4);
 
 #[derive(Debug, Clone)]
 pub(super) struct Page {
@@ -19,9 +23,9 @@ pub(super) struct Page {
 }
 
 impl Page {
-    /// `GET url`, redirects not followed.
+    /// `GET url`, redirects not followed, under [`REQUEST_TIMEOUT`].
     pub async fn get(client: &reqwest::Client, url: &str) -> Result<Self> {
-        Self::read(client.get(url), url).await
+        Self::read(client.get(url).timeout(REQUEST_TIMEOUT), url).await
     }
 
     /// `request` sent and read; `url` is what it asks, for messages.
@@ -82,13 +86,19 @@ impl Page {
         self.all(name).next()
     }
 
-    /// `Content-Type` without its parameters, in lower case.
+    /// `Content-Type` without its parameters, in lower case (clipped: it is shown).
     pub fn media_type(&self) -> String {
-        self.header("content-type")
-            .and_then(|v| v.split(';').next())
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase()
+        clip(
+            self.header("content-type")
+                .and_then(|v| v.split(';').next())
+                .unwrap_or_default(),
+        )
+        .to_ascii_lowercase()
+    }
+
+    /// A 200 HTML page (what a login page must be before its headers mean anything).
+    pub fn is_page(&self) -> bool {
+        self.status == 200 && self.is_html()
     }
 
     pub fn is_html(&self) -> bool {

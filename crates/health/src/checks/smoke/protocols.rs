@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -14,6 +15,7 @@ use tokio::process::Command;
 use vigia_core::ports::check::{Check, CheckResult, CheckStatus};
 
 use crate::checks::result;
+use crate::http::clip;
 
 const NAME: &str = "smoke.tls";
 const OPENSSL: &str = "openssl";
@@ -74,6 +76,8 @@ const PROBES: [Probe; 6] = [
 pub(super) struct Protocols {
     /// `host:port` to connect to (`[health] resolve` applied), and the SNI name.
     target: Result<(String, Option<String>), String>,
+    /// The openssl binary (tests name one that is not there).
+    program: PathBuf,
 }
 
 impl Protocols {
@@ -97,15 +101,24 @@ impl Protocols {
                 url.origin().ascii_serialization()
             ))
         };
-        Self { target }
+        Self {
+            target,
+            program: PathBuf::from(OPENSSL),
+        }
     }
 }
 
 /// What one probe saw.
-struct Seen {
-    accepted: bool,
-    /// `Protocol version` and `Ciphersuite` of an accepted handshake.
-    detail: String,
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Seen {
+    /// `Protocol version` and `Ciphersuite` of the handshake.
+    Accepted(String),
+    /// The server said no (an alert, a closed connection, no TLS at all), in openssl's words.
+    Refused(String),
+    /// Nothing to connect to.
+    Unreachable(String),
+    /// This openssl could not make the offer, or no answer came in time: nothing learnt.
+    NotAsked(String),
 }
 
 #[async_trait]
@@ -126,74 +139,109 @@ impl Check for Protocols {
         let seen = futures::future::join_all(
             PROBES
                 .iter()
-                .map(|p| handshake(connect, sni.as_deref(), p.args)),
+                .map(|p| handshake(&self.program, connect, sni.as_deref(), p.args)),
         )
         .await;
         let mut evidence = serde_json::Map::new();
-        let (mut critical, mut warning) = (Vec::new(), Vec::new());
+        let mut seen_all = Vec::new();
         for (probe, seen) in PROBES.iter().zip(seen) {
             let seen = match seen {
                 Ok(seen) => seen,
                 Err(e) => return result(NAME, CheckStatus::Unknown, e, json!({})),
             };
+            let (accepted, detail) = match &seen {
+                Seen::Accepted(d) => (Some(true), d),
+                Seen::Refused(d) => (Some(false), d),
+                Seen::Unreachable(d) | Seen::NotAsked(d) => (None, d),
+            };
             evidence.insert(
                 probe.label.to_owned(),
-                json!({ "accepted": seen.accepted, "detail": seen.detail }),
+                json!({ "accepted": accepted, "detail": detail }),
             );
-            match (&probe.judge, seen.accepted) {
-                (Judge::Refuse, true) => {
-                    critical.push(format!("{} accepted ({})", probe.label, seen.detail));
-                }
-                (Judge::Offer, false) => warning.push(format!("{} not offered", probe.label)),
-                _ => {}
-            }
+            seen_all.push((probe, seen));
         }
-        let any = evidence.values().any(|v| v["accepted"] == true);
-        let evidence = serde_json::Value::Object(evidence);
-        if !any {
-            return result(
-                NAME,
-                CheckStatus::Critical,
-                format!("no TLS handshake on {connect}: every protocol refused"),
-                evidence,
-            );
-        }
-        if !critical.is_empty() {
-            critical.extend(warning);
-            return result(
-                NAME,
-                CheckStatus::Critical,
-                format!(
-                    "{}: use Mozilla's intermediate protocols and ciphers",
-                    critical.join("; ")
-                ),
-                evidence,
-            );
-        }
-        if !warning.is_empty() {
-            return result(NAME, CheckStatus::Warning, warning.join("; "), evidence);
-        }
-        result(
-            NAME,
-            CheckStatus::Ok,
-            "TLS 1.3 offered; TLS 1.0, 1.1, DHE and CBC refused",
-            evidence,
-        )
+        let (status, summary) = judge(connect, &seen_all);
+        result(NAME, status, summary, serde_json::Value::Object(evidence))
     }
 }
 
-/// `openssl s_client` offering `args`, with nothing to send: exit 0 is a handshake done.
+/// The verdict on every probe: what was accepted that must not be is critical, then
+/// anything that could not be learnt is unknown, then what should be offered and is not.
+fn judge(connect: &str, seen: &[(&Probe, Seen)]) -> (CheckStatus, String) {
+    if let Some((_, Seen::Unreachable(why))) =
+        seen.iter().find(|(_, s)| matches!(s, Seen::Unreachable(_)))
+    {
+        return (
+            CheckStatus::Critical,
+            format!("cannot connect to {connect}: {why}"),
+        );
+    }
+    if !seen.iter().any(|(_, s)| matches!(s, Seen::Accepted(_))) {
+        let why = seen
+            .iter()
+            .find_map(|(_, s)| match s {
+                Seen::Refused(why) | Seen::NotAsked(why) => Some(why.as_str()),
+                _ => None,
+            })
+            .unwrap_or("refused");
+        return (
+            CheckStatus::Critical,
+            format!("no TLS handshake on {connect}: {why}"),
+        );
+    }
+    let mut critical = Vec::new();
+    let mut unknown = Vec::new();
+    let mut warning = Vec::new();
+    for (probe, seen) in seen {
+        match (&probe.judge, seen) {
+            (Judge::Refuse, Seen::Accepted(d)) => {
+                critical.push(format!("{} accepted ({d})", probe.label));
+            }
+            (Judge::Refuse | Judge::Offer, Seen::NotAsked(why)) => {
+                unknown.push(format!("{} not probed: {why}", probe.label));
+            }
+            (Judge::Offer, Seen::Refused(_)) => {
+                warning.push(format!("{} not offered", probe.label));
+            }
+            _ => {}
+        }
+    }
+    if !critical.is_empty() {
+        critical.extend(unknown);
+        critical.extend(warning);
+        let all = critical.join("; ");
+        return (
+            CheckStatus::Critical,
+            format!("{all}: use Mozilla's intermediate protocols and ciphers"),
+        );
+    }
+    if !unknown.is_empty() {
+        unknown.extend(warning);
+        return (CheckStatus::Unknown, unknown.join("; "));
+    }
+    if !warning.is_empty() {
+        return (CheckStatus::Warning, warning.join("; "));
+    }
+    (
+        CheckStatus::Ok,
+        "TLS 1.3 offered; TLS 1.0, 1.1, DHE and CBC refused".to_owned(),
+    )
+}
+
+/// `openssl s_client` offering `args`, with nothing to send (exit 0 is a handshake done);
+/// what the server sends is not read (stdout is null), only openssl's own lines.
 async fn handshake(
+    program: &Path,
     connect: &str,
     sni: Option<&str>,
     args: &[&str],
 ) -> std::result::Result<Seen, String> {
-    let mut command = Command::new(OPENSSL);
+    let mut command = Command::new(program);
     command
         .args(["s_client", "-brief", "-connect", connect])
         .args(args)
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
+        .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
     match sni {
@@ -202,35 +250,120 @@ async fn handshake(
     };
     let child = command.spawn().map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
-            "openssl is missing: install the Debian package openssl".to_owned()
+            format!(
+                "{} is missing: install the Debian package openssl",
+                program.display()
+            )
         } else {
-            format!("cannot run openssl: {e}")
+            format!("cannot run {}: {e}", program.display())
         }
     })?;
     let output = match tokio::time::timeout(PROBE_TIMEOUT, child.wait_with_output()).await {
         Ok(output) => output.map_err(|e| format!("openssl s_client failed: {e}"))?,
         Err(_) => {
-            return Ok(Seen {
-                accepted: false,
-                detail: format!("no handshake within {} s", PROBE_TIMEOUT.as_secs()),
-            });
+            return Ok(Seen::NotAsked(format!(
+                "no answer within {} s",
+                PROBE_TIMEOUT.as_secs()
+            )));
         }
     };
     let text = String::from_utf8_lossy(&output.stderr);
+    Ok(classify(output.status.success(), &text))
+}
+
+/// What `s_client -brief`'s exit and stderr say.
+fn classify(success: bool, text: &str) -> Seen {
     let field = |name: &str| {
         text.lines()
             .find_map(|l| l.strip_prefix(name))
-            .map(|v| v.trim().to_owned())
+            .map(|v| clip(v.trim()))
     };
-    let accepted = output.status.success() && field("Protocol version:").is_some();
-    let detail = if accepted {
-        format!(
-            "{} {}",
-            field("Protocol version:").unwrap_or_default(),
-            field("Ciphersuite:").unwrap_or_default()
-        )
+    if success && let Some(protocol) = field("Protocol version:") {
+        let suite = field("Ciphersuite:").unwrap_or_default();
+        return Seen::Accepted(format!("{protocol} {suite}"));
+    }
+    // `...:error:0A00010B:SSL routines:ssl3_get_record:wrong version number:file:line:`
+    let reason = text
+        .lines()
+        .find_map(|l| l.split(':').nth(5).filter(|_| l.contains(":error:")))
+        .map(clip)
+        .or_else(|| text.lines().rev().find(|l| !l.trim().is_empty()).map(clip))
+        .unwrap_or_else(|| "refused".to_owned());
+    let has = |needle: &str| text.contains(needle);
+    if has("connect:errno") || has("BIO_lookup") || has("Connection refused") {
+        Seen::Unreachable(reason)
+    } else if has("no protocols available")
+        || has("no ciphers available")
+        || has("no cipher match")
+        || has("Unknown option")
+    {
+        Seen::NotAsked(format!("this openssl cannot offer it ({reason})"))
     } else {
-        "refused".to_owned()
-    };
-    Ok(Seen { accepted, detail })
+        Seen::Refused(reason)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openssls_words_are_sorted_into_what_they_mean() {
+        let brief = "CONNECTION ESTABLISHED\nProtocol version: TLSv1.3\nCiphersuite: TLS_AES_256_GCM_SHA384\n";
+        assert_eq!(
+            classify(true, brief),
+            Seen::Accepted("TLSv1.3 TLS_AES_256_GCM_SHA384".into())
+        );
+        let http = "80DB:error:0A00010B:SSL routines:ssl3_get_record:wrong version number:../ssl/record/ssl3_record.c:350:\n";
+        assert_eq!(
+            classify(false, http),
+            Seen::Refused("wrong version number".into())
+        );
+        let closed = "806B:error:8000006F:system library:BIO_connect:Connection refused:../crypto/bio/bio_sock2.c:117:calling connect()\nconnect:errno=111\n";
+        assert_eq!(
+            classify(false, closed),
+            Seen::Unreachable("Connection refused".into())
+        );
+        let client = "80:error:0A0000BF:SSL routines:tls_setup_handshake:no protocols available:../ssl/statem/statem_lib.c:104:\n";
+        assert!(matches!(classify(false, client), Seen::NotAsked(_)));
+        assert!(matches!(
+            classify(false, "s_client: Unknown option: -tls1\n"),
+            Seen::NotAsked(_)
+        ));
+    }
+
+    #[test]
+    fn a_probe_that_learnt_nothing_is_unknown_not_a_pass() {
+        let probe = |label| PROBES.iter().find(|p| p.label == label).unwrap();
+        let seen = [
+            (
+                probe("TLS 1.0"),
+                Seen::NotAsked("this openssl cannot offer it".into()),
+            ),
+            (probe("TLS 1.2"), Seen::Accepted("TLSv1.2 ECDHE".into())),
+            (probe("TLS 1.3"), Seen::Accepted("TLSv1.3".into())),
+        ];
+        assert_eq!(judge("h:443", &seen).0, CheckStatus::Unknown);
+        let seen = [(
+            probe("TLS 1.0"),
+            Seen::Refused("wrong version number".into()),
+        )];
+        let (status, summary) = judge("h:443", &seen);
+        assert_eq!(status, CheckStatus::Critical);
+        assert_eq!(summary, "no TLS handshake on h:443: wrong version number");
+    }
+
+    #[tokio::test]
+    async fn no_openssl_is_unknown_naming_the_package() {
+        let url = reqwest::Url::parse("https://erp.example.cr").unwrap();
+        let mut check = Protocols::new(&url, &BTreeMap::new());
+        check.program = PathBuf::from("/nonexistent/openssl");
+        let r = check.run().await;
+        assert_eq!(r.status, CheckStatus::Unknown);
+        assert!(
+            r.summary.contains("Debian package openssl"),
+            "{}",
+            r.summary
+        );
+    }
 }

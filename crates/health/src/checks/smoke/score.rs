@@ -30,16 +30,9 @@ impl Check for Score {
     }
 
     async fn run(&self) -> CheckResult {
-        let page = match self.site.login().await {
+        let page = match self.site.login_page(NAME).await {
             Ok(page) => page,
-            Err(e) => {
-                return result(
-                    NAME,
-                    CheckStatus::Unknown,
-                    format!("no login page to score: {e}"),
-                    json!({}),
-                );
-            }
+            Err(unknown) => return unknown,
         };
         let (score, modifiers) = score(page, self.site.https());
         let lost: Vec<String> = modifiers
@@ -71,12 +64,24 @@ pub(super) fn score(page: &Page, https: bool) -> (u8, Vec<(&'static str, i32)>) 
         Some(policy) => {
             let scripts =
                 directive(policy, "script-src").or_else(|| directive(policy, "default-src"));
+            // A nonce, a hash or 'strict-dynamic' makes browsers ignore 'unsafe-inline'.
+            let pinned = |s: &str| {
+                [
+                    "'nonce-",
+                    "'sha256-",
+                    "'sha384-",
+                    "'sha512-",
+                    "'strict-dynamic'",
+                ]
+                .iter()
+                .any(|p| s.contains(p))
+            };
             match scripts {
                 None => modifiers.push((
                     "CSP does not restrict scripts (no script-src or default-src)",
                     -20,
                 )),
-                Some(s) if s.contains("'unsafe-inline'") => {
+                Some(s) if s.contains("'unsafe-inline'") && !pinned(&s) => {
                     modifiers.push(("CSP allows 'unsafe-inline'", -20));
                 }
                 Some(s) if s.contains("'unsafe-eval'") => {
@@ -86,17 +91,18 @@ pub(super) fn score(page: &Page, https: bool) -> (u8, Vec<(&'static str, i32)>) 
             }
         }
     }
-    let hsts = if https { hsts_max_age(page) } else { None };
+    // max-age=0 tells the browser to forget HSTS.
+    let hsts = if https {
+        hsts_max_age(page).filter(|age| *age > 0)
+    } else {
+        None
+    };
     match hsts {
         None => modifiers.push(("no valid HSTS", -20)),
         Some(age) if age < SIX_MONTHS => modifiers.push(("HSTS under six months", -10)),
         Some(_) => {}
     }
-    let framed = page.header("x-frame-options").is_some()
-        || csp
-            .as_deref()
-            .is_some_and(|p| directive(p, "frame-ancestors").is_some());
-    if !framed {
+    if !framed(page) {
         modifiers.push(("no X-Frame-Options or CSP frame-ancestors", -20));
     }
     if !nosniff(page) {
@@ -111,6 +117,12 @@ pub(super) fn score(page: &Page, https: bool) -> (u8, Vec<(&'static str, i32)>) 
     }
     let total: i32 = 100 + modifiers.iter().map(|(_, p)| p).sum::<i32>();
     (u8::try_from(total.clamp(0, 100)).unwrap_or(0), modifiers)
+}
+
+/// X-Frame-Options or a CSP `frame-ancestors`: the page cannot be framed by another site.
+pub(super) fn framed(page: &Page) -> bool {
+    page.header("x-frame-options").is_some()
+        || csp(page).is_some_and(|p| directive(&p, "frame-ancestors").is_some())
 }
 
 /// Every CSP header, joined (browsers enforce them all).
@@ -208,6 +220,25 @@ mod tests {
             score(&inline, true)
                 .1
                 .contains(&("CSP allows 'unsafe-inline'", -20))
+        );
+        let nonce = page(&[(
+            "content-security-policy",
+            "script-src 'self' 'unsafe-inline' 'nonce-abc'",
+        )]);
+        let lost = score(&nonce, true).1;
+        assert!(
+            !lost.iter().any(|(why, _)| why.starts_with("CSP")),
+            "{lost:?}"
+        );
+        let off = page(&[
+            ("strict-transport-security", "max-age=0"),
+            ("set-cookie", "session_id=x; HttpOnly"),
+        ]);
+        let lost = score(&off, true).1;
+        assert!(lost.contains(&("no valid HSTS", -20)), "{lost:?}");
+        assert!(
+            lost.contains(&("session cookie without Secure", -40)),
+            "{lost:?}"
         );
     }
 

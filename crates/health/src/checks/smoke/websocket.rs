@@ -13,7 +13,7 @@ use sha2::Sha256;
 use vigia_core::ports::check::{Check, CheckResult, CheckStatus};
 
 use super::Site;
-use super::page::Page;
+use super::page::{Page, REQUEST_TIMEOUT};
 use crate::checks::result;
 use crate::http::clip;
 
@@ -34,6 +34,7 @@ impl Check for Websocket {
         let request = site
             .client
             .get(&url)
+            .timeout(REQUEST_TIMEOUT)
             .header("connection", "Upgrade")
             .header("upgrade", "websocket")
             .header("sec-websocket-version", "13")
@@ -43,7 +44,7 @@ impl Check for Websocket {
             Ok(answer) => answer,
             Err(e) => return result(NAME, CheckStatus::Critical, e.message(), json!({})),
         };
-        let accept = answer.header("sec-websocket-accept").map(str::to_owned);
+        let accept = answer.header("sec-websocket-accept").map(clip);
         let evidence = json!({ "url": answer.url, "status": answer.status });
         if answer.status != 101 {
             let summary = if answer.body.contains("Couldn't bind the websocket") {
