@@ -4,6 +4,9 @@
 //! [--delay-ms N] [--db-socket PATH] [--site normal|missing-asset|list-db]`: the Odoo-like
 //! HTTP server (its main and evented ports), run as a service would be (until SIGINT /
 //! SIGTERM; stdin is ignored).
+//! `vigia-sandbox serve site [--no-login-limit]`: the stack's site, HTTPS through nginx (a
+//! certificate for erp.example.cr from a CA made for it) in front of the Odoo-like server; it
+//! announces the url, the plain-HTTP url, the CA file and the address to pin the host to.
 //! `vigia-sandbox serve webhook [--port N] [--status CODE]`: a Slack-compatible webhook that
 //! prints each POST's JSON body as one line on stdout, after the announcing line. For
 //! pytest, C tests, the local runtime's tests and benchmarks.
@@ -13,16 +16,19 @@ use std::process::ExitCode;
 
 use serde_json::json;
 use tokio::io::AsyncReadExt;
+use vigia_sandbox::nginx::{NginxServer, OdooSite};
 use vigia_sandbox::odoo_http::{Health, OdooServer};
 use vigia_sandbox::odoo_site::Site;
 use vigia_sandbox::postgres::PgCluster;
 use vigia_sandbox::s3::{REGION, S3Server};
+use vigia_sandbox::tls::{Leaf, TestCa};
 use vigia_sandbox::webhook::WebhookServer;
 
 const USAGE: &str = "usage: vigia-sandbox serve postgres | vigia-sandbox serve s3 [--bucket NAME] \
                      | vigia-sandbox serve odoo --port N [--gevent-port N] \
                      [--health pass|fail|hang|slow] [--delay-ms N] [--db-socket PATH] \
                      [--site normal|missing-asset|list-db] \
+                     | vigia-sandbox serve site [--no-login-limit] \
                      | vigia-sandbox serve webhook [--port N] [--status CODE]";
 
 #[tokio::main]
@@ -35,6 +41,8 @@ async fn main() -> ExitCode {
         ["serve", "s3", "--bucket", bucket] => serve_s3(bucket).await,
         ["serve", "odoo", rest @ ..] => serve_odoo(rest).await,
         ["serve", "webhook", rest @ ..] => serve_webhook(rest).await,
+        ["serve", "site"] => serve_site(false).await,
+        ["serve", "site", "--no-login-limit"] => serve_site(true).await,
         _ => Err(USAGE.to_owned()),
     };
     match result {
@@ -121,6 +129,51 @@ async fn serve_odoo(args: &[&str]) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     announce(&json!({ "kind": "odoo", "url": server.url(), "gevent_url": server.gevent_url() }));
     wait_for_signal().await;
+    Ok(())
+}
+
+async fn serve_site(no_login_limit: bool) -> Result<(), String> {
+    const HOST: &str = "erp.example.cr";
+    let odoo = OdooServer::start_site(0, 0, Health::Pass { db_socket: None }, Site::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    let root = TestCa::new("Vigia Sandbox Root").map_err(|e| e.to_string())?;
+    let issuing = root
+        .intermediate("Vigia Sandbox Issuing CA", None)
+        .map_err(|e| e.to_string())?;
+    let leaf = issuing
+        .leaf(&Leaf {
+            names: &[HOST],
+            common_name: Some(HOST),
+            valid_days: Some((-1, 90)),
+        })
+        .map_err(|e| e.to_string())?;
+    let chain = format!("{}{}", leaf.cert_pem, issuing.cert_pem());
+    let site = OdooSite {
+        no_login_limit,
+        ..OdooSite::default()
+    };
+    let nginx = NginxServer::odoo(
+        &odoo.url(),
+        &odoo.gevent_url(),
+        (&chain, &leaf.key_pem),
+        &site,
+    )
+    .map_err(|e| e.to_string())?;
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, root.cert_pem()).map_err(|e| e.to_string())?;
+    announce(&json!({
+        "kind": "site",
+        "url": format!("https://{HOST}:{}", nginx.port()),
+        "http_url": format!("http://{HOST}:{}", nginx.http_port().unwrap_or_default()),
+        "host": HOST,
+        "port": nginx.port(),
+        "address": "127.0.0.1",
+        "ca_file": ca_file,
+    }));
+    wait_for_stop().await;
+    drop(nginx);
     Ok(())
 }
 
