@@ -7,6 +7,9 @@
 //! `vigia-sandbox serve site [--no-login-limit]`: the stack's site, HTTPS through nginx (a
 //! certificate for erp.example.cr from a CA made for it) in front of the Odoo-like server; it
 //! announces the url, the plain-HTTP url, the CA file and the address to pin the host to.
+//! `vigia-sandbox serve hacienda [--mode normal|refuse|unavailable]`: the Hacienda-like HTTPS
+//! server (token, logout, recepcion) with one account, whose username, password (made for
+//! this run), URLs and CA file it announces.
 //! `vigia-sandbox serve webhook [--port N] [--status CODE]`: a Slack-compatible webhook that
 //! prints each POST's JSON body as one line on stdout, after the announcing line. For
 //! pytest, C tests, the local runtime's tests and benchmarks.
@@ -16,6 +19,7 @@ use std::process::ExitCode;
 
 use serde_json::json;
 use tokio::io::AsyncReadExt;
+use vigia_sandbox::hacienda::{Accounts, HaciendaServer, Mode};
 use vigia_sandbox::nginx::{NginxServer, OdooSite};
 use vigia_sandbox::odoo_http::{Health, OdooServer};
 use vigia_sandbox::odoo_site::Site;
@@ -29,6 +33,7 @@ const USAGE: &str = "usage: vigia-sandbox serve postgres | vigia-sandbox serve s
                      [--health pass|fail|hang|slow] [--delay-ms N] [--db-socket PATH] \
                      [--site normal|missing-asset|list-db] \
                      | vigia-sandbox serve site [--no-login-limit] \
+                     | vigia-sandbox serve hacienda [--mode normal|refuse|unavailable] \
                      | vigia-sandbox serve webhook [--port N] [--status CODE]";
 
 #[tokio::main]
@@ -42,6 +47,13 @@ async fn main() -> ExitCode {
         ["serve", "odoo", rest @ ..] => serve_odoo(rest).await,
         ["serve", "webhook", rest @ ..] => serve_webhook(rest).await,
         ["serve", "site"] => serve_site(false).await,
+        ["serve", "hacienda"] => serve_hacienda(Mode::Normal).await,
+        ["serve", "hacienda", "--mode", mode] => match *mode {
+            "normal" => serve_hacienda(Mode::Normal).await,
+            "refuse" => serve_hacienda(Mode::Refuse).await,
+            "unavailable" => serve_hacienda(Mode::Unavailable).await,
+            _ => Err(USAGE.to_owned()),
+        },
         ["serve", "site", "--no-login-limit"] => serve_site(true).await,
         _ => Err(USAGE.to_owned()),
     };
@@ -174,6 +186,37 @@ async fn serve_site(no_login_limit: bool) -> Result<(), String> {
     }));
     wait_for_stop().await;
     drop(nginx);
+    Ok(())
+}
+
+async fn serve_hacienda(mode: Mode) -> Result<(), String> {
+    let username = "cpf-01-0123-0456@stag.comprobanteselectronicos.go.cr";
+    // A password made for this run: the test server's own account, announced to its caller.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    let password = format!("sandbox-{nanos:x}-{}", std::process::id());
+    let accounts = Accounts {
+        username: username.to_owned(),
+        password: password.clone(),
+        claves: std::collections::BTreeMap::new(),
+    };
+    let server = HaciendaServer::start(0, accounts, mode)
+        .await
+        .map_err(|e| e.to_string())?;
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let ca_file = dir.path().join("hacienda-ca.pem");
+    std::fs::write(&ca_file, server.ca_pem()).map_err(|e| e.to_string())?;
+    announce(&json!({
+        "kind": "hacienda",
+        "idp_url": server.idp_url(),
+        "api_url": server.api_url(),
+        "ca_file": ca_file,
+        "username": username,
+        "password": password,
+    }));
+    wait_for_stop().await;
     Ok(())
 }
 

@@ -1,6 +1,7 @@
-"""``vigia smoke`` through the Python package, against the sandbox's Odoo-like server on its
-two ports (``vigia-sandbox serve odoo``): plain HTTP is no TLS, and only the evented port
-takes a websocket."""
+"""``vigia smoke`` through the Python package: against the stack's site (``vigia-sandbox serve
+site``: nginx with TLS in front of the Odoo-like server), and against the Odoo-like server's
+own two ports (``vigia-sandbox serve odoo``), where plain HTTP is no TLS and only the evented
+port takes a websocket."""
 
 import json
 import signal
@@ -40,3 +41,25 @@ def test_smoke_judges_the_url_it_is_given(tmp_path, odoo):
     assert by_name(evented)["smoke.websocket"]["status"] == "ok", by_name(evented)
     # No url anywhere: a config error, before any check runs.
     assert not nothing["ok"] and nothing["error"]["kind"] == "config", nothing
+
+
+@pytest.fixture
+def site():
+    server = subprocess.Popen([binary("VIGIA_SANDBOX", "vigia-sandbox"), "serve", "site"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    yield json.loads(server.stdout.readline())
+    server.stdin.close()
+    server.wait(timeout=10)
+
+
+def test_smoke_of_a_good_site_passes_and_exports_its_metrics(tmp_path, site):
+    text = (f'state-dir = "{tmp_path / "state"}"\n[odoo]\ndatabase = "odoo"\nurl = "{site["url"]}"\n'
+            f'[health]\nresolve = {{ "{site["host"]}" = "{site["address"]}" }}\n'
+            f'ca-file = "{site["ca_file"]}"\n[smoke]\nhttp-url = "{site["http_url"]}"\n')
+    with vigia.Context(text) as ctx:
+        report = ctx.smoke()
+    assert report["ok"], report
+    assert all(c["status"] == "ok" for c in report["data"]["checks"]), report
+    assert by_name(report)["smoke.score"]["evidence"]["score"] == 80
+    metrics = (tmp_path / "state" / "vigia-smoke.prom").read_text()
+    assert 'vigia_smoke_status{check="smoke.headers"} 0' in metrics, metrics
