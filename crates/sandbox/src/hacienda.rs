@@ -19,7 +19,7 @@ use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
-use vigia_core::{Error, ErrorKind, Result};
+use vigia_core::{Error, Result};
 
 use crate::tls::TestCa;
 
@@ -80,12 +80,7 @@ impl HaciendaServer {
             .with_single_cert(chain, key)
             .map_err(|e| Error::internal(e.to_string()))?;
         tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-        let listener = TcpListener::bind(("127.0.0.1", port))
-            .await
-            .map_err(|e| Error::new(ErrorKind::Io, format!("cannot listen on port {port}: {e}")))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
+        let (listener, addr) = crate::odoo_http::listen(port).await?;
         let logins = Arc::new(AtomicUsize::new(0));
         let state = Arc::new(State {
             accounts,

@@ -89,7 +89,9 @@ impl Drop for OdooServer {
     }
 }
 
-async fn listen(port: u16) -> Result<(TcpListener, SocketAddr)> {
+/// A listener on `127.0.0.1:port` (0: a free port) and its address; the sandbox's HTTP
+/// servers all start here.
+pub(crate) async fn listen(port: u16) -> Result<(TcpListener, SocketAddr)> {
     let listener = TcpListener::bind(("127.0.0.1", port))
         .await
         .map_err(|e| Error::new(ErrorKind::Io, format!("cannot listen on port {port}: {e}")))?;

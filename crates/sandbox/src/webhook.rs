@@ -12,7 +12,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use tokio::net::TcpListener;
-use vigia_core::{Error, ErrorKind, Result};
+use vigia_core::{Error, Result};
 
 type Sink = Arc<dyn Fn(serde_json::Value) + Send + Sync>;
 
@@ -43,12 +43,7 @@ impl WebhookServer {
     pub async fn start_with(port: u16, status: u16, sink: Sink) -> Result<Self> {
         let status = StatusCode::from_u16(status)
             .map_err(|e| Error::invalid_input(format!("status {status}: {e}")))?;
-        let listener = TcpListener::bind(("127.0.0.1", port))
-            .await
-            .map_err(|e| Error::new(ErrorKind::Io, format!("cannot listen on port {port}: {e}")))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
+        let (listener, addr) = crate::odoo_http::listen(port).await?;
         let received = Arc::new(Mutex::new(Vec::new()));
         let keep = Arc::clone(&received);
         let sink: Sink = Arc::new(move |value: serde_json::Value| {
