@@ -211,8 +211,10 @@ impl NginxServer {
         let d = dir.path().display();
         let ssl = if tls { " ssl" } else { "" };
         let named = more(port, ssl);
+        // One process, no master: killing it (on drop, or with the parent) leaves no worker
+        // serving the port.
         let conf = format!(
-            "worker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
+            "master_process off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
              events {{ worker_connections 64; }}\n\
              http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  \
              proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fastcgi;\n  \

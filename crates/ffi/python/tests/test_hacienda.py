@@ -3,7 +3,6 @@ server (``vigia-sandbox serve hacienda``): a pass, a refused login, and the pass
 answer."""
 
 import json
-import os
 import subprocess
 
 import pytest
@@ -33,8 +32,8 @@ def hacienda():
         server.wait(timeout=10)
 
 
-def config(tmp_path, info):
-    os.environ["VIGIA_TEST_HACIENDA_PASSWORD"] = info["password"]
+def config(tmp_path, info, monkeypatch):
+    monkeypatch.setenv("VIGIA_TEST_HACIENDA_PASSWORD", info["password"])
     return (f'state-dir = "{tmp_path / "state"}"\n[odoo]\ndatabase = "odoo"\n'
             f'[health]\nca-file = "{info["ca_file"]}"\n'
             f'[hacienda]\nenvironment = "sandbox"\nusername = "{info["username"]}"\n'
@@ -42,9 +41,9 @@ def config(tmp_path, info):
             f'idp-url = "{info["idp_url"]}"\napi-url = "{info["api_url"]}"\n')
 
 
-def test_hacienda_passes_and_a_refused_login_is_critical(tmp_path, hacienda):
+def test_hacienda_passes_and_a_refused_login_is_critical(tmp_path, hacienda, monkeypatch):
     good = hacienda("normal")
-    with vigia.Context(config(tmp_path / "good", good)) as ctx:
+    with vigia.Context(config(tmp_path / "good", good, monkeypatch)) as ctx:
         passed = ctx.health(only=["hacienda"])
     assert passed["ok"], passed
     [check] = passed["data"]["checks"]
@@ -52,7 +51,7 @@ def test_hacienda_passes_and_a_refused_login_is_critical(tmp_path, hacienda):
     assert good["password"] not in json.dumps(passed)
 
     refusing = hacienda("refuse")
-    with vigia.Context(config(tmp_path / "refused", refusing)) as ctx:
+    with vigia.Context(config(tmp_path / "refused", refusing, monkeypatch)) as ctx:
         refused = ctx.health(only=["hacienda:config"])
     assert refused["error"]["kind"] == "check_failed", refused
     [check] = refused["data"]["checks"]

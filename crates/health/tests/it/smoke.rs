@@ -98,6 +98,16 @@ async fn a_good_site_passes_every_check_and_writes_its_own_metrics() {
         !dir.path().join("state/vigia-health.prom").exists(),
         "a smoke run leaves health's file alone"
     );
+    // nginx leaves no worker behind to answer on its ports.
+    let ports = [stack.nginx.port(), stack.nginx.http_port().unwrap()];
+    drop(stack);
+    for port in ports {
+        let gone = (0..50).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
+        });
+        assert!(gone, "something still answers on port {port}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -151,3 +151,36 @@ pub(crate) fn all(config: &Config, url: Option<&str>) -> Result<Vec<Arc<dyn Chec
         }),
     ])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(url: &str) -> Config {
+        let text = format!("[odoo]\ndatabase = \"odoo\"\nurl = \"{url}\"\n");
+        vigia_core::ConfigSource::from_text(text, None)
+            .unwrap()
+            .load(None)
+            .unwrap()
+    }
+
+    #[test]
+    fn the_configured_site_is_known_however_it_is_spelled() {
+        let config = config("https://erp.example.cr");
+        for same in [
+            "https://erp.example.cr",
+            "HTTPS://ERP.example.cr:443/",
+            "https://erp.example.cr/web/login",
+        ] {
+            assert!(is_configured_site(&config, same), "{same}");
+        }
+        for other in [
+            "https://erp.example.cr:8443",
+            "http://erp.example.cr",
+            "https://staging.example.cr",
+            "not a url",
+        ] {
+            assert!(!is_configured_site(&config, other), "{other}");
+        }
+    }
+}

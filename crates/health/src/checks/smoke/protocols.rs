@@ -37,28 +37,49 @@ enum Judge {
     Either,
 }
 
-/// `@SECLEVEL=0` lets this client offer what OpenSSL 3 refuses by default, so a server
+/// `@SECLEVEL=0` and `-legacy_server_connect` let this client offer what OpenSSL 3 refuses
+/// by default (old protocols and suites, servers without secure renegotiation), so a server
 /// that accepts it is seen doing so. The TLS 1.2 suites with an HMAC (`SHA1:SHA256:SHA384`)
 /// are the CBC ones: OpenSSL 3.0 has no working `!AEAD`.
 const PROBES: [Probe; 6] = [
     Probe {
         label: "TLS 1.0",
-        args: &["-tls1", "-cipher", "ALL:@SECLEVEL=0"],
+        args: &[
+            "-tls1",
+            "-cipher",
+            "ALL:@SECLEVEL=0",
+            "-legacy_server_connect",
+        ],
         judge: Judge::Refuse,
     },
     Probe {
         label: "TLS 1.1",
-        args: &["-tls1_1", "-cipher", "ALL:@SECLEVEL=0"],
+        args: &[
+            "-tls1_1",
+            "-cipher",
+            "ALL:@SECLEVEL=0",
+            "-legacy_server_connect",
+        ],
         judge: Judge::Refuse,
     },
     Probe {
         label: "DHE on TLS 1.2",
-        args: &["-tls1_2", "-cipher", "kDHE:@SECLEVEL=0"],
+        args: &[
+            "-tls1_2",
+            "-cipher",
+            "kDHE:@SECLEVEL=0",
+            "-legacy_server_connect",
+        ],
         judge: Judge::Refuse,
     },
     Probe {
         label: "CBC on TLS 1.2",
-        args: &["-tls1_2", "-cipher", "SHA1:SHA256:SHA384:@SECLEVEL=0"],
+        args: &[
+            "-tls1_2",
+            "-cipher",
+            "SHA1:SHA256:SHA384:@SECLEVEL=0",
+            "-legacy_server_connect",
+        ],
         judge: Judge::Refuse,
     },
     Probe {
@@ -267,18 +288,19 @@ async fn handshake(
             )));
         }
     };
-    let text = String::from_utf8_lossy(&output.stderr);
-    Ok(classify(output.status.success(), &text))
+    Ok(classify(&String::from_utf8_lossy(&output.stderr)))
 }
 
-/// What `s_client -brief`'s exit and stderr say.
-fn classify(success: bool, text: &str) -> Seen {
+/// What `s_client -brief`'s stderr says. Only the server's own signs count as a refusal (an
+/// alert, no TLS at all, the connection dropped); any other failure learnt nothing.
+fn classify(text: &str) -> Seen {
     let field = |name: &str| {
         text.lines()
             .find_map(|l| l.strip_prefix(name))
             .map(|v| clip(v.trim()))
     };
-    if success && let Some(protocol) = field("Protocol version:") {
+    // A handshake done is an acceptance, whatever happened after it.
+    if let Some(protocol) = field("Protocol version:") {
         let suite = field("Ciphersuite:").unwrap_or_default();
         return Seen::Accepted(format!("{protocol} {suite}"));
     }
@@ -288,18 +310,22 @@ fn classify(success: bool, text: &str) -> Seen {
         .find_map(|l| l.split(':').nth(5).filter(|_| l.contains(":error:")))
         .map(clip)
         .or_else(|| text.lines().rev().find(|l| !l.trim().is_empty()).map(clip))
-        .unwrap_or_else(|| "refused".to_owned());
+        .unwrap_or_else(|| "no output".to_owned());
     let has = |needle: &str| text.contains(needle);
     if has("connect:errno") || has("BIO_lookup") || has("Connection refused") {
         Seen::Unreachable(reason)
-    } else if has("no protocols available")
-        || has("no ciphers available")
-        || has("no cipher match")
-        || has("Unknown option")
+    } else if has("dh key too small") || has("bad dh value") {
+        // The server chose DHE, with a group too weak even to finish.
+        Seen::Accepted(format!("DHE with a weak group ({reason})"))
+    } else if has("SSL alert number")
+        || has("wrong version number")
+        || has("unexpected eof")
+        || has("Connection reset")
+        || has("errno=104")
     {
-        Seen::NotAsked(format!("this openssl cannot offer it ({reason})"))
-    } else {
         Seen::Refused(reason)
+    } else {
+        Seen::NotAsked(format!("openssl could not tell ({reason})"))
     }
 }
 
@@ -309,27 +335,43 @@ mod tests {
 
     #[test]
     fn openssls_words_are_sorted_into_what_they_mean() {
-        let brief = "CONNECTION ESTABLISHED\nProtocol version: TLSv1.3\nCiphersuite: TLS_AES_256_GCM_SHA384\n";
+        let brief = "CONNECTION ESTABLISHED\nProtocol version: TLSv1.3\n\
+                     Ciphersuite: TLS_AES_256_GCM_SHA384\n";
         assert_eq!(
-            classify(true, brief),
+            classify(brief),
             Seen::Accepted("TLSv1.3 TLS_AES_256_GCM_SHA384".into())
         );
-        let http = "80DB:error:0A00010B:SSL routines:ssl3_get_record:wrong version number:../ssl/record/ssl3_record.c:350:\n";
+        let after = "Protocol version: TLSv1.2\nCiphersuite: DHE-RSA-AES128-SHA\nread:errno=104\n";
+        assert!(matches!(classify(after), Seen::Accepted(_)), "done is done");
+        let error =
+            |reason: &str| format!("80DB:error:0A00010B:SSL routines:f:{reason}:ssl/x.c:1:\n");
         assert_eq!(
-            classify(false, http),
+            classify(&error("wrong version number")),
             Seen::Refused("wrong version number".into())
         );
-        let closed = "806B:error:8000006F:system library:BIO_connect:Connection refused:../crypto/bio/bio_sock2.c:117:calling connect()\nconnect:errno=111\n";
+        let alert = error("tlsv1 alert protocol version") + "SSL alert number 70\n";
         assert_eq!(
-            classify(false, closed),
+            classify(&alert),
+            Seen::Refused("tlsv1 alert protocol version".into())
+        );
+        assert!(matches!(
+            classify(&error("dh key too small")),
+            Seen::Accepted(_)
+        ));
+        let closed = "806B:error:8000006F:system library:BIO_connect:Connection refused:x.c:117:\n\
+                      connect:errno=111\n";
+        assert_eq!(
+            classify(closed),
             Seen::Unreachable("Connection refused".into())
         );
-        let client = "80:error:0A0000BF:SSL routines:tls_setup_handshake:no protocols available:../ssl/statem/statem_lib.c:104:\n";
-        assert!(matches!(classify(false, client), Seen::NotAsked(_)));
-        assert!(matches!(
-            classify(false, "s_client: Unknown option: -tls1\n"),
-            Seen::NotAsked(_)
-        ));
+        for client in [
+            error("no protocols available"),
+            error("unsafe legacy renegotiation disabled"),
+            "s_client: Unknown option: -tls1\n".to_owned(),
+            String::new(),
+        ] {
+            assert!(matches!(classify(&client), Seen::NotAsked(_)), "{client}");
+        }
     }
 
     #[test]

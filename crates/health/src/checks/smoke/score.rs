@@ -119,10 +119,23 @@ pub(super) fn score(page: &Page, https: bool) -> (u8, Vec<(&'static str, i32)>) 
     (u8::try_from(total.clamp(0, 100)).unwrap_or(0), modifiers)
 }
 
-/// X-Frame-Options or a CSP `frame-ancestors`: the page cannot be framed by another site.
+/// X-Frame-Options `DENY` or `SAMEORIGIN`, or a CSP `frame-ancestors` that names who may
+/// frame the page (not `*`, not a whole scheme): another site cannot frame it.
 pub(super) fn framed(page: &Page) -> bool {
-    page.header("x-frame-options").is_some()
-        || csp(page).is_some_and(|p| directive(&p, "frame-ancestors").is_some())
+    let xfo = page.header("x-frame-options").is_some_and(|v| {
+        let v = v.trim();
+        v.eq_ignore_ascii_case("deny") || v.eq_ignore_ascii_case("sameorigin")
+    });
+    let ancestors = csp(page)
+        .and_then(|p| directive(&p, "frame-ancestors"))
+        .is_some_and(|sources| {
+            let sources: Vec<&str> = sources.split_whitespace().collect();
+            !sources.is_empty()
+                && !sources
+                    .iter()
+                    .any(|s| matches!(*s, "*" | "https:" | "http:"))
+        });
+    xfo || ancestors
 }
 
 /// Every CSP header, joined (browsers enforce them all).
@@ -240,6 +253,25 @@ mod tests {
             lost.contains(&("session cookie without Secure", -40)),
             "{lost:?}"
         );
+    }
+
+    #[test]
+    fn only_framing_protection_that_protects_counts() {
+        let framing = |k: &str, v: &str| framed(&page(&[(k, v)]));
+        assert!(framing("x-frame-options", " sameorigin"));
+        assert!(framing("x-frame-options", "DENY"));
+        assert!(!framing("x-frame-options", "ALLOWALL"));
+        assert!(framing("content-security-policy", "frame-ancestors 'none'"));
+        assert!(framing(
+            "content-security-policy",
+            "frame-ancestors 'self' https://erp.example.cr"
+        ));
+        assert!(!framing("content-security-policy", "frame-ancestors *"));
+        assert!(!framing(
+            "content-security-policy",
+            "frame-ancestors https:"
+        ));
+        assert!(!framing("content-security-policy", "frame-ancestors"));
     }
 
     #[test]
