@@ -1,9 +1,13 @@
-//! Addon hashes for the manifest: which code ran against the backed-up database. Each module
-//! folder (one holding `__manifest__.py`) under `[odoo] addons-paths` gets the sha256 of its
-//! files (relative path and content, in path order; `__pycache__` and `.pyc` left out).
+//! Addon hashes: which code ran against a backed-up database (the manifest), and which code a
+//! database was upgraded with (a deploy's plan compares them). One algorithm, so that a
+//! release folder and a container image listed with `sha256sum` agree: per module (a folder
+//! holding `__manifest__.py`), the sha256 of the lines `<hex sha256 of file>  <path relative
+//! to the module>\n` sorted by path bytes, for its regular files (links are not followed),
+//! `__pycache__` and `.pyc` left out.
 
 use std::collections::BTreeMap;
 use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -22,14 +26,18 @@ pub fn addon_hashes(paths: &[PathBuf]) -> (BTreeMap<String, String>, Vec<String>
         };
         for entry in modules.flatten() {
             let dir = entry.path();
-            if !dir.join("__manifest__.py").is_file() {
+            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+            if !is_dir || !dir.join("__manifest__.py").is_file() {
                 continue;
             }
             let name = entry.file_name().to_string_lossy().into_owned();
-            match hash_module(&dir) {
+            if hashes.contains_key(&name) {
                 // The first path that has a module wins, as in Odoo.
+                continue;
+            }
+            match module_hash(&dir) {
                 Ok(hash) => {
-                    hashes.entry(name).or_insert(hash);
+                    hashes.insert(name, hash);
                 }
                 Err(e) => problems.push(format!("addon {}: {e}", dir.display())),
             }
@@ -38,16 +46,15 @@ pub fn addon_hashes(paths: &[PathBuf]) -> (BTreeMap<String, String>, Vec<String>
     (hashes, problems)
 }
 
-fn hash_module(dir: &Path) -> std::io::Result<String> {
+/// The hash of one module folder.
+pub fn module_hash(dir: &Path) -> std::io::Result<String> {
     let mut files = Vec::new();
     collect(dir, dir, &mut files)?;
-    files.sort();
-    let mut hasher = Sha256::new();
+    let mut listing = Vec::with_capacity(files.len());
     let mut buf = vec![0u8; 64 * 1024];
     for relative in files {
-        hasher.update(relative.as_bytes());
-        hasher.update([0]);
-        let mut file = std::fs::File::open(dir.join(&relative))?;
+        let mut file = std::fs::File::open(dir.join(std::ffi::OsStr::from_bytes(&relative)))?;
+        let mut hasher = Sha256::new();
         loop {
             let n = file.read(&mut buf)?;
             if n == 0 {
@@ -55,25 +62,51 @@ fn hash_module(dir: &Path) -> std::io::Result<String> {
             }
             hasher.update(&buf[..n]);
         }
-        hasher.update([0]);
+        listing.push((relative, hex::encode(hasher.finalize())));
     }
-    Ok(hex::encode(hasher.finalize()))
+    Ok(fold(listing))
 }
 
-fn collect(root: &Path, dir: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
+/// The module hash of `(path relative to the module, hex sha256 of the file)` pairs, in any
+/// order: what a `sha256sum` listing of the module's files folds into.
+pub fn fold(mut listing: Vec<(Vec<u8>, String)>) -> String {
+    listing.sort();
+    let mut hasher = Sha256::new();
+    for (path, file_hash) in listing {
+        hasher.update(file_hash.as_bytes());
+        hasher.update(b"  ");
+        hasher.update(&path);
+        hasher.update(b"\n");
+    }
+    hex::encode(hasher.finalize())
+}
+
+/// The module's regular files, as paths relative to `root` in bytes. A name holding a
+/// newline or a backslash is refused: `sha256sum` escapes those, so the two would disagree.
+fn collect(root: &Path, dir: &Path, out: &mut Vec<Vec<u8>>) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let path = entry.path();
         let name = entry.file_name();
-        let name = name.to_string_lossy();
         let kind = entry.file_type()?;
         if kind.is_dir() {
             if name != "__pycache__" {
                 collect(root, &path, out)?;
             }
-        } else if kind.is_file() && !name.ends_with(".pyc") {
-            let relative = path.strip_prefix(root).expect("walked under the root");
-            out.push(relative.to_string_lossy().into_owned());
+        } else if kind.is_file() && !name.as_bytes().ends_with(b".pyc") {
+            let relative = path
+                .strip_prefix(root)
+                .expect("walked under the root")
+                .as_os_str()
+                .as_bytes()
+                .to_vec();
+            if relative.iter().any(|b| matches!(b, b'\n' | b'\\')) {
+                return Err(std::io::Error::other(format!(
+                    "{}: a file name with a newline or a backslash",
+                    path.display()
+                )));
+            }
+            out.push(relative);
         }
     }
     Ok(())
@@ -113,5 +146,41 @@ mod tests {
         )
         .unwrap();
         assert_ne!(addon_hashes(&paths).0, first);
+    }
+
+    /// The listing a container image gives (`sha256sum` of the files, sorted by path bytes)
+    /// folds into the same hash as the folder read here.
+    #[test]
+    fn a_sha256sum_listing_agrees_with_the_folder() {
+        let root = tempfile::tempdir().unwrap();
+        module(root.path(), "sale_cr", "print('hola')\n");
+        let dir = root.path().join("sale_cr");
+        std::fs::create_dir_all(dir.join("static/src")).unwrap();
+        std::fs::write(dir.join("static/src/Z.js"), "z").unwrap();
+        std::fs::write(dir.join("static/src/a b.js"), "a").unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", dir.join("linked.py")).unwrap();
+        let script = "find . -type f ! -path '*/__pycache__/*' ! -name '*.pyc' | sed 's|^\\./||' \
+                      | LC_ALL=C sort | tr '\\n' '\\0' | xargs -0 sha256sum | sha256sum";
+        let out = std::process::Command::new("sh")
+            .args(["-c", script])
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let shell = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(
+            shell.split_whitespace().next().unwrap(),
+            module_hash(&dir).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_file_name_sha256sum_would_escape_is_refused() {
+        let root = tempfile::tempdir().unwrap();
+        module(root.path(), "odd", "x");
+        std::fs::write(root.path().join("odd/a\\b.py"), "x").unwrap();
+        let (hashes, problems) = addon_hashes(&[root.path().to_path_buf()]);
+        assert!(hashes.is_empty());
+        assert!(problems[0].contains("backslash"), "{problems:?}");
     }
 }
