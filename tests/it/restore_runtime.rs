@@ -94,3 +94,34 @@ fn a_failing_health_check_after_the_swap_swaps_back() {
         "the live database is the one it was"
     );
 }
+
+/// The stack lock: a restore that would swap the live database fails at once while a deploy
+/// (here, this test) is changing the stack; one beside it goes ahead.
+#[test]
+fn a_swap_waits_for_no_one_while_the_stack_is_being_changed() {
+    let s = stack(0);
+    let id = s.backup_then_change();
+    let state = s.dir.path().join("state");
+    let held =
+        vigia_runtime::stack_lock::StackLock::acquire(&state, "vigia deploy 20261129T120000Z")
+            .unwrap();
+    let started = std::time::Instant::now();
+    let (code, out) = s.json(&["restore", &id]);
+    assert_eq!(code, Some(19), "{out}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "at once"
+    );
+    let message = out["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("vigia deploy 20261129T120000Z (pid "),
+        "{message}"
+    );
+    assert_eq!(s.partners("odoo"), "40", "the live database is untouched");
+    let (code, out) = s.json(&["restore", &id, "--target-db", "beside"]);
+    assert_eq!(code, Some(0), "a restore beside the live one: {out}");
+    drop(held);
+    let (code, out) = s.json(&["restore", &id, "--confirm", "odoo"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(s.partners("odoo"), "50");
+}

@@ -32,6 +32,8 @@ pub struct RestoreCleanup {
     pub environment: Option<String>,
     /// `<state-dir>/swap-journal.json`: an interrupted swap is undone first.
     pub swap_journal: PathBuf,
+    /// Where the stack lock that undo takes lives.
+    pub state_dir: PathBuf,
     pub production: bool,
     pub confirm: Option<String>,
     pub apply: bool,
@@ -74,6 +76,7 @@ impl RestoreCleanup {
             records_dir: config.state_dir.join("restores"),
             environment: config.environment.clone(),
             swap_journal: super::swap_journal_path(&config.state_dir),
+            state_dir: config.state_dir.clone(),
             production: config.production,
             confirm,
             apply,

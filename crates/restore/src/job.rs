@@ -19,6 +19,7 @@ use vigia_runtime::silence::SilenceFile;
 
 use crate::cutover::Cutover;
 use crate::phases::Phases;
+use crate::resume::take_stack_lock;
 use crate::swap::Swap;
 use crate::untrusted::CopyOwner;
 use crate::{
@@ -77,6 +78,8 @@ pub struct RestoreJob {
     /// `<state-dir>/swap-journal.json`: written before the swap, removed once it is checked
     /// or undone.
     pub swap_journal: PathBuf,
+    /// Where the stack lock lives (`locks/stack.json`).
+    pub state_dir: PathBuf,
     /// This environment's alert silence, set while the live database is swapped (None: the
     /// environment's name cannot name the file, and alerts are not silenced).
     pub alert_silence: Option<SilenceFile>,
@@ -172,6 +175,7 @@ impl RestoreJob {
             records_dir: config.state_dir.join("restores"),
             environment: config.environment.clone(),
             swap_journal: swap_journal_path(&config.state_dir),
+            state_dir: config.state_dir.clone(),
             alert_silence: SilenceFile::from_config(config).ok(),
             lock_wait: config.backup.lock_wait.0,
             os_lock_dir: os_lock_dir(config),
@@ -189,8 +193,18 @@ impl RestoreJob {
                 "a --dry-run restore restores nothing: its result is plan()",
             ));
         }
-        // Before anything else: an interrupted swap undone (its own lock, so it never waits
-        // on ours).
+        // The refusals that need no server come first: a refused restore touches nothing.
+        let plan = self.plan()?;
+        // A restore that replaces the live database changes the stack: no deploy (or other
+        // swap) until it is done; one beside it changes nothing that runs.
+        let _stack = match &self.target_db {
+            None => {
+                let owner = format!("vigia restore (swap into {})", self.live_db);
+                Some(take_stack_lock(&self.state_dir, &owner).await?)
+            }
+            Some(_) => None,
+        };
+        // Then an interrupted swap undone (its own lock, so it never waits on ours).
         let recovered = self.recovery().run().await?.recovered;
         self.cancel.check()?;
         let identity = match &self.source {
@@ -203,7 +217,6 @@ impl RestoreJob {
             })?),
             RestoreSource::OdooZip(_) => None,
         };
-        let plan = self.plan()?;
         let names = Names {
             restored: plan.copy,
             aside: plan.aside,
@@ -249,6 +262,8 @@ impl RestoreJob {
             runtime: self.target_db.is_none().then(|| Arc::clone(&self.runtime)),
             lock_wait: self.lock_wait,
             os_lock_dir: self.os_lock_dir.clone(),
+            // run() holds it.
+            stack_lock: None,
             progress: Arc::clone(&self.progress),
             cancel: self.cancel.clone(),
         }

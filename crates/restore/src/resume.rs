@@ -4,7 +4,7 @@
 //! stopped around the undo when the command manages it, and started again when vigia had
 //! stopped it for the swap. Signals wait until the undo is done (core's `signals`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +22,7 @@ use super::undo::{self, Undo};
 use vigia_backup::StoreAccess;
 use vigia_backup::{LockRequest, StoreLock, os_lock_dir};
 use vigia_pg::PgTarget;
+use vigia_runtime::stack_lock::StackLock;
 
 pub struct SwapRecovery {
     pub access: StoreAccess,
@@ -33,6 +34,9 @@ pub struct SwapRecovery {
     pub runtime: Option<Arc<dyn Runtime>>,
     pub lock_wait: Duration,
     pub os_lock_dir: Option<PathBuf>,
+    /// The state dir whose stack lock an undo takes; None: the caller holds it (a restore
+    /// that replaces the live database takes it for its whole run).
+    pub stack_lock: Option<PathBuf>,
     pub progress: Arc<dyn Progress>,
     /// Set by a deferred signal (or `vigia_ctx_cancel`); the undo finishes regardless.
     pub cancel: CancelToken,
@@ -105,6 +109,7 @@ impl SwapRecovery {
             runtime: vigia_runtime::from_config(config).ok(),
             lock_wait: config.backup.lock_wait.0,
             os_lock_dir: os_lock_dir(config),
+            stack_lock: Some(config.state_dir.clone()),
             progress: Arc::new(NoProgress),
             cancel: CancelToken::new(),
         })
@@ -120,6 +125,7 @@ impl SwapRecovery {
             runtime: None,
             lock_wait: cleanup.lock_wait,
             os_lock_dir: cleanup.os_lock_dir.clone(),
+            stack_lock: Some(cleanup.state_dir.clone()),
             progress: Arc::new(LogWarnings),
             cancel: CancelToken::new(),
         }
@@ -133,6 +139,11 @@ impl SwapRecovery {
                 recovered: None,
             });
         }
+        // The undo changes the stack: no deploy meanwhile.
+        let _stack = match &self.stack_lock {
+            Some(dir) => Some(take_stack_lock(dir, "vigia restore (undoing a swap)").await?),
+            None => None,
+        };
         let lock = StoreLock::acquire(
             Arc::clone(&self.access.store),
             &self.access.name_key,
@@ -294,4 +305,10 @@ impl Progress for LogWarnings {
             tracing::warn!("{text}");
         }
     }
+}
+
+/// The stack lock for `owner`, taken off the async threads; a live holder fails it at once.
+pub(crate) async fn take_stack_lock(state_dir: &Path, owner: &str) -> Result<StackLock> {
+    let (dir, owner) = (state_dir.to_path_buf(), owner.to_owned());
+    vigia_core::task::blocking("stack lock", move || StackLock::acquire(&dir, &owner)).await
 }

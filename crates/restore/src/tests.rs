@@ -55,6 +55,7 @@ fn job(state: &Path, store: Arc<MemoryStore>, runtime: Arc<RecordingRuntime>) ->
         records_dir: state.join("restores"),
         environment: None,
         swap_journal: swap_journal_path(state),
+        state_dir: state.to_path_buf(),
         alert_silence: None,
         lock_wait: Duration::ZERO,
         os_lock_dir: None,

@@ -5,6 +5,7 @@
 mod local;
 mod none;
 pub mod silence;
+pub mod stack_lock;
 
 use std::sync::Arc;
 
