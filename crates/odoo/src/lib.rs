@@ -10,6 +10,7 @@ pub mod einvoice;
 pub mod filestore;
 pub mod health;
 pub mod log;
+pub mod modules;
 pub mod neutralize;
 pub mod queues;
 pub mod schema;
