@@ -4,6 +4,7 @@
 
 mod local;
 mod none;
+pub mod releases;
 pub mod silence;
 pub mod stack_lock;
 

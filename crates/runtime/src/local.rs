@@ -1,7 +1,9 @@
 //! `[runtime] kind = "local"`: Odoo as a process vigia starts and stops itself. Its pid is
 //! kept in `<state-dir>/run/odoo.pid` and its output appended to `<state-dir>/run/odoo.log`;
 //! it runs in its own process group (a Ctrl-C at vigia's terminal does not reach it) and
-//! outlives vigia. Other services are managed elsewhere.
+//! outlives vigia. With `[deploy]`, `{release}` in the command is the current release's
+//! folder (where it runs), releases are switched here, and one-off commands (the upgrade)
+//! run in a release and die with vigia. Other services are managed elsewhere.
 
 use std::fs::OpenOptions;
 use std::os::unix::process::CommandExt;
@@ -11,8 +13,12 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use vigia_core::config::RuntimeKind;
-use vigia_core::ports::runtime::{Runtime, RuntimeAction, Service, ServiceState};
-use vigia_core::process::{is_running, signal_group};
+use vigia_core::ports::runtime::{
+    OneOff, OneOffExit, Runtime, RuntimeAction, Service, ServiceState,
+};
+use vigia_core::process::{die_with_parent, is_running, signal_group};
+
+use crate::releases::{ReleaseRef, Releases, shell_quote};
 use vigia_core::task::blocking;
 use vigia_core::{Config, Error, ErrorKind, Result};
 
@@ -27,6 +33,8 @@ pub struct LocalRuntime {
     pub odoo_command: String,
     /// Holds `odoo.pid` and `odoo.log`.
     pub run_dir: PathBuf,
+    /// `[deploy]`'s releases, when set.
+    pub releases: Option<Releases>,
 }
 
 impl LocalRuntime {
@@ -43,7 +51,89 @@ impl LocalRuntime {
         Ok(Self {
             odoo_command,
             run_dir: config.state_dir.join("run"),
+            releases: Releases::from_config(config),
         })
+    }
+
+    fn releases(&self) -> Result<&Releases> {
+        self.releases.as_ref().ok_or_else(|| {
+            Error::config("releases need [deploy] root (where releases/<ref>/ and current are)")
+                .with_key("deploy.root")
+        })
+    }
+
+    /// The current release's folder, when the command names `{release}`.
+    fn release_dir(&self) -> Result<Option<PathBuf>> {
+        if !self.odoo_command.contains("{release}") {
+            return Ok(None);
+        }
+        let releases = self.releases()?;
+        let current = releases.current()?.ok_or_else(|| {
+            Error::config(format!(
+                "[runtime] odoo-command names {{release}} but no release is current: {}",
+                releases.link_hint("<ref>")
+            ))
+            .with_key("deploy.root")
+        })?;
+        Ok(Some(releases.dir(&current)))
+    }
+
+    /// `command` run once in `release` under `limits`: its own process group, killed whole
+    /// at the time limit, and dead with vigia's thread that waits for it.
+    fn run_once(&self, command: &str, release: &str, limits: &OneOff) -> Result<OneOffExit> {
+        let releases = self.releases()?;
+        let release = ReleaseRef::parse(release)?;
+        if !releases.exists(&release) {
+            return Err(Error::invalid_input(format!(
+                "release {release} is not there: {}",
+                releases.dir(&release).display()
+            )));
+        }
+        let dir = releases.dir(&release);
+        let filled = command.replace("{release}", &shell_quote(&dir.to_string_lossy()));
+        if let Some(parent) = limits.output.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io("create", parent, e))?;
+        }
+        let output = std::fs::File::create(&limits.output)
+            .map_err(|e| Error::io("create", &limits.output, e))?;
+        let errors = output
+            .try_clone()
+            .map_err(|e| Error::io("open", &limits.output, e))?;
+        let mut child = Command::new("sh");
+        child
+            .arg("-c")
+            .arg(&filled)
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .stdout(output)
+            .stderr(errors)
+            .process_group(0);
+        die_with_parent(&mut child);
+        let mut child = child
+            .spawn()
+            .map_err(|e| Error::io("run a command with", std::path::Path::new("sh"), e))?;
+        let pid = child.id();
+        let deadline = Instant::now() + limits.timeout;
+        loop {
+            if let Some(status) = child
+                .try_wait()
+                .map_err(|e| Error::io("wait for", &limits.output, e))?
+            {
+                return Ok(OneOffExit {
+                    code: status.code(),
+                    timed_out: false,
+                });
+            }
+            if Instant::now() >= deadline {
+                let _ = signal_group(pid, libc::SIGKILL);
+                let _ = child.wait();
+                return Ok(OneOffExit {
+                    code: None,
+                    timed_out: true,
+                });
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     fn pid_file(&self) -> PathBuf {
@@ -75,9 +165,21 @@ impl LocalRuntime {
         let log_err = log
             .try_clone()
             .map_err(|e| Error::io("open", &log_path, e))?;
-        let mut child = Command::new("sh")
+        let (command, dir) = match self.release_dir()? {
+            Some(dir) => (
+                self.odoo_command
+                    .replace("{release}", &shell_quote(&dir.to_string_lossy())),
+                Some(dir),
+            ),
+            None => (self.odoo_command.clone(), None),
+        };
+        let mut child = Command::new("sh");
+        if let Some(dir) = &dir {
+            child.current_dir(dir);
+        }
+        let mut child = child
             .arg("-c")
-            .arg(format!("exec {}", self.odoo_command))
+            .arg(format!("exec {command}"))
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_err)
@@ -187,6 +289,32 @@ impl Runtime for LocalRuntime {
         Ok(RuntimeAction::Done)
     }
 
+    async fn current_release(&self) -> Result<Option<String>> {
+        let releases = self.releases()?.clone();
+        blocking("runtime", move || releases.current())
+            .await
+            .map(|r| r.map(|r| r.as_str().to_owned()))
+    }
+
+    async fn switch(&self, release: &str) -> Result<()> {
+        let releases = self.releases()?.clone();
+        let release = ReleaseRef::parse(release)?;
+        blocking("runtime", move || releases.switch(&release)).await
+    }
+
+    async fn run(&self, command: &str, release: &str, limits: &OneOff) -> Result<OneOffExit> {
+        let (this, command, release, limits) = (
+            self.clone(),
+            command.to_owned(),
+            release.to_owned(),
+            limits.clone(),
+        );
+        blocking("runtime", move || {
+            this.run_once(&command, &release, &limits)
+        })
+        .await
+    }
+
     async fn logs(&self, service: Service, lines: usize) -> Result<Vec<String>> {
         if service != Service::Odoo {
             return Err(Error::config(managed_elsewhere(service)).with_key("runtime.kind"));
@@ -215,7 +343,89 @@ mod tests {
         LocalRuntime {
             odoo_command: command.into(),
             run_dir: dir.join("run"),
+            releases: None,
         }
+    }
+
+    /// A runtime with releases v1 and v2 under `dir/srv`, v1 current.
+    fn with_releases(dir: &std::path::Path, command: &str) -> LocalRuntime {
+        let root = dir.join("srv");
+        for r in ["v1", "v2"] {
+            std::fs::create_dir_all(root.join("releases").join(r)).unwrap();
+            std::fs::write(root.join("releases").join(r).join("VERSION"), r).unwrap();
+        }
+        let releases = Releases::new(root, vec![PathBuf::from("addons")]);
+        releases.switch(&ReleaseRef::parse("v1").unwrap()).unwrap();
+        LocalRuntime {
+            releases: Some(releases),
+            ..runtime(dir, command)
+        }
+    }
+
+    #[tokio::test]
+    async fn odoo_starts_in_the_current_release_and_switches_take_the_next_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = with_releases(
+            dir.path(),
+            "sh -c 'cat {release}/VERSION; echo; pwd; exec sleep 600'",
+        );
+        assert_eq!(rt.current_release().await.unwrap().as_deref(), Some("v1"));
+        rt.start(Service::Odoo).await.unwrap();
+        rt.stop(Service::Odoo).await.unwrap();
+        rt.switch("v2").await.unwrap();
+        rt.start(Service::Odoo).await.unwrap();
+        rt.stop(Service::Odoo).await.unwrap();
+        let log = std::fs::read_to_string(rt.log_file()).unwrap();
+        let lines: Vec<&str> = log.lines().collect();
+        assert_eq!(lines[0], "v1", "{log}");
+        assert!(lines[1].ends_with("srv/releases/v1"), "{log}");
+        assert_eq!(lines[2], "v2", "{log}");
+        assert!(lines[3].ends_with("srv/releases/v2"), "{log}");
+        assert!(rt.switch("../v1").await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_one_off_runs_in_its_release_and_is_killed_whole_at_its_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = with_releases(dir.path(), "sleep 600");
+        let limits = |secs| OneOff {
+            timeout: Duration::from_secs(secs),
+            output: dir.path().join("deploys/x/upgrade.log"),
+        };
+        let done = rt
+            .run("cat VERSION; exit 3", "v2", &limits(10))
+            .await
+            .unwrap();
+        assert_eq!((done.code, done.timed_out), (Some(3), false));
+        assert!(!done.success());
+        assert_eq!(std::fs::read_to_string(&limits(0).output).unwrap(), "v2");
+        // A child of the command is killed with it.
+        let marker = dir.path().join("grandchild.pid");
+        let command = format!("sh -c 'echo $$ > {}; sleep 600'; true", marker.display());
+        let started = Instant::now();
+        let cut = rt.run(&command, "v1", &limits(1)).await.unwrap();
+        assert!(cut.timed_out && !cut.success());
+        assert!(started.elapsed() < Duration::from_secs(5));
+        let grandchild: u32 = std::fs::read_to_string(&marker)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(!is_running(grandchild), "no process of the command is left");
+        assert!(rt.run("true", "v3", &limits(1)).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn without_releases_the_runtime_says_what_to_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = runtime(dir.path(), "{release}/odoo-bin");
+        let err = rt.current_release().await.unwrap_err();
+        assert_eq!(err.context().key.as_deref(), Some("deploy.root"));
+        assert!(rt.start(Service::Odoo).await.is_err());
+        let err = crate::NoRuntime.switch("v1").await.unwrap_err();
+        assert_eq!(err.context().key.as_deref(), Some("runtime.kind"));
+        assert!(err.message().contains("\"none\""), "{err}");
     }
 
     #[tokio::test]

@@ -32,6 +32,7 @@ pub struct Settings {
     pub redis: Option<RedisConfig>,
     pub hacienda: Option<HaciendaConfig>,
     pub alerting: Option<AlertingConfig>,
+    pub deploy: Option<DeployConfig>,
 }
 
 fn default_timezone() -> String {
@@ -164,6 +165,16 @@ pub enum RuntimeKind {
     None,
     Compose,
     Local,
+}
+
+impl RuntimeKind {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Compose => "compose",
+            Self::Local => "local",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -336,6 +347,21 @@ impl Default for HealthConfig {
             heartbeat_url: None,
         }
     }
+}
+
+/// `[deploy]`: where the releases live. `root/releases/<ref>/` holds one release each and
+/// `root/current` links to the one that runs.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DeployConfig {
+    pub root: PathBuf,
+    /// The addons folders inside a release (relative to it).
+    #[serde(default = "default_release_addons")]
+    pub addons: Vec<PathBuf>,
+}
+
+fn default_release_addons() -> Vec<PathBuf> {
+    vec![PathBuf::from("addons")]
 }
 
 /// `[smoke]`: what `vigia smoke` expects of the site at `[odoo] url`.

@@ -320,3 +320,17 @@ fn an_smtp_password_in_the_url_is_refused_and_never_echoed() {
         assert!(!err.to_string().contains("hunter2"), "{err}");
     }
 }
+
+#[test]
+fn deploy_addons_stay_inside_a_release_and_the_root_is_anchored() {
+    let text = format!("{MINIMAL}[deploy]\nroot = \"srv\"\n");
+    let c = source(&text).load(None).unwrap();
+    let deploy = c.deploy.as_ref().unwrap();
+    assert_eq!(deploy.root, Path::new("/etc/vigia/srv"));
+    assert_eq!(deploy.addons, [Path::new("addons")]);
+    for bad in ["\"../addons\"", "\"/opt/addons\"", "\"a/../../b\""] {
+        let text = format!("{MINIMAL}[deploy]\nroot = \"/srv\"\naddons = [{bad}]\n");
+        let err = source(&text).load(None).unwrap_err();
+        assert_eq!(err.context().key.as_deref(), Some("deploy.addons"), "{bad}");
+    }
+}

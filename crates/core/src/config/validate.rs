@@ -129,6 +129,23 @@ pub(crate) fn validate(s: &Settings) -> Vec<(String, String)> {
             format!("`{}` is not a redis://host:port URL", r.url),
         );
     }
+    if let Some(d) = &s.deploy {
+        for addons in &d.addons {
+            let inside = addons.is_relative()
+                && addons
+                    .components()
+                    .all(|c| matches!(c, std::path::Component::Normal(_)));
+            if !inside {
+                bad(
+                    "deploy.addons",
+                    format!(
+                        "`{}` must be a folder inside a release (relative, no ..)",
+                        addons.display()
+                    ),
+                );
+            }
+        }
+    }
     if s.smoke.min_score > 100 {
         bad("smoke.min-score", "must be 0 to 100".into());
     }
@@ -272,6 +289,9 @@ pub(crate) fn anchor_paths(s: &mut Settings, base: &Path) {
     s.runtime.compose_file.as_mut().map(anchor);
     s.backup.path.as_mut().map(anchor);
     s.health.disk_paths.iter_mut().for_each(anchor);
+    if let Some(d) = &mut s.deploy {
+        anchor(&mut d.root);
+    }
     s.health.ca_file.as_mut().map(anchor);
     s.health.log_file.as_mut().map(anchor);
     for (_, secret) in secrets_mut(s) {

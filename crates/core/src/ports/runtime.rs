@@ -3,8 +3,11 @@
 use async_trait::async_trait;
 use serde::Serialize;
 
+use std::path::PathBuf;
+use std::time::Duration;
+
 use crate::config::RuntimeKind;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -58,4 +61,48 @@ pub trait Runtime: Send + Sync {
     async fn main_pid(&self, _service: Service) -> Option<u32> {
         None
     }
+    /// The release that runs (local: the one `[deploy] root/current` links to); None when
+    /// none is marked yet. A runtime without releases refuses, naming `runtime.kind`.
+    async fn current_release(&self) -> Result<Option<String>> {
+        Err(no_releases(self.kind()))
+    }
+    /// Makes `release` the one that runs from the next start.
+    async fn switch(&self, _release: &str) -> Result<()> {
+        Err(no_releases(self.kind()))
+    }
+    /// Runs `command` once in `release` (`{release}` filled in), as the upgrade is run.
+    async fn run(&self, _command: &str, _release: &str, _limits: &OneOff) -> Result<OneOffExit> {
+        Err(no_releases(self.kind()))
+    }
+}
+
+/// How a one-off command runs: its time limit, and the file its output goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OneOff {
+    pub timeout: Duration,
+    pub output: PathBuf,
+}
+
+/// How a one-off command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct OneOffExit {
+    /// Its exit code; None when a signal ended it.
+    pub code: Option<i32>,
+    /// It ran past its time limit and was killed (with everything it started).
+    pub timed_out: bool,
+}
+
+impl OneOffExit {
+    pub const fn success(&self) -> bool {
+        matches!(self.code, Some(0)) && !self.timed_out
+    }
+}
+
+fn no_releases(kind: RuntimeKind) -> Error {
+    Error::config(format!(
+        "runtime kind \"{}\" has no releases to deploy: set [runtime] kind = \"local\" and \
+         [deploy] root",
+        kind.as_str()
+    ))
+    .with_key("runtime.kind")
 }
