@@ -5,6 +5,7 @@
 
 pub mod changes;
 pub mod plan;
+pub mod planner;
 pub mod release;
 
 pub use changes::{Downgrade, ModuleChanges, downgrades, module_changes};

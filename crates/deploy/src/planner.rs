@@ -1,0 +1,127 @@
+//! The plan's input, read from where it lives: the runtime's current release, the releases'
+//! modules on disk, and the database's installed modules, series and recorded hashes. Reads
+//! only: a plan has no side effect.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use vigia_core::ports::runtime::Runtime;
+use vigia_core::task::blocking;
+use vigia_core::{Config, Error, Result};
+use vigia_odoo::modules::applied_hashes;
+use vigia_odoo::schema::{base_version, module_versions};
+use vigia_pg::PgTarget;
+use vigia_runtime::releases::{ReleaseRef, Releases};
+
+use crate::plan::{DeployPlan, PlanInput, plan};
+use crate::release::ReleaseModules;
+
+/// What a deploy of this config reads to plan.
+pub struct Planner {
+    pub releases: Releases,
+    pub runtime: Arc<dyn Runtime>,
+    pub target: PgTarget,
+    pub database: String,
+    pub upgrade_command: String,
+    /// `[backup]` names a store: a backup comes first.
+    pub backup: bool,
+}
+
+impl std::fmt::Debug for Planner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Planner")
+            .field("releases", &self.releases)
+            .field("database", &self.database)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Planner {
+    /// From the config: `[deploy]` and a runtime that has releases.
+    pub fn from_config(config: &Config) -> Result<Self> {
+        let releases = Releases::from_config(config).ok_or_else(|| {
+            Error::config("a deploy needs [deploy] root (where releases/<ref>/ and current are)")
+                .with_key("deploy.root")
+        })?;
+        Ok(Self {
+            releases,
+            runtime: vigia_runtime::from_config(config)?,
+            target: PgTarget::from_config(config)?,
+            database: config.odoo.database.clone(),
+            upgrade_command: config.odoo.upgrade_command.clone(),
+            backup: config.backup.store.is_some(),
+        })
+    }
+
+    /// The plan for deploying `to` as deploy `id`.
+    pub async fn plan(&self, id: &str, to: &str) -> Result<DeployPlan> {
+        let to = ReleaseRef::parse(to)?;
+        let from = self.current().await?;
+        if !self.releases.exists(&to) {
+            return Err(Error::invalid_input(format!(
+                "release {to} is not there: make {} first",
+                self.releases.dir(&to).display()
+            )));
+        }
+        let (from_paths, to_paths) = (
+            self.releases.addons_paths(&from),
+            self.releases.addons_paths(&to),
+        );
+        let (from_modules, to_modules) = blocking("reading the releases", move || {
+            Ok((
+                ReleaseModules::read(&from_paths),
+                ReleaseModules::read(&to_paths),
+            ))
+        })
+        .await?;
+        let db = self.read_database().await?;
+        plan(&PlanInput {
+            id,
+            from: &from,
+            to: &to,
+            from_modules: &from_modules,
+            to_modules: &to_modules,
+            applied: db.applied.as_ref(),
+            installed: &db.installed,
+            serie: &db.serie,
+            database: &self.database,
+            upgrade_command: &self.upgrade_command,
+            release_dir: &self.releases.dir(&to),
+            backup: self.backup,
+        })
+    }
+
+    /// The release that runs; none yet is refused with the command that marks one.
+    async fn current(&self) -> Result<ReleaseRef> {
+        let current = self.runtime.current_release().await?.ok_or_else(|| {
+            Error::config(format!(
+                "no release is marked current: mark the one that runs now with `{}`",
+                self.releases.link_hint("<ref>")
+            ))
+            .with_key("deploy.root")
+        })?;
+        ReleaseRef::parse(&current)
+    }
+
+    async fn read_database(&self) -> Result<DatabaseState> {
+        let client = self.target.connect(&self.database).await?;
+        let base = base_version(&client).await?.ok_or_else(|| {
+            Error::invalid_input(format!(
+                "database {} has no installed base module: not an Odoo database",
+                self.database
+            ))
+        })?;
+        let serie = base.split('.').take(2).collect::<Vec<_>>().join(".");
+        Ok(DatabaseState {
+            installed: module_versions(&client).await?,
+            applied: applied_hashes(&client).await?,
+            serie,
+        })
+    }
+}
+
+struct DatabaseState {
+    installed: BTreeMap<String, String>,
+    applied: Option<BTreeMap<String, String>>,
+    serie: String,
+}
