@@ -4,6 +4,7 @@
 //! touched. The journaled executor, rollback and history build on these.
 
 pub mod changes;
+pub mod journal;
 pub mod plan;
 pub mod planner;
 pub mod release;
