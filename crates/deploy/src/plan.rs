@@ -55,6 +55,9 @@ pub struct DeployPlan {
     pub compensations: Vec<String>,
     /// Warnings and assumptions (hashes taken as applied, modules left out).
     pub notes: Vec<String>,
+    /// The new release's addon hashes, recorded in the database after its upgrade.
+    #[serde(skip)]
+    pub hashes: std::collections::BTreeMap<String, String>,
 }
 
 /// The plan for `input`; a downgrade is refused (`invalid_input`, 11), naming each module.
@@ -92,6 +95,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<DeployPlan> {
         steps: Vec::new(),
         compensations: Vec::new(),
         notes,
+        hashes: input.to_modules.hashes.clone(),
     };
     if nothing_to_do {
         plan.notes.push(format!(

@@ -256,7 +256,7 @@ impl RestoreJob {
     /// a restore that replaces the live database (one beside it has no runtime).
     pub(crate) fn recovery(&self) -> SwapRecovery {
         SwapRecovery {
-            access: self.access.clone(),
+            access: Some(self.access.clone()),
             target: self.target.clone(),
             journal: self.swap_journal.clone(),
             runtime: self.target_db.is_none().then(|| Arc::clone(&self.runtime)),

@@ -26,6 +26,7 @@ mod request;
 mod resume;
 mod sessions;
 mod swap;
+mod swap_in;
 #[cfg(test)]
 mod tests;
 mod undo;
@@ -44,6 +45,7 @@ pub use report::{PlannedRestore, RestoreReport};
 pub use request::RestoreRequest;
 pub use resume::{Recovered, ResumeReport, SwapRecovery};
 pub use swap::Aside;
+pub use swap_in::SwapIn;
 
 /// How long Odoo may take to start and answer healthy after a swap.
 pub const HEALTH_TIMEOUT: Duration = Duration::from_mins(2);

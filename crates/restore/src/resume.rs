@@ -25,7 +25,10 @@ use vigia_pg::PgTarget;
 use vigia_runtime::stack_lock::StackLock;
 
 pub struct SwapRecovery {
-    pub access: StoreAccess,
+    /// The store whose lock an undo takes (a prune or backup must not read a database being
+    /// renamed); None for a swap another command makes under the stack lock alone (a
+    /// deploy's rollback, when no store is configured).
+    pub access: Option<StoreAccess>,
     pub target: PgTarget,
     /// `<state-dir>/swap-journal.json`.
     pub journal: PathBuf,
@@ -103,7 +106,7 @@ impl SwapRecovery {
             ));
         }
         Ok(Self {
-            access: StoreAccess::from_config(config).await?,
+            access: Some(StoreAccess::from_config(config).await?),
             target: PgTarget::from_config(config)?,
             journal: swap_journal_path(&config.state_dir),
             runtime: vigia_runtime::from_config(config).ok(),
@@ -119,7 +122,7 @@ impl SwapRecovery {
     /// what it did in the log.
     pub(super) fn for_cleanup(cleanup: &RestoreCleanup) -> Self {
         Self {
-            access: cleanup.access.clone(),
+            access: Some(cleanup.access.clone()),
             target: cleanup.target.clone(),
             journal: cleanup.swap_journal.clone(),
             runtime: None,
@@ -144,21 +147,28 @@ impl SwapRecovery {
             Some(dir) => Some(take_stack_lock(dir, "vigia restore (undoing a swap)").await?),
             None => None,
         };
-        let lock = StoreLock::acquire(
-            Arc::clone(&self.access.store),
-            &self.access.name_key,
-            &LockRequest::new(
-                "restore resume",
-                self.lock_wait,
-                self.os_lock_dir.as_deref(),
+        let lock = match &self.access {
+            Some(access) => Some(
+                StoreLock::acquire(
+                    Arc::clone(&access.store),
+                    &access.name_key,
+                    &LockRequest::new(
+                        "restore resume",
+                        self.lock_wait,
+                        self.os_lock_dir.as_deref(),
+                    ),
+                )
+                .await?,
             ),
-        )
-        .await?;
+            None => None,
+        };
         // Read again under the lock: the swap's own process may have ended it meanwhile.
         let result = match SwapJournal::read(&self.journal) {
             Ok(Some(journal)) => {
                 async {
-                    lock.ensure_held().await?;
+                    if let Some(lock) = &lock {
+                        lock.ensure_held().await?;
+                    }
                     self.undo(&journal).await.map(Some)
                 }
                 .await
@@ -166,7 +176,10 @@ impl SwapRecovery {
             Ok(None) => Ok(None),
             Err(e) => Err(e),
         };
-        let released = lock.release().await;
+        let released = match lock {
+            Some(lock) => lock.release().await,
+            None => Ok(()),
+        };
         let recovered = result?;
         released?;
         // A signal or cancellation that waited for the undo ends the command now.

@@ -358,10 +358,40 @@ pub struct DeployConfig {
     /// The addons folders inside a release (relative to it).
     #[serde(default = "default_release_addons")]
     pub addons: Vec<PathBuf>,
+    /// The upgrade is killed (and the deploy rolled back) after this long.
+    #[serde(default = "default_upgrade_timeout")]
+    pub upgrade_timeout: HumanDuration,
+    /// The checks a deploy must pass after the switch (health's and smoke's names).
+    #[serde(default = "default_gate")]
+    pub gate: Vec<String>,
+    /// How long the gate waits for them to pass.
+    #[serde(default = "default_gate_timeout")]
+    pub gate_timeout: HumanDuration,
 }
 
 fn default_release_addons() -> Vec<PathBuf> {
     vec![PathBuf::from("addons")]
+}
+
+const fn default_upgrade_timeout() -> HumanDuration {
+    HumanDuration::from_secs(3600)
+}
+
+fn default_gate() -> Vec<String> {
+    [
+        "odoo.internal",
+        "odoo.public",
+        "postgres",
+        "smoke.health",
+        "smoke.websocket",
+        "smoke.version",
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+const fn default_gate_timeout() -> HumanDuration {
+    HumanDuration::from_secs(120)
 }
 
 /// `[smoke]`: what `vigia smoke` expects of the site at `[odoo] url`.

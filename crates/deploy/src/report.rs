@@ -1,0 +1,63 @@
+//! What a deploy answers: its steps, its outcome, and the rollback when there was one.
+
+use serde::Serialize;
+use vigia_core::{Error, ErrorKind, Outcome};
+
+/// One step as it went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StepReport {
+    pub name: String,
+    pub duration_ms: u64,
+    /// `ok` or `failed`.
+    pub outcome: String,
+}
+
+/// A rollback, after a failed step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RollbackReport {
+    pub ok: bool,
+    /// The pre-deploy copy was swapped back in for the upgraded database.
+    pub swapped_back: bool,
+    pub steps: Vec<StepReport>,
+    /// Why it went as it did (what failed in it, or what it refused to do).
+    pub detail: Option<String>,
+}
+
+/// The `data` of `vigia deploy --json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeployReport {
+    pub id: String,
+    pub from: String,
+    pub to: String,
+    pub upgraded: Vec<String>,
+    /// `deployed`, `nothing_to_do`, `rolled_back` or `failed`.
+    pub outcome: String,
+    pub rollback: Option<RollbackReport>,
+    pub steps: Vec<StepReport>,
+    /// The error that failed the deploy, when it failed.
+    #[serde(skip)]
+    pub error: Option<(ErrorKind, String)>,
+}
+
+/// A deploy that failed is a failed command whatever its rollback did: a gate or check that
+/// failed and was rolled back is `check_failed` (18), a failed rollback keeps its own kind.
+impl Outcome for DeployReport {
+    fn failure(&self) -> Option<Error> {
+        let (kind, message) = self.error.clone()?;
+        let rollback = match &self.rollback {
+            Some(r) if r.ok && r.swapped_back => {
+                "; rolled back: the pre-deploy database swapped back in".to_owned()
+            }
+            Some(r) if r.ok => "; rolled back".to_owned(),
+            Some(r) => format!(
+                "; THE ROLLBACK FAILED: {}",
+                r.detail.as_deref().unwrap_or("see its steps")
+            ),
+            None => String::new(),
+        };
+        Some(Error::new(
+            kind,
+            format!("deploy {} failed: {message}{rollback}", self.id),
+        ))
+    }
+}

@@ -1,0 +1,306 @@
+//! Deploys on the local runtime against real parts: releases on disk whose `run` starts the
+//! sandbox's Odoo-like server (as Odoo would run from a release) and whose `upgrade` applies
+//! a `migrate.sql` with psql and sets `ir_module_module`, a real PostgreSQL with the Odoo-
+//! shaped database, and the gate asking the server over a real socket.
+
+use std::path::{Path, PathBuf};
+
+use vigia_core::{Config, ConfigSource, ErrorKind, Outcome as _};
+use vigia_deploy::DeployJob;
+use vigia_sandbox::odoo::create_odoo_database;
+use vigia_sandbox::postgres::PgCluster;
+
+/// The sandbox binary, built beside the tests (`cargo build --workspace --all-features`).
+fn sandbox_bin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe
+        .parent()
+        .and_then(Path::parent)
+        .unwrap()
+        .join("vigia-sandbox");
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --all-features`",
+        path.display()
+    );
+    path
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Site {
+    cluster: PgCluster,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl Site {
+    fn root(&self) -> PathBuf {
+        self.dir.path().join("srv")
+    }
+
+    /// A release: l10n_cr_einvoice at `version` with `code`; its server answers `health`;
+    /// its upgrade runs `migrate` (SQL) and then exits `upgrade_exit`.
+    fn release(
+        &self,
+        name: &str,
+        version: &str,
+        code: &str,
+        health: &str,
+        migrate: &str,
+        upgrade_exit: u8,
+    ) {
+        let dir = self.root().join("releases").join(name);
+        let module = dir.join("addons/l10n_cr_einvoice");
+        std::fs::create_dir_all(&module).unwrap();
+        std::fs::write(
+            module.join("__manifest__.py"),
+            format!("{{'name': 'E-invoicing CR', 'version': '{version}'}}"),
+        )
+        .unwrap();
+        std::fs::write(module.join("models.py"), code).unwrap();
+        let socket = self.cluster.socket_dir().join(".s.PGSQL.5432");
+        let serving = self.dir.path().join("serving");
+        script(
+            &dir.join("run"),
+            &format!(
+                "echo {name} > {}\nexec {} serve odoo --port {} --health {health} --db-socket {}\n",
+                serving.display(),
+                sandbox_bin().display(),
+                self.port,
+                socket.display()
+            ),
+        );
+        std::fs::write(dir.join("migrate.sql"), migrate).unwrap();
+        script(
+            &dir.join("upgrade"),
+            &format!(
+                "set -e\n{psql} -X -q -v ON_ERROR_STOP=1 -h {host} -p {port} -U {user} -d \"$1\" -f migrate.sql\n\
+                 {psql} -X -q -h {host} -p {port} -U {user} -d \"$1\" -c \"UPDATE ir_module_module SET latest_version = '19.0.{version}' WHERE name = 'l10n_cr_einvoice'\"\n\
+                 exit {upgrade_exit}\n",
+                psql = self.cluster.bin_dir().join("psql").display(),
+                host = self.cluster.socket_dir().display(),
+                port = self.cluster.port(),
+                user = self.cluster.user(),
+            ),
+        );
+    }
+
+    fn config(&self) -> Config {
+        let text = format!(
+            "state-dir = \"{state}\"\n[odoo]\ndatabase = \"odoo\"\n\
+             internal-url = \"http://127.0.0.1:{port}\"\n\
+             upgrade-command = \"{{release}}/upgrade {{database}}\"\n\
+             [postgres]\nhost = \"{host}\"\nport = {pgport}\nuser = \"{user}\"\nbin-dir = \"{bin}\"\n\
+             [runtime]\nkind = \"local\"\nodoo-command = \"{{release}}/run\"\n\
+             [deploy]\nroot = \"{root}\"\ngate = [\"odoo.internal\", \"postgres\"]\ngate-timeout = \"6s\"\n",
+            state = self.dir.path().join("state").display(),
+            port = self.port,
+            host = self.cluster.socket_dir().display(),
+            pgport = self.cluster.port(),
+            user = self.cluster.user(),
+            bin = self.cluster.bin_dir().display(),
+            root = self.root().display(),
+        );
+        ConfigSource::from_text(text, Some(self.dir.path()))
+            .unwrap()
+            .load(None)
+            .unwrap()
+    }
+
+    fn psql(&self, sql: &str) -> String {
+        self.cluster.psql("odoo", sql).unwrap().trim().to_owned()
+    }
+
+    /// What the database holds that an upgrade changes.
+    fn fingerprint(&self) -> String {
+        self.psql(
+            "SELECT string_agg(name || ':' || coalesce(latest_version, ''), ',' ORDER BY name) \
+             || '|' || (SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables \
+             WHERE schemaname = 'public') FROM ir_module_module",
+        )
+    }
+
+    fn serving(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("serving"))
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
+    }
+
+    fn stop_odoo(&self) {
+        let pid_file = self.dir.path().join("state/run/odoo.pid");
+        if let Ok(pid) = std::fs::read_to_string(pid_file) {
+            let pid: u32 = pid.trim().parse().unwrap();
+            let _ = vigia_core::process::signal_group(pid, libc::SIGKILL);
+        }
+    }
+}
+
+impl Drop for Site {
+    fn drop(&mut self) {
+        self.stop_odoo();
+    }
+}
+
+fn script(path: &Path, body: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, format!("#!/bin/sh\n{body}")).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// v1 current and running, at the database's version (19.0.2.1.0).
+async fn site() -> Site {
+    let cluster = PgCluster::start().unwrap();
+    create_odoo_database(&cluster, "odoo").unwrap();
+    let site = Site {
+        cluster,
+        dir: tempfile::tempdir().unwrap(),
+        port: free_port(),
+    };
+    site.release("v1", "2.1.0", "x = 1", "pass", "SELECT 1;", 0);
+    std::os::unix::fs::symlink("releases/v1", site.root().join("current")).unwrap();
+    let runtime = vigia_runtime::from_config(&site.config()).unwrap();
+    runtime
+        .start(vigia_core::ports::runtime::Service::Odoo)
+        .await
+        .unwrap();
+    site
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upgrade_deploy_and_the_rollbacks_that_follow_failures() {
+    let site = site().await;
+    let job = DeployJob::from_config(&site.config()).unwrap();
+
+    // v1 -> v2: the module changed, so the database is copied and upgraded.
+    site.release(
+        "v2",
+        "2.2.0",
+        "x = 2",
+        "pass",
+        "CREATE TABLE l10n_cr_v2 (id int);",
+        0,
+    );
+    let report = job.run("v2").await.unwrap();
+    assert!(report.failure().is_none(), "{report:?}");
+    assert_eq!(report.outcome, "deployed");
+    assert_eq!(report.upgraded, ["l10n_cr_einvoice"]);
+    assert_eq!(site.serving(), "v2");
+    assert!(site.fingerprint().contains("l10n_cr_v2"));
+    assert!(
+        site.psql("SELECT value FROM ir_config_parameter WHERE key = 'vigia.addon_hashes'")
+            .contains("l10n_cr_einvoice")
+    );
+    let history = vigia_deploy::audit::history(&site.dir.path().join("state/deploys")).unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(
+        (history[0].from.as_str(), history[0].outcome.as_str()),
+        ("v1", "deployed")
+    );
+    let before = site.fingerprint();
+
+    // v3's upgrade fails halfway (its table is made, then it exits 1): the copy is swapped
+    // back, v2 serves on the database as it was.
+    site.release(
+        "v3",
+        "2.3.0",
+        "x = 3",
+        "pass",
+        "CREATE TABLE l10n_cr_v3 (id int);",
+        1,
+    );
+    let report = job.run("v3").await.unwrap();
+    let err = report.failure().expect("a failed deploy fails the command");
+    assert_eq!(report.outcome, "rolled_back", "{err}");
+    assert!(report.rollback.as_ref().unwrap().swapped_back);
+    assert!(err.message().contains("the upgrade exited 1"), "{err}");
+    assert_eq!(
+        site.fingerprint(),
+        before,
+        "the database is the pre-deploy one"
+    );
+    assert_eq!(site.serving(), "v2");
+
+    // v4 upgrades, but its Odoo fails its health: the gate fails, the copy goes back.
+    site.release(
+        "v4",
+        "2.4.0",
+        "x = 4",
+        "fail",
+        "CREATE TABLE l10n_cr_v4 (id int);",
+        0,
+    );
+    let report = job.run("v4").await.unwrap();
+    let err = report.failure().unwrap();
+    assert_eq!(err.kind(), ErrorKind::CheckFailed, "{err}");
+    assert_eq!(report.outcome, "rolled_back");
+    assert!(err.message().contains("the gate failed"), "{err}");
+    assert_eq!(site.fingerprint(), before);
+    assert_eq!(site.serving(), "v2");
+    let aside = format!("odoo_upgraded_{}", report.id);
+    let kept = site
+        .cluster
+        .psql(
+            "postgres",
+            &format!("SELECT count(*) FROM pg_database WHERE datname = '{aside}'"),
+        )
+        .unwrap();
+    assert_eq!(kept.trim(), "1", "the upgraded database is kept aside");
+
+    // v5 changes no addon but fails its gate: no copy, the rollback only switches back.
+    site.release("v5", "2.2.0", "x = 2", "fail", "SELECT 1;", 0);
+    let report = job.run("v5").await.unwrap();
+    assert_eq!(report.outcome, "rolled_back");
+    assert!(report.upgraded.is_empty());
+    let rollback = report.rollback.unwrap();
+    assert!(!rollback.swapped_back);
+    assert!(
+        !report.steps.iter().any(|s| s.name == "copy"),
+        "{:?}",
+        report.steps
+    );
+    assert_eq!(site.serving(), "v2");
+    assert_eq!(
+        std::fs::read_link(site.root().join("current")).unwrap(),
+        Path::new("releases/v2")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn refusals_touch_nothing_and_a_held_stack_fails_at_once() {
+    let site = site().await;
+    let job = DeployJob::from_config(&site.config()).unwrap();
+    site.release("old", "2.0.0", "x = 0", "pass", "SELECT 1;", 0);
+    let before = site.fingerprint();
+    for (release, kind) in [
+        ("old", ErrorKind::InvalidInput),
+        ("../v1", ErrorKind::InvalidInput),
+        ("v9", ErrorKind::InvalidInput),
+    ] {
+        let err = job.run(release).await.unwrap_err();
+        assert_eq!(err.kind(), kind, "{release}: {err}");
+    }
+    let report = job.run("v1").await.unwrap();
+    assert_eq!(report.outcome, "nothing_to_do");
+    assert_eq!(site.fingerprint(), before);
+    assert!(!site.dir.path().join("state/deploys/audit.jsonl").exists());
+
+    site.release("v2", "2.2.0", "x = 2", "pass", "SELECT 1;", 0);
+    let held = vigia_runtime::stack_lock::StackLock::acquire(
+        &site.dir.path().join("state"),
+        "vigia restore (swap into odoo)",
+    )
+    .unwrap();
+    let err = job.run("v2").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Locked, "{err}");
+    assert!(err.message().contains("vigia restore"), "{err}");
+    drop(held);
+    assert_eq!(site.serving(), "v1");
+}
