@@ -1,22 +1,20 @@
 //! The deploy itself, journaled step by step under the stack lock: pre-flight (the gate's
 //! baseline), a backup when `[backup]` is set, and when modules changed: Odoo stopped, the
 //! database copied, the upgrade run in the new release and checked; then the switch, Odoo
-//! (re)started and the gate. Any failure rolls back: before the upgrade, the switch back and
-//! a restart; after it, the pre-deploy copy swapped back in through restore's journaled
-//! swap (the upgraded database kept aside), unless e-invoices were made since the copy.
+//! (re)started and the gate. Any failure, or a cancellation (Ctrl-C waits for the step to
+//! end; a running upgrade is killed), rolls back (rollback.rs). Each step has the fail point
+//! `deploy.<step>` for the crash tests.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use vigia_backup::BackupJob;
 use vigia_backup::format::BackupId;
 use vigia_core::ports::database::Database as _;
 use vigia_core::ports::runtime::{OneOff, Service};
-use vigia_core::{Config, Error, ErrorKind, Result};
+use vigia_core::{CancelToken, Config, Error, ErrorKind, Result};
 use vigia_odoo::modules::{record_hashes, unfinished};
 use vigia_pg::PgAdmin;
-use vigia_restore::SwapIn;
 use vigia_runtime::stack_lock::StackLock;
 
 use crate::audit::{self, AuditLine};
@@ -24,7 +22,7 @@ use crate::gate::Gate;
 use crate::journal::{Header, Journal};
 use crate::plan::DeployPlan;
 use crate::planner::Planner;
-use crate::report::{DeployReport, RollbackReport, StepReport};
+use crate::report::{DeployReport, StepReport};
 
 /// PostgreSQL truncates longer names without a word.
 const MAX_NAME: usize = 63;
@@ -39,6 +37,8 @@ pub struct DeployJob {
     pub state_dir: PathBuf,
     /// Who deploys: `user@host`.
     pub performer: String,
+    /// Stops the deploy at the next step (killing a running upgrade), then rolls back.
+    pub cancel: CancelToken,
 }
 
 impl std::fmt::Debug for DeployJob {
@@ -52,24 +52,31 @@ impl std::fmt::Debug for DeployJob {
 
 /// How far a deploy got: what a rollback has to undo.
 #[derive(Debug, Default)]
-struct Reached {
-    baseline: std::collections::BTreeSet<String>,
-    stopped: bool,
+pub(crate) struct Reached {
+    pub baseline: std::collections::BTreeSet<String>,
+    pub stopped: bool,
     /// The database's clock when the copy was made (UTC, as PostgreSQL reads it).
-    copied_at: Option<String>,
-    upgrade_started: bool,
-    switched: bool,
+    pub copied_at: Option<String>,
+    pub upgrade_started: bool,
+    pub switched: bool,
 }
 
 /// The journal and the step reports, kept together.
-struct Steps {
-    journal: Journal,
-    done: Vec<StepReport>,
+pub(crate) struct Steps {
+    pub journal: Journal,
+    pub done: Vec<StepReport>,
+    /// Checked before each step of the deploy; a rollback runs to its end.
+    pub cancel: Option<CancelToken>,
 }
 
 impl Steps {
-    async fn run<T>(&mut self, name: &str, work: impl Future<Output = Result<T>>) -> Result<T> {
+    /// Runs step `name` between its journal lines; its fail point is `deploy.<name>`.
+    pub async fn run<T>(&mut self, name: &str, work: impl Future<Output = Result<T>>) -> Result<T> {
+        if let Some(cancel) = &self.cancel {
+            cancel.check()?;
+        }
         self.journal.start(name)?;
+        vigia_core::failpoint::hit(&format!("deploy.{name}"))?;
         let started = Instant::now();
         let result = work.await;
         let detail = result
@@ -104,7 +111,13 @@ impl DeployJob {
             state_dir: config.state_dir.clone(),
             performer: format!("{user}@{}", vigia_core::process::hostname()),
             config: config.clone(),
+            cancel: CancelToken::new(),
         })
+    }
+
+    pub(crate) async fn stack_lock(&self, owner: String) -> Result<StackLock> {
+        let dir = self.state_dir.clone();
+        vigia_core::task::blocking("stack lock", move || StackLock::acquire(&dir, &owner)).await
     }
 
     /// A fresh deploy id, in the backup id form.
@@ -131,69 +144,91 @@ impl DeployJob {
             return Ok(report);
         }
         self.names_fit(&plan)?;
-        let owner = format!("vigia deploy {id}");
-        let dir = self.state_dir.clone();
-        let _stack =
-            vigia_core::task::blocking("stack lock", move || StackLock::acquire(&dir, &owner))
-                .await?;
-        let journal = Journal::create(
-            &self.deploys_dir,
-            &Header {
-                id: id.clone(),
-                from: plan.from.clone(),
-                to: plan.to.clone(),
-                database: self.planner.database.clone(),
-                upgrade: plan.changes.upgrade.clone(),
-                copy_database: plan.copy_database.clone(),
-                performer: self.performer.clone(),
-            },
-        )?;
+        let _stack = self.stack_lock(format!("vigia deploy {id}")).await?;
+        // Ctrl-C and SIGTERM stop the deploy at the next step, which then rolls back.
+        let _signals = vigia_core::signals::DeferredSignals::defer(&self.cancel)?;
+        let header = Header {
+            id: id.clone(),
+            from: plan.from.clone(),
+            to: plan.to.clone(),
+            database: self.planner.database.clone(),
+            upgrade: plan.changes.upgrade.clone(),
+            copy_database: plan.copy_database.clone(),
+            performer: self.performer.clone(),
+        };
         let started = Instant::now();
         let mut steps = Steps {
-            journal,
+            journal: Journal::create(&self.deploys_dir, &header)?,
             done: Vec::new(),
+            cancel: Some(self.cancel.clone()),
         };
         let mut reached = Reached::default();
         let forward = Box::pin(self.forward(&plan, &mut steps, &mut reached)).await;
         report.outcome = match forward {
-            Ok(()) => "deployed".to_owned(),
+            Ok(()) => {
+                self.drop_older_copies(plan.copy_database.as_deref()).await;
+                "deployed".to_owned()
+            }
             Err(e) => {
                 report.error = Some((e.kind(), e.message().to_owned()));
-                let rollback = self.rollback(&plan, &mut steps, &reached).await;
+                steps.cancel = None;
+                let rollback = Box::pin(self.rollback(&header, &mut steps, &reached, false)).await;
                 let outcome = if rollback.ok { "rolled_back" } else { "failed" };
                 report.rollback = Some(rollback);
                 outcome.to_owned()
             }
         };
-        report.steps = steps
+        self.finish(&header, &mut steps, &mut report, started)?;
+        Ok(report)
+    }
+
+    /// The report's steps, the journal's outcome and the audit line.
+    pub(crate) fn finish(
+        &self,
+        header: &Header,
+        steps: &mut Steps,
+        report: &mut DeployReport,
+        started: Instant,
+    ) -> Result<()> {
+        let (rollback, forward): (Vec<StepReport>, Vec<StepReport>) = steps
             .done
-            .iter()
-            .filter(|s| !s.name.starts_with("rollback."))
-            .cloned()
-            .collect();
-        if let Some(rollback) = &mut report.rollback {
-            rollback.steps = steps
-                .done
-                .iter()
-                .filter(|s| s.name.starts_with("rollback."))
-                .cloned()
-                .collect();
+            .drain(..)
+            .partition(|s| s.name.starts_with("rollback."));
+        report.steps = forward;
+        if let Some(r) = &mut report.rollback {
+            r.steps = rollback;
         }
         steps.journal.outcome(&report.outcome)?;
         audit::append(
             &self.deploys_dir,
             &AuditLine {
-                id,
+                id: header.id.clone(),
                 performer: self.performer.clone(),
-                from: plan.from.clone(),
-                to: plan.to.clone(),
-                upgraded: plan.changes.upgrade.clone(),
+                from: header.from.clone(),
+                to: header.to.clone(),
+                upgraded: header.upgrade.clone(),
                 outcome: report.outcome.clone(),
                 duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
                 at: jiff::Timestamp::now(),
             },
-        )?;
-        Ok(report)
+        )
+    }
+
+    /// After a successful deploy, the copies earlier deploys kept are no longer a way back:
+    /// dropped (a failure to drop is a warning, `restore --cleanup` lists them).
+    async fn drop_older_copies(&self, keep: Option<&str>) {
+        let dropped = async {
+            let admin = PgAdmin::connect(&self.planner.target).await?;
+            for name in admin.list_databases().await? {
+                if name.starts_with("vigia_predeploy_") && Some(name.as_str()) != keep {
+                    admin.drop(&name).await?;
+                }
+            }
+            Ok::<_, Error>(())
+        };
+        if let Err(e) = dropped.await {
+            tracing::warn!("the copies of earlier deploys were not all dropped: {e}");
+        }
     }
 
     /// The names this deploy makes fit PostgreSQL's limit.
@@ -209,7 +244,7 @@ impl DeployJob {
         Ok(())
     }
 
-    fn upgraded_aside(&self, id: &str) -> String {
+    pub(crate) fn upgraded_aside(&self, id: &str) -> String {
         format!("{}_upgraded_{id}", self.planner.database)
     }
 
@@ -245,7 +280,9 @@ impl DeployJob {
                     runtime.stop(Service::Odoo).await.map(drop)
                 })
                 .await?;
-            reached.copied_at = Some(steps.run("copy", self.copy(copy)).await?);
+            let copied_at = steps.run("copy", self.copy(copy)).await?;
+            steps.journal.note("copied_at", &copied_at)?;
+            reached.copied_at = Some(copied_at);
             reached.upgrade_started = true;
             steps.run("upgrade", self.upgrade(plan, command)).await?;
             steps
@@ -298,11 +335,18 @@ impl DeployJob {
         let limits = OneOff {
             timeout: self.upgrade_timeout,
             output: output.clone(),
+            cancel: self.cancel.clone(),
         };
         let exit = self.planner.runtime.run(command, &plan.to, &limits).await?;
         let text = std::fs::read_to_string(&output).unwrap_or_default();
         let tail: Vec<&str> = text.lines().rev().take(3).collect();
         let tail = tail.into_iter().rev().collect::<Vec<_>>().join(" | ");
+        if exit.cancelled {
+            return Err(Error::new(
+                ErrorKind::Cancelled,
+                "cancelled during the upgrade, which was killed",
+            ));
+        }
         if exit.timed_out {
             return Err(Error::new(
                 ErrorKind::Io,
@@ -338,122 +382,5 @@ impl DeployJob {
             ));
         }
         Ok(())
-    }
-
-    async fn rollback(
-        &self,
-        plan: &DeployPlan,
-        steps: &mut Steps,
-        reached: &Reached,
-    ) -> RollbackReport {
-        let undone = if reached.upgrade_started {
-            self.rollback_upgrade(plan, steps, reached).await
-        } else {
-            self.rollback_switch(plan, steps, reached)
-                .await
-                .map(|()| false)
-        };
-        match undone {
-            Ok(swapped_back) => RollbackReport {
-                ok: true,
-                swapped_back,
-                steps: Vec::new(),
-                detail: None,
-            },
-            Err(e) => RollbackReport {
-                ok: false,
-                swapped_back: false,
-                steps: Vec::new(),
-                detail: Some(e.to_string()),
-            },
-        }
-    }
-
-    /// Before any upgrade: the switch back and a restart.
-    async fn rollback_switch(
-        &self,
-        plan: &DeployPlan,
-        steps: &mut Steps,
-        reached: &Reached,
-    ) -> Result<()> {
-        let runtime = &self.planner.runtime;
-        if reached.switched {
-            steps
-                .run("rollback.switch", runtime.switch(&plan.from))
-                .await?;
-        }
-        if reached.switched || reached.stopped {
-            steps
-                .run("rollback.start", async {
-                    runtime.stop(Service::Odoo).await?;
-                    runtime.start(Service::Odoo).await.map(drop)
-                })
-                .await?;
-        }
-        if reached.switched {
-            steps
-                .run("rollback.gate", self.gate.pass(&reached.baseline))
-                .await?;
-        }
-        Ok(())
-    }
-
-    /// After the upgrade started: old code never starts on an upgraded schema. Odoo
-    /// stopped, then the pre-deploy copy swapped back in with the old release, unless
-    /// e-invoices were made since the copy (Hacienda has their claves: losing them is
-    /// worse than the failed deploy), in which case Odoo stays stopped.
-    async fn rollback_upgrade(
-        &self,
-        plan: &DeployPlan,
-        steps: &mut Steps,
-        reached: &Reached,
-    ) -> Result<bool> {
-        let runtime = &self.planner.runtime;
-        steps
-            .run("rollback.stop", async {
-                runtime.stop(Service::Odoo).await.map(drop)
-            })
-            .await?;
-        let since = reached
-            .copied_at
-            .clone()
-            .ok_or_else(|| Error::internal("an upgrade started without a copy"))?;
-        let made = steps
-            .run("rollback.einvoice_guard", async {
-                let client = self.planner.target.connect(&self.planner.database).await?;
-                vigia_odoo::einvoice::created_after(&client, &since).await
-            })
-            .await?;
-        if let Some(documents) = made {
-            return Err(Error::new(
-                ErrorKind::CheckFailed,
-                format!(
-                    "e-invoices were made since the pre-deploy copy, so it was not swapped \
-                     back and Odoo is stopped (the old code must not run on the upgraded \
-                     database): {documents}"
-                ),
-            ));
-        }
-        if reached.switched {
-            steps
-                .run("rollback.switch", runtime.switch(&plan.from))
-                .await?;
-        }
-        let copy = plan
-            .copy_database
-            .as_deref()
-            .ok_or_else(|| Error::internal("an upgrade without a copy"))?;
-        let aside = self.upgraded_aside(&plan.id);
-        steps
-            .run("rollback.swap", async {
-                SwapIn::from_config(&self.config, copy, &aside, Arc::clone(runtime))?
-                    .run()
-                    .await
-            })
-            .await?;
-        steps
-            .run("rollback.gate", self.gate.pass(&reached.baseline))
-            .await?;
-        Ok(true)
     }
 }

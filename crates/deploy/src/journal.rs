@@ -37,6 +37,11 @@ pub enum Entry {
         ok: bool,
         detail: String,
     },
+    /// A fact a rollback needs later (`copied_at`: the database's clock at the copy).
+    Note {
+        key: String,
+        value: String,
+    },
     /// The deploy's end: `deployed`, `rolled_back` or `failed`.
     Outcome {
         outcome: String,
@@ -107,6 +112,13 @@ impl Journal {
         })
     }
 
+    pub fn note(&mut self, key: &str, value: &str) -> Result<()> {
+        self.entry(&Entry::Note {
+            key: key.to_owned(),
+            value: value.to_owned(),
+        })
+    }
+
     pub fn outcome(&mut self, outcome: &str) -> Result<()> {
         self.entry(&Entry::Outcome {
             outcome: outcome.to_owned(),
@@ -137,6 +149,7 @@ pub struct Recorded {
     pub ended: Vec<(String, bool)>,
     /// The step that started and never ended: where a killed deploy was.
     pub interrupted: Option<String>,
+    pub notes: std::collections::BTreeMap<String, String>,
     pub outcome: Option<String>,
 }
 
@@ -144,6 +157,11 @@ impl Recorded {
     /// Whether `step` ended well.
     pub fn done(&self, step: &str) -> bool {
         self.ended.iter().any(|(s, ok)| s == step && *ok)
+    }
+
+    /// Whether `step` started (ended or not).
+    pub fn started(&self, step: &str) -> bool {
+        self.interrupted.as_deref() == Some(step) || self.ended.iter().any(|(s, _)| s == step)
     }
 }
 
@@ -170,6 +188,7 @@ pub fn read(path: &Path) -> Result<Recorded> {
         header,
         ended: Vec::new(),
         interrupted: None,
+        notes: std::collections::BTreeMap::new(),
         outcome: None,
     };
     for (n, line) in lines.iter().enumerate().skip(1) {
@@ -183,6 +202,9 @@ pub fn read(path: &Path) -> Result<Recorded> {
             Entry::End { step, ok, .. } => {
                 recorded.interrupted = None;
                 recorded.ended.push((step, ok));
+            }
+            Entry::Note { key, value } => {
+                recorded.notes.insert(key, value);
             }
             Entry::Outcome { outcome, .. } => recorded.outcome = Some(outcome),
         }

@@ -12,6 +12,7 @@ pub mod plan;
 pub mod planner;
 pub mod release;
 pub mod report;
+mod rollback;
 
 pub use changes::{Downgrade, ModuleChanges, downgrades, module_changes};
 pub use executor::DeployJob;

@@ -304,3 +304,69 @@ async fn refusals_touch_nothing_and_a_held_stack_fails_at_once() {
     drop(held);
     assert_eq!(site.serving(), "v1");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_last_deploy_is_rolled_back_from_its_journal_unless_e_invoices_were_made() {
+    let site = site().await;
+    let job = DeployJob::from_config(&site.config()).unwrap();
+    let before = site.fingerprint();
+    site.release(
+        "v2",
+        "2.2.0",
+        "x = 2",
+        "pass",
+        "CREATE TABLE l10n_cr_v2 (id int);",
+        0,
+    );
+    assert_eq!(job.run("v2").await.unwrap().outcome, "deployed");
+
+    // An e-invoice made on v2: the rollback refuses to lose it, and leaves Odoo stopped.
+    site.psql(
+        "INSERT INTO l10n_cr_einvoice_document (clave, state, document_type, amount_total) \
+         VALUES ('50629112600310112345600100001010000000999199999999', 'accepted', 'FE', 5)",
+    );
+    let report = job.rollback_last(false).await.unwrap();
+    let err = report.failure().expect("a refused rollback fails");
+    assert!(err.message().contains("e-invoices were made"), "{err}");
+    assert!(!report.rollback.as_ref().unwrap().swapped_back);
+    assert!(
+        site.fingerprint().contains("l10n_cr_v2"),
+        "not swapped back"
+    );
+    let runtime = vigia_runtime::from_config(&site.config()).unwrap();
+    assert_eq!(
+        runtime
+            .status(vigia_core::ports::runtime::Service::Odoo)
+            .await
+            .unwrap(),
+        vigia_core::ports::runtime::ServiceState::Stopped,
+        "old code never runs on the upgraded schema"
+    );
+
+    // The last deploy ended "failed" by that rollback: nothing more to undo.
+    let err = job.rollback_last(true).await.unwrap_err();
+    assert!(err.message().contains("nothing to roll back"), "{err}");
+
+    // Deployed again (v3, no e-invoice since), then rolled back: the copy goes back in.
+    runtime
+        .start(vigia_core::ports::runtime::Service::Odoo)
+        .await
+        .unwrap();
+    let with_invoice = site.fingerprint();
+    site.release(
+        "v3",
+        "2.3.0",
+        "x = 3",
+        "pass",
+        "CREATE TABLE l10n_cr_v3 (id int);",
+        0,
+    );
+    assert_eq!(job.run("v3").await.unwrap().outcome, "deployed");
+    assert_ne!(site.fingerprint(), with_invoice);
+    let report = job.rollback_last(false).await.unwrap();
+    assert!(report.failure().is_none(), "{report:?}");
+    assert!(report.rollback.unwrap().swapped_back);
+    assert_eq!(site.fingerprint(), with_invoice);
+    assert_eq!(site.serving(), "v2");
+    assert_ne!(before, with_invoice);
+}

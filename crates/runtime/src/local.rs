@@ -122,14 +122,17 @@ impl LocalRuntime {
                 return Ok(OneOffExit {
                     code: status.code(),
                     timed_out: false,
+                    cancelled: false,
                 });
             }
-            if Instant::now() >= deadline {
+            let (timed_out, cancelled) = (Instant::now() >= deadline, limits.cancel.is_cancelled());
+            if timed_out || cancelled {
                 let _ = signal_group(pid, libc::SIGKILL);
                 let _ = child.wait();
                 return Ok(OneOffExit {
                     code: None,
-                    timed_out: true,
+                    timed_out,
+                    cancelled,
                 });
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -391,6 +394,7 @@ mod tests {
         let limits = |secs| OneOff {
             timeout: Duration::from_secs(secs),
             output: dir.path().join("deploys/x/upgrade.log"),
+            cancel: vigia_core::CancelToken::new(),
         };
         let done = rt
             .run("cat VERSION; exit 3", "v2", &limits(10))
@@ -414,6 +418,10 @@ mod tests {
         std::thread::sleep(Duration::from_millis(200));
         assert!(!is_running(grandchild), "no process of the command is left");
         assert!(rt.run("true", "v3", &limits(1)).await.is_err());
+        let cancelled = limits(60);
+        cancelled.cancel.cancel();
+        let stopped = rt.run("sleep 600", "v1", &cancelled).await.unwrap();
+        assert!(stopped.cancelled && !stopped.timed_out && !stopped.success());
     }
 
     #[tokio::test]

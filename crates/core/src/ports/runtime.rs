@@ -76,11 +76,13 @@ pub trait Runtime: Send + Sync {
     }
 }
 
-/// How a one-off command runs: its time limit, and the file its output goes to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How a one-off command runs: its time limit, the file its output goes to, and the token
+/// that stops it early (Ctrl-C, `vigia_ctx_cancel`).
+#[derive(Debug, Clone)]
 pub struct OneOff {
     pub timeout: Duration,
     pub output: PathBuf,
+    pub cancel: crate::CancelToken,
 }
 
 /// How a one-off command ended.
@@ -90,11 +92,13 @@ pub struct OneOffExit {
     pub code: Option<i32>,
     /// It ran past its time limit and was killed (with everything it started).
     pub timed_out: bool,
+    /// It was cancelled and killed (with everything it started).
+    pub cancelled: bool,
 }
 
 impl OneOffExit {
     pub const fn success(&self) -> bool {
-        matches!(self.code, Some(0)) && !self.timed_out
+        matches!(self.code, Some(0)) && !self.timed_out && !self.cancelled
     }
 }
 
