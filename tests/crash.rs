@@ -585,3 +585,58 @@ async fn a_backup_of_another_store_leaves_a_recorded_upload_alone() {
         assert_eq!(std::fs::read_dir(&journal).unwrap().count(), 0);
     });
 }
+
+/// A deploy SIGKILLed at every step (`deploy.<step>:kill`), then `vigia rollback` from its
+/// journal alone: the database is the pre-deploy one, v1 is current and serves, and no
+/// upgrade process outlives the killed deploy.
+#[test]
+fn a_deploy_killed_at_any_step_is_rolled_back_from_its_journal() {
+    use common::releases::Releases;
+
+    let s = stack(0);
+    let r = Releases::new(&s);
+    let before = r.fingerprint();
+    r.release("v2", "2.2.0", "CREATE TABLE l10n_cr_v2 (id int);");
+    let config = vigia_core::Config::load(std::path::Path::new(&s.config), None).unwrap();
+    let runtime = vigia_runtime::from_config(&config).unwrap();
+    let tokio = tokio::runtime::Runtime::new().unwrap();
+    tokio
+        .block_on(runtime.start(vigia_core::ports::runtime::Service::Odoo))
+        .unwrap();
+    for step in [
+        "preflight",
+        "backup",
+        "stop",
+        "copy",
+        "upgrade",
+        "hashes",
+        "switch",
+        "start",
+        "gate",
+    ] {
+        let point = format!("deploy.{step}:kill");
+        let killed = s.run(
+            &["deploy", "--release", "v2"],
+            &[("VIGIA_FAILPOINT", &point)],
+        );
+        assert_eq!(killed.status.signal(), Some(libc::SIGKILL), "{step}");
+        let (code, out) = s.json(&["rollback"]);
+        assert_eq!(code, Some(0), "after a kill at {step}: {out}");
+        assert_eq!(r.fingerprint(), before, "after a kill at {step}");
+        assert_eq!(
+            std::fs::read_link(r.root().join("current")).unwrap(),
+            std::path::Path::new("releases/v1"),
+            "{step}"
+        );
+        assert_eq!(r.serving(), "v1", "{step}");
+        let status = tokio
+            .block_on(runtime.status(vigia_core::ports::runtime::Service::Odoo))
+            .unwrap();
+        assert_eq!(
+            status,
+            vigia_core::ports::runtime::ServiceState::Running,
+            "{step}"
+        );
+        assert!(survivors(&s, "releases/v2/upgrade").is_empty(), "{step}");
+    }
+}

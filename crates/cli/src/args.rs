@@ -60,6 +60,38 @@ pub enum Command {
     /// Test the alert channels, or silence alerts for a while (checks still run)
     #[command(subcommand)]
     Alert(AlertCommand),
+    /// Deploy a release (upgrading the modules whose code changed), rolled back on any
+    /// failure; or show the deploys made
+    Deploy(DeployArgs),
+    /// Undo the last deploy, or one that was killed midway, from its journal
+    Rollback(RollbackArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct DeployArgs {
+    /// The release to deploy: a folder under [deploy] root/releases
+    #[arg(long, value_name = "REF", required = true)]
+    pub release: Option<String>,
+    /// Show the plan (modules to upgrade, steps, commands, what undoes them); touch nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(subcommand)]
+    pub command: Option<DeployCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeployCommand {
+    /// The deploys made (state-dir/deploys/audit.jsonl), oldest first
+    History,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// Swap the pre-deploy database back even though e-invoices were made since (they are
+    /// lost from Odoo; Hacienda keeps its copies)
+    #[arg(long)]
+    pub accept_einvoice_loss: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -192,7 +224,7 @@ pub struct VerifyArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(args_conflicts_with_subcommands = true)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct BackupArgs {
     /// Back up the rest when referenced filestore files are missing or damaged (they are
     /// named in the report) instead of failing
@@ -266,6 +298,12 @@ impl Command {
             Self::Alert(AlertCommand::Test) => "alert test",
             Self::Alert(AlertCommand::Silence { .. }) => "alert silence",
             Self::Alert(AlertCommand::Unsilence) => "alert unsilence",
+            Self::Deploy(DeployArgs {
+                command: Some(DeployCommand::History),
+                ..
+            }) => "deploy history",
+            Self::Deploy(_) => "deploy",
+            Self::Rollback(_) => "rollback",
         }
     }
 }

@@ -26,6 +26,8 @@ use crate::report::{DeployReport, StepReport};
 
 /// PostgreSQL truncates longer names without a word.
 const MAX_NAME: usize = 63;
+/// `state-dir/deploys/last`: the id of the deploy that started last.
+pub(crate) const LAST: &str = "last";
 
 pub struct DeployJob {
     pub planner: Planner,
@@ -76,6 +78,7 @@ impl Steps {
             cancel.check()?;
         }
         self.journal.start(name)?;
+        tracing::info!("deploy: {name}");
         vigia_core::failpoint::hit(&format!("deploy.{name}"))?;
         let started = Instant::now();
         let result = work.await;
@@ -162,6 +165,10 @@ impl DeployJob {
             done: Vec::new(),
             cancel: Some(self.cancel.clone()),
         };
+        // Which deploy is the last one, whatever ids two deploys in one second got.
+        let last = self.deploys_dir.join(LAST);
+        vigia_core::disk::write_durably(&last, id.as_bytes())
+            .map_err(|e| Error::io("write", &last, e))?;
         let mut reached = Reached::default();
         let forward = Box::pin(self.forward(&plan, &mut steps, &mut reached)).await;
         report.outcome = match forward {

@@ -12,6 +12,7 @@ pub mod plan;
 pub mod planner;
 pub mod release;
 pub mod report;
+mod request;
 mod rollback;
 
 pub use changes::{Downgrade, ModuleChanges, downgrades, module_changes};
@@ -19,3 +20,4 @@ pub use executor::DeployJob;
 pub use plan::{DeployPlan, PlanInput, plan};
 pub use release::ReleaseModules;
 pub use report::{DeployReport, RollbackReport, StepReport};
+pub use request::{DeployData, DeployHistory, DeployRequest, RollbackRequest, history};

@@ -13,7 +13,7 @@ use vigia_core::ports::runtime::Service;
 use vigia_core::{Error, ErrorKind, Result};
 use vigia_restore::SwapIn;
 
-use crate::executor::{DeployJob, Reached, Steps};
+use crate::executor::{DeployJob, LAST, Reached, Steps};
 use crate::journal::{self, Header, Journal, Recorded};
 use crate::report::{DeployReport, RollbackReport};
 
@@ -187,18 +187,23 @@ impl DeployJob {
         Ok(report)
     }
 
-    /// The newest deploy's journal (ids sort by time).
+    /// The journal of the deploy that started last (`deploys/last` names it).
     fn newest_journal(&self) -> Result<(std::path::PathBuf, Recorded)> {
-        let mut ids: Vec<String> = std::fs::read_dir(&self.deploys_dir)
-            .map_err(|e| Error::io("read", &self.deploys_dir, e))?
-            .flatten()
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect();
-        ids.sort();
-        let id = ids
-            .pop()
-            .ok_or_else(|| Error::invalid_input("no deploy to roll back"))?;
+        let last = self.deploys_dir.join(LAST);
+        let id = match std::fs::read_to_string(&last) {
+            Ok(id) => id.trim().to_owned(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::invalid_input("no deploy to roll back"));
+            }
+            Err(e) => return Err(Error::io("read", &last, e)),
+        };
+        // The id names a folder: it must be one.
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            return Err(Error::new(
+                ErrorKind::Integrity,
+                format!("{} does not hold a deploy id", last.display()),
+            ));
+        }
         let path = Journal::path(&self.deploys_dir, &id);
         let recorded = journal::read(&path)?;
         Ok((path, recorded))

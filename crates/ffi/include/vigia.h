@@ -173,6 +173,26 @@ void vigia_ctx_cancel(struct vigia_ctx *ctx);
 // `ctx` must be a valid ctx; `out_json` NULL or a valid pointer to a `char *`.
 uint32_t vigia_config_show(struct vigia_ctx *ctx, const char *args_json, char **out_json);
 
+// `vigia deploy --release REF [--dry-run] --json`. `args_json`: `{"release": "v2",
+// "dry_run": bool}`. A deploy that failed and rolled back returns 18 (`check_failed`) with
+// the report as data; `vigia_ctx_cancel` stops it at the next step and rolls back.
+//
+// # Safety
+// As for `vigia_backup`.
+uint32_t vigia_deploy(struct vigia_ctx *ctx, const char *args_json, char **out_json);
+
+// `vigia rollback --json`. `args_json`: `{"accept_einvoice_loss": bool}` or NULL.
+//
+// # Safety
+// As for `vigia_backup`.
+uint32_t vigia_rollback(struct vigia_ctx *ctx, const char *args_json, char **out_json);
+
+// `vigia deploy history --json`. `args_json` is NULL or `{}`.
+//
+// # Safety
+// As for `vigia_backup`.
+uint32_t vigia_deploy_history(struct vigia_ctx *ctx, const char *args_json, char **out_json);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

@@ -46,7 +46,7 @@ pub(crate) struct Call<A> {
     pub config: Config,
     pub args: A,
     progress: CallbackProgress,
-    cancel: CancelToken,
+    pub cancel: CancelToken,
 }
 
 /// Parses `args_json` (NULL: `{}`), runs `body` on the ctx's runtime, and writes the envelope

@@ -13,6 +13,7 @@ mod alerts;
 mod boundary;
 mod commands;
 mod context;
+mod deploys;
 
 use std::ffi::{CStr, c_char, c_int};
 

@@ -8,6 +8,8 @@ use std::process::{Command, Output};
 
 use vigia_sandbox::postgres::PgCluster;
 
+pub mod releases;
+
 pub struct Stack {
     pub cluster: Option<PgCluster>,
     pub dir: tempfile::TempDir,

@@ -4,6 +4,7 @@ mod alert;
 mod backup;
 mod config;
 mod demo;
+mod deploy;
 mod health;
 mod init;
 mod prune;
@@ -57,6 +58,11 @@ pub fn run(cli: &Cli) -> ExitCode {
         Command::Alert(AlertCommand::Unsilence) => {
             output::finish(cli, name, &alert::unsilence(cli))
         }
+        Command::Deploy(args) if args.command.is_some() => {
+            output::finish(cli, name, &deploy::history(cli))
+        }
+        Command::Deploy(args) => output::finish(cli, name, &deploy::run(cli, args)),
+        Command::Rollback(args) => output::finish(cli, name, &deploy::rollback(cli, args)),
     }
 }
 

@@ -75,7 +75,7 @@ def _library():
     lib.vigia_ctx_cancel.argtypes = [ctypes.c_void_p]
     for command in ("config_show", "backup", "backup_list", "backup_show", "verify", "prune",
                     "restore", "restore_cleanup", "health", "alert_test", "alert_silence",
-                    "alert_unsilence", "smoke"):
+                    "alert_unsilence", "smoke", "deploy", "rollback", "deploy_history"):
         function = getattr(lib, f"vigia_{command}")
         function.restype = ctypes.c_uint32
         function.argtypes = [ctypes.c_void_p, c_str, out_str]
@@ -231,6 +231,22 @@ class Context:
         smoke --json``: ``data`` is ``{"status", "checks", ...}`` as for ``health``; a critical
         or unknown run is ``ok: false`` with kind ``check_failed`` and its data kept."""
         return self._call(self._lib.vigia_smoke, {"url": url})
+
+    def deploy(self, release, dry_run=False):
+        """Deploys ``release`` (a folder under ``[deploy] root/releases``), like ``vigia deploy
+        --release REF [--dry-run] --json``: with ``dry_run`` the plan, else the report; a
+        deploy that failed and rolled back is ``ok: false`` with kind ``check_failed``."""
+        return self._call(self._lib.vigia_deploy, {"release": str(release), "dry_run": bool(dry_run)})
+
+    def rollback(self, accept_einvoice_loss=False):
+        """Undoes the last deploy (or one killed midway) from its journal, like ``vigia
+        rollback --json``."""
+        return self._call(self._lib.vigia_rollback,
+                          {"accept_einvoice_loss": bool(accept_einvoice_loss)})
+
+    def deploy_history(self):
+        """The deploys made, oldest first, like ``vigia deploy history --json``."""
+        return self._call(self._lib.vigia_deploy_history)
 
     def alert_test(self):
         """Sends a test message on every channel of ``[alerting]``, like ``vigia alert test

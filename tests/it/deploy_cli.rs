@@ -1,0 +1,82 @@
+//! `vigia deploy`, `vigia rollback` and `vigia deploy history` as an operator runs them: the
+//! plan, a deploy with an upgrade (after a backup, since the config has [backup]), a
+//! rollback, the history, and the exit codes of a refusal and a failed gate.
+
+use crate::common::releases::Releases;
+use crate::common::stack;
+
+#[test]
+fn plan_deploy_rollback_and_history_from_the_command_line() {
+    let s = stack(0);
+    let r = Releases::new(&s);
+    let before = r.fingerprint();
+    r.release("v2", "2.2.0", "CREATE TABLE l10n_cr_v2 (id int);");
+
+    let (code, plan) = s.json(&["deploy", "--release", "v2", "--dry-run"]);
+    assert_eq!(code, Some(0), "{plan}");
+    assert_eq!(plan["data"]["changes"]["upgrade"][0], "l10n_cr_einvoice");
+    assert!(
+        plan["data"]["steps"][1]
+            .as_str()
+            .unwrap()
+            .starts_with("backup")
+    );
+    assert_eq!(r.fingerprint(), before, "a plan touches nothing");
+
+    let (code, out) = s.json(&["deploy", "--release", "v2"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(out["data"]["outcome"], "deployed");
+    let steps: Vec<&str> = out["data"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "preflight",
+            "backup",
+            "stop",
+            "copy",
+            "upgrade",
+            "hashes",
+            "switch",
+            "start",
+            "gate"
+        ]
+    );
+    assert_eq!(r.serving(), "v2");
+
+    let (code, out) = s.json(&["rollback"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(out["data"]["rollback"]["swapped_back"], true);
+    assert_eq!(r.fingerprint(), before);
+    assert_eq!(r.serving(), "v1");
+
+    let text = s.run(&["deploy", "history"], &[]);
+    let history = String::from_utf8_lossy(&text.stdout);
+    assert!(history.contains("v1 -> v2  deployed"), "{history}");
+    assert!(history.contains("v1 -> v2  rolled_back"), "{history}");
+
+    // A migration that fails: rolled back, exit 12 (its kind), the database as it was.
+    r.release(
+        "v3",
+        "2.3.0",
+        "CREATE TABLE l10n_cr_v3 (id int); SELECT 1/0;",
+    );
+    let (code, out) = s.json(&["deploy", "--release", "v3"]);
+    assert_eq!(code, Some(12), "{out}");
+    assert_eq!(out["data"]["outcome"], "rolled_back");
+    assert!(
+        out["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("rolled back: the pre-deploy database swapped back in"),
+        "{out}"
+    );
+    assert_eq!(r.fingerprint(), before);
+
+    let (code, out) = s.json(&["deploy", "--release", "no/such"]);
+    assert_eq!(code, Some(11), "{out}");
+}
