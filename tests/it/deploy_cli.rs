@@ -59,14 +59,14 @@ fn plan_deploy_rollback_and_history_from_the_command_line() {
     assert!(history.contains("v1 -> v2  deployed"), "{history}");
     assert!(history.contains("v1 -> v2  rolled_back"), "{history}");
 
-    // A migration that fails: rolled back, exit 12 (its kind), the database as it was.
+    // A migration that fails: rolled back (18), the database as it was.
     r.release(
         "v3",
         "2.3.0",
         "CREATE TABLE l10n_cr_v3 (id int); SELECT 1/0;",
     );
     let (code, out) = s.json(&["deploy", "--release", "v3"]);
-    assert_eq!(code, Some(12), "{out}");
+    assert_eq!(code, Some(18), "{out}");
     assert_eq!(out["data"]["outcome"], "rolled_back");
     assert!(
         out["error"]["message"]

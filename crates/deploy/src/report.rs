@@ -21,6 +21,9 @@ pub struct RollbackReport {
     pub steps: Vec<StepReport>,
     /// Why it went as it did (what failed in it, or what it refused to do).
     pub detail: Option<String>,
+    /// The kind of what failed it.
+    #[serde(skip)]
+    pub kind: Option<ErrorKind>,
 }
 
 /// The `data` of `vigia deploy --json`.
@@ -39,11 +42,18 @@ pub struct DeployReport {
     pub error: Option<(ErrorKind, String)>,
 }
 
-/// A deploy that failed is a failed command whatever its rollback did: a gate or check that
-/// failed and was rolled back is `check_failed` (18), a failed rollback keeps its own kind.
+/// A deploy that failed is a failed command whatever its rollback did: one rolled back is
+/// `check_failed` (18), one cancelled `cancelled` (20), and a failed rollback keeps the kind
+/// of what failed it.
 impl Outcome for DeployReport {
     fn failure(&self) -> Option<Error> {
-        let (kind, message) = self.error.clone()?;
+        let (cause, message) = self.error.clone()?;
+        let kind = match &self.rollback {
+            Some(r) if !r.ok => r.kind.unwrap_or(cause),
+            _ if cause == ErrorKind::Cancelled => cause,
+            Some(_) => ErrorKind::CheckFailed,
+            None => cause,
+        };
         let rollback = match &self.rollback {
             Some(r) if r.ok && r.swapped_back => {
                 "; rolled back: the pre-deploy database swapped back in".to_owned()

@@ -38,12 +38,14 @@ impl DeployJob {
                 swapped_back,
                 steps: Vec::new(),
                 detail: None,
+                kind: None,
             },
             Err(e) => RollbackReport {
                 ok: false,
                 swapped_back: false,
                 steps: Vec::new(),
                 detail: Some(e.to_string()),
+                kind: Some(e.kind()),
             },
         }
     }
@@ -176,7 +178,7 @@ impl DeployJob {
             outcome: if rollback.ok { "rolled_back" } else { "failed" }.to_owned(),
             error: (!rollback.ok).then(|| {
                 (
-                    ErrorKind::CheckFailed,
+                    rollback.kind.unwrap_or(ErrorKind::CheckFailed),
                     rollback.detail.clone().unwrap_or_default(),
                 )
             }),
