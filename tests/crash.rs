@@ -639,4 +639,25 @@ fn a_deploy_killed_at_any_step_is_rolled_back_from_its_journal() {
         );
         assert!(survivors(&s, "releases/v2/upgrade").is_empty(), "{step}");
     }
+
+    // A rollback killed after its swap, and run again: it goes on from there.
+    let (code, out) = s.json(&["deploy", "--release", "v2"]);
+    assert_eq!(code, Some(0), "{out}");
+    let killed = s.run(
+        &["rollback"],
+        &[("VIGIA_FAILPOINT", "deploy.rollback.switch:kill")],
+    );
+    assert_eq!(killed.status.signal(), Some(libc::SIGKILL));
+    // The copy is back already: run again, the rollback does not swap a second time.
+    let (code, out) = s.json(&["rollback"]);
+    assert_eq!(code, Some(0), "{out}");
+    let steps: Vec<&str> = out["data"]["rollback"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert!(!steps.contains(&"rollback.swap"), "{steps:?}");
+    assert_eq!(r.fingerprint(), before);
+    assert_eq!(r.serving(), "v1");
 }

@@ -79,4 +79,16 @@ fn plan_deploy_rollback_and_history_from_the_command_line() {
 
     let (code, out) = s.json(&["deploy", "--release", "no/such"]);
     assert_eq!(code, Some(11), "{out}");
+
+    // Another change to the stack under way: 19 at once, naming it.
+    let held = vigia_runtime::stack_lock::StackLock::acquire(
+        &s.dir.path().join("state"),
+        "vigia restore (swap into odoo)",
+    )
+    .unwrap();
+    let (code, out) = s.json(&["deploy", "--release", "v2"]);
+    assert_eq!(code, Some(19), "{out}");
+    let (code, _) = s.json(&["rollback"]);
+    assert_eq!(code, Some(19));
+    drop(held);
 }

@@ -19,7 +19,7 @@ use vigia_runtime::stack_lock::StackLock;
 
 use crate::audit::{self, AuditLine};
 use crate::gate::Gate;
-use crate::journal::{Header, Journal};
+use crate::journal::{self, Header, Journal};
 use crate::plan::DeployPlan;
 use crate::planner::Planner;
 use crate::report::{DeployReport, StepReport};
@@ -54,6 +54,7 @@ impl std::fmt::Debug for DeployJob {
 
 /// How far a deploy got: what a rollback has to undo.
 #[derive(Debug, Default)]
+#[expect(clippy::struct_excessive_bools, reason = "each is one step a rollback undoes")]
 pub(crate) struct Reached {
     pub baseline: std::collections::BTreeSet<String>,
     pub stopped: bool,
@@ -61,6 +62,8 @@ pub(crate) struct Reached {
     pub copied_at: Option<String>,
     pub upgrade_started: bool,
     pub switched: bool,
+    /// A rollback's swap already put the copy back (a killed rollback run again).
+    pub swapped: bool,
 }
 
 /// The journal and the step reports, kept together.
@@ -132,6 +135,8 @@ impl DeployJob {
     /// started, the report says how it ended (its failure is the command's).
     pub async fn run(&self, release: &str) -> Result<DeployReport> {
         let id = Self::new_id();
+        // Planned under the lock: a deploy or rollback ending meanwhile changes the plan.
+        let _stack = self.stack_lock(format!("vigia deploy {id}")).await?;
         let plan = self.planner.plan(&id, release).await?;
         let mut report = DeployReport {
             id: id.clone(),
@@ -147,7 +152,6 @@ impl DeployJob {
             return Ok(report);
         }
         self.names_fit(&plan)?;
-        let _stack = self.stack_lock(format!("vigia deploy {id}")).await?;
         // Ctrl-C and SIGTERM stop the deploy at the next step, which then rolls back.
         let _signals = vigia_core::signals::DeferredSignals::defer(&self.cancel)?;
         let header = Header {
@@ -173,6 +177,7 @@ impl DeployJob {
         let forward = Box::pin(self.forward(&plan, &mut steps, &mut reached)).await;
         report.outcome = match forward {
             Ok(()) => {
+                self.note_live_oid(&mut steps).await;
                 self.drop_older_copies(plan.copy_database.as_deref()).await;
                 "deployed".to_owned()
             }
@@ -180,7 +185,7 @@ impl DeployJob {
                 report.error = Some((e.kind(), e.message().to_owned()));
                 steps.cancel = None;
                 let rollback = Box::pin(self.rollback(&header, &mut steps, &reached, false)).await;
-                let outcome = if rollback.ok { "rolled_back" } else { "failed" };
+                let outcome = crate::rollback::outcome_of(&rollback);
                 report.rollback = Some(rollback);
                 outcome.to_owned()
             }
@@ -221,15 +226,44 @@ impl DeployJob {
         )
     }
 
-    /// After a successful deploy, the copies earlier deploys kept are no longer a way back:
-    /// dropped (a failure to drop is a warning, `restore --cleanup` lists them).
+    /// The live database's oid, noted so that `vigia rollback` refuses once a restore has
+    /// replaced it.
+    async fn note_live_oid(&self, steps: &mut Steps) {
+        let noted = async {
+            let oid = PgAdmin::connect(&self.planner.target)
+                .await?
+                .oid_of(&self.planner.database)
+                .await?
+                .ok_or_else(|| Error::internal("the live database is gone"))?;
+            steps.journal.note("live_oid", &oid.to_string())
+        };
+        if let Err(e) = noted.await {
+            tracing::warn!("the live database's oid was not noted: {e}");
+        }
+    }
+
+    /// After a successful deploy, the copies earlier deploys of this state-dir made (their
+    /// journals name them; never another environment's) are no longer a way back: dropped
+    /// (a failure to drop is a warning).
     async fn drop_older_copies(&self, keep: Option<&str>) {
         let dropped = async {
-            let admin = PgAdmin::connect(&self.planner.target).await?;
-            for name in admin.list_databases().await? {
-                if name.starts_with("vigia_predeploy_") && Some(name.as_str()) != keep {
-                    admin.drop(&name).await?;
+            let mut copies = Vec::new();
+            for entry in std::fs::read_dir(&self.deploys_dir)
+                .map_err(|e| Error::io("read", &self.deploys_dir, e))?
+                .flatten()
+            {
+                let path = entry.path().join("journal.jsonl");
+                if let Ok(recorded) = journal::read(&path)
+                    && let Some(copy) = recorded.header.copy_database
+                    && Some(copy.as_str()) != keep
+                    && copy == format!("vigia_predeploy_{}", recorded.header.id)
+                {
+                    copies.push(copy);
                 }
+            }
+            let admin = PgAdmin::connect(&self.planner.target).await?;
+            for copy in copies {
+                admin.drop(&copy).await?;
             }
             Ok::<_, Error>(())
         };
@@ -314,7 +348,12 @@ impl DeployJob {
             })
             .await?;
         reached.stopped = false;
-        steps.run("gate", self.gate.pass(&reached.baseline)).await
+        steps
+            .run(
+                "gate",
+                self.gate.pass(&reached.baseline, Some(&self.cancel)),
+            )
+            .await
     }
 
     /// The live database copied (Odoo is stopped; sessions left are ended), returning the
@@ -330,8 +369,18 @@ impl DeployJob {
                 .get(0)
         };
         let admin = PgAdmin::connect(&self.planner.target).await?;
+        // An Odoo this runtime did not stop (another host, a manual start) would go on
+        // serving old code on a database being upgraded.
+        let others = admin.sessions_of(database, "odoo").await?;
+        if !others.is_empty() {
+            return Err(Error::invalid_input(format!(
+                "an Odoo that vigia does not run is connected to {database}: {}; stop it \
+                 before deploying (the upgrade must not run while it serves)",
+                others.join(", ")
+            )));
+        }
         admin.end_sessions(database).await?;
-        admin.create_from_template(copy, database).await?;
+        admin.copy_database(copy, database).await?;
         Ok(now)
     }
 
@@ -345,7 +394,10 @@ impl DeployJob {
             cancel: self.cancel.clone(),
         };
         let exit = self.planner.runtime.run(command, &plan.to, &limits).await?;
-        let text = std::fs::read_to_string(&output).unwrap_or_default();
+        // Lossy: one odd byte must not hide a CRITICAL line.
+        let text = std::fs::read(&output)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
         let tail: Vec<&str> = text.lines().rev().take(3).collect();
         let tail = tail.into_iter().rev().collect::<Vec<_>>().join(" | ");
         if exit.cancelled {

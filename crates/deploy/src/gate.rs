@@ -96,10 +96,17 @@ impl Gate {
     }
 
     /// Waits until every check outside `baseline` passes; at the timeout, a `check_failed`
-    /// error naming what still fails.
-    pub async fn pass(&self, baseline: &BTreeSet<String>) -> Result<()> {
+    /// error naming what still fails; `cancel` ends the wait.
+    pub async fn pass(
+        &self,
+        baseline: &BTreeSet<String>,
+        cancel: Option<&vigia_core::CancelToken>,
+    ) -> Result<()> {
         let started = Instant::now();
         loop {
+            if let Some(cancel) = cancel {
+                cancel.check()?;
+            }
             let failing: Vec<CheckResult> = self
                 .failing()
                 .await

@@ -198,7 +198,11 @@ pub fn read(path: &Path) -> Result<Recorded> {
             Err(e) => return Err(corrupt(n, &e)),
         };
         match entry {
-            Entry::Start { step, .. } => recorded.interrupted = Some(step),
+            Entry::Start { step, .. } => {
+                // A step after an outcome: a rollback began, and has not ended yet.
+                recorded.outcome = None;
+                recorded.interrupted = Some(step);
+            }
             Entry::End { step, ok, .. } => {
                 recorded.interrupted = None;
                 recorded.ended.push((step, ok));

@@ -105,8 +105,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<DeployPlan> {
         return Ok(plan);
     }
     plan.steps.push(format!(
-        "pre-flight: release {} is there, the database's owner can copy it, no other Odoo \
-         uses it, the gate's checks as they are now",
+        "pre-flight: release {} is there; the gate's checks as they are now",
         input.to
     ));
     if input.backup {
@@ -118,10 +117,10 @@ pub fn plan(input: &PlanInput<'_>) -> Result<DeployPlan> {
         let copy = format!("vigia_predeploy_{}", input.id);
         let command = fill_upgrade(input, &plan.changes.upgrade);
         plan.steps.extend([
-            "silence alerts, maintenance page on".to_owned(),
             "stop Odoo".to_owned(),
             format!(
-                "copy the database: CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY",
+                "no other Odoo connected, then copy the database: CREATE DATABASE {} \
+                 TEMPLATE {} (STRATEGY FILE_COPY on PostgreSQL 15+)",
                 quote_ident(&copy),
                 quote_ident(input.database)
             ),
@@ -134,7 +133,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<DeployPlan> {
             format!("before the upgrade: {switch_back}"),
             format!(
                 "after the upgrade: stop Odoo, swap {copy} in for {} (the upgraded one kept \
-                 aside), {switch_back}; not if e-invoices were made since the copy",
+                 aside), then {switch_back}; not if e-invoices were made since the copy",
                 input.database
             ),
         ]);
@@ -269,7 +268,7 @@ mod tests {
         assert!(
             plan.steps
                 .iter()
-                .any(|s| s.contains("TEMPLATE \"odoo\" STRATEGY FILE_COPY"))
+                .any(|s| s.contains("TEMPLATE \"odoo\" (STRATEGY FILE_COPY"))
         );
         assert!(plan.steps[1].starts_with("backup"));
         assert_eq!(plan.compensations.len(), 2);

@@ -54,7 +54,13 @@ impl Outcome for DeployHistory {}
 impl DeployJob {
     pub async fn request(&self, request: &DeployRequest) -> Result<DeployData> {
         if request.dry_run {
-            let plan = self.planner.plan(&Self::new_id(), &request.release).await?;
+            let mut plan = self.planner.plan(&Self::new_id(), &request.release).await?;
+            plan.notes.extend(
+                self.gate
+                    .skipped
+                    .iter()
+                    .map(|s| format!("gate: {s}, so it is left out")),
+            );
             return Ok(DeployData::Plan(Box::new(plan)));
         }
         Ok(DeployData::Deploy(Box::new(

@@ -1,21 +1,29 @@
-//! Undoing a deploy, from what it reached: before the upgrade, the switch back and a
-//! restart; after it (the schema may have moved, even partly), Odoo stopped and the
-//! pre-deploy copy swapped back in with the old release through restore's journaled swap
-//! (the upgraded database kept aside), unless e-invoices were made since the copy: Hacienda
-//! has their claves, so losing them is worse than the failed deploy, and Odoo stays stopped
-//! (old code never runs on an upgraded schema). `vigia rollback` does the same from the
-//! journal alone, for a deploy that was killed or the last one that succeeded.
+//! Undoing a deploy, from what it reached. Before the upgrade: the switch back and a
+//! restart. After it (the schema may have moved, even partly): the pre-deploy copy swapped
+//! back in through restore's journaled swap (the upgraded database kept aside), and only
+//! then the old release switched in and started, so that old code never runs on an upgraded
+//! schema: a swap that fails is undone and leaves the new release current with Odoo stopped.
+//! E-invoices made since the copy stop it before anything is touched (Hacienda has their
+//! claves: losing them is worse than the failed deploy), unless `--accept-einvoice-loss`.
+//! `vigia rollback` does the same from the journal alone, for a deploy that was killed, or
+//! the last one that succeeded, or one whose rollback was refused.
 
 use std::sync::Arc;
 use std::time::Instant;
 
+use vigia_core::ports::database::Database as _;
 use vigia_core::ports::runtime::Service;
 use vigia_core::{Error, ErrorKind, Result};
+use vigia_pg::PgAdmin;
 use vigia_restore::SwapIn;
 
 use crate::executor::{DeployJob, LAST, Reached, Steps};
 use crate::journal::{self, Header, Journal, Recorded};
 use crate::report::{DeployReport, RollbackReport};
+
+/// The journal outcome of a rollback the e-invoice guard refused: `vigia rollback` may be
+/// run again (with `--accept-einvoice-loss`).
+pub(crate) const REFUSED: &str = "rollback_refused";
 
 impl DeployJob {
     pub(crate) async fn rollback(
@@ -72,7 +80,7 @@ impl DeployJob {
         }
         if reached.switched {
             steps
-                .run("rollback.gate", self.gate.pass(&reached.baseline))
+                .run("rollback.gate", self.gate.pass(&reached.baseline, None))
                 .await?;
         }
         Ok(())
@@ -86,43 +94,56 @@ impl DeployJob {
         accept_einvoice_loss: bool,
     ) -> Result<bool> {
         let runtime = &self.planner.runtime;
+        if reached.swapped {
+            // A rollback killed after its swap: the old schema is back already.
+            return self.old_release_back(header, steps, reached).await;
+        }
+        let copy = header
+            .copy_database
+            .as_deref()
+            .ok_or_else(|| Error::internal("an upgrade without a copy"))?;
+        let since = reached.copied_at.clone().ok_or_else(|| {
+            Error::new(
+                ErrorKind::Integrity,
+                format!(
+                    "deploy {}'s journal has an upgrade but not the time of its copy: \
+                     nothing rolled back; see state-dir/deploys/{}",
+                    header.id, header.id
+                ),
+            )
+        })?;
+        // Before anything stops: the copy is there, and no e-invoice would be lost.
+        if !PgAdmin::connect(&self.planner.target)
+            .await?
+            .exists(copy)
+            .await?
+        {
+            return Err(Error::invalid_input(format!(
+                "the pre-deploy copy {copy} is gone: nothing rolled back"
+            )));
+        }
+        if !accept_einvoice_loss {
+            steps
+                .run(
+                    "rollback.einvoice_guard",
+                    self.einvoice_guard(header, copy, &since),
+                )
+                .await?;
+        }
         steps
             .run("rollback.stop", async {
                 runtime.stop(Service::Odoo).await.map(drop)
             })
             .await?;
-        let copy = header
-            .copy_database
-            .as_deref()
-            .ok_or_else(|| Error::internal("an upgrade without a copy"))?;
-        let Some(since) = reached.copied_at.clone() else {
-            // Killed before the copy was done: the live database was not touched yet.
-            return self
-                .rollback_switch(header, steps, reached)
-                .await
-                .map(|()| false);
-        };
-        let made = steps
-            .run("rollback.einvoice_guard", async {
-                let client = self.planner.target.connect(&header.database).await?;
-                vigia_odoo::einvoice::created_after(&client, &since).await
-            })
-            .await?;
-        if let Some(documents) = made.filter(|_| !accept_einvoice_loss) {
-            return Err(Error::new(
-                ErrorKind::CheckFailed,
-                format!(
-                    "e-invoices were made since the pre-deploy copy {copy}, so it was not \
-                     swapped back and Odoo is stopped (the old code must not run on the \
-                     upgraded database): {documents}. Fix forward, or roll back with \
-                     --accept-einvoice-loss once Hacienda's copies are safe"
-                ),
-            ));
-        }
-        if reached.switched {
-            steps
-                .run("rollback.switch", runtime.switch(&header.from))
-                .await?;
+        if !accept_einvoice_loss {
+            // Again, now that nothing can make one: one made in between restarts Odoo on
+            // the release that matches its schema.
+            if let Err(e) = self.einvoice_guard(header, copy, &since).await {
+                if reached.switched {
+                    let _ = runtime.start(Service::Odoo).await;
+                }
+                return Err(e);
+            }
         }
         let aside = self.upgraded_aside(&header.id);
         steps
@@ -132,20 +153,60 @@ impl DeployJob {
                     .await
             })
             .await?;
+        self.old_release_back(header, steps, reached).await
+    }
+
+    /// The old schema is back: now the old release may run.
+    async fn old_release_back(
+        &self,
+        header: &Header,
+        steps: &mut Steps,
+        reached: &Reached,
+    ) -> Result<bool> {
+        let runtime = &self.planner.runtime;
         steps
-            .run("rollback.gate", self.gate.pass(&reached.baseline))
+            .run("rollback.switch", runtime.switch(&header.from))
+            .await?;
+        steps
+            .run("rollback.start", async {
+                runtime.start(Service::Odoo).await.map(drop)
+            })
+            .await?;
+        steps
+            .run("rollback.gate", self.gate.pass(&reached.baseline, None))
             .await?;
         Ok(true)
     }
 
-    /// `vigia rollback`: the newest deploy undone from its journal alone, whether it was
-    /// killed midway or succeeded (the last one only); one that already ended otherwise
-    /// has nothing to undo.
+    /// Refuses when e-invoices were made since the copy, naming them.
+    async fn einvoice_guard(&self, header: &Header, copy: &str, since: &str) -> Result<()> {
+        let client = self.planner.target.connect(&header.database).await?;
+        match vigia_odoo::einvoice::created_after(&client, since).await? {
+            None => Ok(()),
+            Some(documents) => Err(Error::new(
+                ErrorKind::CheckFailed,
+                format!(
+                    "e-invoices were made since the pre-deploy copy {copy}, so it was not \
+                     swapped back (the release that matches the upgraded database stays): \
+                     {documents}. Fix forward, or `vigia rollback --accept-einvoice-loss` once \
+                     Hacienda's copies are safe"
+                ),
+            )),
+        }
+    }
+
+    /// `vigia rollback`: the deploy that started last, undone from its journal alone,
+    /// whether it was killed midway, succeeded, or had its rollback refused; one that ended
+    /// otherwise has nothing to undo.
     pub async fn rollback_last(&self, accept_einvoice_loss: bool) -> Result<DeployReport> {
+        let _stack = self.stack_lock("vigia rollback".to_owned()).await?;
+        // A Ctrl-C waits for the rollback to end.
+        let _signals = vigia_core::signals::DeferredSignals::defer(&self.cancel)?;
         let (path, recorded) = self.newest_journal()?;
         let header = recorded.header.clone();
+        self.trust(&header)?;
         let reached = match recorded.outcome.as_deref() {
-            None => reached_from(&recorded),
+            None | Some(REFUSED) => reached_from(&recorded),
             Some("deployed") => Reached {
                 switched: true,
                 upgrade_started: header.copy_database.is_some(),
@@ -159,9 +220,9 @@ impl DeployJob {
                 )));
             }
         };
-        let _stack = self
-            .stack_lock(format!("vigia rollback of deploy {}", header.id))
-            .await?;
+        if recorded.outcome.as_deref() == Some("deployed") {
+            self.live_unchanged(&header, &recorded).await?;
+        }
         let started = Instant::now();
         let mut steps = Steps {
             journal: Journal::append(&path)?,
@@ -175,7 +236,7 @@ impl DeployJob {
             from: header.from.clone(),
             to: header.to.clone(),
             upgraded: header.upgrade.clone(),
-            outcome: if rollback.ok { "rolled_back" } else { "failed" }.to_owned(),
+            outcome: outcome_of(&rollback).to_owned(),
             error: (!rollback.ok).then(|| {
                 (
                     rollback.kind.unwrap_or(ErrorKind::CheckFailed),
@@ -187,6 +248,50 @@ impl DeployJob {
         };
         self.finish(&header, &mut steps, &mut report, started)?;
         Ok(report)
+    }
+
+    /// A journal is state-dir's, which anyone who can write there could change: it must be
+    /// this config's database, and a copy must be the one this deploy's id names.
+    fn trust(&self, header: &Header) -> Result<()> {
+        let bad = |what: String| {
+            Err(Error::new(
+                ErrorKind::Integrity,
+                format!("deploy {}'s journal {what}: nothing rolled back", header.id),
+            ))
+        };
+        if header.database != self.planner.database {
+            return bad(format!(
+                "names database {}, not this config's {}",
+                header.database, self.planner.database
+            ));
+        }
+        if let Some(copy) = &header.copy_database
+            && *copy != format!("vigia_predeploy_{}", header.id)
+        {
+            return bad(format!("names a copy that is not this deploy's ({copy})"));
+        }
+        Ok(())
+    }
+
+    /// A successful deploy's database must still be the one it left (not since replaced by
+    /// a restore): its oid was noted at the end.
+    async fn live_unchanged(&self, header: &Header, recorded: &Recorded) -> Result<()> {
+        let Some(noted) = recorded.notes.get("live_oid") else {
+            return Ok(());
+        };
+        let now = PgAdmin::connect(&self.planner.target)
+            .await?
+            .oid_of(&header.database)
+            .await?
+            .map(|oid| oid.to_string());
+        if now.as_deref() != Some(noted.as_str()) {
+            return Err(Error::invalid_input(format!(
+                "database {} is not the one deploy {} left (restored since?): nothing rolled \
+                 back",
+                header.database, header.id
+            )));
+        }
+        Ok(())
     }
 
     /// The journal of the deploy that started last (`deploys/last` names it).
@@ -208,17 +313,38 @@ impl DeployJob {
         }
         let path = Journal::path(&self.deploys_dir, &id);
         let recorded = journal::read(&path)?;
+        if recorded.header.id != id {
+            return Err(Error::new(
+                ErrorKind::Integrity,
+                format!("{} is not deploy {id}'s journal", path.display()),
+            ));
+        }
         Ok((path, recorded))
     }
 }
 
-/// What a killed deploy had reached, from its journal.
+/// How a deploy ended after `rollback`: a refusal of the e-invoice guard may be retried.
+pub(crate) fn outcome_of(rollback: &RollbackReport) -> &'static str {
+    let refused = rollback
+        .detail
+        .as_deref()
+        .is_some_and(|d| d.contains("e-invoices were made"));
+    match (rollback.ok, refused) {
+        (true, _) => "rolled_back",
+        (false, true) => REFUSED,
+        (false, false) => "failed",
+    }
+}
+
+/// What a killed deploy (or a refused rollback) had reached, from its journal.
 fn reached_from(recorded: &Recorded) -> Reached {
     Reached {
         baseline: std::collections::BTreeSet::new(),
         stopped: recorded.started("stop"),
         copied_at: recorded.notes.get("copied_at").cloned(),
-        upgrade_started: recorded.started("upgrade") || recorded.started("copy"),
+        upgrade_started: recorded.started("upgrade"),
         switched: recorded.started("switch"),
+        // A rollback killed after its swap: the copy is in place already.
+        swapped: recorded.done("rollback.swap"),
     }
 }

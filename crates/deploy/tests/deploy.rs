@@ -320,7 +320,7 @@ async fn the_last_deploy_is_rolled_back_from_its_journal_unless_e_invoices_were_
     );
     assert_eq!(job.run("v2").await.unwrap().outcome, "deployed");
 
-    // An e-invoice made on v2: the rollback refuses to lose it, and leaves Odoo stopped.
+    // An e-invoice made on v2: the rollback refuses before touching anything; v2 runs on.
     site.psql(
         "INSERT INTO l10n_cr_einvoice_document (clave, state, document_type, amount_total) \
          VALUES ('50629112600310112345600100001010000000999199999999', 'accepted', 'FE', 5)",
@@ -334,24 +334,32 @@ async fn the_last_deploy_is_rolled_back_from_its_journal_unless_e_invoices_were_
         "not swapped back"
     );
     let runtime = vigia_runtime::from_config(&site.config()).unwrap();
-    assert_eq!(
+    let odoo = async || {
         runtime
             .status(vigia_core::ports::runtime::Service::Odoo)
             .await
-            .unwrap(),
-        vigia_core::ports::runtime::ServiceState::Stopped,
-        "old code never runs on the upgraded schema"
+            .unwrap()
+    };
+    assert_eq!(
+        odoo().await,
+        vigia_core::ports::runtime::ServiceState::Running
     );
+    assert_eq!(report.outcome, "rollback_refused");
 
-    // The last deploy ended "failed" by that rollback: nothing more to undo.
+    // Refused, so it may be run again: accepting the loss swaps the copy back.
+    let report = job.rollback_last(true).await.unwrap();
+    assert!(report.failure().is_none(), "{report:?}");
+    assert!(report.rollback.unwrap().swapped_back);
+    assert_eq!(site.fingerprint(), before);
+    assert_eq!(site.serving(), "v1");
+    assert_eq!(
+        odoo().await,
+        vigia_core::ports::runtime::ServiceState::Running
+    );
     let err = job.rollback_last(true).await.unwrap_err();
     assert!(err.message().contains("nothing to roll back"), "{err}");
 
-    // Deployed again (v3, no e-invoice since), then rolled back: the copy goes back in.
-    runtime
-        .start(vigia_core::ports::runtime::Service::Odoo)
-        .await
-        .unwrap();
+    // Deployed again (v3 over v1), then rolled back: the copy goes back in.
     let with_invoice = site.fingerprint();
     site.release(
         "v3",
@@ -367,6 +375,34 @@ async fn the_last_deploy_is_rolled_back_from_its_journal_unless_e_invoices_were_
     assert!(report.failure().is_none(), "{report:?}");
     assert!(report.rollback.unwrap().swapped_back);
     assert_eq!(site.fingerprint(), with_invoice);
-    assert_eq!(site.serving(), "v2");
-    assert_ne!(before, with_invoice);
+    assert_eq!(site.serving(), "v1");
+    assert_eq!(
+        odoo().await,
+        vigia_core::ports::runtime::ServiceState::Running
+    );
+
+    // A copy that is gone is found before anything stops.
+    assert_eq!(job.run("v3").await.unwrap().outcome, "deployed");
+    let copies = site
+        .cluster
+        .psql(
+            "postgres",
+            "SELECT datname FROM pg_database WHERE datname LIKE 'vigia_predeploy_%'",
+        )
+        .unwrap();
+    assert_eq!(
+        copies.lines().count(),
+        1,
+        "earlier copies dropped: {copies}"
+    );
+    site.cluster
+        .psql("postgres", &format!("DROP DATABASE \"{}\"", copies.trim()))
+        .unwrap();
+    let report = job.rollback_last(false).await.unwrap();
+    assert!(report.failure().unwrap().message().contains("is gone"));
+    assert_eq!(site.serving(), "v3");
+    assert_eq!(
+        odoo().await,
+        vigia_core::ports::runtime::ServiceState::Running
+    );
 }

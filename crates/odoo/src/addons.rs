@@ -2,8 +2,8 @@
 //! database was upgraded with (a deploy's plan compares them). One algorithm, so that a
 //! release folder and a container image listed with `sha256sum` agree: per module (a folder
 //! holding `__manifest__.py`), the sha256 of the lines `<hex sha256 of file>  <path relative
-//! to the module>\n` sorted by path bytes, for its regular files (links are not followed),
-//! `__pycache__` and `.pyc` left out.
+//! to the module>\n` sorted by path bytes, for its regular files (links inside a module are
+//! not followed; a module folder that is a link is), `__pycache__` and `.pyc` left out.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -26,8 +26,9 @@ pub fn addon_hashes(paths: &[PathBuf]) -> (BTreeMap<String, String>, Vec<String>
         };
         for entry in modules.flatten() {
             let dir = entry.path();
-            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
-            if !is_dir || !dir.join("__manifest__.py").is_file() {
+            // A module folder may be a link (OCA repositories often are laid out so); inside
+            // it, links are not followed.
+            if !dir.is_dir() || !dir.join("__manifest__.py").is_file() {
                 continue;
             }
             let name = entry.file_name().to_string_lossy().into_owned();

@@ -24,6 +24,42 @@ impl PgAdmin {
         })
     }
 
+    /// `name` made as a copy of `template` (which must have no session), file by file on
+    /// PostgreSQL 15+ (`STRATEGY FILE_COPY`: a checkpoint and a copy, not the whole database
+    /// through the WAL).
+    pub async fn copy_database(&self, name: &str, template: &str) -> Result<()> {
+        let strategy = if self.server_version().await? >= 150_000 {
+            " STRATEGY FILE_COPY"
+        } else {
+            ""
+        };
+        let quoted = q(name);
+        self.exec(
+            &format!(
+                "CREATE DATABASE {quoted} TEMPLATE {}{strategy}",
+                q(template)
+            ),
+            &format!("cannot create {quoted} (the [postgres] user needs CREATEDB)"),
+        )
+        .await
+    }
+
+    /// The sessions on `database` other than this one whose `application_name` starts with
+    /// `prefix`, as `application_name (client address)`.
+    pub async fn sessions_of(&self, database: &str, prefix: &str) -> Result<Vec<String>> {
+        let rows = self
+            .client
+            .query(
+                "SELECT application_name || ' (' || coalesce(client_addr::text, 'local') || ')' \
+                 FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() \
+                 AND application_name LIKE $2 || '%'",
+                &[&database, &prefix],
+            )
+            .await
+            .map_err(|e| db_error(&format!("cannot list the sessions on {database}"), &e))?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
     async fn exec(&self, sql: &str, what: &str) -> Result<()> {
         self.client
             .batch_execute(sql)

@@ -39,6 +39,9 @@ pub(crate) struct Cutover<'a> {
     pub alert_silence: Option<&'a SilenceFile>,
     /// The undo of a failed swap, with the same runtime.
     pub recovery: SwapRecovery,
+    /// Odoo is started after the swap (and again when nothing was swapped). False for a
+    /// deploy's rollback: which release may run on the swapped-in database is its to say.
+    pub start_odoo: bool,
     pub progress: &'a dyn Progress,
     pub cancel: &'a CancelToken,
 }
@@ -128,7 +131,10 @@ impl Cutover<'_> {
 
     /// Nothing was renamed: Odoo started again if it was stopped for the swap.
     async fn not_swapped(&self, e: Error, odoo_stopped: bool) -> Error {
-        if odoo_stopped && let Err(start) = self.odoo(true).await {
+        if odoo_stopped
+            && self.start_odoo
+            && let Err(start) = self.odoo(true).await
+        {
             return Error::new(
                 e.kind(),
                 format!("{e}; nothing was swapped, but Odoo did not start again: {start}"),
@@ -142,6 +148,9 @@ impl Cutover<'_> {
         vigia_core::failpoint::hit("restore.after_swap")?;
         let counts = analyze(self.target, self.live_db).await?;
         compare(self.live_db, &counts, expected, "the restored copy")?;
+        if !self.start_odoo {
+            return Ok(());
+        }
         self.odoo(true).await?;
         self.odoo_healthy().await
     }

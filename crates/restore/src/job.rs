@@ -247,6 +247,7 @@ impl RestoreJob {
             journal: &self.swap_journal,
             alert_silence: self.alert_silence.as_ref(),
             recovery: self.recovery(),
+            start_odoo: true,
             progress: self.progress.as_ref(),
             cancel: &self.cancel,
         }

@@ -1,7 +1,9 @@
 //! A copy swapped in for the live database by another command: a deploy's rollback after an
 //! upgrade puts its pre-deploy copy back, the upgraded database kept aside. The same cutover
-//! as a restore's (journaled swap, row counts, Odoo started and healthy, undone on failure);
-//! the filestore is not swapped (the copy shares it). The caller holds the stack lock.
+//! as a restore's (journaled swap, row counts, undone on failure), except that Odoo is
+//! neither started after it nor by its undo: the caller switches the release that matches
+//! the database in place first. The filestore is not swapped (the copy shares it). The
+//! caller holds the stack lock.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -67,14 +69,15 @@ impl SwapIn {
     }
 
     /// Swaps the copy in: Odoo stopped, the swap journaled and made, the copy checked in
-    /// place (its row counts, Odoo started and healthy); any failure undoes the swap.
+    /// place (its row counts); any failure undoes the swap. Odoo is left stopped either way.
     pub async fn run(&self) -> Result<()> {
         let expected = analyze(&self.target, &self.copy).await?;
         let recovery = SwapRecovery {
             access: None,
             target: self.target.clone(),
             journal: self.journal.clone(),
-            runtime: Some(Arc::clone(&self.runtime)),
+            // The undo starts nothing: the release in place matches the upgraded database.
+            runtime: None,
             lock_wait: Duration::ZERO,
             os_lock_dir: None,
             stack_lock: None,
@@ -91,6 +94,7 @@ impl SwapIn {
             journal: &self.journal,
             alert_silence: None,
             recovery,
+            start_odoo: false,
             progress: self.progress.as_ref(),
             cancel: &self.cancel,
         };
