@@ -54,7 +54,10 @@ impl std::fmt::Debug for DeployJob {
 
 /// How far a deploy got: what a rollback has to undo.
 #[derive(Debug, Default)]
-#[expect(clippy::struct_excessive_bools, reason = "each is one step a rollback undoes")]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "each is one step a rollback undoes"
+)]
 pub(crate) struct Reached {
     pub baseline: std::collections::BTreeSet<String>,
     pub stopped: bool,

@@ -363,7 +363,9 @@ impl RestoreJob {
                     .map(|dir| (dir.clone(), root.join(&self.live_db), root.join(aside_db))),
             };
             lock.ensure_held().await?;
-            self.cutover().run(&swap, &expected, &mut phases).await?;
+            self.cutover()
+                .run(&swap, Some(&expected), &mut phases)
+                .await?;
             report.target_database.clone_from(&self.live_db);
             report.swapped = true;
             report.aside = Some(Aside {
