@@ -188,7 +188,7 @@ impl DeployJob {
                 report.error = Some((e.kind(), e.message().to_owned()));
                 steps.cancel = None;
                 let rollback = Box::pin(self.rollback(&header, &mut steps, &reached, false)).await;
-                let outcome = crate::rollback::outcome_of(&rollback);
+                let outcome = crate::report::outcome_of(&rollback);
                 report.rollback = Some(rollback);
                 outcome.to_owned()
             }

@@ -71,3 +71,20 @@ impl Outcome for DeployReport {
         ))
     }
 }
+
+/// The journal outcome of a rollback the e-invoice guard refused: `vigia rollback` may be
+/// run again (with `--accept-einvoice-loss`).
+pub(crate) const REFUSED: &str = "rollback_refused";
+
+/// How a deploy ended after `rollback`: a refusal of the e-invoice guard may be retried.
+pub(crate) fn outcome_of(rollback: &RollbackReport) -> &'static str {
+    let refused = rollback
+        .detail
+        .as_deref()
+        .is_some_and(|d| d.contains("e-invoices were made"));
+    match (rollback.ok, refused) {
+        (true, _) => "rolled_back",
+        (false, true) => REFUSED,
+        (false, false) => "failed",
+    }
+}

@@ -19,11 +19,7 @@ use vigia_restore::SwapIn;
 
 use crate::executor::{DeployJob, LAST, Reached, Steps};
 use crate::journal::{self, Header, Journal, Recorded};
-use crate::report::{DeployReport, RollbackReport};
-
-/// The journal outcome of a rollback the e-invoice guard refused: `vigia rollback` may be
-/// run again (with `--accept-einvoice-loss`).
-pub(crate) const REFUSED: &str = "rollback_refused";
+use crate::report::{DeployReport, REFUSED, RollbackReport, outcome_of};
 
 impl DeployJob {
     pub(crate) async fn rollback(
@@ -320,19 +316,6 @@ impl DeployJob {
             ));
         }
         Ok((path, recorded))
-    }
-}
-
-/// How a deploy ended after `rollback`: a refusal of the e-invoice guard may be retried.
-pub(crate) fn outcome_of(rollback: &RollbackReport) -> &'static str {
-    let refused = rollback
-        .detail
-        .as_deref()
-        .is_some_and(|d| d.contains("e-invoices were made"));
-    match (rollback.ok, refused) {
-        (true, _) => "rolled_back",
-        (false, true) => REFUSED,
-        (false, false) => "failed",
     }
 }
 
