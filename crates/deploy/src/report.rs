@@ -18,6 +18,9 @@ pub struct RollbackReport {
     pub ok: bool,
     /// The pre-deploy copy was swapped back in for the upgraded database.
     pub swapped_back: bool,
+    /// The e-invoice guard refused: nothing was touched, and `vigia rollback
+    /// --accept-einvoice-loss` may be run.
+    pub refused: bool,
     pub steps: Vec<StepReport>,
     /// Why it went as it did (what failed in it, or what it refused to do).
     pub detail: Option<String>,
@@ -78,11 +81,7 @@ pub(crate) const REFUSED: &str = "rollback_refused";
 
 /// How a deploy ended after `rollback`: a refusal of the e-invoice guard may be retried.
 pub(crate) fn outcome_of(rollback: &RollbackReport) -> &'static str {
-    let refused = rollback
-        .detail
-        .as_deref()
-        .is_some_and(|d| d.contains("e-invoices were made"));
-    match (rollback.ok, refused) {
+    match (rollback.ok, rollback.refused) {
         (true, _) => "rolled_back",
         (false, true) => REFUSED,
         (false, false) => "failed",

@@ -21,6 +21,15 @@ use crate::executor::{DeployJob, LAST, Reached, Steps};
 use crate::journal::{self, Header, Journal, Recorded};
 use crate::report::{DeployReport, REFUSED, RollbackReport, outcome_of};
 
+/// How a rollback after an upgrade ended, when nothing failed.
+enum Back {
+    Done {
+        swapped_back: bool,
+    },
+    /// The e-invoice guard said no: nothing touched, and it may be run again.
+    Refused(Error),
+}
+
 impl DeployJob {
     pub(crate) async fn rollback(
         &self,
@@ -34,23 +43,29 @@ impl DeployJob {
         } else {
             self.rollback_switch(header, steps, reached)
                 .await
-                .map(|()| false)
+                .map(|()| Back::Done {
+                    swapped_back: false,
+                })
+        };
+        let failed = |e: Error, refused| RollbackReport {
+            ok: false,
+            swapped_back: false,
+            refused,
+            steps: Vec::new(),
+            detail: Some(e.to_string()),
+            kind: Some(e.kind()),
         };
         match undone {
-            Ok(swapped_back) => RollbackReport {
+            Ok(Back::Done { swapped_back }) => RollbackReport {
                 ok: true,
                 swapped_back,
+                refused: false,
                 steps: Vec::new(),
                 detail: None,
                 kind: None,
             },
-            Err(e) => RollbackReport {
-                ok: false,
-                swapped_back: false,
-                steps: Vec::new(),
-                detail: Some(e.to_string()),
-                kind: Some(e.kind()),
-            },
+            Ok(Back::Refused(e)) => failed(e, true),
+            Err(e) => failed(e, false),
         }
     }
 
@@ -88,7 +103,7 @@ impl DeployJob {
         steps: &mut Steps,
         reached: &Reached,
         accept_einvoice_loss: bool,
-    ) -> Result<bool> {
+    ) -> Result<Back> {
         let runtime = &self.planner.runtime;
         if reached.swapped {
             // A rollback killed after its swap: the old schema is back already.
@@ -118,13 +133,15 @@ impl DeployJob {
                 "the pre-deploy copy {copy} is gone: nothing rolled back"
             )));
         }
-        if !accept_einvoice_loss {
-            steps
+        if !accept_einvoice_loss
+            && let Some(refusal) = steps
                 .run(
                     "rollback.einvoice_guard",
                     self.einvoice_guard(header, copy, &since),
                 )
-                .await?;
+                .await?
+        {
+            return Ok(Back::Refused(refusal));
         }
         steps
             .run("rollback.stop", async {
@@ -134,11 +151,11 @@ impl DeployJob {
         if !accept_einvoice_loss {
             // Again, now that nothing can make one: one made in between restarts Odoo on
             // the release that matches its schema.
-            if let Err(e) = self.einvoice_guard(header, copy, &since).await {
+            if let Some(refusal) = self.einvoice_guard(header, copy, &since).await? {
                 if reached.switched {
                     let _ = runtime.start(Service::Odoo).await;
                 }
-                return Err(e);
+                return Ok(Back::Refused(refusal));
             }
         }
         let aside = self.upgraded_aside(&header.id);
@@ -158,7 +175,7 @@ impl DeployJob {
         header: &Header,
         steps: &mut Steps,
         reached: &Reached,
-    ) -> Result<bool> {
+    ) -> Result<Back> {
         let runtime = &self.planner.runtime;
         steps
             .run("rollback.switch", runtime.switch(&header.from))
@@ -171,24 +188,30 @@ impl DeployJob {
         steps
             .run("rollback.gate", self.gate.pass(&reached.baseline, None))
             .await?;
-        Ok(true)
+        Ok(Back::Done { swapped_back: true })
     }
 
-    /// Refuses when e-invoices were made since the copy, naming them.
-    async fn einvoice_guard(&self, header: &Header, copy: &str, since: &str) -> Result<()> {
+    /// The refusal when e-invoices were made since the copy, naming them; None: none were.
+    async fn einvoice_guard(
+        &self,
+        header: &Header,
+        copy: &str,
+        since: &str,
+    ) -> Result<Option<Error>> {
         let client = self.planner.target.connect(&header.database).await?;
-        match vigia_odoo::einvoice::created_after(&client, since).await? {
-            None => Ok(()),
-            Some(documents) => Err(Error::new(
-                ErrorKind::CheckFailed,
-                format!(
-                    "e-invoices were made since the pre-deploy copy {copy}, so it was not \
+        Ok(vigia_odoo::einvoice::created_after(&client, since)
+            .await?
+            .map(|documents| {
+                Error::new(
+                    ErrorKind::CheckFailed,
+                    format!(
+                        "e-invoices were made since the pre-deploy copy {copy}, so it was not \
                      swapped back (the release that matches the upgraded database stays): \
                      {documents}. Fix forward, or `vigia rollback --accept-einvoice-loss` once \
                      Hacienda's copies are safe"
-                ),
-            )),
-        }
+                    ),
+                )
+            }))
     }
 
     /// `vigia rollback`: the deploy that started last, undone from its journal alone,

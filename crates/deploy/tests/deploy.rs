@@ -345,6 +345,7 @@ async fn the_last_deploy_is_rolled_back_from_its_journal_unless_e_invoices_were_
         vigia_core::ports::runtime::ServiceState::Running
     );
     assert_eq!(report.outcome, "rollback_refused");
+    assert!(report.rollback.as_ref().unwrap().refused);
 
     // Refused, so it may be run again: accepting the loss swaps the copy back.
     let report = job.rollback_last(true).await.unwrap();
@@ -405,4 +406,68 @@ async fn the_last_deploy_is_rolled_back_from_its_journal_unless_e_invoices_were_
         odoo().await,
         vigia_core::ports::runtime::ServiceState::Running
     );
+}
+
+/// An upgrade that logs CRITICAL, one that runs past its limit (killed), and a cancelled
+/// deploy: each rolled back, the database as it was.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_critical_line_a_slow_upgrade_and_a_cancel_are_rolled_back() {
+    let site = site().await;
+    let mut job = DeployJob::from_config(&site.config()).unwrap();
+    let before = site.fingerprint();
+    let upgrade = |name: &str, body: &str| {
+        script(
+            &site.root().join("releases").join(name).join("upgrade"),
+            body,
+        );
+    };
+
+    site.release("v2", "2.2.0", "x = 2", "pass", "SELECT 1;", 0);
+    upgrade(
+        "v2",
+        "echo '2026-11-29 12:00:00,001 42 CRITICAL odoo odoo.modules: failed'\n",
+    );
+    let report = job.run("v2").await.unwrap();
+    let err = report.failure().unwrap();
+    assert_eq!(report.outcome, "rolled_back", "{err}");
+    assert!(err.message().contains("logged a CRITICAL line"), "{err}");
+    assert_eq!(site.fingerprint(), before);
+
+    site.release("v3", "2.3.0", "x = 3", "pass", "SELECT 1;", 0);
+    let marker = site.dir.path().join("slow.pid");
+    upgrade(
+        "v3",
+        &format!("echo $$ > {}\nexec sleep 600\n", marker.display()),
+    );
+    job.upgrade_timeout = std::time::Duration::from_secs(1);
+    let report = job.run("v3").await.unwrap();
+    let err = report.failure().unwrap();
+    assert!(
+        err.message().contains("ran past 1 s and was killed"),
+        "{err}"
+    );
+    assert_eq!(report.outcome, "rolled_back");
+    let pid: u32 = std::fs::read_to_string(&marker)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // Killed (a zombie waiting for its reaper is not running).
+    assert!(
+        !vigia_core::process::is_running(pid),
+        "the upgrade was killed"
+    );
+    assert_eq!(site.fingerprint(), before);
+    assert_eq!(site.serving(), "v1");
+
+    job.cancel.cancel();
+    let report = job.run("v3").await.unwrap();
+    let err = report.failure().unwrap();
+    assert_eq!(err.kind(), ErrorKind::Cancelled, "{err}");
+    assert!(
+        report.steps.is_empty() || report.steps[0].outcome == "failed",
+        "{:?}",
+        report.steps
+    );
+    assert_eq!(site.fingerprint(), before);
 }
