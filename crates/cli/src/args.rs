@@ -84,6 +84,15 @@ pub struct DeployArgs {
 pub enum DeployCommand {
     /// The deploys made (state-dir/deploys/audit.jsonl), oldest first
     History,
+    /// Freeze deploys (a month end, a Hacienda window) until `deploy unlock`; rollbacks stay
+    /// allowed
+    Lock {
+        /// Why, for whoever wants to deploy next
+        #[arg(short, long, value_name = "TEXT")]
+        message: String,
+    },
+    /// End the freeze `deploy lock` set
+    Unlock,
 }
 
 #[derive(Debug, Args)]
@@ -302,6 +311,14 @@ impl Command {
                 command: Some(DeployCommand::History),
                 ..
             }) => "deploy history",
+            Self::Deploy(DeployArgs {
+                command: Some(DeployCommand::Lock { .. }),
+                ..
+            }) => "deploy lock",
+            Self::Deploy(DeployArgs {
+                command: Some(DeployCommand::Unlock),
+                ..
+            }) => "deploy unlock",
             Self::Deploy(_) => "deploy",
             Self::Rollback(_) => "rollback",
         }

@@ -1,25 +1,30 @@
-//! The deploy itself, journaled step by step under the stack lock: pre-flight (the gate's
-//! baseline), a backup when `[backup]` is set, and when modules changed: Odoo stopped, the
-//! database copied, the upgrade run in the new release and checked; then the switch, Odoo
-//! (re)started and the gate. Any failure, or a cancellation (Ctrl-C waits for the step to
-//! end; a running upgrade is killed), rolls back (rollback.rs). Each step has the fail point
-//! `deploy.<step>` for the crash tests.
+//! The deploy itself, under the stack lock: a release that is not there fetched and the new
+//! one built (prepare.rs), the pre-hook, then the journaled steps (forward.rs): pre-flight,
+//! a verified backup when `[backup]` is set, and when modules changed: the maintenance page
+//! on, Odoo stopped, the database copied, the upgrade run in the new release and checked;
+//! then the switch, Odoo (re)started, the gate (internal, maintenance off, public) and the
+//! observation. Any failure, or a cancellation (Ctrl-C waits for the step to end; a running
+//! upgrade is killed), rolls back (rollback.rs). Then the audit line, the post-hook, the
+//! outcome to the alert channels and old releases pruned (after.rs). Each step has the
+//! fail point `deploy.<step>` for the crash tests.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use vigia_backup::BackupJob;
 use vigia_backup::format::BackupId;
+use vigia_core::config::DeployConfig;
 use vigia_core::ports::database::Database as _;
-use vigia_core::ports::runtime::{OneOff, Service};
-use vigia_core::{CancelToken, Config, Error, ErrorKind, Result};
-use vigia_odoo::modules::{record_hashes, unfinished};
+use vigia_core::{CancelToken, Config, Error, Result};
+use vigia_health::alerts::Alerting;
 use vigia_pg::PgAdmin;
+use vigia_runtime::releases::ReleaseRef;
 use vigia_runtime::stack_lock::StackLock;
 
 use crate::audit::{self, AuditLine};
 use crate::gate::Gate;
+use crate::hooks::{self, HookEnv};
 use crate::journal::{self, Header, Journal};
+use crate::maintenance::Maintenance;
 use crate::plan::DeployPlan;
 use crate::planner::Planner;
 use crate::report::{DeployReport, StepReport};
@@ -41,6 +46,11 @@ pub struct DeployJob {
     pub performer: String,
     /// Stops the deploy at the next step (killing a running upgrade), then rolls back.
     pub cancel: CancelToken,
+    /// `[deploy]` as configured: observe, hooks, fetch and build, releases kept.
+    pub settings: DeployConfig,
+    pub(crate) maintenance: Maintenance,
+    /// `[alerting]`'s channels, told how each deploy ended; None without `[alerting]`.
+    pub alerting: Option<Alerting>,
 }
 
 impl std::fmt::Debug for DeployJob {
@@ -61,6 +71,8 @@ impl std::fmt::Debug for DeployJob {
 pub(crate) struct Reached {
     pub baseline: std::collections::BTreeSet<String>,
     pub stopped: bool,
+    /// The maintenance page was put up (with the stop for the upgrade).
+    pub maintenance: bool,
     /// The database's clock when the copy was made (UTC, as PostgreSQL reads it).
     pub copied_at: Option<String>,
     pub upgrade_started: bool,
@@ -109,18 +121,24 @@ impl DeployJob {
             Error::config("a deploy needs [deploy] root (where releases/<ref>/ and current are)")
                 .with_key("deploy.root")
         })?;
-        let user = std::env::var("SUDO_USER")
-            .or_else(|_| std::env::var("USER"))
-            .unwrap_or_else(|_| format!("uid {}", vigia_core::process::effective_uid()));
         Ok(Self {
             planner: Planner::from_config(config)?,
             gate: Gate::new(config, &deploy.gate, deploy.gate_timeout.0)?,
             upgrade_timeout: deploy.upgrade_timeout.0,
             deploys_dir: config.state_dir.join("deploys"),
             state_dir: config.state_dir.clone(),
-            performer: format!("{user}@{}", vigia_core::process::hostname()),
+            performer: crate::performer(),
             config: config.clone(),
             cancel: CancelToken::new(),
+            settings: deploy.clone(),
+            maintenance: Maintenance {
+                file: deploy.maintenance_file.clone(),
+            },
+            alerting: config
+                .alerting
+                .is_some()
+                .then(|| Alerting::from_config(config))
+                .transpose()?,
         })
     }
 
@@ -138,9 +156,22 @@ impl DeployJob {
     /// started, the report says how it ended (its failure is the command's).
     pub async fn run(&self, release: &str) -> Result<DeployReport> {
         let id = Self::new_id();
+        let to = ReleaseRef::parse(release)?;
         // Planned under the lock: a deploy or rollback ending meanwhile changes the plan.
         let _stack = self.stack_lock(format!("vigia deploy {id}")).await?;
-        let plan = self.planner.plan(&id, release).await?;
+        crate::freeze::refuse_if_frozen(&self.state_dir)?;
+        let folder = self.deploys_dir.join(&id);
+        self.fetch_if_missing(&id, &to, &folder).await?;
+        let mut plan = self.planner.plan(&id, release).await?;
+        if !plan.nothing_to_do
+            && let Some(build) = &self.settings.build_command
+        {
+            let log = folder.join("build.log");
+            let releases = &self.planner.releases;
+            crate::prepare::build(releases, &to, build, &log, &self.cancel).await?;
+            // A build may change the addons: planned again.
+            plan = self.planner.plan(&id, release).await?;
+        }
         let mut report = DeployReport {
             id: id.clone(),
             from: plan.from.clone(),
@@ -149,6 +180,7 @@ impl DeployJob {
             outcome: "nothing_to_do".to_owned(),
             rollback: None,
             steps: Vec::new(),
+            warnings: Vec::new(),
             error: None,
         };
         if plan.nothing_to_do {
@@ -157,6 +189,18 @@ impl DeployJob {
         self.names_fit(&plan)?;
         // Ctrl-C and SIGTERM stop the deploy at the next step, which then rolls back.
         let _signals = vigia_core::signals::DeferredSignals::defer(&self.cancel)?;
+        let hook_env = HookEnv {
+            id: id.clone(),
+            environment: self.config.environment.clone().unwrap_or_default(),
+            release: plan.to.clone(),
+            previous: plan.from.clone(),
+            upgrade: plan.changes.upgrade.clone(),
+            performer: self.performer.clone(),
+        };
+        if let Some(pre) = &self.settings.pre_hook {
+            let log = folder.join("pre-hook.log");
+            hooks::pre(pre, &self.settings.root, &hook_env, &log, &self.cancel).await?;
+        }
         let header = Header {
             id: id.clone(),
             from: plan.from.clone(),
@@ -176,6 +220,7 @@ impl DeployJob {
         let last = self.deploys_dir.join(LAST);
         vigia_core::disk::write_durably(&last, id.as_bytes())
             .map_err(|e| Error::io("write", &last, e))?;
+        let silence = self.silence(&header)?;
         let mut reached = Reached::default();
         let forward = Box::pin(self.forward(&plan, &mut steps, &mut reached)).await;
         report.outcome = match forward {
@@ -189,12 +234,43 @@ impl DeployJob {
                 steps.cancel = None;
                 let rollback = Box::pin(self.rollback(&header, &mut steps, &reached, false)).await;
                 let outcome = crate::report::outcome_of(&rollback);
+                if rollback.ok
+                    && let Some(detail) = &rollback.detail
+                {
+                    report.warnings.push(detail.clone());
+                }
                 report.rollback = Some(rollback);
                 outcome.to_owned()
             }
         };
+        if let Some(silence) = silence
+            && let Err(e) = silence.end()
+        {
+            report
+                .warnings
+                .push(format!("the deploy's alert silence: {e}"));
+        }
         self.finish(&header, &mut steps, &mut report, started)?;
+        let after = self.after(&hook_env, &report).await;
+        report.warnings.extend(after);
         Ok(report)
+    }
+
+    /// A release that is not there is fetched when `[deploy] fetch-command` is set.
+    async fn fetch_if_missing(
+        &self,
+        id: &str,
+        to: &ReleaseRef,
+        folder: &std::path::Path,
+    ) -> Result<()> {
+        let releases = &self.planner.releases;
+        match &self.settings.fetch_command {
+            Some(fetch) if !releases.exists(to) => {
+                let log = folder.join("fetch.log");
+                crate::prepare::fetch(releases, to, fetch, id, &log, &self.cancel).await
+            }
+            _ => Ok(()),
+        }
     }
 
     /// The report's steps, the journal's outcome and the audit line.
@@ -290,159 +366,5 @@ impl DeployJob {
 
     pub(crate) fn upgraded_aside(&self, id: &str) -> String {
         format!("{}_upgraded_{id}", self.planner.database)
-    }
-
-    async fn forward(
-        &self,
-        plan: &DeployPlan,
-        steps: &mut Steps,
-        reached: &mut Reached,
-    ) -> Result<()> {
-        let runtime = &self.planner.runtime;
-        reached.baseline = steps
-            .run("preflight", async { Ok(self.gate.baseline().await) })
-            .await?;
-        if self.planner.backup {
-            steps
-                .run(
-                    "backup",
-                    Box::pin(async {
-                        let job = BackupJob::from_config(
-                            &self.config,
-                            vigia_backup::BackupRequest::default(),
-                        )
-                        .await?;
-                        job.run().await.map(drop)
-                    }),
-                )
-                .await?;
-        }
-        if let (Some(copy), Some(command)) = (&plan.copy_database, &plan.upgrade_command) {
-            reached.stopped = true;
-            steps
-                .run("stop", async {
-                    runtime.stop(Service::Odoo).await.map(drop)
-                })
-                .await?;
-            let copied_at = steps.run("copy", self.copy(copy)).await?;
-            steps.journal.note("copied_at", &copied_at)?;
-            reached.copied_at = Some(copied_at);
-            reached.upgrade_started = true;
-            steps.run("upgrade", self.upgrade(plan, command)).await?;
-            steps
-                .run("hashes", async {
-                    let client = self.planner.target.connect(&self.planner.database).await?;
-                    record_hashes(&client, &plan.hashes).await
-                })
-                .await?;
-        }
-        steps
-            .run("switch", async {
-                reached.switched = true;
-                runtime.switch(&plan.to).await
-            })
-            .await?;
-        steps
-            .run("start", async {
-                if !reached.stopped {
-                    runtime.stop(Service::Odoo).await?;
-                }
-                runtime.start(Service::Odoo).await.map(drop)
-            })
-            .await?;
-        reached.stopped = false;
-        steps
-            .run(
-                "gate",
-                self.gate.pass(&reached.baseline, Some(&self.cancel)),
-            )
-            .await
-    }
-
-    /// The live database copied (Odoo is stopped; sessions left are ended), returning the
-    /// database's clock just before: e-invoices made after it are not in the copy.
-    async fn copy(&self, copy: &str) -> Result<String> {
-        let database = &self.planner.database;
-        let now: String = {
-            let client = self.planner.target.connect(database).await?;
-            client
-                .query_one("SELECT (now() AT TIME ZONE 'UTC')::text", &[])
-                .await
-                .map_err(|e| vigia_pg::db_error("cannot read the database's clock", &e))?
-                .get(0)
-        };
-        let admin = PgAdmin::connect(&self.planner.target).await?;
-        // An Odoo this runtime did not stop (another host, a manual start) would go on
-        // serving old code on a database being upgraded.
-        let others = admin.sessions_of(database, "odoo").await?;
-        if !others.is_empty() {
-            return Err(Error::invalid_input(format!(
-                "an Odoo that vigia does not run is connected to {database}: {}; stop it \
-                 before deploying (the upgrade must not run while it serves)",
-                others.join(", ")
-            )));
-        }
-        admin.end_sessions(database).await?;
-        admin.copy_database(copy, database).await?;
-        Ok(now)
-    }
-
-    /// The upgrade in the new release: done only with exit 0, no CRITICAL line in its
-    /// output, and no module left to upgrade, install or remove.
-    async fn upgrade(&self, plan: &DeployPlan, command: &str) -> Result<()> {
-        let output = self.deploys_dir.join(&plan.id).join("upgrade.log");
-        let limits = OneOff {
-            timeout: self.upgrade_timeout,
-            output: output.clone(),
-            cancel: self.cancel.clone(),
-        };
-        let exit = self.planner.runtime.run(command, &plan.to, &limits).await?;
-        // Lossy: one odd byte must not hide a CRITICAL line.
-        let text = std::fs::read(&output)
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_default();
-        let tail: Vec<&str> = text.lines().rev().take(3).collect();
-        let tail = tail.into_iter().rev().collect::<Vec<_>>().join(" | ");
-        if exit.cancelled {
-            return Err(Error::new(
-                ErrorKind::Cancelled,
-                "cancelled during the upgrade, which was killed",
-            ));
-        }
-        if exit.timed_out {
-            return Err(Error::new(
-                ErrorKind::Io,
-                format!(
-                    "the upgrade ran past {} s and was killed; see {}",
-                    self.upgrade_timeout.as_secs(),
-                    output.display()
-                ),
-            ));
-        }
-        if !exit.success() {
-            let how = exit
-                .code
-                .map_or_else(|| "was killed".to_owned(), |c| format!("exited {c}"));
-            return Err(Error::new(
-                ErrorKind::Io,
-                format!("the upgrade {how}; see {}: {tail}", output.display()),
-            ));
-        }
-        if let Some(line) = text.lines().find(|l| l.contains(" CRITICAL ")) {
-            return Err(Error::new(
-                ErrorKind::CheckFailed,
-                format!("the upgrade logged a CRITICAL line: {}", line.trim()),
-            ));
-        }
-        let client = self.planner.target.connect(&self.planner.database).await?;
-        let left = unfinished(&client).await?;
-        if !left.is_empty() {
-            let list: Vec<String> = left.iter().map(|(m, s)| format!("{m} ({s})")).collect();
-            return Err(Error::new(
-                ErrorKind::CheckFailed,
-                format!("the upgrade left modules unfinished: {}", list.join(", ")),
-            ));
-        }
-        Ok(())
     }
 }

@@ -3,13 +3,20 @@
 //! downgrades Odoo cannot make), the plan made of them before anything is touched, and the
 //! journaled executor with its rollback, its gate and the audit log.
 
+mod after;
 pub mod audit;
 pub mod changes;
+mod commands;
 pub mod executor;
+mod forward;
+pub mod freeze;
 pub mod gate;
+mod hooks;
 pub mod journal;
+mod maintenance;
 pub mod plan;
 pub mod planner;
+mod prepare;
 pub mod release;
 pub mod report;
 mod request;
@@ -20,4 +27,6 @@ pub use executor::DeployJob;
 pub use plan::{DeployPlan, PlanInput, plan};
 pub use release::ReleaseModules;
 pub use report::{DeployReport, RollbackReport, StepReport};
-pub use request::{DeployData, DeployHistory, DeployRequest, RollbackRequest, history};
+pub use request::{
+    DeployData, DeployHistory, DeployRequest, RollbackRequest, history, lock, performer, unlock,
+};

@@ -40,6 +40,9 @@ pub struct DeployReport {
     pub outcome: String,
     pub rollback: Option<RollbackReport>,
     pub steps: Vec<StepReport>,
+    /// What went wrong that does not change the outcome (a post-hook, an alert channel,
+    /// pruning, files missing after a swap back).
+    pub warnings: Vec<String>,
     /// The error that failed the deploy, when it failed.
     #[serde(skip)]
     pub error: Option<(ErrorKind, String)>,

@@ -1,5 +1,6 @@
 //! What the faces ask (CLI, C ABI): `vigia deploy --release REF [--dry-run]`, `vigia
-//! rollback [--accept-einvoice-loss]`, `vigia deploy history`; and what they answer.
+//! rollback [--accept-einvoice-loss]`, `vigia deploy history|lock|unlock`; and what they
+//! answer.
 
 use serde::{Deserialize, Serialize};
 use vigia_core::{Config, Error, Outcome, Result};
@@ -78,4 +79,22 @@ pub fn history(config: &Config) -> Result<DeployHistory> {
     Ok(DeployHistory {
         deploys: audit::history(&config.state_dir.join("deploys"))?,
     })
+}
+
+/// `vigia deploy lock -m TEXT`: deploys frozen until `unlock`.
+pub fn lock(config: &Config, message: &str) -> Result<crate::freeze::Freeze> {
+    crate::freeze::freeze(&config.state_dir, message, &performer())
+}
+
+/// `vigia deploy unlock`.
+pub fn unlock(config: &Config) -> Result<crate::freeze::Unfrozen> {
+    crate::freeze::unfreeze(&config.state_dir)
+}
+
+/// Who acts: `user@host` (the user behind sudo when there is one).
+pub fn performer() -> String {
+    let user = std::env::var("SUDO_USER")
+        .or_else(|_| std::env::var("USER"))
+        .unwrap_or_else(|_| format!("uid {}", vigia_core::process::effective_uid()));
+    format!("{user}@{}", vigia_core::process::hostname())
 }

@@ -1,23 +1,28 @@
 //! Undoing a deploy, from what it reached. Before the upgrade: the switch back and a
-//! restart. After it (the schema may have moved, even partly): the pre-deploy copy swapped
-//! back in through restore's journaled swap (the upgraded database kept aside), and only
-//! then the old release switched in and started, so that old code never runs on an upgraded
-//! schema: a swap that fails is undone and leaves the new release current with Odoo stopped.
-//! E-invoices made since the copy stop it before anything is touched (Hacienda has their
-//! claves: losing them is worse than the failed deploy), unless `--accept-einvoice-loss`.
-//! `vigia rollback` does the same from the journal alone, for a deploy that was killed, or
-//! the last one that succeeded, or one whose rollback was refused.
+//! restart. After it (the schema may have moved, even partly): the maintenance page up, the
+//! pre-deploy copy swapped back in through restore's journaled swap (the upgraded database
+//! kept aside and recorded for `restore --cleanup`), the filestore checked for every file
+//! the copy references, and only then the old release switched in and started, so that old
+//! code never runs on an upgraded schema: a swap that fails is undone and leaves the new
+//! release current with Odoo stopped behind the maintenance page. E-invoices made since the
+//! copy stop it before anything is touched (Hacienda has their claves: losing them is worse
+//! than the failed deploy), unless `--accept-einvoice-loss`: the new release then stays if
+//! its gate passes, else it is stopped. `vigia rollback` does the same from the journal
+//! alone, for a deploy that was killed, or the last one that succeeded, or one whose
+//! rollback was refused.
 
 use std::sync::Arc;
 use std::time::Instant;
 
+use vigia_backup::{CopyKind, CopyRecords};
 use vigia_core::ports::database::Database as _;
-use vigia_core::ports::runtime::Service;
+use vigia_core::ports::runtime::{Service, ServiceState};
 use vigia_core::{Error, ErrorKind, Result};
 use vigia_pg::PgAdmin;
 use vigia_restore::SwapIn;
 
 use crate::executor::{DeployJob, LAST, Reached, Steps};
+use crate::gate::Stage;
 use crate::journal::{self, Header, Journal, Recorded};
 use crate::report::{DeployReport, REFUSED, RollbackReport, outcome_of};
 
@@ -25,6 +30,8 @@ use crate::report::{DeployReport, REFUSED, RollbackReport, outcome_of};
 enum Back {
     Done {
         swapped_back: bool,
+        /// Files the swapped-in copy references that the filestore lacks.
+        missing: Option<String>,
     },
     /// The e-invoice guard said no: nothing touched, and it may be run again.
     Refused(Error),
@@ -45,6 +52,7 @@ impl DeployJob {
                 .await
                 .map(|()| Back::Done {
                     swapped_back: false,
+                    missing: None,
                 })
         };
         let failed = |e: Error, refused| RollbackReport {
@@ -56,12 +64,15 @@ impl DeployJob {
             kind: Some(e.kind()),
         };
         match undone {
-            Ok(Back::Done { swapped_back }) => RollbackReport {
+            Ok(Back::Done {
+                swapped_back,
+                missing,
+            }) => RollbackReport {
                 ok: true,
                 swapped_back,
                 refused: false,
                 steps: Vec::new(),
-                detail: None,
+                detail: missing,
                 kind: None,
             },
             Ok(Back::Refused(e)) => failed(e, true),
@@ -88,13 +99,25 @@ impl DeployJob {
                     runtime.start(Service::Odoo).await.map(drop)
                 })
                 .await?;
-        }
-        if reached.switched {
-            steps
-                .run("rollback.gate", self.gate.pass(&reached.baseline, None))
-                .await?;
+            self.gate_back(steps, reached).await?;
         }
         Ok(())
+    }
+
+    /// The gate after a rollback: internal checks, the maintenance page off, public ones.
+    async fn gate_back(&self, steps: &mut Steps, reached: &Reached) -> Result<()> {
+        steps
+            .run(
+                "rollback.gate",
+                self.gate.pass(Stage::Internal, &reached.baseline, None),
+            )
+            .await?;
+        steps
+            .run("rollback.public_gate", async {
+                self.maintenance.off()?;
+                self.gate.pass(Stage::Public, &reached.baseline, None).await
+            })
+            .await
     }
 
     async fn rollback_upgrade(
@@ -107,6 +130,7 @@ impl DeployJob {
         let runtime = &self.planner.runtime;
         if reached.swapped {
             // A rollback killed after its swap: the old schema is back already.
+            self.record_aside(&self.upgraded_aside(&header.id));
             return self.old_release_back(header, steps, reached).await;
         }
         let copy = header
@@ -141,21 +165,20 @@ impl DeployJob {
                 )
                 .await?
         {
-            return Ok(Back::Refused(refusal));
+            return Ok(Back::Refused(self.keep_new_release(refusal, reached).await));
         }
         steps
             .run("rollback.stop", async {
+                self.maintenance
+                    .on(&format!("vigia rollback of {}", header.id))?;
                 runtime.stop(Service::Odoo).await.map(drop)
             })
             .await?;
         if !accept_einvoice_loss {
-            // Again, now that nothing can make one: one made in between restarts Odoo on
-            // the release that matches its schema.
+            // Again, now that nothing can make one: one made in between keeps the release
+            // that matches the upgraded schema.
             if let Some(refusal) = self.einvoice_guard(header, copy, &since).await? {
-                if reached.switched {
-                    let _ = runtime.start(Service::Odoo).await;
-                }
-                return Ok(Back::Refused(refusal));
+                return Ok(Back::Refused(self.keep_new_release(refusal, reached).await));
             }
         }
         let aside = self.upgraded_aside(&header.id);
@@ -166,7 +189,60 @@ impl DeployJob {
                     .await
             })
             .await?;
+        self.record_aside(&aside);
         self.old_release_back(header, steps, reached).await
+    }
+
+    /// After a refusal: the release that matches the upgraded schema stays when its gate
+    /// passes (the maintenance page then comes off); else Odoo is stopped behind the page.
+    /// The refusal comes back saying which.
+    async fn keep_new_release(&self, refusal: Error, reached: &Reached) -> Error {
+        let runtime = &self.planner.runtime;
+        if !reached.switched {
+            // Stopped for an upgrade that never switched: the new code is not current, and
+            // the old one must not start on what the upgrade may have changed.
+            let _ = runtime.stop(Service::Odoo).await;
+            return noted(
+                &refusal,
+                "Odoo is stopped behind the maintenance page: the upgrade did not finish",
+            );
+        }
+        let kept = async {
+            if runtime.status(Service::Odoo).await? != ServiceState::Running {
+                runtime.start(Service::Odoo).await?;
+            }
+            self.gate
+                .pass(Stage::Internal, &reached.baseline, None)
+                .await?;
+            self.maintenance.off()?;
+            self.gate.pass(Stage::Public, &reached.baseline, None).await
+        };
+        match kept.await {
+            Ok(()) => noted(&refusal, "the new release passes its gate and stays"),
+            Err(e) => {
+                let _ = self.maintenance.on("vigia rollback (refused)");
+                let _ = runtime.stop(Service::Odoo).await;
+                noted(
+                    &refusal,
+                    &format!(
+                        "the new release fails its gate too ({e}), so Odoo is stopped behind the \
+                     maintenance page"
+                    ),
+                )
+            }
+        }
+    }
+
+    /// The upgraded database kept aside, recorded for `vigia restore --cleanup`.
+    fn record_aside(&self, aside: &str) {
+        let records = CopyRecords::new(
+            &self.state_dir.join("restores"),
+            self.config.environment.as_deref(),
+            &self.planner.target,
+        );
+        if let Err(e) = records.write(CopyKind::Aside, aside, None, None) {
+            tracing::warn!("{aside} is kept aside but not recorded for restore --cleanup: {e}");
+        }
     }
 
     /// The old schema is back: now the old release may run.
@@ -177,6 +253,7 @@ impl DeployJob {
         reached: &Reached,
     ) -> Result<Back> {
         let runtime = &self.planner.runtime;
+        let missing = steps.run("rollback.files", self.missing_files()).await?;
         steps
             .run("rollback.switch", runtime.switch(&header.from))
             .await?;
@@ -185,10 +262,47 @@ impl DeployJob {
                 runtime.start(Service::Odoo).await.map(drop)
             })
             .await?;
-        steps
-            .run("rollback.gate", self.gate.pass(&reached.baseline, None))
-            .await?;
-        Ok(Back::Done { swapped_back: true })
+        self.gate_back(steps, reached).await?;
+        Ok(Back::Done {
+            swapped_back: true,
+            missing,
+        })
+    }
+
+    /// The files the swapped-in copy references that are not in the filestore (the upgrade
+    /// may have let Odoo's garbage collector remove them), as a warning; None: all there, or
+    /// no `[odoo] data-dir` to look in.
+    async fn missing_files(&self) -> Result<Option<String>> {
+        let Some(dir) = self.config.odoo.filestore_dir() else {
+            return Ok(None);
+        };
+        let client = self.planner.target.connect(&self.planner.database).await?;
+        let refs = vigia_odoo::schema::filestore_refs(&client)
+            .await?
+            .unwrap_or_default();
+        let missing: Vec<String> = refs
+            .into_iter()
+            .filter(|name| {
+                !vigia_odoo::filestore::file_path(&dir, name)
+                    .is_ok_and(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file()))
+            })
+            .collect();
+        if missing.is_empty() {
+            return Ok(None);
+        }
+        let shown: Vec<&str> = missing.iter().take(5).map(String::as_str).collect();
+        Ok(Some(format!(
+            "the database swapped back references {} file(s) missing from {} (restore them \
+             from the last backup): {}{}",
+            missing.len(),
+            dir.display(),
+            shown.join(", "),
+            if missing.len() > shown.len() {
+                ", ..."
+            } else {
+                ""
+            }
+        )))
     }
 
     /// The refusal when e-invoices were made since the copy, naming them; None: none were.
@@ -230,6 +344,7 @@ impl DeployJob {
                 switched: true,
                 upgrade_started: header.copy_database.is_some(),
                 copied_at: recorded.notes.get("copied_at").cloned(),
+                baseline: baseline_of(&recorded),
                 ..Reached::default()
             },
             Some(other) => {
@@ -264,8 +379,11 @@ impl DeployJob {
             }),
             rollback: Some(rollback),
             steps: Vec::new(),
+            warnings: Vec::new(),
         };
         self.finish(&header, &mut steps, &mut report, started)?;
+        let alerted = self.announce(&report).await;
+        report.warnings.extend(alerted);
         Ok(report)
     }
 
@@ -345,12 +463,33 @@ impl DeployJob {
 /// What a killed deploy (or a refused rollback) had reached, from its journal.
 fn reached_from(recorded: &Recorded) -> Reached {
     Reached {
-        baseline: std::collections::BTreeSet::new(),
+        baseline: baseline_of(recorded),
         stopped: recorded.started("stop"),
+        maintenance: recorded.started("stop") && !recorded.done("public_gate"),
         copied_at: recorded.notes.get("copied_at").cloned(),
         upgrade_started: recorded.started("upgrade"),
         switched: recorded.started("switch"),
         // A rollback killed after its swap: the copy is in place already.
         swapped: recorded.done("rollback.swap"),
     }
+}
+
+/// The checks that failed before the deploy, as its journal noted them.
+fn baseline_of(recorded: &Recorded) -> std::collections::BTreeSet<String> {
+    recorded
+        .notes
+        .get("baseline")
+        .map(|names| {
+            names
+                .split(',')
+                .filter(|n| !n.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `error` with what was done after it.
+fn noted(error: &Error, note: &str) -> Error {
+    Error::new(error.kind(), format!("{}; {note}", error.message()))
 }

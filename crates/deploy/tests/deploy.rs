@@ -93,13 +93,19 @@ impl Site {
     }
 
     fn config(&self) -> Config {
+        self.config_with("")
+    }
+
+    /// The config with more `[deploy]` keys.
+    fn config_with(&self, extra: &str) -> Config {
         let text = format!(
             "state-dir = \"{state}\"\n[odoo]\ndatabase = \"odoo\"\n\
              internal-url = \"http://127.0.0.1:{port}\"\n\
              upgrade-command = \"{{release}}/upgrade {{database}}\"\n\
              [postgres]\nhost = \"{host}\"\nport = {pgport}\nuser = \"{user}\"\nbin-dir = \"{bin}\"\n\
              [runtime]\nkind = \"local\"\nodoo-command = \"{{release}}/run\"\n\
-             [deploy]\nroot = \"{root}\"\ngate = [\"odoo.internal\", \"postgres\"]\ngate-timeout = \"6s\"\n",
+             [deploy]\nroot = \"{root}\"\ngate = [\"odoo.internal\", \"postgres\"]\ngate-timeout = \"6s\"\n\
+             observe = \"0s\"\n{extra}",
             state = self.dir.path().join("state").display(),
             port = self.port,
             host = self.cluster.socket_dir().display(),

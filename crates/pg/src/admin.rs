@@ -60,6 +60,58 @@ impl PgAdmin {
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
+    /// Why this session's user could not copy `database` (`CREATE DATABASE .. TEMPLATE`):
+    /// it needs CREATEDB, and to own the template (or be a member of its owner) or be a
+    /// superuser. None: it can. Also the database's size, for the room the copy takes.
+    pub async fn copy_readiness(&self, database: &str) -> Result<(Option<String>, u64)> {
+        let row = self
+            .client
+            .query_opt(
+                "SELECT r.rolsuper OR r.rolcreatedb, \
+                 r.rolsuper OR pg_has_role(current_user, d.datdba, 'MEMBER'), \
+                 pg_get_userbyid(d.datdba), current_user::text, pg_database_size(d.oid) \
+                 FROM pg_roles r, pg_database d \
+                 WHERE r.rolname = current_user AND d.datname = $1",
+                &[&database],
+            )
+            .await
+            .map_err(|e| db_error(&format!("cannot read who may copy {database}"), &e))?;
+        let Some(row) = row else {
+            return Ok((Some(format!("database {database} does not exist")), 0));
+        };
+        let (createdb, owner_ok): (bool, bool) = (row.get(0), row.get(1));
+        let (owner, user): (String, String) = (row.get(2), row.get(3));
+        let size = u64::try_from(row.get::<_, i64>(4)).unwrap_or(0);
+        let problem = if !createdb {
+            Some(format!(
+                "role {user} cannot create databases: `ALTER ROLE {} CREATEDB` (the copy before \
+                 the upgrade is a CREATE DATABASE)",
+                q(&user)
+            ))
+        } else if !owner_ok {
+            Some(format!(
+                "role {user} does not own {database} (its owner is {owner}), so it cannot use it \
+                 as a TEMPLATE: connect as {owner}, or `GRANT {} TO {}`",
+                q(&owner),
+                q(&user)
+            ))
+        } else {
+            None
+        };
+        Ok((problem, size))
+    }
+
+    /// The server's data directory when this session may read it (superuser or
+    /// pg_read_all_settings); None otherwise.
+    pub async fn data_directory(&self) -> Option<std::path::PathBuf> {
+        let row = self
+            .client
+            .query_one("SELECT current_setting('data_directory', true)", &[])
+            .await
+            .ok()?;
+        row.get::<_, Option<String>>(0).map(Into::into)
+    }
+
     async fn exec(&self, sql: &str, what: &str) -> Result<()> {
         self.client
             .batch_execute(sql)

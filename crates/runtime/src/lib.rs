@@ -5,6 +5,7 @@
 mod local;
 mod none;
 pub mod releases;
+pub mod shell;
 pub mod silence;
 pub mod stack_lock;
 

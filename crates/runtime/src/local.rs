@@ -16,9 +16,10 @@ use vigia_core::config::RuntimeKind;
 use vigia_core::ports::runtime::{
     OneOff, OneOffExit, Runtime, RuntimeAction, Service, ServiceState,
 };
-use vigia_core::process::{die_with_parent, is_running, signal_group};
+use vigia_core::process::{is_running, signal_group};
 
 use crate::releases::{ReleaseRef, Releases, shell_quote};
+use crate::shell::run_shell;
 use vigia_core::task::blocking;
 use vigia_core::{Config, Error, ErrorKind, Result};
 
@@ -91,52 +92,7 @@ impl LocalRuntime {
         }
         let dir = releases.dir(&release);
         let filled = command.replace("{release}", &shell_quote(&dir.to_string_lossy()));
-        if let Some(parent) = limits.output.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| Error::io("create", parent, e))?;
-        }
-        let output = std::fs::File::create(&limits.output)
-            .map_err(|e| Error::io("create", &limits.output, e))?;
-        let errors = output
-            .try_clone()
-            .map_err(|e| Error::io("open", &limits.output, e))?;
-        let mut child = Command::new("sh");
-        child
-            .arg("-c")
-            .arg(&filled)
-            .current_dir(&dir)
-            .stdin(Stdio::null())
-            .stdout(output)
-            .stderr(errors)
-            .process_group(0);
-        die_with_parent(&mut child);
-        let mut child = child
-            .spawn()
-            .map_err(|e| Error::io("run a command with", std::path::Path::new("sh"), e))?;
-        let pid = child.id();
-        let deadline = Instant::now() + limits.timeout;
-        loop {
-            if let Some(status) = child
-                .try_wait()
-                .map_err(|e| Error::io("wait for", &limits.output, e))?
-            {
-                return Ok(OneOffExit {
-                    code: status.code(),
-                    timed_out: false,
-                    cancelled: false,
-                });
-            }
-            let (timed_out, cancelled) = (Instant::now() >= deadline, limits.cancel.is_cancelled());
-            if timed_out || cancelled {
-                let _ = signal_group(pid, libc::SIGKILL);
-                let _ = child.wait();
-                return Ok(OneOffExit {
-                    code: None,
-                    timed_out,
-                    cancelled,
-                });
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        run_shell(&filled, &dir, &[], limits)
     }
 
     fn pid_file(&self) -> PathBuf {

@@ -45,7 +45,7 @@ impl<'s> Releases<'s> {
             format!(
                 "{}\n[runtime]\nkind = \"local\"\nodoo-command = \"{{release}}/run\"\n\
                  [deploy]\nroot = \"{}\"\ngate = [\"odoo.internal\", \"postgres\"]\n\
-                 gate-timeout = \"8s\"\n",
+                 gate-timeout = \"8s\"\nobserve = \"0s\"\n",
                 text.replace(
                     "[odoo]\n",
                     &format!(

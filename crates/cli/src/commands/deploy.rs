@@ -1,9 +1,10 @@
-//! `vigia deploy --release REF [--dry-run]`, `vigia deploy history`, `vigia rollback
-//! [--accept-einvoice-loss]`.
+//! `vigia deploy --release REF [--dry-run]`, `vigia deploy history|lock -m TEXT|unlock`,
+//! `vigia rollback [--accept-einvoice-loss]`.
 
 use std::fmt::Write;
 
 use vigia_core::Result;
+use vigia_deploy::freeze::{Freeze, Unfrozen};
 use vigia_deploy::{
     DeployData, DeployHistory, DeployJob, DeployPlan, DeployReport, DeployRequest, RollbackRequest,
 };
@@ -35,6 +36,32 @@ pub fn rollback(cli: &Cli, args: &RollbackArgs) -> Result<DeployReport> {
 
 pub fn history(cli: &Cli) -> Result<DeployHistory> {
     vigia_deploy::history(&load_config(cli)?)
+}
+
+pub fn lock(cli: &Cli, message: &str) -> Result<Freeze> {
+    vigia_deploy::lock(&load_config(cli)?, message)
+}
+
+pub fn unlock(cli: &Cli) -> Result<Unfrozen> {
+    vigia_deploy::unlock(&load_config(cli)?)
+}
+
+impl Human for Freeze {
+    fn human(&self) -> String {
+        format!(
+            "deploys frozen by {} since {}: {}\n`vigia deploy unlock` ends the freeze\n",
+            self.by, self.since, self.message
+        )
+    }
+}
+
+impl Human for Unfrozen {
+    fn human(&self) -> String {
+        match &self.ended {
+            Some(f) => format!("deploys unfrozen (frozen by {}: {})\n", f.by, f.message),
+            None => "deploys were not frozen\n".to_owned(),
+        }
+    }
 }
 
 impl Human for DeployData {
@@ -73,7 +100,7 @@ impl Human for DeployReport {
         for step in &self.steps {
             let _ = writeln!(
                 out,
-                "{:<10} {:<7} {:>7} ms",
+                "{:<12} {:<7} {:>7} ms",
                 step.name, step.outcome, step.duration_ms
             );
         }
@@ -96,6 +123,9 @@ impl Human for DeployReport {
             "deploy {} {} -> {}{upgraded}: {}",
             self.id, self.from, self.to, self.outcome
         );
+        for w in &self.warnings {
+            let _ = writeln!(out, "warning: {w}");
+        }
         out
     }
 }

@@ -16,7 +16,9 @@ use std::process::ExitCode;
 use vigia_core::config::default_config_path;
 use vigia_core::{Config, Result};
 
-use crate::args::{AlertCommand, BackupArgs, BackupCommand, Cli, Command, ConfigCommand};
+use crate::args::{
+    AlertCommand, BackupArgs, BackupCommand, Cli, Command, ConfigCommand, DeployArgs, DeployCommand,
+};
 use crate::output;
 
 pub fn run(cli: &Cli) -> ExitCode {
@@ -58,9 +60,18 @@ pub fn run(cli: &Cli) -> ExitCode {
         Command::Alert(AlertCommand::Unsilence) => {
             output::finish(cli, name, &alert::unsilence(cli))
         }
-        Command::Deploy(args) if args.command.is_some() => {
-            output::finish(cli, name, &deploy::history(cli))
-        }
+        Command::Deploy(DeployArgs {
+            command: Some(DeployCommand::History),
+            ..
+        }) => output::finish(cli, name, &deploy::history(cli)),
+        Command::Deploy(DeployArgs {
+            command: Some(DeployCommand::Lock { message }),
+            ..
+        }) => output::finish(cli, name, &deploy::lock(cli, message)),
+        Command::Deploy(DeployArgs {
+            command: Some(DeployCommand::Unlock),
+            ..
+        }) => output::finish(cli, name, &deploy::unlock(cli)),
         Command::Deploy(args) => output::finish(cli, name, &deploy::run(cli, args)),
         Command::Rollback(args) => output::finish(cli, name, &deploy::rollback(cli, args)),
     }

@@ -367,6 +367,32 @@ pub struct DeployConfig {
     /// How long the gate waits for them to pass.
     #[serde(default = "default_gate_timeout")]
     pub gate_timeout: HumanDuration,
+    /// After the gate, the checks run again every 10 s for this long; a failure rolls back.
+    #[serde(default = "default_observe")]
+    pub observe: HumanDuration,
+    /// Makes a release that is not there (`{ref}`, `{dir}`: the folder to fill), before
+    /// anything stops.
+    pub fetch_command: Option<String>,
+    /// Runs in the new release's folder before anything stops.
+    pub build_command: Option<String>,
+    /// Releases kept after a deploy (never the current or the previous one).
+    #[serde(default = "default_keep_releases")]
+    pub keep_releases: usize,
+    /// Runs before anything (non-zero: the deploy is refused).
+    pub pre_hook: Option<String>,
+    /// Runs after the deploy ends, its outcome in VIGIA_OUTCOME (a failure is a warning).
+    pub post_hook: Option<String>,
+    /// While this file exists, nginx answers 503 (`if (-f ...) { return 503; }`): made
+    /// while Odoo is stopped for an upgrade, removed once the internal checks pass.
+    pub maintenance_file: Option<PathBuf>,
+}
+
+const fn default_observe() -> HumanDuration {
+    HumanDuration::from_secs(60)
+}
+
+const fn default_keep_releases() -> usize {
+    5
 }
 
 fn default_release_addons() -> Vec<PathBuf> {

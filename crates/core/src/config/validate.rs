@@ -130,6 +130,23 @@ pub(crate) fn validate(s: &Settings) -> Vec<(String, String)> {
         );
     }
     if let Some(d) = &s.deploy {
+        if d.keep_releases < 2 {
+            bad(
+                "deploy.keep-releases",
+                "must be at least 2 (the current release and the previous one)".into(),
+            );
+        }
+        if d.fetch_command
+            .as_deref()
+            .is_some_and(|c| !c.contains("{dir}"))
+        {
+            bad(
+                "deploy.fetch-command",
+                "must name {dir}, the folder it fills (it becomes releases/<ref> once the \
+                 command succeeds)"
+                    .into(),
+            );
+        }
         for addons in &d.addons {
             let inside = addons.is_relative()
                 && addons
@@ -291,6 +308,7 @@ pub(crate) fn anchor_paths(s: &mut Settings, base: &Path) {
     s.health.disk_paths.iter_mut().for_each(anchor);
     if let Some(d) = &mut s.deploy {
         anchor(&mut d.root);
+        d.maintenance_file.as_mut().map(anchor);
     }
     s.health.ca_file.as_mut().map(anchor);
     s.health.log_file.as_mut().map(anchor);

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use vigia_core::config::HumanDuration;
-use vigia_core::ports::check::CheckResult;
+use vigia_core::ports::check::{CheckResult, CheckStatus};
 use vigia_core::ports::notifier::{Alert, Notifier};
 use vigia_core::{Config, Error, ErrorKind, Result};
 pub use vigia_runtime::silence::Silence;
@@ -213,6 +213,24 @@ impl Alerting {
         let sends = self.channels.iter().map(|c| self.send(c.as_ref(), &alert));
         let channels = futures::future::join_all(sends).await;
         Ok(AlertTest { channels })
+    }
+
+    /// Sends one message now on every channel (a deploy's outcome): not an incident of a
+    /// check, so no silence holds it back (the one a deploy sets is for the checks it takes
+    /// down) and a failed send is not retried. The subject is prefixed with the environment.
+    pub async fn announce(
+        &self,
+        status: CheckStatus,
+        subject: &str,
+        body: &str,
+    ) -> Vec<ChannelResult> {
+        let alert = Alert {
+            status,
+            subject: format!("[vigia {}] {subject}", self.env),
+            body: body.to_owned(),
+        };
+        let sends = self.channels.iter().map(|c| self.send(c.as_ref(), &alert));
+        futures::future::join_all(sends).await
     }
 
     /// One send, within the budget: a server that accepts and never answers is a failed

@@ -1,0 +1,82 @@
+//! Before anything stops: a release that is not there is fetched (`[deploy] fetch-command`,
+//! filling a folder in `root/.fetching/` that is renamed into `releases/<ref>` only once the
+//! command succeeds, so a half fetch is never a release), and the new release is built
+//! (`build-command`, in its folder). Either failing refuses the deploy with the tail of its
+//! output; the running stack is untouched.
+
+use std::path::Path;
+use std::time::Duration;
+
+use vigia_core::{CancelToken, Error, ErrorKind, Result};
+use vigia_runtime::releases::{ReleaseRef, Releases, shell_quote};
+
+use crate::commands::Command;
+
+/// A fetch or a build that takes longer is killed.
+pub(crate) const PREPARE_TIMEOUT: Duration = Duration::from_mins(30);
+
+/// Fetches `release` with `command` ({ref}, {dir}); its output goes to `log`.
+pub(crate) async fn fetch(
+    releases: &Releases,
+    release: &ReleaseRef,
+    command: &str,
+    id: &str,
+    log: &Path,
+    cancel: &CancelToken,
+) -> Result<()> {
+    let dir = releases.fetching_dir(release, id);
+    let parent = dir.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| Error::io("create", parent, e))?;
+    let line = command
+        .replace("{ref}", &shell_quote(release.as_str()))
+        .replace("{dir}", &shell_quote(&dir.to_string_lossy()));
+    let fetched = Command {
+        what: "the fetch ([deploy] fetch-command)",
+        line: &line,
+        dir: parent,
+        env: vec![("VIGIA_RELEASE".to_owned(), release.to_string())],
+        log,
+        timeout: PREPARE_TIMEOUT,
+        cancel,
+    }
+    .run(ErrorKind::InvalidInput)
+    .await
+    .and_then(|()| releases.adopt(&dir, release));
+    if fetched.is_err() {
+        remove_leftover(&dir);
+    }
+    fetched
+}
+
+/// Builds `release` in its folder with `command`; its output goes to `log`.
+pub(crate) async fn build(
+    releases: &Releases,
+    release: &ReleaseRef,
+    command: &str,
+    log: &Path,
+    cancel: &CancelToken,
+) -> Result<()> {
+    Command {
+        what: "the build ([deploy] build-command)",
+        line: command,
+        dir: &releases.dir(release),
+        env: vec![("VIGIA_RELEASE".to_owned(), release.to_string())],
+        log,
+        timeout: PREPARE_TIMEOUT,
+        cancel,
+    }
+    .run(ErrorKind::InvalidInput)
+    .await
+}
+
+/// What a failed fetch left in its own folder (never followed: a link is removed itself).
+fn remove_leftover(dir: &Path) {
+    let removed = match std::fs::symlink_metadata(dir) {
+        Ok(m) if m.is_dir() => std::fs::remove_dir_all(dir),
+        Ok(_) => std::fs::remove_file(dir),
+        Err(_) => Ok(()),
+    };
+    if let Err(e) = removed {
+        tracing::warn!("{} was left behind by a failed fetch: {e}", dir.display());
+    }
+}
