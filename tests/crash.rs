@@ -613,6 +613,7 @@ fn a_deploy_killed_at_any_step_is_rolled_back_from_its_journal() {
         "switch",
         "start",
         "gate",
+        "public_gate",
     ] {
         let point = format!("deploy.{step}:kill");
         let killed = s.run(

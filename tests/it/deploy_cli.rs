@@ -1,6 +1,7 @@
-//! `vigia deploy`, `vigia rollback` and `vigia deploy history` as an operator runs them: the
-//! plan, a deploy with an upgrade (after a backup, since the config has [backup]), a
-//! rollback, the history, and the exit codes of a refusal and a failed gate.
+//! `vigia deploy`, `vigia rollback` and `vigia deploy history|lock|unlock` as an operator
+//! runs them: the plan, a deploy with an upgrade (after a backup, since the config has
+//! [backup]), a rollback, the history, the exit codes of a refusal and a failed gate, and a
+//! freeze.
 
 use crate::common::releases::Releases;
 use crate::common::stack;
@@ -43,7 +44,8 @@ fn plan_deploy_rollback_and_history_from_the_command_line() {
             "hashes",
             "switch",
             "start",
-            "gate"
+            "gate",
+            "public_gate"
         ]
     );
     assert_eq!(r.serving(), "v2");
@@ -91,4 +93,26 @@ fn plan_deploy_rollback_and_history_from_the_command_line() {
     let (code, _) = s.json(&["rollback"]);
     assert_eq!(code, Some(19));
     drop(held);
+
+    // Frozen on purpose: 19 with the reason, until unlocked.
+    let (code, out) = s.json(&["deploy", "lock", "-m", "cierre de mes"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(out["data"]["message"], "cierre de mes");
+    let (code, out) = s.json(&["deploy", "--release", "v2"]);
+    assert_eq!(code, Some(19), "{out}");
+    assert!(
+        out["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cierre de mes"),
+        "{out}"
+    );
+    let (code, out) = s.json(&["deploy", "unlock"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(out["data"]["ended"]["message"], "cierre de mes");
+    let (code, out) = s.json(&["deploy", "unlock"]);
+    assert_eq!(
+        (code, &out["data"]["ended"]),
+        (Some(0), &serde_json::Value::Null)
+    );
 }

@@ -81,6 +81,13 @@ pub(crate) struct Reached {
     pub swapped: bool,
 }
 
+impl Reached {
+    /// Whether the running stack was changed at all.
+    pub fn touched(&self) -> bool {
+        self.stopped || self.maintenance || self.upgrade_started || self.switched
+    }
+}
+
 /// The journal and the step reports, kept together.
 pub(crate) struct Steps {
     pub journal: Journal,
@@ -228,6 +235,11 @@ impl DeployJob {
                 self.note_live_oid(&mut steps).await;
                 self.drop_older_copies(plan.copy_database.as_deref()).await;
                 "deployed".to_owned()
+            }
+            Err(e) if !reached.touched() => {
+                // Nothing of the stack was touched (pre-flight, backup): nothing to undo.
+                report.error = Some((e.kind(), e.message().to_owned()));
+                "refused".to_owned()
             }
             Err(e) => {
                 report.error = Some((e.kind(), e.message().to_owned()));

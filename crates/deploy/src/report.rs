@@ -36,7 +36,8 @@ pub struct DeployReport {
     pub from: String,
     pub to: String,
     pub upgraded: Vec<String>,
-    /// `deployed`, `nothing_to_do`, `rolled_back` or `failed`.
+    /// `deployed`, `nothing_to_do`, `refused` (a step failed before anything of the stack
+    /// was touched), `rolled_back`, `rollback_refused` or `failed`.
     pub outcome: String,
     pub rollback: Option<RollbackReport>,
     pub steps: Vec<StepReport>,
@@ -65,6 +66,10 @@ impl Outcome for DeployReport {
                 "; rolled back: the pre-deploy database swapped back in".to_owned()
             }
             Some(r) if r.ok => "; rolled back".to_owned(),
+            Some(r) if r.refused => format!(
+                "; not rolled back: {}",
+                r.detail.as_deref().unwrap_or("see its steps")
+            ),
             Some(r) => format!(
                 "; THE ROLLBACK FAILED: {}",
                 r.detail.as_deref().unwrap_or("see its steps")
