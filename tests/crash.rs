@@ -586,9 +586,10 @@ async fn a_backup_of_another_store_leaves_a_recorded_upload_alone() {
     });
 }
 
-/// A deploy SIGKILLed at every step (`deploy.<step>:kill`), then `vigia rollback` from its
-/// journal alone: the database is the pre-deploy one, v1 is current and serves, and no
-/// upgrade process outlives the killed deploy.
+/// A deploy SIGKILLed at every step (`deploy.<step>:kill`), then `vigia deploy --resume`
+/// (it ends deployed) or `vigia rollback` from its journal alone: the database is the
+/// pre-deploy one, v1 is current and serves, and no upgrade process outlives the killed
+/// deploy.
 #[test]
 fn a_deploy_killed_at_any_step_is_rolled_back_from_its_journal() {
     use common::releases::Releases;
@@ -603,7 +604,7 @@ fn a_deploy_killed_at_any_step_is_rolled_back_from_its_journal() {
     tokio
         .block_on(runtime.start(vigia_core::ports::runtime::Service::Odoo))
         .unwrap();
-    for step in [
+    let steps = [
         "preflight",
         "backup",
         "stop",
@@ -614,13 +615,26 @@ fn a_deploy_killed_at_any_step_is_rolled_back_from_its_journal() {
         "start",
         "gate",
         "public_gate",
-    ] {
+    ];
+    // Every other kill is resumed (then rolled back), the others rolled back at once.
+    for (resume, step) in steps.iter().enumerate().map(|(i, s)| (i % 2 == 1, *s)) {
         let point = format!("deploy.{step}:kill");
         let killed = s.run(
             &["deploy", "--release", "v2"],
             &[("VIGIA_FAILPOINT", &point)],
         );
         assert_eq!(killed.status.signal(), Some(libc::SIGKILL), "{step}");
+        if resume {
+            // Resumed: the step runs again and the deploy ends as if never killed.
+            let (code, out) = s.json(&["deploy", "--resume"]);
+            assert_eq!(code, Some(0), "resumed after a kill at {step}: {out}");
+            assert_eq!(out["data"]["outcome"], "deployed", "{step}");
+            assert!(r.fingerprint().contains("l10n_cr_v2"), "{step}");
+            assert_eq!(r.serving(), "v2", "{step}");
+            assert!(survivors(&s, "releases/v2/upgrade").is_empty(), "{step}");
+            let (code, out) = s.json(&["deploy", "--resume"]);
+            assert_eq!(code, Some(11), "nothing left to resume: {out}");
+        }
         let (code, out) = s.json(&["rollback"]);
         assert_eq!(code, Some(0), "after a kill at {step}: {out}");
         assert_eq!(r.fingerprint(), before, "after a kill at {step}");

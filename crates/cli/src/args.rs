@@ -71,11 +71,14 @@ pub enum Command {
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct DeployArgs {
     /// The release to deploy: a folder under [deploy] root/releases
-    #[arg(long, value_name = "REF", required = true)]
+    #[arg(long, value_name = "REF", required_unless_present = "resume")]
     pub release: Option<String>,
     /// Show the plan (modules to upgrade, steps, commands, what undoes them); touch nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// Go on with the last deploy, killed midway: the step it was in runs again
+    #[arg(long, conflicts_with_all = ["release", "dry_run"])]
+    pub resume: bool,
     #[command(subcommand)]
     pub command: Option<DeployCommand>,
 }

@@ -8,6 +8,7 @@
 //! outcome to the alert channels and old releases pruned (after.rs). Each step has the
 //! fail point `deploy.<step>` for the crash tests.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -69,7 +70,7 @@ impl std::fmt::Debug for DeployJob {
     reason = "each is one step a rollback undoes"
 )]
 pub(crate) struct Reached {
-    pub baseline: std::collections::BTreeSet<String>,
+    pub baseline: BTreeSet<String>,
     pub stopped: bool,
     /// The maintenance page was put up (with the stop for the upgrade).
     pub maintenance: bool,
@@ -94,9 +95,23 @@ pub(crate) struct Steps {
     pub done: Vec<StepReport>,
     /// Checked before each step of the deploy; a rollback runs to its end.
     pub cancel: Option<CancelToken>,
+    /// Steps a resumed deploy finished before it was killed: not run again.
+    pub finished: BTreeSet<String>,
 }
 
 impl Steps {
+    /// As `run`, but a step the journal shows finished (a resume) is skipped: None.
+    pub async fn once<T>(
+        &mut self,
+        name: &str,
+        work: impl Future<Output = Result<T>>,
+    ) -> Result<Option<T>> {
+        if self.finished.contains(name) {
+            return Ok(None);
+        }
+        self.run(name, work).await.map(Some)
+    }
+
     /// Runs step `name` between its journal lines; its fail point is `deploy.<name>`.
     pub async fn run<T>(&mut self, name: &str, work: impl Future<Output = Result<T>>) -> Result<T> {
         if let Some(cancel) = &self.cancel {
@@ -167,47 +182,7 @@ impl DeployJob {
         // Planned under the lock: a deploy or rollback ending meanwhile changes the plan.
         let _stack = self.stack_lock(format!("vigia deploy {id}")).await?;
         crate::freeze::refuse_if_frozen(&self.state_dir)?;
-        let folder = self.deploys_dir.join(&id);
-        self.fetch_if_missing(&id, &to, &folder).await?;
-        let mut plan = self.planner.plan(&id, release).await?;
-        if !plan.nothing_to_do
-            && let Some(build) = &self.settings.build_command
-        {
-            let log = folder.join("build.log");
-            let releases = &self.planner.releases;
-            crate::prepare::build(releases, &to, build, &log, &self.cancel).await?;
-            // A build may change the addons: planned again.
-            plan = self.planner.plan(&id, release).await?;
-        }
-        let mut report = DeployReport {
-            id: id.clone(),
-            from: plan.from.clone(),
-            to: plan.to.clone(),
-            upgraded: plan.changes.upgrade.clone(),
-            outcome: "nothing_to_do".to_owned(),
-            rollback: None,
-            steps: Vec::new(),
-            warnings: Vec::new(),
-            error: None,
-        };
-        if plan.nothing_to_do {
-            return Ok(report);
-        }
-        self.names_fit(&plan)?;
-        // Ctrl-C and SIGTERM stop the deploy at the next step, which then rolls back.
-        let _signals = vigia_core::signals::DeferredSignals::defer(&self.cancel)?;
-        let hook_env = HookEnv {
-            id: id.clone(),
-            environment: self.config.environment.clone().unwrap_or_default(),
-            release: plan.to.clone(),
-            previous: plan.from.clone(),
-            upgrade: plan.changes.upgrade.clone(),
-            performer: self.performer.clone(),
-        };
-        if let Some(pre) = &self.settings.pre_hook {
-            let log = folder.join("pre-hook.log");
-            hooks::pre(pre, &self.settings.root, &hook_env, &log, &self.cancel).await?;
-        }
+        let plan = self.ready_plan(&id, &to).await?;
         let header = Header {
             id: id.clone(),
             from: plan.from.clone(),
@@ -216,24 +191,107 @@ impl DeployJob {
             upgrade: plan.changes.upgrade.clone(),
             copy_database: plan.copy_database.clone(),
             performer: self.performer.clone(),
+            upgrade_command: plan.upgrade_command.clone(),
+            hashes: plan.hashes.clone(),
         };
-        let started = Instant::now();
-        let mut steps = Steps {
+        if plan.nothing_to_do {
+            return Ok(DeployReport::of(&header, "nothing_to_do"));
+        }
+        self.names_fit(&plan)?;
+        // Ctrl-C and SIGTERM stop the deploy at the next step, which then rolls back.
+        let _signals = vigia_core::signals::DeferredSignals::defer(&self.cancel)?;
+        if let Some(pre) = &self.settings.pre_hook {
+            let log = self.deploys_dir.join(&id).join("pre-hook.log");
+            let env = self.hook_env(&header);
+            hooks::pre(pre, &self.settings.root, &env, &log, &self.cancel).await?;
+        }
+        let steps = Steps {
             journal: Journal::create(&self.deploys_dir, &header)?,
             done: Vec::new(),
             cancel: Some(self.cancel.clone()),
+            finished: BTreeSet::new(),
         };
         // Which deploy is the last one, whatever ids two deploys in one second got.
         let last = self.deploys_dir.join(LAST);
         vigia_core::disk::write_durably(&last, id.as_bytes())
             .map_err(|e| Error::io("write", &last, e))?;
-        let silence = self.silence(&header)?;
-        let mut reached = Reached::default();
-        let forward = Box::pin(self.forward(&plan, &mut steps, &mut reached)).await;
+        Box::pin(self.execute(&header, steps, Reached::default())).await
+    }
+
+    /// `vigia deploy --resume`: the last deploy, killed midway, goes on from its journal:
+    /// the step it was in runs again, the steps it finished do not. One that failed (its
+    /// rollback had begun) or ended is not resumed.
+    pub async fn resume(&self) -> Result<DeployReport> {
+        let _stack = self.stack_lock("vigia deploy --resume".to_owned()).await?;
+        let (path, recorded) = self.newest_journal()?;
+        let header = recorded.header.clone();
+        self.trust(&header)?;
+        let id = &header.id;
+        if let Some(outcome) = &recorded.outcome {
+            return Err(Error::invalid_input(format!(
+                "the last deploy, {id}, already ended ({outcome}): nothing to resume"
+            )));
+        }
+        if let Some((step, _)) = recorded.ended.iter().find(|(_, ok)| !ok) {
+            return Err(Error::invalid_input(format!(
+                "the last deploy, {id}, failed at {step} and was rolling back: finish that \
+                 with `vigia rollback`"
+            )));
+        }
+        if recorded.interrupted_in_rollback() {
+            return Err(Error::invalid_input(format!(
+                "the last deploy, {id}, was being rolled back: finish that with `vigia rollback`"
+            )));
+        }
+        if header.copy_database.is_some() && header.upgrade_command.is_none() {
+            return Err(Error::invalid_input(format!(
+                "deploy {id}'s journal does not hold its upgrade command (an older vigia wrote \
+                 it): `vigia rollback` it instead"
+            )));
+        }
+        let _signals = vigia_core::signals::DeferredSignals::defer(&self.cancel)?;
+        let finished = recorded
+            .ended
+            .iter()
+            .filter(|(_, ok)| *ok)
+            .map(|(step, _)| step.clone())
+            .collect();
+        let mut reached = crate::rollback::reached_from(&recorded);
+        // Started again by the start step when it runs; already running once it ended.
+        reached.stopped = reached.stopped && !recorded.done("start");
+        let steps = Steps {
+            journal: Journal::append(&path)?,
+            done: Vec::new(),
+            cancel: Some(self.cancel.clone()),
+            finished,
+        };
+        tracing::info!(
+            "resuming deploy {id} at {}",
+            recorded
+                .interrupted
+                .as_deref()
+                .unwrap_or("the step after the last one it ended")
+        );
+        Box::pin(self.execute(&header, steps, reached)).await
+    }
+
+    /// The steps forward from what `reached` says, then the rollback if one failed, the
+    /// audit line and what follows a deploy.
+    async fn execute(
+        &self,
+        header: &Header,
+        mut steps: Steps,
+        mut reached: Reached,
+    ) -> Result<DeployReport> {
+        let started = Instant::now();
+        let mut report = DeployReport::of(header, "deployed");
+        let silence = self.silence(header)?;
+        let forward = Box::pin(self.forward(header, &mut steps, &mut reached)).await;
         report.outcome = match forward {
             Ok(()) => {
                 self.note_live_oid(&mut steps).await;
-                self.drop_older_copies(plan.copy_database.as_deref()).await;
+                self.drop_older_copies(header.copy_database.as_deref())
+                    .await;
                 "deployed".to_owned()
             }
             Err(e) if !reached.touched() => {
@@ -244,7 +302,7 @@ impl DeployJob {
             Err(e) => {
                 report.error = Some((e.kind(), e.message().to_owned()));
                 steps.cancel = None;
-                let rollback = Box::pin(self.rollback(&header, &mut steps, &reached, false)).await;
+                let rollback = Box::pin(self.rollback(header, &mut steps, &reached, false)).await;
                 let outcome = crate::report::outcome_of(&rollback);
                 if rollback.ok
                     && let Some(detail) = &rollback.detail
@@ -262,10 +320,38 @@ impl DeployJob {
                 .warnings
                 .push(format!("the deploy's alert silence: {e}"));
         }
-        self.finish(&header, &mut steps, &mut report, started)?;
-        let after = self.after(&hook_env, &report).await;
+        self.finish(header, &mut steps, &mut report, started)?;
+        let after = self.after(&self.hook_env(header), &report).await;
         report.warnings.extend(after);
         Ok(report)
+    }
+
+    /// The plan for `to`, once the release is there (fetched if need be) and built.
+    async fn ready_plan(&self, id: &str, to: &ReleaseRef) -> Result<DeployPlan> {
+        let folder = self.deploys_dir.join(id);
+        self.fetch_if_missing(id, to, &folder).await?;
+        let plan = self.planner.plan(id, to.as_str()).await?;
+        match &self.settings.build_command {
+            Some(build) if !plan.nothing_to_do => {
+                let log = folder.join("build.log");
+                let releases = &self.planner.releases;
+                crate::prepare::build(releases, to, build, &log, &self.cancel).await?;
+                // A build may change the addons: planned again.
+                self.planner.plan(id, to.as_str()).await
+            }
+            _ => Ok(plan),
+        }
+    }
+
+    fn hook_env(&self, header: &Header) -> HookEnv {
+        HookEnv {
+            id: header.id.clone(),
+            environment: self.config.environment.clone().unwrap_or_default(),
+            release: header.to.clone(),
+            previous: header.from.clone(),
+            upgrade: header.upgrade.clone(),
+            performer: header.performer.clone(),
+        }
     }
 
     /// A release that is not there is fetched when `[deploy] fetch-command` is set.

@@ -16,7 +16,7 @@ use vigia_pg::PgAdmin;
 use crate::commands::judge;
 use crate::executor::{DeployJob, Reached, Steps};
 use crate::gate::Stage;
-use crate::plan::DeployPlan;
+use crate::journal::Header;
 
 /// How long a deploy's backup waits for one already running.
 const BACKUP_WAIT: Duration = Duration::from_mins(15);
@@ -26,46 +26,51 @@ const COPY_MARGIN: u64 = 1 << 30;
 impl DeployJob {
     pub(crate) async fn forward(
         &self,
-        plan: &DeployPlan,
+        header: &Header,
         steps: &mut Steps,
         reached: &mut Reached,
     ) -> Result<()> {
         let runtime = &self.planner.runtime;
-        reached.baseline = steps.run("preflight", self.preflight(plan)).await?;
-        let baseline: Vec<&str> = reached.baseline.iter().map(String::as_str).collect();
-        steps.journal.note("baseline", &baseline.join(","))?;
-        if self.planner.backup {
-            steps.run("backup", Box::pin(self.backup())).await?;
+        if let Some(baseline) = steps.once("preflight", self.preflight(header)).await? {
+            let names: Vec<&str> = baseline.iter().map(String::as_str).collect();
+            steps.journal.note("baseline", &names.join(","))?;
+            reached.baseline = baseline;
         }
-        if let (Some(copy), Some(command)) = (&plan.copy_database, &plan.upgrade_command) {
+        if self.planner.backup {
+            steps.once("backup", Box::pin(self.backup())).await?;
+        }
+        if let (Some(copy), Some(command)) = (&header.copy_database, &header.upgrade_command) {
             reached.stopped = true;
             reached.maintenance = self.maintenance.file.is_some();
             steps
-                .run("stop", async {
-                    self.maintenance.on(&format!("vigia deploy {}", plan.id))?;
+                .once("stop", async {
+                    self.maintenance
+                        .on(&format!("vigia deploy {}", header.id))?;
                     runtime.stop(Service::Odoo).await.map(drop)
                 })
                 .await?;
-            let copied_at = steps.run("copy", self.copy(copy)).await?;
-            steps.journal.note("copied_at", &copied_at)?;
-            reached.copied_at = Some(copied_at);
+            if let Some(copied_at) = steps.once("copy", self.copy(copy)).await? {
+                steps.journal.note("copied_at", &copied_at)?;
+                reached.copied_at = Some(copied_at);
+            }
             reached.upgrade_started = true;
-            steps.run("upgrade", self.upgrade(plan, command)).await?;
+            steps.once("upgrade", self.upgrade(header, command)).await?;
             steps
-                .run("hashes", async {
+                .once("hashes", async {
                     let client = self.planner.target.connect(&self.planner.database).await?;
-                    record_hashes(&client, &plan.hashes).await
+                    record_hashes(&client, &header.hashes).await
                 })
                 .await?;
         }
         steps
-            .run("switch", async {
+            .once("switch", async {
                 reached.switched = true;
-                runtime.switch(&plan.to).await
+                runtime.switch(&header.to).await
             })
             .await?;
+        reached.switched = true;
         steps
-            .run("start", async {
+            .once("start", async {
                 if !reached.stopped {
                     runtime.stop(Service::Odoo).await?;
                 }
@@ -75,13 +80,13 @@ impl DeployJob {
         reached.stopped = false;
         let cancel = Some(&self.cancel);
         steps
-            .run(
+            .once(
                 "gate",
                 self.gate.pass(Stage::Internal, &reached.baseline, cancel),
             )
             .await?;
         steps
-            .run("public_gate", async {
+            .once("public_gate", async {
                 self.maintenance.off()?;
                 self.gate
                     .pass(Stage::Public, &reached.baseline, cancel)
@@ -91,7 +96,7 @@ impl DeployJob {
         reached.maintenance = false;
         if !self.settings.observe.0.is_zero() {
             steps
-                .run(
+                .once(
                     "observe",
                     self.gate
                         .observe(self.settings.observe.0, &reached.baseline, &self.cancel),
@@ -104,8 +109,8 @@ impl DeployJob {
     /// The gate's baseline; with an upgrade, whether the copy can be made: the user may
     /// create databases and use this one as a template, and the server's disk (when this
     /// host can see it) has room for the copy.
-    async fn preflight(&self, plan: &DeployPlan) -> Result<BTreeSet<String>> {
-        if plan.copy_database.is_some() {
+    async fn preflight(&self, header: &Header) -> Result<BTreeSet<String>> {
+        if header.copy_database.is_some() {
             let admin = PgAdmin::connect(&self.planner.target).await?;
             let (problem, size) = admin.copy_readiness(&self.planner.database).await?;
             if let Some(problem) = problem {
@@ -175,20 +180,29 @@ impl DeployJob {
             )));
         }
         admin.end_sessions(database).await?;
+        if admin.exists(copy).await? {
+            // A resumed deploy killed mid-copy: the upgrade has not begun, so the live
+            // database is still what the copy must hold; this id's copy is made again.
+            admin.drop(copy).await?;
+        }
         admin.copy_database(copy, database).await?;
         Ok(now)
     }
 
     /// The upgrade in the new release: done only with exit 0, no CRITICAL line in its
     /// output, and no module left to upgrade, install or remove.
-    async fn upgrade(&self, plan: &DeployPlan, command: &str) -> Result<()> {
-        let output = self.deploys_dir.join(&plan.id).join("upgrade.log");
+    async fn upgrade(&self, header: &Header, command: &str) -> Result<()> {
+        let output = self.deploys_dir.join(&header.id).join("upgrade.log");
         let limits = OneOff {
             timeout: self.upgrade_timeout,
             output: output.clone(),
             cancel: self.cancel.clone(),
         };
-        let exit = self.planner.runtime.run(command, &plan.to, &limits).await?;
+        let exit = self
+            .planner
+            .runtime
+            .run(command, &header.to, &limits)
+            .await?;
         judge(
             "the upgrade",
             &exit,

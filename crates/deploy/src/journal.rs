@@ -21,6 +21,12 @@ pub struct Header {
     /// The copy made before the upgrade.
     pub copy_database: Option<String>,
     pub performer: String,
+    /// The upgrade exactly as it runs (a resume runs the same one).
+    #[serde(default)]
+    pub upgrade_command: Option<String>,
+    /// The new release's addon hashes, recorded after the upgrade.
+    #[serde(default)]
+    pub hashes: std::collections::BTreeMap<String, String>,
 }
 
 /// One line after the header.
@@ -159,6 +165,14 @@ impl Recorded {
         self.ended.iter().any(|(s, ok)| s == step && *ok)
     }
 
+    /// Whether a rollback step is where the deploy was killed.
+    pub fn interrupted_in_rollback(&self) -> bool {
+        self.interrupted
+            .as_deref()
+            .is_some_and(|s| s.starts_with("rollback."))
+            || self.ended.iter().any(|(s, _)| s.starts_with("rollback."))
+    }
+
     /// Whether `step` started (ended or not).
     pub fn started(&self, step: &str) -> bool {
         self.interrupted.as_deref() == Some(step) || self.ended.iter().any(|(s, _)| s == step)
@@ -229,6 +243,8 @@ mod tests {
             upgrade: vec!["l10n_cr_einvoice".into()],
             copy_database: Some("vigia_predeploy_20261129T120000Z".into()),
             performer: "root@erp".into(),
+            upgrade_command: Some("./upgrade odoo".into()),
+            hashes: std::collections::BTreeMap::new(),
         }
     }
 

@@ -49,6 +49,23 @@ pub struct DeployReport {
     pub error: Option<(ErrorKind, String)>,
 }
 
+impl DeployReport {
+    /// The report of the deploy `header` describes, before its steps.
+    pub(crate) fn of(header: &crate::journal::Header, outcome: &str) -> Self {
+        Self {
+            id: header.id.clone(),
+            from: header.from.clone(),
+            to: header.to.clone(),
+            upgraded: header.upgrade.clone(),
+            outcome: outcome.to_owned(),
+            rollback: None,
+            steps: Vec::new(),
+            warnings: Vec::new(),
+            error: None,
+        }
+    }
+}
+
 /// A deploy that failed is a failed command whatever its rollback did: one rolled back is
 /// `check_failed` (18), one cancelled `cancelled` (20), and a failed rollback keeps the kind
 /// of what failed it.

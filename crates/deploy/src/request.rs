@@ -1,4 +1,4 @@
-//! What the faces ask (CLI, C ABI): `vigia deploy --release REF [--dry-run]`, `vigia
+//! What the faces ask (CLI, C ABI): `vigia deploy --release REF [--dry-run] | --resume`, `vigia
 //! rollback [--accept-einvoice-loss]`, `vigia deploy history|lock|unlock`; and what they
 //! answer.
 
@@ -17,6 +17,8 @@ pub struct DeployRequest {
     pub release: String,
     /// Only the plan: nothing is touched.
     pub dry_run: bool,
+    /// Go on with the last deploy, killed midway (no release then).
+    pub resume: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -54,6 +56,14 @@ impl Outcome for DeployHistory {}
 
 impl DeployJob {
     pub async fn request(&self, request: &DeployRequest) -> Result<DeployData> {
+        if request.resume {
+            if !request.release.is_empty() || request.dry_run {
+                return Err(Error::invalid_input(
+                    "a resume goes on with the last deploy: give no release and no dry run",
+                ));
+            }
+            return Ok(DeployData::Deploy(Box::new(self.resume().await?)));
+        }
         if request.dry_run {
             let mut plan = self.planner.plan(&Self::new_id(), &request.release).await?;
             plan.notes.extend(

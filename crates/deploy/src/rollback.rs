@@ -362,6 +362,7 @@ impl DeployJob {
             journal: Journal::append(&path)?,
             done: Vec::new(),
             cancel: None,
+            finished: std::collections::BTreeSet::new(),
         };
         let rollback =
             Box::pin(self.rollback(&header, &mut steps, &reached, accept_einvoice_loss)).await;
@@ -389,7 +390,7 @@ impl DeployJob {
 
     /// A journal is state-dir's, which anyone who can write there could change: it must be
     /// this config's database, and a copy must be the one this deploy's id names.
-    fn trust(&self, header: &Header) -> Result<()> {
+    pub(crate) fn trust(&self, header: &Header) -> Result<()> {
         let bad = |what: String| {
             Err(Error::new(
                 ErrorKind::Integrity,
@@ -432,7 +433,7 @@ impl DeployJob {
     }
 
     /// The journal of the deploy that started last (`deploys/last` names it).
-    fn newest_journal(&self) -> Result<(std::path::PathBuf, Recorded)> {
+    pub(crate) fn newest_journal(&self) -> Result<(std::path::PathBuf, Recorded)> {
         let last = self.deploys_dir.join(LAST);
         let id = match std::fs::read_to_string(&last) {
             Ok(id) => id.trim().to_owned(),
@@ -461,7 +462,7 @@ impl DeployJob {
 }
 
 /// What a killed deploy (or a refused rollback) had reached, from its journal.
-fn reached_from(recorded: &Recorded) -> Reached {
+pub(crate) fn reached_from(recorded: &Recorded) -> Reached {
     Reached {
         baseline: baseline_of(recorded),
         stopped: recorded.started("stop"),

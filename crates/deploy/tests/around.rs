@@ -22,7 +22,7 @@ fn entries(dir: &Path) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn fetched_built_hooked_behind_the_maintenance_page_and_pruned() {
+async fn fetched_built_hooked_and_behind_the_maintenance_page() {
     let site = site().await;
     let dir = site.dir.path().to_owned();
     let (templates, maint, marker) = (
@@ -110,6 +110,23 @@ async fn fetched_built_hooked_behind_the_maintenance_page_and_pruned() {
             "public_gate"
         ]
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_fetch_a_veto_and_a_freeze_touch_nothing_and_old_releases_go() {
+    let site = site().await;
+    let dir = site.dir.path().to_owned();
+    let extra = format!(
+        "fetch-command = \"false {{dir}}\"\n\
+         keep-releases = 2\n\
+         pre-hook = \"test ! -f {dir}/veto\"\n\
+         post-hook = \"echo $VIGIA_OUTCOME >> {dir}/post.log\"\n",
+        dir = dir.display(),
+    );
+    let config = site.config_with(&extra);
+    let job = DeployJob::from_config(&config).unwrap();
+    site.release("v2", "2.1.0", "x = 1", "pass", "SELECT 1;", 0);
+    assert_eq!(job.run("v2").await.unwrap().outcome, "deployed");
 
     // A fetch that fails leaves no release and no half-made folder; nothing else moves.
     let err = job.run("v7").await.unwrap_err();
@@ -124,7 +141,7 @@ async fn fetched_built_hooked_behind_the_maintenance_page_and_pruned() {
     assert_eq!(site.serving(), "v2");
 
     // The pre-hook says no: refused before anything is touched, and no audit line.
-    site.release("v3", "2.2.0", "x = 2", "pass", "SELECT 1;", 0);
+    site.release("v3", "2.1.0", "x = 1", "pass", "SELECT 1;", 0);
     std::fs::write(dir.join("veto"), "").unwrap();
     let err = job.run("v3").await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");

@@ -1,4 +1,4 @@
-//! `vigia deploy --release REF [--dry-run]`, `vigia deploy history|lock -m TEXT|unlock`,
+//! `vigia deploy --release REF [--dry-run] | --resume`, `vigia deploy history|lock -m TEXT|unlock`,
 //! `vigia rollback [--accept-einvoice-loss]`.
 
 use std::fmt::Write;
@@ -18,6 +18,7 @@ pub fn run(cli: &Cli, args: &DeployArgs) -> Result<DeployData> {
     let request = DeployRequest {
         release: args.release.clone().unwrap_or_default(),
         dry_run: args.dry_run,
+        resume: args.resume,
     };
     runtime()?.block_on(async { DeployJob::from_config(&config)?.request(&request).await })
 }

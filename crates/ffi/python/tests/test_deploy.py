@@ -58,7 +58,8 @@ def test_plan_deploy_rollback_and_history(tmp_path, postgres):  # noqa: F811
             f'[postgres]\nhost = "{postgres["host"]}"\nport = {postgres["port"]}\n'
             f'user = "{postgres["user"]}"\nbin-dir = "{postgres["bin_dir"]}"\n'
             f'[runtime]\nkind = "local"\nodoo-command = "{{release}}/run"\n'
-            f'[deploy]\nroot = "{root}"\ngate = ["odoo.internal"]\ngate-timeout = "10s"\n')
+            f'[deploy]\nroot = "{root}"\ngate = ["odoo.internal"]\ngate-timeout = "10s"\n'
+            'observe = "0s"\n')
     try:
         with vigia.Context(text) as ctx:
             plan = ctx.deploy("v2", dry_run=True)
@@ -68,6 +69,7 @@ def test_plan_deploy_rollback_and_history(tmp_path, postgres):  # noqa: F811
             rolled = ctx.rollback()
             history = ctx.deploy_history()
             bad = ctx.deploy("../v1")
+            nothing = ctx.deploy(resume=True)
     finally:
         pid_file = tmp_path / "state" / "run" / "odoo.pid"
         if pid_file.exists():
@@ -82,3 +84,4 @@ def test_plan_deploy_rollback_and_history(tmp_path, postgres):  # noqa: F811
     outcomes = [d["outcome"] for d in history["data"]["deploys"]]
     assert outcomes == ["deployed", "rolled_back"], json.dumps(history)
     assert bad["error"]["kind"] == "invalid_input", bad
+    assert "nothing to resume" in nothing["error"]["message"], nothing

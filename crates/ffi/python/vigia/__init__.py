@@ -232,10 +232,13 @@ class Context:
         or unknown run is ``ok: false`` with kind ``check_failed`` and its data kept."""
         return self._call(self._lib.vigia_smoke, {"url": url})
 
-    def deploy(self, release, dry_run=False):
+    def deploy(self, release=None, dry_run=False, resume=False):
         """Deploys ``release`` (a folder under ``[deploy] root/releases``), like ``vigia deploy
         --release REF [--dry-run] --json``: with ``dry_run`` the plan, else the report; a
-        deploy that failed and rolled back is ``ok: false`` with kind ``check_failed``."""
+        deploy that failed and rolled back is ``ok: false`` with kind ``check_failed``. With
+        ``resume`` (and no release), goes on with the last deploy, killed midway."""
+        if resume:
+            return self._call(self._lib.vigia_deploy, {"resume": True})
         return self._call(self._lib.vigia_deploy, {"release": str(release), "dry_run": bool(dry_run)})
 
     def rollback(self, accept_einvoice_loss=False):
