@@ -329,8 +329,8 @@ impl DeployJob {
     }
 
     /// `vigia rollback`: the deploy that started last, undone from its journal alone,
-    /// whether it was killed midway, succeeded, or had its rollback refused; one that ended
-    /// otherwise has nothing to undo.
+    /// whether it was killed midway, succeeded, had its rollback refused or failed; one that
+    /// was refused or rolled back has nothing to undo.
     pub async fn rollback_last(&self, accept_einvoice_loss: bool) -> Result<DeployReport> {
         let _stack = self.stack_lock("vigia rollback".to_owned()).await?;
         // A Ctrl-C waits for the rollback to end.
@@ -339,7 +339,8 @@ impl DeployJob {
         let header = recorded.header.clone();
         self.trust(&header)?;
         let reached = match recorded.outcome.as_deref() {
-            None | Some(REFUSED) => reached_from(&recorded),
+            // Killed, refused by the guard, or a rollback that failed: again from the journal.
+            None | Some(REFUSED | "failed") => reached_from(&recorded),
             Some("deployed") => Reached {
                 switched: true,
                 upgrade_started: header.copy_database.is_some(),

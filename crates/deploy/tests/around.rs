@@ -1,6 +1,8 @@
 //! What runs around a deploy's steps, on the real site: a release fetched and built before
 //! anything stops, the hooks and what they are told, the maintenance page while Odoo is down
-//! for the upgrade, old releases pruned, and a freeze.
+//! for the upgrade, old releases pruned, a freeze, the alert silence an upgrade holds and the
+//! outcome sent to a real webhook, and what a swap back leaves (the upgraded database
+//! recorded for cleanup, files the copy references that are gone).
 
 mod common;
 
@@ -166,4 +168,92 @@ async fn a_failed_fetch_a_veto_and_a_freeze_touch_nothing_and_old_releases_go() 
         std::fs::read_to_string(dir.join("post.log")).unwrap(),
         "deployed\ndeployed\n"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn outcomes_reach_the_webhook_the_upgrade_is_silenced_and_a_swap_back_says_what_it_left() {
+    use std::os::unix::fs::PermissionsExt;
+    let site = site().await;
+    let dir = site.dir.path().to_owned();
+    let hook = vigia_sandbox::webhook::WebhookServer::start(0, 200)
+        .await
+        .unwrap();
+    let url_file = dir.join("hook.url");
+    std::fs::write(&url_file, hook.url()).unwrap();
+    std::fs::set_permissions(&url_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    // An invoice's PDF, in the filestore and referenced by the database.
+    let filestore = site.data_dir().join("filestore/odoo");
+    let pdf = vigia_sandbox::odoo::write_file(&filestore, b"%PDF factura 001").unwrap();
+    vigia_sandbox::odoo::attach(&site.cluster, "odoo", std::slice::from_ref(&pdf)).unwrap();
+    let config = site.config_with(&format!(
+        "[alerting]\nwebhook-url = \"file:{}\"\n",
+        url_file.display()
+    ));
+    let job = DeployJob::from_config(&config).unwrap();
+    let silences = dir.join("silences-seen");
+    let alerts_dir = dir.join("state/alerts");
+
+    // v2 upgrades; its upgrade sees the silence in force.
+    site.release("v2", "2.2.0", "x = 2", "pass", "SELECT 1;", 0);
+    let upgrade = site.root().join("releases/v2/upgrade");
+    let body = std::fs::read_to_string(&upgrade).unwrap();
+    script(
+        &upgrade,
+        &format!(
+            "ls {} > {}\n{}",
+            alerts_dir.display(),
+            silences.display(),
+            body.trim_start_matches("#!/bin/sh\n")
+        ),
+    );
+    let report = job.run("v2").await.unwrap();
+    assert_eq!(report.outcome, "deployed", "{report:?}");
+    assert!(
+        std::fs::read_to_string(&silences)
+            .unwrap()
+            .contains("silence-default.json"),
+        "alerts were silenced during the upgrade"
+    );
+    assert!(
+        !alerts_dir.join("silence-default.json").exists(),
+        "and the silence ended with the deploy"
+    );
+    let sent = hook.received();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(sent[0].to_string().contains("v2: deployed"), "{sent:?}");
+
+    // v3's gate fails; while it ran, the PDF left the filestore (as Odoo's garbage
+    // collector may do). The copy goes back, which references it: a warning names it.
+    site.release("v3", "2.3.0", "x = 3", "fail", "SELECT 1;", 0);
+    let upgrade = site.root().join("releases/v3/upgrade");
+    let body = std::fs::read_to_string(&upgrade).unwrap();
+    script(
+        &upgrade,
+        &format!(
+            "rm {}\n{}",
+            filestore.join(&pdf).display(),
+            body.trim_start_matches("#!/bin/sh\n")
+        ),
+    );
+    let report = job.run("v3").await.unwrap();
+    assert_eq!(report.outcome, "rolled_back", "{report:?}");
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains("references 1 file(s) missing") && w.contains(&pdf)),
+        "{:?}",
+        report.warnings
+    );
+    let sent = hook.received();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    let text = sent[1].to_string();
+    assert!(text.contains("v3: rolled_back"), "{text}");
+    assert!(text.contains("the gate failed"), "{text}");
+    // The upgraded database is recorded for `vigia restore --cleanup`.
+    let record = dir
+        .join("state/restores")
+        .join(format!("base.odoo_upgraded_{}.json", report.id));
+    let record = std::fs::read_to_string(&record).unwrap();
+    assert!(record.contains("\"aside\""), "{record}");
 }

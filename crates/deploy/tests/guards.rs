@@ -119,3 +119,54 @@ async fn an_e_invoice_made_during_the_observation_keeps_the_new_release() {
         ServiceState::Running
     );
 }
+
+/// v2 upgrades and fails its gate; the swap back fails after the rename (a fail point) and is
+/// undone. Old code must never start on the upgraded schema: Odoo stays stopped behind the
+/// maintenance page, v2 current. `vigia rollback` then finishes the job.
+#[cfg(feature = "failpoints")]
+#[allow(unsafe_code, reason = "the fail point is read from the environment")]
+#[tokio::test(flavor = "multi_thread")]
+async fn a_swap_back_that_fails_leaves_odoo_stopped_behind_the_maintenance_page() {
+    let site = site().await;
+    let before = site.fingerprint();
+    let maint = site.dir.path().join("maintenance.on");
+    let config = site.config_with(&format!("maintenance-file = \"{}\"\n", maint.display()));
+    let job = DeployJob::from_config(&config).unwrap();
+    site.release(
+        "v2",
+        "2.2.0",
+        "x = 2",
+        "fail",
+        "CREATE TABLE l10n_cr_v2 (id int);",
+        0,
+    );
+    // SAFETY: nextest runs each test in its own process; nothing else reads the variable.
+    unsafe { std::env::set_var("VIGIA_FAILPOINT", "restore.after_swap:error") };
+    let report = job.run("v2").await.unwrap();
+    unsafe { std::env::remove_var("VIGIA_FAILPOINT") };
+    let rollback = report.rollback.as_ref().unwrap();
+    assert_eq!(report.outcome, "failed", "{report:?}");
+    assert!(!rollback.ok && !rollback.swapped_back, "{rollback:?}");
+    let err = report.failure().unwrap();
+    assert!(err.message().contains("THE ROLLBACK FAILED"), "{err}");
+    let runtime = vigia_runtime::from_config(&config).unwrap();
+    assert_eq!(
+        runtime.status(Service::Odoo).await.unwrap(),
+        ServiceState::Stopped
+    );
+    assert!(maint.exists(), "the maintenance page stays up");
+    assert!(
+        site.fingerprint().contains("l10n_cr_v2"),
+        "the swap was undone"
+    );
+    assert_eq!(
+        std::fs::read_link(site.root().join("current")).unwrap(),
+        std::path::Path::new("releases/v2")
+    );
+
+    let report = job.rollback_last(false).await.unwrap();
+    assert!(report.failure().is_none(), "{report:?}");
+    assert_eq!(site.fingerprint(), before);
+    assert_eq!(site.serving(), "v1");
+    assert!(!maint.exists());
+}

@@ -106,6 +106,7 @@ impl Site {
         let text = format!(
             "state-dir = \"{state}\"\n[odoo]\ndatabase = \"odoo\"\n\
              internal-url = \"http://127.0.0.1:{port}\"\n\
+             data-dir = \"{data}\"\n\
              upgrade-command = \"{{release}}/upgrade {{database}}\"\n\
              [postgres]\nhost = \"{host}\"\nport = {pgport}\nuser = \"{user}\"\nbin-dir = \"{bin}\"\n\
              [runtime]\nkind = \"local\"\nodoo-command = \"{{release}}/run\"\n\
@@ -116,12 +117,18 @@ impl Site {
             host = self.cluster.socket_dir().display(),
             pgport = self.cluster.port(),
             bin = self.cluster.bin_dir().display(),
+            data = self.data_dir().display(),
             root = self.root().display(),
         );
         ConfigSource::from_text(text, Some(self.dir.path()))
             .unwrap()
             .load(None)
             .unwrap()
+    }
+
+    /// `[odoo] data-dir`: the filestore is `filestore/odoo` in it.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
     }
 
     pub fn psql(&self, sql: &str) -> String {
