@@ -676,3 +676,58 @@ fn a_deploy_killed_at_any_step_is_rolled_back_from_its_journal() {
     assert_eq!(r.fingerprint(), before);
     assert_eq!(r.serving(), "v1");
 }
+
+/// A deploy SIGKILLed while its upgrade runs, the upgrade having started a process of its own
+/// (as Odoo's upgrade does): nothing the upgrade started outlives vigia; `vigia rollback`
+/// then puts the pre-deploy database back.
+#[test]
+fn a_deploy_killed_mid_upgrade_leaves_no_process_of_the_upgrade() {
+    use common::releases::Releases;
+
+    let s = stack(0);
+    let r = Releases::new(&s);
+    let before = r.fingerprint();
+    r.release("v2", "2.2.0", "SELECT 1;");
+    let pid_file = s.dir.path().join("upgrade-child.pid");
+    std::fs::write(
+        r.root().join("releases/v2/upgrade"),
+        format!(
+            "#!/bin/sh\nsleep 600 &\necho $! > {}\nwait\n",
+            pid_file.display()
+        ),
+    )
+    .unwrap();
+    let config = vigia_core::Config::load(std::path::Path::new(&s.config), None).unwrap();
+    let runtime = vigia_runtime::from_config(&config).unwrap();
+    let tokio = tokio::runtime::Runtime::new().unwrap();
+    tokio
+        .block_on(runtime.start(vigia_core::ports::runtime::Service::Odoo))
+        .unwrap();
+
+    let mut deploy = s.spawn(&["deploy", "--release", "v2"]);
+    let deadline = Instant::now() + Duration::from_mins(1);
+    let pid: u32 = loop {
+        if let Some(pid) = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|p| p.trim().parse().ok())
+        {
+            break pid;
+        }
+        assert!(Instant::now() < deadline, "the upgrade never started");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    deploy.kill().unwrap();
+    deploy.wait().unwrap();
+    let gone = Instant::now() + Duration::from_secs(5);
+    while vigia_core::process::is_running(pid) && Instant::now() < gone {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        !vigia_core::process::is_running(pid),
+        "the upgrade's own process outlived the killed deploy"
+    );
+    let (code, out) = s.json(&["rollback"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(r.fingerprint(), before);
+    assert_eq!(r.serving(), "v1");
+}

@@ -6,13 +6,19 @@ use std::process::Command;
 /// Makes the child get SIGKILL when the thread that spawns it exits, so a killed vigia
 /// leaves no orphan pg_dump or server. Spawn from a thread that lives as long as the child
 /// (not tokio's blocking pool, whose idle threads retire).
-#[allow(unsafe_code)]
 pub fn die_with_parent(command: &mut Command) {
+    signal_on_parent_death(command, libc::SIGKILL);
+}
+
+/// Makes the child get `signal` when the thread that spawns it exits (see
+/// [`die_with_parent`]); a shell that traps it can then take its own children down too.
+#[allow(unsafe_code)]
+pub fn signal_on_parent_death(command: &mut Command, signal: i32) {
     // SAFETY: the closure runs in the forked child before exec and only calls prctl(2),
     // which is async-signal-safe.
     unsafe {
-        command.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, signal) == -1 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())

@@ -1,6 +1,6 @@
 //! One command from the config (an upgrade, a deploy hook, a fetch or build) run with `sh -c`
-//! in a folder: its output to a file, its own process group killed whole at its time limit or
-//! on cancel, and killed with vigia (it must not go on upgrading a database nobody watches).
+//! in a folder: its output to a file, its own process group killed whole at its time limit, on
+//! cancel, and when vigia dies (it must not go on upgrading a database nobody watches).
 
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -8,8 +8,13 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use vigia_core::ports::runtime::{OneOff, OneOffExit};
-use vigia_core::process::{die_with_parent, signal_group};
+use vigia_core::process::{signal_group, signal_on_parent_death};
 use vigia_core::{Error, Result};
+
+/// The shell the command runs under: told (SIGTERM) when vigia dies, it kills its whole
+/// process group, so the command's own children die too (a signal on the parent's death
+/// alone reaches only the first process: an upgrade script's Odoo would go on).
+const GUARD: &str = r#"trap 'kill -KILL 0' TERM; sh -c "$1" & wait $!"#;
 
 /// Runs `command` in `dir` with `env` added to vigia's environment; blocks until it ends.
 pub fn run_shell(
@@ -28,15 +33,14 @@ pub fn run_shell(
         .map_err(|e| Error::io("open", &limits.output, e))?;
     let mut child = Command::new("sh");
     child
-        .arg("-c")
-        .arg(command)
+        .args(["-c", GUARD, "vigia-command", command])
         .current_dir(dir)
         .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(output)
         .stderr(errors)
         .process_group(0);
-    die_with_parent(&mut child);
+    signal_on_parent_death(&mut child, libc::SIGTERM);
     let mut child = child
         .spawn()
         .map_err(|e| Error::io("run a command with", Path::new("sh"), e))?;

@@ -125,6 +125,19 @@ impl Stack {
 
     /// Runs vigia with `--config`, the stack's environment and `extra_env`.
     pub fn run(&self, args: &[&str], extra_env: &[(&str, &str)]) -> Output {
+        self.command(args, extra_env).output().unwrap()
+    }
+
+    /// `vigia` with this stack's config, started and left running (its output discarded).
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        self.command(args, &[])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+
+    fn command(&self, args: &[&str], extra_env: &[(&str, &str)]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_vigia"));
         command
             .args(["--config", &self.config])
@@ -137,7 +150,7 @@ impl Stack {
         for (k, v) in extra_env {
             command.env(k, v);
         }
-        command.output().unwrap()
+        command
     }
 }
 
