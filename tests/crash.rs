@@ -635,6 +635,17 @@ fn a_deploy_killed_at_any_step_is_rolled_back_from_its_journal() {
             let (code, out) = s.json(&["deploy", "--resume"]);
             assert_eq!(code, Some(11), "nothing left to resume: {out}");
         }
+        if step == "upgrade" {
+            // A killed upgrade may have half-changed the database: not resumed.
+            let (code, out) = s.json(&["deploy", "--resume"]);
+            assert_eq!(code, Some(11), "{out}");
+            assert!(
+                out["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("vigia rollback")
+            );
+        }
         let (code, out) = s.json(&["rollback"]);
         assert_eq!(code, Some(0), "after a kill at {step}: {out}");
         assert_eq!(r.fingerprint(), before, "after a kill at {step}");
@@ -675,6 +686,65 @@ fn a_deploy_killed_at_any_step_is_rolled_back_from_its_journal() {
     assert!(!steps.contains(&"rollback.swap"), "{steps:?}");
     assert_eq!(r.fingerprint(), before);
     assert_eq!(r.serving(), "v1");
+}
+
+/// Killed once a step's work is done but before its end is recorded, then resumed: the step
+/// runs again (a copy already made is made again) and the deploy ends well; a new deploy
+/// waits for the killed one, and an upgrade command planted in the journal is not run.
+#[test]
+fn a_deploy_killed_after_a_steps_work_is_resumed() {
+    use common::releases::Releases;
+
+    let s = stack(0);
+    let r = Releases::new(&s);
+    let before = r.fingerprint();
+    r.release("v2", "2.2.0", "CREATE TABLE l10n_cr_v2 (id int);");
+    let config = vigia_core::Config::load(std::path::Path::new(&s.config), None).unwrap();
+    let runtime = vigia_runtime::from_config(&config).unwrap();
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(runtime.start(vigia_core::ports::runtime::Service::Odoo))
+        .unwrap();
+    for step in ["copy", "switch", "public_gate"] {
+        let point = format!("deploy.{step}.after:kill");
+        let killed = s.run(
+            &["deploy", "--release", "v2"],
+            &[("VIGIA_FAILPOINT", &point)],
+        );
+        assert_eq!(killed.status.signal(), Some(libc::SIGKILL), "{step}");
+        let (code, out) = s.json(&["deploy", "--release", "v2"]);
+        assert_eq!(
+            code,
+            Some(11),
+            "a new deploy waits for the killed one: {out}"
+        );
+        if step == "switch" {
+            // The journal is state-dir's: an upgrade command planted in it is not run.
+            let deploys = s.dir.path().join("state/deploys");
+            let last = std::fs::read_to_string(deploys.join("last")).unwrap();
+            let journal = deploys.join(last.trim()).join("journal.jsonl");
+            let text = std::fs::read_to_string(&journal).unwrap();
+            let planted = s.dir.path().join("planted");
+            let forged = text.replacen(
+                "\"upgrade_command\":\"",
+                &format!("\"upgrade_command\":\"touch {} ; ", planted.display()),
+                1,
+            );
+            assert_ne!(forged, text);
+            std::fs::write(&journal, forged).unwrap();
+            let (code, out) = s.json(&["deploy", "--resume"]);
+            assert_eq!(code, Some(17), "{out}");
+            assert!(!planted.exists());
+            std::fs::write(&journal, text).unwrap();
+        }
+        let (code, out) = s.json(&["deploy", "--resume"]);
+        assert_eq!(code, Some(0), "resumed after its {step} was done: {out}");
+        assert!(r.fingerprint().contains("l10n_cr_v2"), "{step}");
+        assert_eq!(r.serving(), "v2", "{step}");
+        let (code, out) = s.json(&["rollback"]);
+        assert_eq!(code, Some(0), "{out}");
+        assert_eq!(r.fingerprint(), before, "{step}");
+    }
 }
 
 /// A deploy SIGKILLed while its upgrade runs, the upgrade having started a process of its own

@@ -16,8 +16,9 @@ use crate::hooks::{self, HookEnv};
 use crate::journal::Header;
 use crate::report::DeployReport;
 
-/// Beyond the steps' own limits, how long the silence lasts (vigia killed: it lapses).
-const SILENCE_MARGIN: Duration = Duration::from_mins(10);
+/// Beyond the steps' own limits (the copy, the swap back), how long the silence lasts;
+/// vigia killed, it lapses.
+const SILENCE_MARGIN: Duration = Duration::from_mins(30);
 
 impl DeployJob {
     /// With an upgrade and `[alerting]`: alerts silenced for as long as the deploy can
@@ -46,9 +47,9 @@ impl DeployJob {
         let mut warnings = Vec::new();
         if let Some(post) = &self.settings.post_hook {
             let log = self.deploys_dir.join(&report.id).join("post-hook.log");
-            if let Some(w) =
-                hooks::post(post, &self.settings.root, env, &report.outcome, &log).await
-            {
+            let hide = self.config.secret_env_names();
+            let root = &self.settings.root;
+            if let Some(w) = hooks::post(post, root, env, &report.outcome, &log, hide).await {
                 warnings.push(w);
             }
         }
@@ -61,8 +62,10 @@ impl DeployJob {
 
     /// The outcome on every alert channel: a subject line, and the detail in the body.
     pub(crate) async fn announce(&self, report: &DeployReport) -> Vec<String> {
-        let Some(alerting) = &self.alerting else {
-            return Vec::new();
+        let alerting = match &self.alerting {
+            Ok(Some(alerting)) => alerting,
+            Ok(None) => return Vec::new(),
+            Err(e) => return vec![format!("the deploy's alert was not sent: {e}")],
         };
         let failure = report.failure();
         let status = match (&failure, report.outcome.as_str()) {
@@ -113,11 +116,14 @@ impl DeployJob {
         ) else {
             return None;
         };
-        match self
-            .planner
-            .releases
-            .prune(self.settings.keep_releases, &[&to, &from])
-        {
+        let releases = &self.planner.releases;
+        let current = match releases.current() {
+            Ok(current) => current,
+            Err(e) => return Some(format!("old releases were not pruned: {e}")),
+        };
+        let mut protect = vec![&to, &from];
+        protect.extend(current.as_ref());
+        match releases.prune(self.settings.keep_releases, &protect) {
             Ok(removed) => {
                 if !removed.is_empty() {
                     let names: Vec<&str> = removed.iter().map(ReleaseRef::as_str).collect();

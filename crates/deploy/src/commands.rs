@@ -20,6 +20,8 @@ pub(crate) struct Command<'a> {
     pub log: &'a Path,
     pub timeout: Duration,
     pub cancel: &'a CancelToken,
+    /// Environment variables it must not see (the config's secrets).
+    pub hide: Vec<String>,
 }
 
 impl Command<'_> {
@@ -29,6 +31,7 @@ impl Command<'_> {
             timeout: self.timeout,
             output: self.log.to_owned(),
             cancel: self.cancel.clone(),
+            hide: self.hide,
         };
         let exit = run_shell_async(self.line, self.dir, self.env, &limits).await?;
         judge(self.what, &exit, self.log, self.timeout, kind)

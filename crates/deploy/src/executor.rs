@@ -6,7 +6,8 @@
 //! observation. Any failure, or a cancellation (Ctrl-C waits for the step to end; a running
 //! upgrade is killed), rolls back (rollback.rs). Then the audit line, the post-hook, the
 //! outcome to the alert channels and old releases pruned (after.rs). Each step has the
-//! fail point `deploy.<step>` for the crash tests.
+//! fail points `deploy.<step>` (before its work) and `deploy.<step>.after` (after it, before
+//! its end is recorded) for the crash tests.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -50,8 +51,9 @@ pub struct DeployJob {
     /// `[deploy]` as configured: observe, hooks, fetch and build, releases kept.
     pub settings: DeployConfig,
     pub(crate) maintenance: Maintenance,
-    /// `[alerting]`'s channels, told how each deploy ended; None without `[alerting]`.
-    pub alerting: Option<Alerting>,
+    /// `[alerting]`'s channels, told how each deploy ended; None without `[alerting]`; why
+    /// they cannot be used, when set wrong.
+    pub alerting: std::result::Result<Option<Alerting>, String>,
 }
 
 impl std::fmt::Debug for DeployJob {
@@ -80,6 +82,8 @@ pub(crate) struct Reached {
     pub switched: bool,
     /// A rollback's swap already put the copy back (a killed rollback run again).
     pub swapped: bool,
+    /// The alert silence held from the stop for the upgrade to the deploy's end.
+    pub silence: Option<vigia_runtime::silence::RunSilence>,
 }
 
 impl Reached {
@@ -122,6 +126,8 @@ impl Steps {
         vigia_core::failpoint::hit(&format!("deploy.{name}"))?;
         let started = Instant::now();
         let result = work.await;
+        // The crash tests' kill once the work is done but not yet recorded as done.
+        vigia_core::failpoint::hit(&format!("deploy.{name}.after"))?;
         let detail = result
             .as_ref()
             .err()
@@ -156,11 +162,16 @@ impl DeployJob {
             maintenance: Maintenance {
                 file: deploy.maintenance_file.clone(),
             },
-            alerting: config
+            // A broken [alerting] must not stop a deploy or its rollback: a warning then.
+            alerting: match config
                 .alerting
-                .is_some()
-                .then(|| Alerting::from_config(config))
-                .transpose()?,
+                .as_ref()
+                .map(|_| Alerting::from_config(config))
+            {
+                None => Ok(None),
+                Some(Ok(alerting)) => Ok(Some(alerting)),
+                Some(Err(e)) => Err(e.to_string()),
+            },
         })
     }
 
@@ -182,6 +193,10 @@ impl DeployJob {
         // Planned under the lock: a deploy or rollback ending meanwhile changes the plan.
         let _stack = self.stack_lock(format!("vigia deploy {id}")).await?;
         crate::freeze::refuse_if_frozen(&self.state_dir)?;
+        self.refuse_if_unfinished()?;
+        // Ctrl-C and SIGTERM stop the deploy at the next step (a fetch or build is killed
+        // and leaves nothing); once steps run, a stop rolls back.
+        let _signals = vigia_core::signals::DeferredSignals::defer(&self.cancel)?;
         let plan = self.ready_plan(&id, &to).await?;
         let header = Header {
             id: id.clone(),
@@ -198,12 +213,11 @@ impl DeployJob {
             return Ok(DeployReport::of(&header, "nothing_to_do"));
         }
         self.names_fit(&plan)?;
-        // Ctrl-C and SIGTERM stop the deploy at the next step, which then rolls back.
-        let _signals = vigia_core::signals::DeferredSignals::defer(&self.cancel)?;
         if let Some(pre) = &self.settings.pre_hook {
             let log = self.deploys_dir.join(&id).join("pre-hook.log");
             let env = self.hook_env(&header);
-            hooks::pre(pre, &self.settings.root, &env, &log, &self.cancel).await?;
+            let hide = self.config.secret_env_names();
+            hooks::pre(pre, &self.settings.root, &env, &log, &self.cancel, hide).await?;
         }
         let steps = Steps {
             journal: Journal::create(&self.deploys_dir, &header)?,
@@ -218,66 +232,9 @@ impl DeployJob {
         Box::pin(self.execute(&header, steps, Reached::default())).await
     }
 
-    /// `vigia deploy --resume`: the last deploy, killed midway, goes on from its journal:
-    /// the step it was in runs again, the steps it finished do not. One that failed (its
-    /// rollback had begun) or ended is not resumed.
-    pub async fn resume(&self) -> Result<DeployReport> {
-        let _stack = self.stack_lock("vigia deploy --resume".to_owned()).await?;
-        let (path, recorded) = self.newest_journal()?;
-        let header = recorded.header.clone();
-        self.trust(&header)?;
-        let id = &header.id;
-        if let Some(outcome) = &recorded.outcome {
-            return Err(Error::invalid_input(format!(
-                "the last deploy, {id}, already ended ({outcome}): nothing to resume"
-            )));
-        }
-        if let Some((step, _)) = recorded.ended.iter().find(|(_, ok)| !ok) {
-            return Err(Error::invalid_input(format!(
-                "the last deploy, {id}, failed at {step} and was rolling back: finish that \
-                 with `vigia rollback`"
-            )));
-        }
-        if recorded.interrupted_in_rollback() {
-            return Err(Error::invalid_input(format!(
-                "the last deploy, {id}, was being rolled back: finish that with `vigia rollback`"
-            )));
-        }
-        if header.copy_database.is_some() && header.upgrade_command.is_none() {
-            return Err(Error::invalid_input(format!(
-                "deploy {id}'s journal does not hold its upgrade command (an older vigia wrote \
-                 it): `vigia rollback` it instead"
-            )));
-        }
-        let _signals = vigia_core::signals::DeferredSignals::defer(&self.cancel)?;
-        let finished = recorded
-            .ended
-            .iter()
-            .filter(|(_, ok)| *ok)
-            .map(|(step, _)| step.clone())
-            .collect();
-        let mut reached = crate::rollback::reached_from(&recorded);
-        // Started again by the start step when it runs; already running once it ended.
-        reached.stopped = reached.stopped && !recorded.done("start");
-        let steps = Steps {
-            journal: Journal::append(&path)?,
-            done: Vec::new(),
-            cancel: Some(self.cancel.clone()),
-            finished,
-        };
-        tracing::info!(
-            "resuming deploy {id} at {}",
-            recorded
-                .interrupted
-                .as_deref()
-                .unwrap_or("the step after the last one it ended")
-        );
-        Box::pin(self.execute(&header, steps, reached)).await
-    }
-
     /// The steps forward from what `reached` says, then the rollback if one failed, the
     /// audit line and what follows a deploy.
-    async fn execute(
+    pub(crate) async fn execute(
         &self,
         header: &Header,
         mut steps: Steps,
@@ -285,7 +242,6 @@ impl DeployJob {
     ) -> Result<DeployReport> {
         let started = Instant::now();
         let mut report = DeployReport::of(header, "deployed");
-        let silence = self.silence(header)?;
         let forward = Box::pin(self.forward(header, &mut steps, &mut reached)).await;
         report.outcome = match forward {
             Ok(()) => {
@@ -313,7 +269,7 @@ impl DeployJob {
                 outcome.to_owned()
             }
         };
-        if let Some(silence) = silence
+        if let Some(silence) = reached.silence.take()
             && let Err(e) = silence.end()
         {
             report
@@ -326,6 +282,23 @@ impl DeployJob {
         Ok(report)
     }
 
+    /// A deploy killed midway must be resumed or rolled back first: a new one would copy
+    /// its half-done database as the "pre-deploy" one.
+    fn refuse_if_unfinished(&self) -> Result<()> {
+        if !self.deploys_dir.join(LAST).exists() {
+            return Ok(());
+        }
+        let (_, recorded) = self.newest_journal()?;
+        if recorded.outcome.is_none() {
+            return Err(Error::invalid_input(format!(
+                "the last deploy, {}, was killed midway: `vigia deploy --resume` finishes it, \
+                 `vigia rollback` undoes it",
+                recorded.header.id
+            )));
+        }
+        Ok(())
+    }
+
     /// The plan for `to`, once the release is there (fetched if need be) and built.
     async fn ready_plan(&self, id: &str, to: &ReleaseRef) -> Result<DeployPlan> {
         let folder = self.deploys_dir.join(id);
@@ -335,7 +308,8 @@ impl DeployJob {
             Some(build) if !plan.nothing_to_do => {
                 let log = folder.join("build.log");
                 let releases = &self.planner.releases;
-                crate::prepare::build(releases, to, build, &log, &self.cancel).await?;
+                let hide = self.config.secret_env_names();
+                crate::prepare::build(releases, to, build, &log, &self.cancel, hide).await?;
                 // A build may change the addons: planned again.
                 self.planner.plan(id, to.as_str()).await
             }
@@ -365,7 +339,8 @@ impl DeployJob {
         match &self.settings.fetch_command {
             Some(fetch) if !releases.exists(to) => {
                 let log = folder.join("fetch.log");
-                crate::prepare::fetch(releases, to, fetch, id, &log, &self.cancel).await
+                let hide = self.config.secret_env_names();
+                crate::prepare::fetch(releases, to, fetch, id, &log, &self.cancel, hide).await
             }
             _ => Ok(()),
         }

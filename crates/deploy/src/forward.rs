@@ -40,6 +40,7 @@ impl DeployJob {
             steps.once("backup", Box::pin(self.backup())).await?;
         }
         if let (Some(copy), Some(command)) = (&header.copy_database, &header.upgrade_command) {
+            reached.silence = self.silence(header)?;
             reached.stopped = true;
             reached.maintenance = self.maintenance.file.is_some();
             steps
@@ -197,6 +198,7 @@ impl DeployJob {
             timeout: self.upgrade_timeout,
             output: output.clone(),
             cancel: self.cancel.clone(),
+            hide: self.config.secret_env_names(),
         };
         let exit = self
             .planner

@@ -49,6 +49,7 @@ pub(crate) async fn pre(
     env: &HookEnv,
     log: &Path,
     cancel: &CancelToken,
+    hide: Vec<String>,
 ) -> Result<()> {
     Command {
         what: "the pre-hook ([deploy] pre-hook)",
@@ -58,6 +59,7 @@ pub(crate) async fn pre(
         log,
         timeout: HOOK_TIMEOUT,
         cancel,
+        hide,
     }
     .run(ErrorKind::InvalidInput)
     .await
@@ -70,6 +72,7 @@ pub(crate) async fn post(
     env: &HookEnv,
     outcome: &str,
     log: &Path,
+    hide: Vec<String>,
 ) -> Option<String> {
     Command {
         what: "the post-hook ([deploy] post-hook)",
@@ -79,6 +82,7 @@ pub(crate) async fn post(
         log,
         timeout: HOOK_TIMEOUT,
         cancel: &CancelToken::new(),
+        hide,
     }
     .run(ErrorKind::Io)
     .await

@@ -20,6 +20,7 @@ mod prepare;
 pub mod release;
 pub mod report;
 mod request;
+mod resume;
 mod rollback;
 
 pub use changes::{Downgrade, ModuleChanges, downgrades, module_changes};

@@ -180,14 +180,25 @@ fn notes(input: &PlanInput<'_>, changes: &ModuleChanges) -> Vec<String> {
 
 /// `[odoo] upgrade-command` with its words filled in, each quoted for `sh`.
 fn fill_upgrade(input: &PlanInput<'_>, modules: &[String]) -> String {
-    input
-        .upgrade_command
-        .replace("{database}", &shell_quote(input.database))
+    upgrade_line(
+        input.upgrade_command,
+        input.database,
+        modules,
+        input.release_dir,
+    )
+}
+
+/// `template` (`[odoo] upgrade-command`) for `database`, `modules` and the release's folder.
+pub(crate) fn upgrade_line(
+    template: &str,
+    database: &str,
+    modules: &[String],
+    release_dir: &Path,
+) -> String {
+    template
+        .replace("{database}", &shell_quote(database))
         .replace("{modules}", &shell_quote(&modules.join(",")))
-        .replace(
-            "{release}",
-            &shell_quote(&input.release_dir.to_string_lossy()),
-        )
+        .replace("{release}", &shell_quote(&release_dir.to_string_lossy()))
 }
 
 #[cfg(test)]

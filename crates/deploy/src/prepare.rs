@@ -23,6 +23,7 @@ pub(crate) async fn fetch(
     id: &str,
     log: &Path,
     cancel: &CancelToken,
+    hide: Vec<String>,
 ) -> Result<()> {
     let dir = releases.fetching_dir(release, id);
     let parent = dir.parent().unwrap_or(Path::new("."));
@@ -38,6 +39,7 @@ pub(crate) async fn fetch(
         log,
         timeout: PREPARE_TIMEOUT,
         cancel,
+        hide,
     }
     .run(ErrorKind::InvalidInput)
     .await
@@ -55,6 +57,7 @@ pub(crate) async fn build(
     command: &str,
     log: &Path,
     cancel: &CancelToken,
+    hide: Vec<String>,
 ) -> Result<()> {
     Command {
         what: "the build ([deploy] build-command)",
@@ -64,6 +67,7 @@ pub(crate) async fn build(
         log,
         timeout: PREPARE_TIMEOUT,
         cancel,
+        hide,
     }
     .run(ErrorKind::InvalidInput)
     .await

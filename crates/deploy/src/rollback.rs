@@ -165,7 +165,9 @@ impl DeployJob {
                 )
                 .await?
         {
-            return Ok(Back::Refused(self.keep_new_release(refusal, reached).await));
+            return Ok(Back::Refused(
+                self.keep_new_release(refusal, header, reached).await,
+            ));
         }
         steps
             .run("rollback.stop", async {
@@ -178,7 +180,9 @@ impl DeployJob {
             // Again, now that nothing can make one: one made in between keeps the release
             // that matches the upgraded schema.
             if let Some(refusal) = self.einvoice_guard(header, copy, &since).await? {
-                return Ok(Back::Refused(self.keep_new_release(refusal, reached).await));
+                return Ok(Back::Refused(
+                    self.keep_new_release(refusal, header, reached).await,
+                ));
             }
         }
         let aside = self.upgraded_aside(&header.id);
@@ -196,9 +200,11 @@ impl DeployJob {
     /// After a refusal: the release that matches the upgraded schema stays when its gate
     /// passes (the maintenance page then comes off); else Odoo is stopped behind the page.
     /// The refusal comes back saying which.
-    async fn keep_new_release(&self, refusal: Error, reached: &Reached) -> Error {
+    async fn keep_new_release(&self, refusal: Error, header: &Header, reached: &Reached) -> Error {
         let runtime = &self.planner.runtime;
-        if !reached.switched {
+        // `switched` says the switch began, not that it ended: what `current` names decides.
+        let current = runtime.current_release().await.ok().flatten();
+        if !reached.switched || current.as_deref() != Some(header.to.as_str()) {
             // Stopped for an upgrade that never switched: the new code is not current, and
             // the old one must not start on what the upgrade may have changed.
             let _ = runtime.stop(Service::Odoo).await;
@@ -253,7 +259,15 @@ impl DeployJob {
         reached: &Reached,
     ) -> Result<Back> {
         let runtime = &self.planner.runtime;
-        let missing = steps.run("rollback.files", self.missing_files()).await?;
+        // A warning only: the old schema is back, and the way back must go on.
+        let missing = steps
+            .run("rollback.files", async {
+                Ok(self
+                    .missing_files()
+                    .await
+                    .unwrap_or_else(|e| Some(format!("the filestore could not be checked: {e}"))))
+            })
+            .await?;
         steps
             .run("rollback.switch", runtime.switch(&header.from))
             .await?;
@@ -280,13 +294,19 @@ impl DeployJob {
         let refs = vigia_odoo::schema::filestore_refs(&client)
             .await?
             .unwrap_or_default();
-        let missing: Vec<String> = refs
-            .into_iter()
-            .filter(|name| {
-                !vigia_odoo::filestore::file_path(&dir, name)
-                    .is_ok_and(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file()))
-            })
-            .collect();
+        // Opened as a backup reads them: never through a link; a name not of Odoo's form, or
+        // a link, counts as missing.
+        let folder = dir.clone();
+        let missing: Vec<String> = vigia_core::task::blocking("filestore", move || {
+            Ok(refs
+                .into_iter()
+                .filter(|name| {
+                    !(vigia_odoo::filestore::is_odoo_name(name)
+                        && matches!(vigia_odoo::filestore::open(&folder, name), Ok(Some(_))))
+                })
+                .collect())
+        })
+        .await?;
         if missing.is_empty() {
             return Ok(None);
         }
@@ -473,6 +493,7 @@ pub(crate) fn reached_from(recorded: &Recorded) -> Reached {
         switched: recorded.started("switch"),
         // A rollback killed after its swap: the copy is in place already.
         swapped: recorded.done("rollback.swap"),
+        silence: None,
     }
 }
 

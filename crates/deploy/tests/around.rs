@@ -119,7 +119,7 @@ async fn a_failed_fetch_a_veto_and_a_freeze_touch_nothing_and_old_releases_go() 
     let site = site().await;
     let dir = site.dir.path().to_owned();
     let extra = format!(
-        "fetch-command = \"false {{dir}}\"\n\
+        "fetch-command = \"mkdir {{dir}} && touch {{dir}}/half && false\"\n\
          keep-releases = 2\n\
          pre-hook = \"test ! -f {dir}/veto\"\n\
          post-hook = \"echo $VIGIA_OUTCOME >> {dir}/post.log\"\n",

@@ -69,8 +69,13 @@ async fn an_e_invoice_made_during_the_observation_keeps_the_new_release() {
     job.settings.observe = HumanDuration::from_secs(30);
     let journals = site.dir.path().join("state/deploys");
     let observed = async {
-        // Until the observation starts.
+        // Until the observation starts (a deploy that never gets there fails the test).
+        let deadline = std::time::Instant::now() + Duration::from_mins(2);
         loop {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the observation never started"
+            );
             let started = std::fs::read_dir(&journals)
                 .into_iter()
                 .flatten()

@@ -61,14 +61,14 @@ impl PgAdmin {
     }
 
     /// Why this session's user could not copy `database` (`CREATE DATABASE .. TEMPLATE`):
-    /// it needs CREATEDB, and to own the template (or be a member of its owner) or be a
-    /// superuser. None: it can. Also the database's size, for the room the copy takes.
+    /// it needs CREATEDB, and to own the template (or have its owner's privileges: a member
+    /// that inherits them) or be a superuser. None: it can. Also the database's size, for the room the copy takes.
     pub async fn copy_readiness(&self, database: &str) -> Result<(Option<String>, u64)> {
         let row = self
             .client
             .query_opt(
                 "SELECT r.rolsuper OR r.rolcreatedb, \
-                 r.rolsuper OR pg_has_role(current_user, d.datdba, 'MEMBER'), \
+                 r.rolsuper OR pg_has_role(current_user, d.datdba, 'USAGE'), \
                  pg_get_userbyid(d.datdba), current_user::text, pg_database_size(d.oid) \
                  FROM pg_roles r, pg_database d \
                  WHERE r.rolname = current_user AND d.datname = $1",

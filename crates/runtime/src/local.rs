@@ -351,6 +351,7 @@ mod tests {
             timeout: Duration::from_secs(secs),
             output: dir.path().join("deploys/x/upgrade.log"),
             cancel: vigia_core::CancelToken::new(),
+            hide: Vec::new(),
         };
         let done = rt
             .run("cat VERSION; exit 3", "v2", &limits(10))

@@ -2,6 +2,7 @@
 //! in a folder: its output to a file, its own process group killed whole at its time limit, on
 //! cancel, and when vigia dies (it must not go on upgrading a database nobody watches).
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -26,7 +27,13 @@ pub fn run_shell(
     if let Some(parent) = limits.output.parent() {
         std::fs::create_dir_all(parent).map_err(|e| Error::io("create", parent, e))?;
     }
-    let output = std::fs::File::create(&limits.output)
+    // Never through a link planted at the log's name (state-dir is not trusted).
+    let output = std::fs::File::options()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&limits.output)
         .map_err(|e| Error::io("create", &limits.output, e))?;
     let errors = output
         .try_clone()
@@ -40,6 +47,9 @@ pub fn run_shell(
         .stdout(output)
         .stderr(errors)
         .process_group(0);
+    for name in &limits.hide {
+        child.env_remove(name);
+    }
     signal_on_parent_death(&mut child, libc::SIGTERM);
     let mut child = child
         .spawn()
@@ -51,6 +61,9 @@ pub fn run_shell(
             .try_wait()
             .map_err(|e| Error::io("wait for", &limits.output, e))?
         {
+            // What it left running in the background (a detached gc, a server) goes too: it
+            // must not change the release or the database after the command was judged.
+            let _ = signal_group(pid, libc::SIGKILL);
             return Ok(OneOffExit {
                 code: status.code(),
                 timed_out: false,

@@ -215,6 +215,19 @@ impl Config {
         &self.settings
     }
 
+    /// The environment variables this config's secrets come from (`env:NAME`): never passed
+    /// on to a command vigia runs for the operator (a hook, a fetch, a build, the upgrade).
+    pub fn secret_env_names(&self) -> Vec<String> {
+        let mut copy = self.settings.clone();
+        validate::secrets_mut(&mut copy)
+            .into_iter()
+            .filter_map(|(_, secret)| match secret {
+                SecretRef::Env(name) => Some(name.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Fails naming the first missing key that the backup, verify, prune and restore commands
     /// need; a config without them is valid for everything else.
     pub fn backup_requirements(&self) -> Result<()> {

@@ -76,13 +76,16 @@ pub trait Runtime: Send + Sync {
     }
 }
 
-/// How a one-off command runs: its time limit, the file its output goes to, and the token
-/// that stops it early (Ctrl-C, `vigia_ctx_cancel`).
+/// How a one-off command runs: its time limit, the file its output goes to, the token that
+/// stops it early (Ctrl-C, `vigia_ctx_cancel`), and what of vigia's environment it must not
+/// see.
 #[derive(Debug, Clone)]
 pub struct OneOff {
     pub timeout: Duration,
     pub output: PathBuf,
     pub cancel: crate::CancelToken,
+    /// Environment variables not passed on (those the config's secrets come from).
+    pub hide: Vec<String>,
 }
 
 /// How a one-off command ended.
