@@ -598,12 +598,7 @@ fn a_deploy_killed_at_any_step_is_rolled_back_from_its_journal() {
     let r = Releases::new(&s);
     let before = r.fingerprint();
     r.release("v2", "2.2.0", "CREATE TABLE l10n_cr_v2 (id int);");
-    let config = vigia_core::Config::load(std::path::Path::new(&s.config), None).unwrap();
-    let runtime = vigia_runtime::from_config(&config).unwrap();
-    let tokio = tokio::runtime::Runtime::new().unwrap();
-    tokio
-        .block_on(runtime.start(vigia_core::ports::runtime::Service::Odoo))
-        .unwrap();
+    r.start_odoo();
     let steps = [
         "preflight",
         "backup",
@@ -655,11 +650,8 @@ fn a_deploy_killed_at_any_step_is_rolled_back_from_its_journal() {
             "{step}"
         );
         assert_eq!(r.serving(), "v1", "{step}");
-        let status = tokio
-            .block_on(runtime.status(vigia_core::ports::runtime::Service::Odoo))
-            .unwrap();
         assert_eq!(
-            status,
+            r.odoo(false),
             vigia_core::ports::runtime::ServiceState::Running,
             "{step}"
         );
@@ -699,12 +691,7 @@ fn a_deploy_killed_after_a_steps_work_is_resumed() {
     let r = Releases::new(&s);
     let before = r.fingerprint();
     r.release("v2", "2.2.0", "CREATE TABLE l10n_cr_v2 (id int);");
-    let config = vigia_core::Config::load(std::path::Path::new(&s.config), None).unwrap();
-    let runtime = vigia_runtime::from_config(&config).unwrap();
-    tokio::runtime::Runtime::new()
-        .unwrap()
-        .block_on(runtime.start(vigia_core::ports::runtime::Service::Odoo))
-        .unwrap();
+    r.start_odoo();
     for step in ["copy", "switch", "public_gate"] {
         let point = format!("deploy.{step}.after:kill");
         let killed = s.run(
@@ -767,12 +754,7 @@ fn a_deploy_killed_mid_upgrade_leaves_no_process_of_the_upgrade() {
         ),
     )
     .unwrap();
-    let config = vigia_core::Config::load(std::path::Path::new(&s.config), None).unwrap();
-    let runtime = vigia_runtime::from_config(&config).unwrap();
-    let tokio = tokio::runtime::Runtime::new().unwrap();
-    tokio
-        .block_on(runtime.start(vigia_core::ports::runtime::Service::Odoo))
-        .unwrap();
+    r.start_odoo();
 
     let mut deploy = s.spawn(&["deploy", "--release", "v2"]);
     let deadline = Instant::now() + Duration::from_mins(1);

@@ -358,7 +358,7 @@ impl DeployJob {
         let (path, recorded) = self.newest_journal()?;
         let header = recorded.header.clone();
         self.trust(&header)?;
-        let reached = match recorded.outcome.as_deref() {
+        let mut reached = match recorded.outcome.as_deref() {
             // Killed, refused by the guard, or a rollback that failed: again from the journal.
             None | Some(REFUSED | "failed") => reached_from(&recorded),
             Some("deployed") => Reached {
@@ -385,8 +385,18 @@ impl DeployJob {
             cancel: None,
             finished: std::collections::BTreeSet::new(),
         };
+        // Alerts silenced while the swap back takes Odoo down (none without an upgrade).
+        reached.silence = self.silence(&header).unwrap_or_else(|e| {
+            tracing::warn!("alerts are not silenced during the rollback: {e}");
+            None
+        });
         let rollback =
             Box::pin(self.rollback(&header, &mut steps, &reached, accept_einvoice_loss)).await;
+        if let Some(silence) = reached.silence.take()
+            && let Err(e) = silence.end()
+        {
+            tracing::warn!("the rollback's alert silence: {e}");
+        }
         let mut report = DeployReport {
             id: header.id.clone(),
             from: header.from.clone(),

@@ -174,8 +174,9 @@ void vigia_ctx_cancel(struct vigia_ctx *ctx);
 uint32_t vigia_config_show(struct vigia_ctx *ctx, const char *args_json, char **out_json);
 
 // `vigia deploy --release REF [--dry-run] --json`. `args_json`: `{"release": "v2",
-// "dry_run": bool}`. A deploy that failed and rolled back returns 18 (`check_failed`) with
-// the report as data; `vigia_ctx_cancel` stops it at the next step and rolls back.
+// "dry_run": bool}`, or `{"resume": true}` (`vigia deploy --resume`: the last deploy,
+// killed midway, goes on). A deploy that failed and rolled back returns 18 (`check_failed`)
+// with the report as data; `vigia_ctx_cancel` stops it at the next step and rolls back.
 //
 // # Safety
 // As for `vigia_backup`.

@@ -8,8 +8,9 @@ use crate::commands::{Call, NoArgs, run_command};
 use crate::context::vigia_ctx;
 
 /// `vigia deploy --release REF [--dry-run] --json`. `args_json`: `{"release": "v2",
-/// "dry_run": bool}`. A deploy that failed and rolled back returns 18 (`check_failed`) with
-/// the report as data; `vigia_ctx_cancel` stops it at the next step and rolls back.
+/// "dry_run": bool}`, or `{"resume": true}` (`vigia deploy --resume`: the last deploy,
+/// killed midway, goes on). A deploy that failed and rolled back returns 18 (`check_failed`)
+/// with the report as data; `vigia_ctx_cancel` stops it at the next step and rolls back.
 ///
 /// # Safety
 /// As for `vigia_backup`.

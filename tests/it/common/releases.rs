@@ -63,6 +63,25 @@ impl<'s> Releases<'s> {
         self.stack.dir.path().join("srv")
     }
 
+    /// The state of Odoo as the stack's local runtime sees it.
+    pub fn odoo(&self, start: bool) -> vigia_core::ports::runtime::ServiceState {
+        use vigia_core::ports::runtime::Service;
+        let config = vigia_core::Config::load(Path::new(&self.stack.config), None).unwrap();
+        let runtime = vigia_runtime::from_config(&config).unwrap();
+        let tokio = tokio::runtime::Runtime::new().unwrap();
+        tokio.block_on(async {
+            if start {
+                runtime.start(Service::Odoo).await.unwrap();
+            }
+            runtime.status(Service::Odoo).await.unwrap()
+        })
+    }
+
+    /// Starts Odoo from the current release.
+    pub fn start_odoo(&self) {
+        self.odoo(true);
+    }
+
     /// A release whose l10n_cr_einvoice is at `version`, whose upgrade runs `migrate`.
     pub fn release(&self, name: &str, version: &str, migrate: &str) {
         let cluster = self.stack.cluster.as_ref().unwrap();
