@@ -257,3 +257,75 @@ async fn outcomes_reach_the_webhook_the_upgrade_is_silenced_and_a_swap_back_says
     let record = std::fs::read_to_string(&record).unwrap();
     assert!(record.contains("\"aside\""), "{record}");
 }
+
+/// The status line a plain HTTP/1.0 GET of `path` gets from `127.0.0.1:port`.
+fn status_of(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.0\r\nHost: erp.example.cr\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer.lines().next().unwrap_or_default().to_owned()
+}
+
+/// A real nginx with the stack's `if (-f ..) { return 503; }`: while the upgrade runs, the
+/// public site answers 503; once the deploy passed its gate (odoo.public through nginx
+/// included), it serves again.
+#[tokio::test(flavor = "multi_thread")]
+async fn through_a_real_nginx_the_site_answers_503_while_the_upgrade_runs() {
+    let site = site().await;
+    let dir = site.dir.path().to_owned();
+    let maint = dir.join("maintenance.on");
+    let nginx = vigia_sandbox::nginx::NginxServer::proxy_with_maintenance(
+        &format!("http://127.0.0.1:{}", site.port),
+        &maint,
+    )
+    .unwrap();
+    let public = format!("http://127.0.0.1:{}", nginx.port());
+    let config = site.config_text(
+        site.cluster.user(),
+        &format!("url = \"{public}\"\n"),
+        &format!(
+            "gate = [\"odoo.internal\", \"odoo.public\"]\nmaintenance-file = \"{}\"\n",
+            maint.display()
+        ),
+    );
+    let job = DeployJob::from_config(&config).unwrap();
+    // The upgrade says it runs, then waits (10 s at most) for the test to look at the site.
+    let (upgrading, go) = (dir.join("upgrading"), dir.join("go"));
+    site.release("v2", "2.2.0", "x = 2", "pass", "SELECT 1;", 0);
+    let upgrade = site.root().join("releases/v2/upgrade");
+    let body = std::fs::read_to_string(&upgrade).unwrap();
+    script(
+        &upgrade,
+        &format!(
+            "touch {up}\nfor i in $(seq 100); do test -f {go} && break; sleep 0.1; done\n{body}",
+            up = upgrading.display(),
+            go = go.display(),
+            body = body.trim_start_matches("#!/bin/sh\n")
+        ),
+    );
+    assert!(status_of(nginx.port(), "/web/health").contains(" 200"));
+    let during = async {
+        while !upgrading.exists() {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let status = status_of(nginx.port(), "/web/health");
+        std::fs::write(&go, "").unwrap();
+        status
+    };
+    let (report, during) = tokio::time::timeout(std::time::Duration::from_mins(2), async {
+        tokio::join!(job.run("v2"), during)
+    })
+    .await
+    .expect("the upgrade never started");
+    let report = report.unwrap();
+    assert_eq!(report.outcome, "deployed", "{report:?}");
+    assert!(during.contains(" 503"), "during the upgrade: {during}");
+    assert!(status_of(nginx.port(), "/web/health").contains(" 200"));
+    assert!(!maint.exists());
+}

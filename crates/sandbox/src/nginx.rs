@@ -63,6 +63,16 @@ impl NginxServer {
         ))
     }
 
+    /// As [`NginxServer::proxy`], answering 503 while `maintenance` exists, as the stack's
+    /// site does during a deploy's upgrade (`if (-f ..) { return 503; }`).
+    pub fn proxy_with_maintenance(upstream: &str, maintenance: &std::path::Path) -> Result<Self> {
+        Self::start(&format!(
+            "location / {{ if (-f {}) {{ return 503; }} proxy_pass {upstream}; \
+             proxy_set_header Host $host; proxy_connect_timeout 2s; }}",
+            maintenance.display()
+        ))
+    }
+
     /// Answers every plain-HTTP request with a 301 to https, as nginx forcing HTTPS does.
     pub fn redirect_to_https() -> Result<Self> {
         Self::start("return 301 https://$host$request_uri;")

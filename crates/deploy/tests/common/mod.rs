@@ -103,14 +103,25 @@ impl Site {
 
     /// The config with more `[deploy]` keys, connecting as `user`.
     pub fn config_as(&self, user: &str, extra: &str) -> Config {
+        self.config_text(user, "", extra)
+    }
+
+    /// The config with more `[odoo]` keys (`odoo`) and `[deploy]` keys (`extra`, which may
+    /// name its own `gate`), connecting as `user`.
+    pub fn config_text(&self, user: &str, odoo: &str, extra: &str) -> Config {
+        let gate = if extra.contains("gate = ") {
+            ""
+        } else {
+            "gate = [\"odoo.internal\", \"postgres\"]\n"
+        };
         let text = format!(
-            "state-dir = \"{state}\"\n[odoo]\ndatabase = \"odoo\"\n\
+            "state-dir = \"{state}\"\n[odoo]\ndatabase = \"odoo\"\n{odoo}\
              internal-url = \"http://127.0.0.1:{port}\"\n\
              data-dir = \"{data}\"\n\
              upgrade-command = \"{{release}}/upgrade {{database}}\"\n\
              [postgres]\nhost = \"{host}\"\nport = {pgport}\nuser = \"{user}\"\nbin-dir = \"{bin}\"\n\
              [runtime]\nkind = \"local\"\nodoo-command = \"{{release}}/run\"\n\
-             [deploy]\nroot = \"{root}\"\ngate = [\"odoo.internal\", \"postgres\"]\ngate-timeout = \"6s\"\n\
+             [deploy]\nroot = \"{root}\"\n{gate}gate-timeout = \"6s\"\n\
              observe = \"0s\"\n{extra}",
             state = self.dir.path().join("state").display(),
             port = self.port,
