@@ -2,6 +2,7 @@
 //! the `Runtime` port): `none` (managed elsewhere) and `local` (processes with pid files),
 //! and `from_config()`, which picks the one a config names.
 
+pub mod compose;
 mod local;
 mod none;
 pub mod releases;
