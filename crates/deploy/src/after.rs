@@ -47,7 +47,7 @@ impl DeployJob {
         let mut warnings = Vec::new();
         if let Some(post) = &self.settings.post_hook {
             let log = self.deploys_dir.join(&report.id).join("post-hook.log");
-            let hide = self.config.secret_env_names();
+            let hide = self.hide.clone();
             let root = &self.settings.root;
             if let Some(w) = hooks::post(post, root, env, &report.outcome, &log, hide).await {
                 warnings.push(w);

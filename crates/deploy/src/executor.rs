@@ -51,6 +51,8 @@ pub struct DeployJob {
     /// `[deploy]` as configured: observe, hooks, fetch and build, releases kept.
     pub settings: DeployConfig,
     pub(crate) maintenance: Maintenance,
+    /// The environment variables the config's secrets come from: no command sees them.
+    pub(crate) hide: Vec<String>,
     /// `[alerting]`'s channels, told how each deploy ended; None without `[alerting]`; why
     /// they cannot be used, when set wrong.
     pub alerting: std::result::Result<Option<Alerting>, String>,
@@ -159,6 +161,7 @@ impl DeployJob {
             config: config.clone(),
             cancel: CancelToken::new(),
             settings: deploy.clone(),
+            hide: config.secret_env_names(),
             maintenance: Maintenance {
                 file: deploy.maintenance_file.clone(),
             },
@@ -216,7 +219,7 @@ impl DeployJob {
         if let Some(pre) = &self.settings.pre_hook {
             let log = self.deploys_dir.join(&id).join("pre-hook.log");
             let env = self.hook_env(&header);
-            let hide = self.config.secret_env_names();
+            let hide = self.hide.clone();
             hooks::pre(pre, &self.settings.root, &env, &log, &self.cancel, hide).await?;
         }
         let steps = Steps {
@@ -308,7 +311,7 @@ impl DeployJob {
             Some(build) if !plan.nothing_to_do => {
                 let log = folder.join("build.log");
                 let releases = &self.planner.releases;
-                let hide = self.config.secret_env_names();
+                let hide = self.hide.clone();
                 crate::prepare::build(releases, to, build, &log, &self.cancel, hide).await?;
                 // A build may change the addons: planned again.
                 self.planner.plan(id, to.as_str()).await
@@ -339,7 +342,7 @@ impl DeployJob {
         match &self.settings.fetch_command {
             Some(fetch) if !releases.exists(to) => {
                 let log = folder.join("fetch.log");
-                let hide = self.config.secret_env_names();
+                let hide = self.hide.clone();
                 crate::prepare::fetch(releases, to, fetch, id, &log, &self.cancel, hide).await
             }
             _ => Ok(()),

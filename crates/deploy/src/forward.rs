@@ -198,7 +198,7 @@ impl DeployJob {
             timeout: self.upgrade_timeout,
             output: output.clone(),
             cancel: self.cancel.clone(),
-            hide: self.config.secret_env_names(),
+            hide: self.hide.clone(),
         };
         let exit = self
             .planner

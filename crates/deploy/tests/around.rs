@@ -8,7 +8,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{script, site};
+use common::site;
 use vigia_core::{ErrorKind, Outcome as _};
 use vigia_deploy::DeployJob;
 
@@ -42,13 +42,10 @@ async fn fetched_built_hooked_and_behind_the_maintenance_page() {
         "CREATE TABLE l10n_cr_v2 (id int);",
         0,
     );
-    let upgrade = site.root().join("releases/v2/upgrade");
-    let body = std::fs::read_to_string(&upgrade).unwrap();
-    let body = body.trim_start_matches("#!/bin/sh\n");
-    script(
-        &upgrade,
+    site.prefix_upgrade(
+        "v2",
         &format!(
-            "test -f {} && echo on > {}\n{body}",
+            "test -f {} && echo on > {}",
             maint.display(),
             marker.display()
         ),
@@ -195,16 +192,9 @@ async fn outcomes_reach_the_webhook_the_upgrade_is_silenced_and_a_swap_back_says
 
     // v2 upgrades; its upgrade sees the silence in force.
     site.release("v2", "2.2.0", "x = 2", "pass", "SELECT 1;", 0);
-    let upgrade = site.root().join("releases/v2/upgrade");
-    let body = std::fs::read_to_string(&upgrade).unwrap();
-    script(
-        &upgrade,
-        &format!(
-            "ls {} > {}\n{}",
-            alerts_dir.display(),
-            silences.display(),
-            body.trim_start_matches("#!/bin/sh\n")
-        ),
+    site.prefix_upgrade(
+        "v2",
+        &format!("ls {} > {}", alerts_dir.display(), silences.display()),
     );
     let report = job.run("v2").await.unwrap();
     assert_eq!(report.outcome, "deployed", "{report:?}");
@@ -225,16 +215,7 @@ async fn outcomes_reach_the_webhook_the_upgrade_is_silenced_and_a_swap_back_says
     // v3's gate fails; while it ran, the PDF left the filestore (as Odoo's garbage
     // collector may do). The copy goes back, which references it: a warning names it.
     site.release("v3", "2.3.0", "x = 3", "fail", "SELECT 1;", 0);
-    let upgrade = site.root().join("releases/v3/upgrade");
-    let body = std::fs::read_to_string(&upgrade).unwrap();
-    script(
-        &upgrade,
-        &format!(
-            "rm {}\n{}",
-            filestore.join(&pdf).display(),
-            body.trim_start_matches("#!/bin/sh\n")
-        ),
-    );
+    site.prefix_upgrade("v3", &format!("rm {}", filestore.join(&pdf).display()));
     let report = job.run("v3").await.unwrap();
     assert_eq!(report.outcome, "rolled_back", "{report:?}");
     assert!(
@@ -298,15 +279,12 @@ async fn through_a_real_nginx_the_site_answers_503_while_the_upgrade_runs() {
     // The upgrade says it runs, then waits (10 s at most) for the test to look at the site.
     let (upgrading, go) = (dir.join("upgrading"), dir.join("go"));
     site.release("v2", "2.2.0", "x = 2", "pass", "SELECT 1;", 0);
-    let upgrade = site.root().join("releases/v2/upgrade");
-    let body = std::fs::read_to_string(&upgrade).unwrap();
-    script(
-        &upgrade,
+    site.prefix_upgrade(
+        "v2",
         &format!(
-            "touch {up}\nfor i in $(seq 100); do test -f {go} && break; sleep 0.1; done\n{body}",
-            up = upgrading.display(),
-            go = go.display(),
-            body = body.trim_start_matches("#!/bin/sh\n")
+            "touch {}\nfor i in $(seq 100); do test -f {} && break; sleep 0.1; done",
+            upgrading.display(),
+            go.display()
         ),
     );
     assert!(status_of(nginx.port(), "/web/health").contains(" 200"));

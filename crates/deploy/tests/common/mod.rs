@@ -137,6 +137,16 @@ impl Site {
             .unwrap()
     }
 
+    /// Puts `lines` (sh) before what `release`'s upgrade script does.
+    pub fn prefix_upgrade(&self, release: &str, lines: &str) {
+        let upgrade = self.root().join("releases").join(release).join("upgrade");
+        let body = std::fs::read_to_string(&upgrade).unwrap();
+        script(
+            &upgrade,
+            &format!("{lines}\n{}", body.trim_start_matches("#!/bin/sh\n")),
+        );
+    }
+
     /// `[odoo] data-dir`: the filestore is `filestore/odoo` in it.
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
