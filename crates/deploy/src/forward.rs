@@ -66,7 +66,7 @@ impl DeployJob {
         steps
             .once("switch", async {
                 reached.switched = true;
-                runtime.switch(&header.to).await
+                runtime.switch(&header.to, &header.id).await
             })
             .await?;
         reached.switched = true;

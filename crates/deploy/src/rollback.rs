@@ -89,7 +89,7 @@ impl DeployJob {
         let runtime = &self.planner.runtime;
         if reached.switched {
             steps
-                .run("rollback.switch", runtime.switch(&header.from))
+                .run("rollback.switch", runtime.switch(&header.from, &header.id))
                 .await?;
         }
         if reached.switched || reached.stopped {
@@ -269,7 +269,7 @@ impl DeployJob {
             })
             .await?;
         steps
-            .run("rollback.switch", runtime.switch(&header.from))
+            .run("rollback.switch", runtime.switch(&header.from, &header.id))
             .await?;
         steps
             .run("rollback.start", async {

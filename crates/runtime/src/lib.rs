@@ -1,6 +1,7 @@
 //! Vigia's runtimes: how the stack's services are stopped, started and watched (DESIGN.md,
-//! the `Runtime` port): `none` (managed elsewhere) and `local` (processes with pid files),
-//! and `from_config()`, which picks the one a config names.
+//! the `Runtime` port): `none` (managed elsewhere), `local` (processes with pid files) and
+//! `compose` (docker compose on a container engine), and `from_config()`, which picks the
+//! one a config names.
 
 pub mod compose;
 mod local;
@@ -14,21 +15,17 @@ use std::sync::Arc;
 
 use vigia_core::config::RuntimeKind;
 use vigia_core::ports::runtime::Runtime;
-use vigia_core::{Config, Error, Result};
+use vigia_core::{Config, Result};
 
+pub use compose::ComposeRuntime;
 pub use local::LocalRuntime;
 pub use none::NoRuntime;
 
-/// `[runtime] kind`: `none` or `local`.
+/// `[runtime] kind`: `none`, `local` or `compose`.
 pub fn from_config(config: &Config) -> Result<Arc<dyn Runtime>> {
     match config.runtime.kind {
         RuntimeKind::None => Ok(Arc::new(NoRuntime)),
         RuntimeKind::Local => Ok(Arc::new(LocalRuntime::from_config(config)?)),
-        RuntimeKind::Compose => Err(Error::config(
-            "runtime kind \"compose\" cannot be driven by this version of vigia (no Docker \
-             engine to test it against): set kind = \"none\" and stop Odoo yourself, or \
-             \"local\"",
-        )
-        .with_key("runtime.kind")),
+        RuntimeKind::Compose => Ok(Arc::new(ComposeRuntime::from_config(config)?)),
     }
 }

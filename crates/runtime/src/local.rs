@@ -213,6 +213,10 @@ impl Runtime for LocalRuntime {
         (service == Service::Odoo).then(|| self.running()).flatten()
     }
 
+    async fn manages(&self, service: Service) -> Result<bool> {
+        Ok(service == Service::Odoo)
+    }
+
     async fn status(&self, service: Service) -> Result<ServiceState> {
         if service != Service::Odoo {
             return Ok(ServiceState::Unknown {
@@ -255,7 +259,7 @@ impl Runtime for LocalRuntime {
             .map(|r| r.map(|r| r.as_str().to_owned()))
     }
 
-    async fn switch(&self, release: &str) -> Result<()> {
+    async fn switch(&self, release: &str, _id: &str) -> Result<()> {
         let releases = self.releases()?.clone();
         let release = ReleaseRef::parse(release)?;
         blocking("runtime", move || releases.switch(&release)).await
@@ -331,7 +335,7 @@ mod tests {
         assert_eq!(rt.current_release().await.unwrap().as_deref(), Some("v1"));
         rt.start(Service::Odoo).await.unwrap();
         rt.stop(Service::Odoo).await.unwrap();
-        rt.switch("v2").await.unwrap();
+        rt.switch("v2", "d1").await.unwrap();
         rt.start(Service::Odoo).await.unwrap();
         rt.stop(Service::Odoo).await.unwrap();
         let log = std::fs::read_to_string(rt.log_file()).unwrap();
@@ -340,7 +344,7 @@ mod tests {
         assert!(lines[1].ends_with("srv/releases/v1"), "{log}");
         assert_eq!(lines[2], "v2", "{log}");
         assert!(lines[3].ends_with("srv/releases/v2"), "{log}");
-        assert!(rt.switch("../v1").await.is_err());
+        assert!(rt.switch("../v1", "d1").await.is_err());
     }
 
     #[tokio::test]
@@ -388,7 +392,7 @@ mod tests {
         let err = rt.current_release().await.unwrap_err();
         assert_eq!(err.context().key.as_deref(), Some("deploy.root"));
         assert!(rt.start(Service::Odoo).await.is_err());
-        let err = crate::NoRuntime.switch("v1").await.unwrap_err();
+        let err = crate::NoRuntime.switch("v1", "d1").await.unwrap_err();
         assert_eq!(err.context().key.as_deref(), Some("runtime.kind"));
         assert!(err.message().contains("\"none\""), "{err}");
     }

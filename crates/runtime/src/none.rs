@@ -18,6 +18,10 @@ impl Runtime for NoRuntime {
         RuntimeKind::None
     }
 
+    async fn manages(&self, _: Service) -> Result<bool> {
+        Ok(false)
+    }
+
     async fn status(&self, _: Service) -> Result<ServiceState> {
         Ok(ServiceState::Unknown {
             reason: MANAGED_ELSEWHERE.into(),

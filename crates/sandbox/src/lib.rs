@@ -13,8 +13,13 @@
 //!   main and an evented port; [`odoo_site::Site`] picks the smoke test's failure modes.
 //! - [`redis::RedisServer`] (feature `redis`): Debian's redis-server with a password.
 //!
+//! - [`engine::Engine`] (feature `engine`, std only): the container engine DOCKER_HOST names
+//!   (podman's Docker API) and the images the compose tests run.
+//!
 //! A missing system dependency is an error naming the Debian package, never a silent skip.
 
+#[cfg(feature = "engine")]
+pub mod engine;
 #[cfg(feature = "fixture")]
 pub mod fixture;
 #[cfg(feature = "hacienda")]

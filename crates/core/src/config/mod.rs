@@ -16,10 +16,10 @@ pub use check::{CheckReport, ConfigWarning};
 pub use duration::HumanDuration;
 pub use secret::{Probe, Secret, SecretRef, ValueOrRef};
 pub use sections::{
-    AlertOn, AlertingConfig, BackupConfig, DEFAULT_IDP_URL, DeployConfig, EinvoiceConfig,
-    EncryptionConfig, HaciendaConfig, HaciendaEnvironment, HealthConfig, OdooConfig,
-    PostgresConfig, RedisConfig, RestoreConfig, RetentionConfig, RuntimeConfig, RuntimeKind,
-    S3Config, Settings, SmokeConfig, SslMode, StoreKind,
+    AlertOn, AlertingConfig, BackupConfig, ComposeServices, DEFAULT_IDP_URL, DeployConfig,
+    EinvoiceConfig, EncryptionConfig, HaciendaConfig, HaciendaEnvironment, HealthConfig,
+    OdooConfig, PostgresConfig, RedisConfig, RestoreConfig, RetentionConfig, RuntimeConfig,
+    RuntimeKind, S3Config, Settings, SmokeConfig, SslMode, StoreKind,
 };
 pub use show::ConfigView;
 pub use template::TEMPLATE;

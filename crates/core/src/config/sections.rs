@@ -177,7 +177,7 @@ impl RuntimeKind {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RuntimeConfig {
     #[serde(default)]
@@ -185,6 +185,66 @@ pub struct RuntimeConfig {
     pub compose_file: Option<PathBuf>,
     /// For kind = "local": how Odoo is started (run with `sh -c`, in its own session).
     pub odoo_command: Option<String>,
+    /// Compose's project name; default: Compose's own (the file's folder name, or
+    /// COMPOSE_PROJECT_NAME in its `.env`).
+    pub project: Option<String>,
+    /// Which compose service is which; absent: the usual names, those not in the file
+    /// left unmanaged. Given: each named service must be in the file.
+    pub services: Option<ComposeServices>,
+    /// The `.env` variable (beside the compose file) that names Odoo's image: the release.
+    pub release_variable: Option<String>,
+    /// How long `stop` waits before killing a service.
+    #[serde(default = "default_stop_timeout")]
+    pub stop_timeout: HumanDuration,
+    /// The addons folders inside Odoo's image (absolute), read for a deploy's hashes.
+    #[serde(default)]
+    pub image_addons: Vec<String>,
+    /// Compose's command line, split on spaces (never run by a shell); default: `docker
+    /// compose` when the plugin answers, else `docker-compose`.
+    pub compose_command: Option<String>,
+}
+
+const fn default_stop_timeout() -> HumanDuration {
+    HumanDuration::from_secs(30)
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            kind: RuntimeKind::default(),
+            compose_file: None,
+            odoo_command: None,
+            project: None,
+            services: None,
+            release_variable: None,
+            stop_timeout: default_stop_timeout(),
+            image_addons: Vec::new(),
+            compose_command: None,
+        }
+    }
+}
+
+/// `[runtime.services]`: the compose service of each part of the stack; an absent entry is
+/// not managed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComposeServices {
+    pub odoo: Option<String>,
+    pub postgres: Option<String>,
+    pub nginx: Option<String>,
+    pub redis: Option<String>,
+}
+
+impl ComposeServices {
+    /// The names a stack usually has: odoo, db, nginx, redis.
+    pub fn usual() -> Self {
+        Self {
+            odoo: Some("odoo".into()),
+            postgres: Some("db".into()),
+            nginx: Some("nginx".into()),
+            redis: Some("redis".into()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]

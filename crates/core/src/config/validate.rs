@@ -61,6 +61,45 @@ pub(crate) fn validate(s: &Settings) -> Vec<(String, String)> {
         ),
         _ => {}
     }
+    if let Some(var) = &s.runtime.release_variable
+        && (var.is_empty() || !var.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+    {
+        bad(
+            "runtime.release-variable",
+            format!("`{var}` is not a variable name (letters, digits, _), e.g. ODOO_IMAGE"),
+        );
+    }
+    for (i, path) in s.runtime.image_addons.iter().enumerate() {
+        let clean = path.starts_with('/')
+            && !path.split('/').any(|c| c == "..")
+            && !path.bytes().any(|b| b.is_ascii_control() || b == b'\\');
+        if !clean {
+            bad(
+                &format!("runtime.image-addons[{i}]"),
+                format!(
+                    "`{path}` is not an absolute path inside the image, e.g. /mnt/extra-addons"
+                ),
+            );
+        }
+    }
+    if let Some(services) = &s.runtime.services {
+        let names = [
+            ("odoo", &services.odoo),
+            ("postgres", &services.postgres),
+            ("nginx", &services.nginx),
+            ("redis", &services.redis),
+        ];
+        for (part, name) in names {
+            if let Some(name) = name.as_deref()
+                && !compose_name(name)
+            {
+                bad(
+                    &format!("runtime.services.{part}"),
+                    format!("`{name}` is not a compose service name (a-z, 0-9, _, -, .)"),
+                );
+            }
+        }
+    }
     if let Some(enc) = &s.backup.encryption {
         if enc.recipients.is_empty() {
             bad(
@@ -292,6 +331,15 @@ pub fn check_database_name(name: &str) -> Result<(), String> {
 }
 
 /// Makes every relative path relative to the config file's folder.
+/// A compose service name: it goes on Compose's command line, so it may not start with `-`.
+fn compose_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(['-', '.'])
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
 pub(crate) fn anchor_paths(s: &mut Settings, base: &Path) {
     let anchor = |p: &mut std::path::PathBuf| {
         if p.is_relative() {

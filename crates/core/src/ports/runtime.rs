@@ -51,6 +51,10 @@ pub enum RuntimeAction {
 #[async_trait]
 pub trait Runtime: Send + Sync {
     fn kind(&self) -> RuntimeKind;
+    /// Whether this runtime runs `service` (a check of one it does not is skipped).
+    async fn manages(&self, _service: Service) -> Result<bool> {
+        Ok(true)
+    }
     async fn status(&self, service: Service) -> Result<ServiceState>;
     async fn start(&self, service: Service) -> Result<RuntimeAction>;
     async fn stop(&self, service: Service) -> Result<RuntimeAction>;
@@ -66,8 +70,9 @@ pub trait Runtime: Send + Sync {
     async fn current_release(&self) -> Result<Option<String>> {
         Err(no_releases(self.kind()))
     }
-    /// Makes `release` the one that runs from the next start.
-    async fn switch(&self, _release: &str) -> Result<()> {
+    /// Makes `release` the one that runs from the next start; `id` names the deploy (what
+    /// the runtime keeps of the state before, it keeps under it).
+    async fn switch(&self, _release: &str, _id: &str) -> Result<()> {
         Err(no_releases(self.kind()))
     }
     /// Runs `command` once in `release` (`{release}` filled in), as the upgrade is run.

@@ -36,10 +36,18 @@ pub(super) fn checks(
         .collect()
 }
 
+fn not_managed(kind: RuntimeKind) -> &'static str {
+    match kind {
+        RuntimeKind::None => "runtime none: the service is managed outside vigia",
+        RuntimeKind::Local => "the local runtime manages Odoo only",
+        RuntimeKind::Compose => "not a service of the compose stack ([runtime.services])",
+    }
+}
+
 struct ServiceCheck {
     name: String,
     service: Service,
-    /// The runtime, or why it cannot be driven (compose, in this version).
+    /// The runtime, or why it cannot be built.
     runtime: Result<Arc<dyn Runtime>, String>,
     kind: RuntimeKind,
 }
@@ -52,16 +60,15 @@ impl Check for ServiceCheck {
 
     async fn run(&self) -> CheckResult {
         let name = &self.name;
-        let runtime = match (&self.runtime, self.kind) {
-            (Err(why), _) => return skipped(name, why.clone()),
-            (Ok(_), RuntimeKind::None) => {
-                return skipped(name, "runtime none: the service is managed outside vigia");
-            }
-            (Ok(_), RuntimeKind::Local) if self.service != Service::Odoo => {
-                return skipped(name, "the local runtime manages Odoo only");
-            }
-            (Ok(runtime), _) => runtime,
+        let runtime = match &self.runtime {
+            Err(why) => return skipped(name, why.clone()),
+            Ok(runtime) => runtime,
         };
+        match runtime.manages(self.service).await {
+            Ok(true) => {}
+            Ok(false) => return skipped(name, not_managed(self.kind)),
+            Err(e) => return unknown(name, &e),
+        }
         match runtime.status(self.service).await {
             Ok(ServiceState::Running) => result(name, CheckStatus::Ok, "running", json!({})),
             Ok(ServiceState::Stopped) => {

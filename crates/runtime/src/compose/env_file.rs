@@ -53,9 +53,15 @@ pub fn with_value(text: &str, name: &str, value: &str) -> Result<String> {
 /// An image reference: `[registry/]name[:tag][@digest]` characters only.
 pub fn check_image(value: &str) -> Result<()> {
     let allowed = |c: char| c.is_ascii_alphanumeric() || "._-/:@".contains(c);
-    if value.is_empty() || value.len() > 255 || !value.chars().all(allowed) {
+    // First a letter or digit: the value goes on Docker's command line (never an option).
+    let first = value
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric());
+    if !first || value.len() > 255 || !value.chars().all(allowed) {
         return Err(Error::invalid_input(format!(
-            "`{}` is not an image reference (letters, digits and . _ - / : @)",
+            "`{}` is not an image reference (letters, digits and . _ - / : @, starting with a \
+             letter or digit)",
             value.escape_default()
         )));
     }
@@ -121,6 +127,8 @@ mod tests {
             "v 2",
             "$(id)",
             "v2\"",
+            "--help",
+            "/abs:1",
             &"a".repeat(256),
         ] {
             assert!(with_value(ENV, "ODOO_IMAGE", bad).is_err(), "{bad:?}");

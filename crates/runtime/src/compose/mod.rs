@@ -1,6 +1,11 @@
-//! What the compose runtime reads and writes without an engine: `docker compose ps`'s output
-//! in both of its shapes (ps.rs), and the one line of the compose file's `.env` that names
-//! the release (env_file.rs). The runtime that drives the engine builds on these.
+//! `[runtime] kind = "compose"`: the runtime that drives Compose (runtime.rs), how Compose
+//! and the Docker CLI are called (tool.rs), what it reads and writes without an engine
+//! (`ps`'s output in both its shapes, ps.rs; the `.env` line that names the release,
+//! env_file.rs), and what a deploy asks of images (images.rs).
 
 pub mod env_file;
 pub mod ps;
+mod runtime;
+pub mod tool;
+
+pub use runtime::ComposeRuntime;

@@ -2,7 +2,8 @@
 //! line since. Each container names its service and its state; a service is running when one
 //! of its containers is, and a mapped service with no container is stopped. Health is not
 //! read from here (healthchecks never leave "starting" under podman without systemd): vigia
-//! probes it. Output of any other shape is unknown, shown clipped.
+//! probes it; a `run` container (an upgrade) is not the service. Output of any other shape
+//! is unknown, shown clipped.
 
 use serde::Deserialize;
 use vigia_core::ports::runtime::ServiceState;
@@ -15,6 +16,26 @@ pub struct Container {
     /// `running`, `exited`, `created`, `restarting`, `paused`, `dead`.
     #[serde(rename = "State")]
     pub state: String,
+    /// `k=v,k=v` since 2.21, an object before.
+    #[serde(rename = "Labels", default)]
+    pub labels: serde_json::Value,
+}
+
+impl Container {
+    /// A `run` container (an upgrade, a hash listing): not the service running.
+    pub fn is_one_off(&self) -> bool {
+        const LABEL: &str = "com.docker.compose.oneoff";
+        match &self.labels {
+            serde_json::Value::String(text) => text
+                .split(',')
+                .any(|pair| pair.eq_ignore_ascii_case(&format!("{LABEL}=True"))),
+            serde_json::Value::Object(map) => map
+                .get(LABEL)
+                .and_then(serde_json::Value::as_str)
+                .is_some_and(|v| v.eq_ignore_ascii_case("true")),
+            _ => false,
+        }
+    }
 }
 
 /// The containers `output` lists; an error (the output's first 200 bytes, cleaned) when it
@@ -51,7 +72,7 @@ pub fn state_of(answer: &Result<Vec<Container>, String>, service: &str) -> Servi
         Ok(containers) => {
             if containers
                 .iter()
-                .any(|c| c.service == service && c.state == "running")
+                .any(|c| c.service == service && c.state == "running" && !c.is_one_off())
             {
                 ServiceState::Running
             } else {
@@ -78,6 +99,21 @@ mod tests {
             assert_eq!(state_of(&answer, "nginx"), ServiceState::Stopped);
         }
         assert_eq!(parse("").unwrap(), Vec::new());
+        // An upgrade's one-off of the service does not make the service run.
+        let one_off = [
+            r#"{"Service":"odoo","State":"running","Labels":"a=b,com.docker.compose.oneoff=True"}"#,
+            r#"[{"Service":"odoo","State":"running","Labels":{"com.docker.compose.oneoff":"True"}}]"#,
+        ];
+        for output in one_off {
+            assert_eq!(
+                state_of(&parse(output), "odoo"),
+                ServiceState::Stopped,
+                "{output}"
+            );
+        }
+        let service =
+            r#"{"Service":"odoo","State":"running","Labels":"com.docker.compose.oneoff=False"}"#;
+        assert_eq!(state_of(&parse(service), "odoo"), ServiceState::Running);
         assert_eq!(parse("[]").unwrap(), Vec::new());
     }
 
