@@ -109,6 +109,7 @@ impl DeployJob {
     }
 
     /// Releases beyond `[deploy] keep-releases`, never the one deployed or the one before.
+    /// Images are the engine's to keep (`docker image prune`).
     fn prune(&self, report: &DeployReport) -> Option<String> {
         let (Ok(to), Ok(from)) = (
             ReleaseRef::parse(&report.to),
@@ -116,7 +117,9 @@ impl DeployJob {
         ) else {
             return None;
         };
-        let releases = &self.planner.releases;
+        let crate::source::Source::Folders(releases) = &self.planner.source else {
+            return None;
+        };
         let current = match releases.current() {
             Ok(current) => current,
             Err(e) => return Some(format!("old releases were not pruned: {e}")),

@@ -20,6 +20,8 @@ use vigia_core::{CancelToken, Config, Error, Result};
 use vigia_health::alerts::Alerting;
 use vigia_pg::PgAdmin;
 use vigia_runtime::releases::ReleaseRef;
+
+use crate::source::Source;
 use vigia_runtime::stack_lock::StackLock;
 
 use crate::audit::{self, AuditLine};
@@ -192,7 +194,7 @@ impl DeployJob {
     /// started, the report says how it ended (its failure is the command's).
     pub async fn run(&self, release: &str) -> Result<DeployReport> {
         let id = Self::new_id();
-        let to = ReleaseRef::parse(release)?;
+        let to = self.planner.source.parse(release)?;
         // Planned under the lock: a deploy or rollback ending meanwhile changes the plan.
         let _stack = self.stack_lock(format!("vigia deploy {id}")).await?;
         crate::freeze::refuse_if_frozen(&self.state_dir)?;
@@ -201,9 +203,15 @@ impl DeployJob {
         // and leaves nothing); once steps run, a stop rolls back.
         let _signals = vigia_core::signals::DeferredSignals::defer(&self.cancel)?;
         let plan = self.ready_plan(&id, &to).await?;
+        // A rollback returns to what runs now, pinned (an image under a tag of its own).
+        let from = if plan.nothing_to_do {
+            plan.from.clone()
+        } else {
+            self.planner.source.pin(&plan.from, &id).await?
+        };
         let header = Header {
             id: id.clone(),
-            from: plan.from.clone(),
+            from,
             to: plan.to.clone(),
             database: self.planner.database.clone(),
             upgrade: plan.changes.upgrade.clone(),
@@ -310,7 +318,9 @@ impl DeployJob {
         match &self.settings.build_command {
             Some(build) if !plan.nothing_to_do => {
                 let log = folder.join("build.log");
-                let releases = &self.planner.releases;
+                let Source::Folders(releases) = &self.planner.source else {
+                    return Ok(plan);
+                };
                 let hide = self.hide.clone();
                 crate::prepare::build(releases, to, build, &log, &self.cancel, hide).await?;
                 // A build may change the addons: planned again.
@@ -331,22 +341,23 @@ impl DeployJob {
         }
     }
 
-    /// A release that is not there is fetched when `[deploy] fetch-command` is set.
+    /// A release that is not there is fetched (`[deploy] fetch-command`; under compose,
+    /// else pulled).
     async fn fetch_if_missing(
         &self,
         id: &str,
         to: &ReleaseRef,
         folder: &std::path::Path,
     ) -> Result<()> {
-        let releases = &self.planner.releases;
-        match &self.settings.fetch_command {
-            Some(fetch) if !releases.exists(to) => {
-                let log = folder.join("fetch.log");
-                let hide = self.hide.clone();
-                crate::prepare::fetch(releases, to, fetch, id, &log, &self.cancel, hide).await
-            }
-            _ => Ok(()),
-        }
+        let how = crate::source::Fetch {
+            command: self.settings.fetch_command.as_deref(),
+            id,
+            root: &self.settings.root,
+            log: &folder.join("fetch.log"),
+            cancel: &self.cancel,
+            hide: self.hide.clone(),
+        };
+        self.planner.source.fetch(to, &how).await
     }
 
     /// The report's steps, the journal's outcome and the audit line.

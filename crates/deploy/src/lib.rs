@@ -1,6 +1,7 @@
 //! Vigia's deploys (DESIGN.md "Workspace"): what a release holds (its modules' hashes and
 //! versions), what deploying it changes (the installed modules to upgrade, the new ones, the
-//! downgrades Odoo cannot make), the plan made of them before anything is touched, and the
+//! downgrades Odoo cannot make), where releases come from (folders or images), the plan
+//! made of them before anything is touched, and the
 //! journaled executor with its rollback, its gate and the audit log.
 
 mod after;
@@ -22,6 +23,7 @@ pub mod report;
 mod request;
 mod resume;
 mod rollback;
+pub mod source;
 
 pub use changes::{Downgrade, ModuleChanges, downgrades, module_changes};
 pub use executor::DeployJob;

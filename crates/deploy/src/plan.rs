@@ -3,8 +3,6 @@
 //! order, what undoes each part, and the exact commands. A downgrade is refused here: Odoo
 //! cannot make it.
 
-use std::path::Path;
-
 use serde::Serialize;
 use vigia_core::{Error, Result};
 use vigia_pg::quote_ident;
@@ -32,7 +30,8 @@ pub struct PlanInput<'a> {
     /// `[odoo] upgrade-command` ({database}, {modules}, {release}).
     pub upgrade_command: &'a str,
     /// The new release's folder.
-    pub release_dir: &'a Path,
+    /// What `{release}` becomes: the release's folder, or its image.
+    pub release_place: &'a str,
     /// `[backup]` is set: a verified backup is taken first.
     pub backup: bool,
 }
@@ -124,7 +123,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<DeployPlan> {
                 quote_ident(&copy),
                 quote_ident(input.database)
             ),
-            format!("upgrade in {}: {command}", input.release_dir.display()),
+            format!("upgrade in {}: {command}", input.release_place),
             "check that no module is left to upgrade, install or remove; record the addon \
              hashes"
                 .to_owned(),
@@ -184,21 +183,21 @@ fn fill_upgrade(input: &PlanInput<'_>, modules: &[String]) -> String {
         input.upgrade_command,
         input.database,
         modules,
-        input.release_dir,
+        input.release_place,
     )
 }
 
-/// `template` (`[odoo] upgrade-command`) for `database`, `modules` and the release's folder.
+/// `template` (`[odoo] upgrade-command`) for `database`, `modules` and the release's place.
 pub(crate) fn upgrade_line(
     template: &str,
     database: &str,
     modules: &[String],
-    release_dir: &Path,
+    release_place: &str,
 ) -> String {
     template
         .replace("{database}", &shell_quote(database))
         .replace("{modules}", &shell_quote(&modules.join(",")))
-        .replace("{release}", &shell_quote(&release_dir.to_string_lossy()))
+        .replace("{release}", &shell_quote(release_place))
 }
 
 #[cfg(test)]
@@ -258,7 +257,7 @@ mod tests {
             serie: "19.0",
             database: "odoo",
             upgrade_command: "{release}/odoo-bin -d {database} -u {modules} --stop-after-init",
-            release_dir: &f.dir,
+            release_place: f.dir.to_str().unwrap(),
             backup: true,
         }
     }
@@ -325,7 +324,7 @@ mod tests {
         let f = fixture(&[("sale_cr", "a1", "1.0"), ("l10n_cr_einvoice", "b2", "2.0")]);
         let mut odd = input(&f);
         let dir = PathBuf::from("/srv/my odoo/releases/v2");
-        odd.release_dir = &dir;
+        odd.release_place = dir.to_str().unwrap();
         odd.database = "odoo prod";
         let plan = plan(&odd).unwrap();
         assert_eq!(

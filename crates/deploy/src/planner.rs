@@ -1,24 +1,23 @@
 //! The plan's input, read from where it lives: the runtime's current release, the releases'
-//! modules on disk, and the database's installed modules, series and recorded hashes. Reads
+//! modules (on disk, or inside their images), and the database's installed modules, series and recorded hashes. Reads
 //! only: a plan has no side effect.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use vigia_core::ports::runtime::Runtime;
-use vigia_core::task::blocking;
 use vigia_core::{Config, Error, Result};
 use vigia_odoo::modules::applied_hashes;
 use vigia_odoo::schema::{base_version, module_versions};
 use vigia_pg::PgTarget;
-use vigia_runtime::releases::{ReleaseRef, Releases};
+use vigia_runtime::releases::ReleaseRef;
 
 use crate::plan::{DeployPlan, PlanInput, plan};
-use crate::release::ReleaseModules;
+use crate::source::Source;
 
 /// What a deploy of this config reads to plan.
 pub struct Planner {
-    pub releases: Releases,
+    pub source: Source,
     pub runtime: Arc<dyn Runtime>,
     pub target: PgTarget,
     pub database: String,
@@ -30,7 +29,7 @@ pub struct Planner {
 impl std::fmt::Debug for Planner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Planner")
-            .field("releases", &self.releases)
+            .field("source", &self.source)
             .field("database", &self.database)
             .finish_non_exhaustive()
     }
@@ -39,13 +38,10 @@ impl std::fmt::Debug for Planner {
 impl Planner {
     /// From the config: `[deploy]` and a runtime that has releases.
     pub fn from_config(config: &Config) -> Result<Self> {
-        let releases = Releases::from_config(config).ok_or_else(|| {
-            Error::config("a deploy needs [deploy] root (where releases/<ref>/ and current are)")
-                .with_key("deploy.root")
-        })?;
+        let (source, runtime) = Source::from_config(config)?;
         Ok(Self {
-            releases,
-            runtime: vigia_runtime::from_config(config)?,
+            source,
+            runtime,
             target: PgTarget::from_config(config)?,
             database: config.odoo.database.clone(),
             upgrade_command: config.odoo.upgrade_command.clone(),
@@ -55,25 +51,16 @@ impl Planner {
 
     /// The plan for deploying `to` as deploy `id`.
     pub async fn plan(&self, id: &str, to: &str) -> Result<DeployPlan> {
-        let to = ReleaseRef::parse(to)?;
+        let to = self.source.parse(to)?;
         let from = self.current().await?;
-        if !self.releases.exists(&to) {
+        if !self.source.exists(&to).await? {
             return Err(Error::invalid_input(format!(
-                "release {to} is not there: make {} first",
-                self.releases.dir(&to).display()
+                "release {to} is not there: {}",
+                self.source.missing_hint(&to)
             )));
         }
-        let (from_paths, to_paths) = (
-            self.releases.addons_paths(&from),
-            self.releases.addons_paths(&to),
-        );
-        let (from_modules, to_modules) = blocking("reading the releases", move || {
-            Ok((
-                ReleaseModules::read(&from_paths),
-                ReleaseModules::read(&to_paths),
-            ))
-        })
-        .await?;
+        let from_modules = self.source.modules(&from).await?;
+        let to_modules = self.source.modules(&to).await?;
         let db = self.read_database().await?;
         plan(&PlanInput {
             id,
@@ -86,21 +73,21 @@ impl Planner {
             serie: &db.serie,
             database: &self.database,
             upgrade_command: &self.upgrade_command,
-            release_dir: &self.releases.dir(&to),
+            release_place: &self.source.place(&to),
             backup: self.backup,
         })
     }
 
-    /// The release that runs; none yet is refused with the command that marks one.
+    /// The release that runs; none yet is refused with how to mark one.
     async fn current(&self) -> Result<ReleaseRef> {
         let current = self.runtime.current_release().await?.ok_or_else(|| {
             Error::config(format!(
-                "no release is marked current: mark the one that runs now with `{}`",
-                self.releases.link_hint("<ref>")
+                "no release is marked current: mark the one that runs now with {}",
+                self.source.mark_hint()
             ))
             .with_key("deploy.root")
         })?;
-        ReleaseRef::parse(&current)
+        self.source.parse(&current)
     }
 
     async fn read_database(&self) -> Result<DatabaseState> {

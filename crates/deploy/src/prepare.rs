@@ -1,7 +1,7 @@
 //! Before anything stops: a release that is not there is fetched (`[deploy] fetch-command`,
 //! filling a folder in `root/.fetching/` that is renamed into `releases/<ref>` only once the
-//! command succeeds, so a half fetch is never a release), and the new release is built
-//! (`build-command`, in its folder). Either failing refuses the deploy with the tail of its
+//! command succeeds, so a half fetch is never a release; under compose, making the image),
+//! and the new release is built (`build-command`, in its folder). Either failing refuses the deploy with the tail of its
 //! output; the running stack is untouched.
 
 use std::path::Path;
@@ -11,43 +11,57 @@ use vigia_core::{CancelToken, Error, ErrorKind, Result};
 use vigia_runtime::releases::{ReleaseRef, Releases, shell_quote};
 
 use crate::commands::Command;
+use crate::source::Fetch;
 
 /// A fetch or a build that takes longer is killed.
 pub(crate) const PREPARE_TIMEOUT: Duration = Duration::from_mins(30);
 
-/// Fetches `release` with `command` ({ref}, {dir}); its output goes to `log`.
+/// Fetches `release` with `command` ({ref}, {dir}); its output goes to the fetch's log.
 pub(crate) async fn fetch(
     releases: &Releases,
     release: &ReleaseRef,
     command: &str,
-    id: &str,
-    log: &Path,
-    cancel: &CancelToken,
-    hide: Vec<String>,
+    how: &Fetch<'_>,
 ) -> Result<()> {
-    let dir = releases.fetching_dir(release, id);
+    let dir = releases.fetching_dir(release, how.id);
     let parent = dir.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(|e| Error::io("create", parent, e))?;
     let line = command
         .replace("{ref}", &shell_quote(release.as_str()))
         .replace("{dir}", &shell_quote(&dir.to_string_lossy()));
-    let fetched = Command {
-        what: "the fetch ([deploy] fetch-command)",
-        line: &line,
-        dir: parent,
-        env: vec![("VIGIA_RELEASE".to_owned(), release.to_string())],
-        log,
-        timeout: PREPARE_TIMEOUT,
-        cancel,
-        hide,
-    }
-    .run(ErrorKind::InvalidInput)
-    .await
-    .and_then(|()| releases.adopt(&dir, release));
+    let fetched = fetch_command(&line, parent, release, how)
+        .await
+        .and_then(|()| releases.adopt(&dir, release));
     if fetched.is_err() {
         remove_leftover(&dir);
     }
     fetched
+}
+
+/// Makes image `release` with `command` ({ref}), run in `[deploy] root`.
+pub(crate) async fn make_image(release: &ReleaseRef, command: &str, how: &Fetch<'_>) -> Result<()> {
+    let line = command.replace("{ref}", &shell_quote(release.as_str()));
+    fetch_command(&line, how.root, release, how).await
+}
+
+async fn fetch_command(
+    line: &str,
+    dir: &Path,
+    release: &ReleaseRef,
+    how: &Fetch<'_>,
+) -> Result<()> {
+    Command {
+        what: "the fetch ([deploy] fetch-command)",
+        line,
+        dir,
+        env: vec![("VIGIA_RELEASE".to_owned(), release.to_string())],
+        log: how.log,
+        timeout: PREPARE_TIMEOUT,
+        cancel: how.cancel,
+        hide: how.hide.clone(),
+    }
+    .run(ErrorKind::InvalidInput)
+    .await
 }
 
 /// Builds `release` in its folder with `command`; its output goes to `log`.

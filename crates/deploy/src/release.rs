@@ -1,6 +1,6 @@
 //! What a release holds: each module's hash (vigia-odoo's one algorithm) and manifest
 //! version, from its addons folders (`[deploy] addons`), the first folder that has a module
-//! winning as in Odoo.
+//! winning as in Odoo; or, for an image, from what its one-off listed.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use vigia_odoo::addons::addon_hashes;
+use vigia_odoo::addons_listing::ImageAddons;
 use vigia_odoo::modules::manifest_version;
 
 /// A manifest larger than this is not read (a dict literal is a few KiB).
@@ -51,6 +52,28 @@ impl ReleaseModules {
             hashes,
             versions,
             problems,
+        }
+    }
+}
+
+impl From<ImageAddons> for ReleaseModules {
+    /// An image's modules, as its one-off listed them; a module whose manifest was not
+    /// read is left out of both maps, as from a folder.
+    fn from(image: ImageAddons) -> Self {
+        let versions: BTreeMap<String, Option<String>> = image
+            .manifests
+            .iter()
+            .map(|(module, text)| (module.clone(), manifest_version(text)))
+            .collect();
+        let hashes = image
+            .hashes
+            .into_iter()
+            .filter(|(m, _)| versions.contains_key(m))
+            .collect();
+        Self {
+            hashes,
+            versions,
+            problems: image.problems,
         }
     }
 }

@@ -8,11 +8,9 @@
 use std::collections::BTreeSet;
 
 use vigia_core::{Error, ErrorKind, Result};
-use vigia_runtime::releases::ReleaseRef;
 
 use crate::executor::{DeployJob, Steps};
 use crate::journal::{Header, Journal, Recorded};
-use crate::release::ReleaseModules;
 use crate::report::DeployReport;
 
 impl DeployJob {
@@ -71,17 +69,13 @@ impl DeployJob {
                 ),
             ))
         };
-        ReleaseRef::parse(&header.from)?;
-        let to = ReleaseRef::parse(&header.to)?;
-        let releases = &self.planner.releases;
-        if !releases.exists(&to) {
+        let source = &self.planner.source;
+        source.parse(&header.from)?;
+        let to = source.parse(&header.to)?;
+        if !source.exists(&to).await? {
             return bad(&format!("names release {to}, which is not there"));
         }
-        let paths = releases.addons_paths(&to);
-        let modules = vigia_core::task::blocking("reading the release", move || {
-            Ok(ReleaseModules::read(&paths))
-        })
-        .await?;
+        let modules = source.modules(&to).await?;
         if modules.hashes != header.hashes {
             return bad(&format!(
                 "holds addon hashes that release {to} does not have (changed since?)"
@@ -92,7 +86,7 @@ impl DeployJob {
                 &self.planner.upgrade_command,
                 &header.database,
                 &header.upgrade,
-                &releases.dir(&to),
+                &source.place(&to),
             )
         });
         if planned != header.upgrade_command {

@@ -5,6 +5,7 @@
 //! `/web/health`.
 
 pub mod addons;
+pub mod addons_listing;
 pub mod company_keys;
 pub mod einvoice;
 pub mod filestore;

@@ -32,6 +32,12 @@ impl ReleaseRef {
         Ok(Self(text.to_owned()))
     }
 
+    /// A release that is an image reference (compose): `[registry/]name[:tag][@digest]`.
+    pub fn image(text: &str) -> Result<Self> {
+        crate::compose::env_file::check_image(text)?;
+        Ok(Self(text.to_owned()))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

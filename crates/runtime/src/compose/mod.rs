@@ -4,6 +4,7 @@
 //! env_file.rs), and what a deploy asks of images (images.rs).
 
 pub mod env_file;
+mod images;
 pub mod ps;
 mod runtime;
 pub mod tool;

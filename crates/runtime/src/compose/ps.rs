@@ -16,6 +16,8 @@ pub struct Container {
     /// `running`, `exited`, `created`, `restarting`, `paused`, `dead`.
     #[serde(rename = "State")]
     pub state: String,
+    #[serde(rename = "ID", default)]
+    pub id: String,
     /// `k=v,k=v` since 2.21, an object before.
     #[serde(rename = "Labels", default)]
     pub labels: serde_json::Value,

@@ -1,0 +1,99 @@
+//! What a deploy asks of images: is a release there, pull it, pin the running one under a
+//! tag of its own (locally built images have no registry digest; a rollback must never
+//! switch to a tag that moved since). One-offs in an image are in runtime.rs.
+
+use std::time::Duration;
+
+use vigia_core::{Error, ErrorKind, Result};
+
+use super::runtime::ComposeRuntime;
+use super::{env_file, ps};
+
+const INSPECT_LIMIT: Duration = Duration::from_mins(1);
+/// A pull of a large image over a slow link.
+const PULL_LIMIT: Duration = Duration::from_mins(30);
+
+impl ComposeRuntime {
+    /// The id of the image `reference` names on the engine; None when it has none.
+    pub async fn image_id(&self, reference: &str) -> Result<Option<String>> {
+        env_file::check_image(reference)?;
+        let args = ["image", "inspect", "--format", "{{.Id}}", reference];
+        match self.docker.call(&args, &[], INSPECT_LIMIT).await {
+            Ok(out) => Ok(Some(String::from_utf8_lossy(&out.stdout).trim().to_owned())),
+            Err(e) if e.kind() == ErrorKind::Io && no_such_image(e.message()) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Pulls `release` for Odoo's service (before anything stops).
+    pub async fn pull(&self, release: &str) -> Result<()> {
+        env_file::check_image(release)?;
+        let service = self.odoo().await?;
+        self.call(&["pull", &service], Some(release), PULL_LIMIT)
+            .await
+            .map(drop)
+    }
+
+    /// Tags the image Odoo's container runs (else the one the release variable names)
+    /// `vigia-rollback/<service>:<id>`, and returns that tag.
+    pub async fn pin_running(&self, id: &str) -> Result<String> {
+        let tag_id: String = id
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(120)
+            .collect();
+        let service = self.odoo().await?;
+        let image = if let Some(container) = self.container_of(&service).await? {
+            let args = ["inspect", "--format", "{{.Image}}", &container];
+            let out = self.docker.call(&args, &[], INSPECT_LIMIT).await?;
+            String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        } else {
+            let current = vigia_core::ports::runtime::Runtime::current_release(self)
+                .await?
+                .unwrap_or_default();
+            self.image_id(&current).await?.ok_or_else(|| {
+                Error::invalid_input(format!(
+                    "the running release {current} is not an image on this engine: nothing to \
+                     roll back to"
+                ))
+            })?
+        };
+        let tag = format!("vigia-rollback/{service}:{tag_id}");
+        let image = image.trim_start_matches("sha256:");
+        if image.is_empty() || !image.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Error::new(
+                ErrorKind::Io,
+                format!("the engine named Odoo's image `{image}`: not an image id"),
+            ));
+        }
+        self.docker
+            .call(&["tag", image, &tag], &[], INSPECT_LIMIT)
+            .await?;
+        Ok(tag)
+    }
+
+    /// The id of the service's own container (not a one-off), running or not.
+    async fn container_of(&self, service: &str) -> Result<Option<String>> {
+        let out = self
+            .call(&["ps", "--all", "--format", "json"], None, INSPECT_LIMIT)
+            .await?;
+        let containers = ps::parse(&String::from_utf8_lossy(&out.stdout))
+            .map_err(|e| Error::new(ErrorKind::Io, e))?;
+        Ok(containers
+            .into_iter()
+            .find(|c| c.service == service && !c.is_one_off() && !c.id.is_empty())
+            .map(|c| c.id))
+    }
+}
+
+/// The engines' words for an image they do not have.
+fn no_such_image(message: &str) -> bool {
+    let lowered = message.to_lowercase();
+    lowered.contains("no such image") || lowered.contains("image not known")
+}
