@@ -783,3 +783,44 @@ fn a_deploy_killed_mid_upgrade_leaves_no_process_of_the_upgrade() {
     assert_eq!(r.fingerprint(), before);
     assert_eq!(r.serving(), "v1");
 }
+
+/// Under compose, a deploy SIGKILLed between the `.env` rewrite and `up`: `--resume` ends
+/// deployed (v2 named and running); killed there again, `vigia rollback` ends on v1's image,
+/// pinned, named in `.env` and running, on the database before the upgrade.
+#[test]
+fn a_compose_deploy_killed_after_the_env_rewrite_ends_consistent() {
+    use common::compose::Compose;
+
+    let s = stack(0);
+    let c = Compose::new(&s, "pass");
+    c.start_odoo();
+    let (v1, v2) = (c.images[0].clone(), c.images[1].clone());
+    let kill = [("VIGIA_FAILPOINT", "deploy.switch.after:kill")];
+    let killed = s.run(&["deploy", "--release", &v2], &kill);
+    assert_eq!(killed.status.signal(), Some(libc::SIGKILL));
+    assert_eq!(c.named(), v2, ".env was rewritten");
+    assert_eq!(c.running(), None, "stopped for the upgrade, not started");
+    let (code, out) = s.json(&["deploy", "--resume"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(out["data"]["outcome"], "deployed");
+    assert_eq!(c.named(), v2);
+    assert_eq!(c.running(), Some(c.image_id(&v2)));
+    assert_eq!(c.tables(), "l10n_cr_v2");
+
+    let (code, out) = s.json(&["rollback"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(c.running(), Some(c.image_id(&v1)));
+    assert_eq!(c.tables(), "");
+    let killed = s.run(&["deploy", "--release", &v2], &kill);
+    assert_eq!(killed.status.signal(), Some(libc::SIGKILL));
+    let (code, out) = s.json(&["rollback"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        c.named().starts_with("vigia-rollback/odoo:"),
+        "{}",
+        c.named()
+    );
+    assert_eq!(c.image_id(&c.named()), c.image_id(&v1));
+    assert_eq!(c.running(), Some(c.image_id(&v1)));
+    assert_eq!(c.tables(), "", "the database before the upgrade");
+}

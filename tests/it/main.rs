@@ -5,6 +5,7 @@ mod common;
 
 mod backup_cli;
 mod cli;
+mod compose_cli;
 mod deploy_cli;
 mod durability;
 mod health_cli;

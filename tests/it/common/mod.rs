@@ -8,6 +8,7 @@ use std::process::{Command, Output};
 
 use vigia_sandbox::postgres::PgCluster;
 
+pub mod compose;
 pub mod releases;
 
 pub struct Stack {
