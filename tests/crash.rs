@@ -789,7 +789,7 @@ fn a_deploy_killed_mid_upgrade_leaves_no_process_of_the_upgrade() {
 /// pinned, named in `.env` and running, on the database before the upgrade.
 #[test]
 fn a_compose_deploy_killed_after_the_env_rewrite_ends_consistent() {
-    use common::compose::Compose;
+    use common::compose::{Compose, image_id};
 
     let s = stack(0);
     let c = Compose::new(&s, "pass");
@@ -804,12 +804,12 @@ fn a_compose_deploy_killed_after_the_env_rewrite_ends_consistent() {
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(out["data"]["outcome"], "deployed");
     assert_eq!(c.named(), v2);
-    assert_eq!(c.running(), Some(c.image_id(&v2)));
+    assert_eq!(c.running(), Some(image_id(&v2)));
     assert_eq!(c.tables(), "l10n_cr_v2");
 
     let (code, out) = s.json(&["rollback"]);
     assert_eq!(code, Some(0), "{out}");
-    assert_eq!(c.running(), Some(c.image_id(&v1)));
+    assert_eq!(c.running(), Some(image_id(&v1)));
     assert_eq!(c.tables(), "");
     let killed = s.run(&["deploy", "--release", &v2], &kill);
     assert_eq!(killed.status.signal(), Some(libc::SIGKILL));
@@ -820,7 +820,7 @@ fn a_compose_deploy_killed_after_the_env_rewrite_ends_consistent() {
         "{}",
         c.named()
     );
-    assert_eq!(c.image_id(&c.named()), c.image_id(&v1));
-    assert_eq!(c.running(), Some(c.image_id(&v1)));
+    assert_eq!(image_id(&c.named()), image_id(&v1));
+    assert_eq!(c.running(), Some(image_id(&v1)));
     assert_eq!(c.tables(), "", "the database before the upgrade");
 }

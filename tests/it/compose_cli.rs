@@ -2,7 +2,7 @@
 //! swaps and starts Odoo's container and checks its health (a failing one swaps back);
 //! `health` reports the services from the engine; `deploy` and `rollback` move `.env`.
 
-use crate::common::compose::Compose;
+use crate::common::compose::{Compose, image_id};
 use crate::common::stack;
 
 fn check<'a>(out: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
@@ -86,7 +86,7 @@ fn deploy_and_rollback_move_the_env_line_and_the_running_image() {
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(out["data"]["outcome"], "deployed");
     assert_eq!(c.named(), v2);
-    assert_eq!(c.running(), Some(c.image_id(&v2)));
+    assert_eq!(c.running(), Some(image_id(&v2)));
     assert_eq!(c.tables(), "l10n_cr_v2");
 
     let (code, out) = s.json(&["rollback"]);
@@ -96,6 +96,6 @@ fn deploy_and_rollback_move_the_env_line_and_the_running_image() {
         "{}",
         c.named()
     );
-    assert_eq!(c.running(), Some(c.image_id(&v1)), "v1's image runs again");
+    assert_eq!(c.running(), Some(image_id(&v1)), "v1's image runs again");
     assert_eq!(c.tables(), "", "the database before the upgrade");
 }

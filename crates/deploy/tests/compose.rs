@@ -8,7 +8,7 @@ use common::{free_port, sandbox_bin};
 use vigia_core::ports::runtime::Service;
 use vigia_core::{ConfigSource, ErrorKind, Outcome as _};
 use vigia_deploy::DeployJob;
-use vigia_sandbox::engine::{Engine, Project, ReleaseImage, odoo_service};
+use vigia_sandbox::engine::{Engine, Project, ReleaseImage, image_id, odoo_service};
 use vigia_sandbox::odoo::create_odoo_database;
 use vigia_sandbox::postgres::PgCluster;
 
@@ -56,16 +56,6 @@ impl ComposeSite {
             "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE \
              tablename LIKE 'l10n_cr_v%'",
         )
-    }
-
-    fn image_id(&self, reference: &str) -> String {
-        vigia_sandbox::engine::run(
-            std::process::Command::new("docker")
-                .args(["image", "inspect", "--format", "{{.Id}}", reference]),
-        )
-        .unwrap()
-        .trim()
-        .to_owned()
     }
 }
 
@@ -132,10 +122,7 @@ async fn images_are_deployed_with_an_upgrade_and_rolled_back_to_the_pinned_image
     );
     assert_eq!(site.tables(), "l10n_cr_v2");
     assert_eq!(site.project.env(), format!("ODOO_IMAGE={v2}\n"));
-    assert_eq!(
-        site.project.running_image("odoo").unwrap(),
-        site.image_id(v2)
-    );
+    assert_eq!(site.project.running_image("odoo").unwrap(), image_id(v2));
     let hashes =
         site.psql("SELECT value FROM ir_config_parameter WHERE key = 'vigia.addon_hashes'");
     assert!(hashes.contains("l10n_cr_einvoice"), "{hashes}");
@@ -155,11 +142,8 @@ async fn images_are_deployed_with_an_upgrade_and_rolled_back_to_the_pinned_image
     let env = site.project.env();
     let pinned = env.trim().strip_prefix("ODOO_IMAGE=").unwrap();
     assert_eq!(pinned, report.from, ".env names the release that runs");
-    assert_eq!(site.image_id(pinned), site.image_id(v2));
-    assert_eq!(
-        site.project.running_image("odoo").unwrap(),
-        site.image_id(v2)
-    );
+    assert_eq!(image_id(pinned), image_id(v2));
+    assert_eq!(site.project.running_image("odoo").unwrap(), image_id(v2));
     let kept = std::fs::read_to_string(site.project.dir.join(format!(".env.vigia-{}", report.id)));
     assert_eq!(
         kept.unwrap(),
@@ -172,8 +156,5 @@ async fn images_are_deployed_with_an_upgrade_and_rolled_back_to_the_pinned_image
     let err = job.run("localhost/vigia-none:1").await.unwrap_err();
     assert!(err.message().contains("vigia-none"), "{err}");
     assert_eq!(site.project.env(), before);
-    assert_eq!(
-        site.project.running_image("odoo").unwrap(),
-        site.image_id(v2)
-    );
+    assert_eq!(site.project.running_image("odoo").unwrap(), image_id(v2));
 }

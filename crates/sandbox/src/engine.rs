@@ -204,6 +204,14 @@ pub fn run(command: &mut Command) -> Result<String, String> {
     }
 }
 
+/// The id of the image `reference` names.
+pub fn image_id(reference: &str) -> String {
+    run(Command::new("docker").args(["image", "inspect", "--format", "{{.Id}}", reference]))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .trim()
+        .to_owned()
+}
+
 fn image_exists(tag: &str) -> bool {
     Command::new("podman")
         .args(["image", "exists", tag])

@@ -4,6 +4,7 @@
 
 use std::process::Command;
 
+pub use vigia_sandbox::engine::image_id;
 use vigia_sandbox::engine::{Engine, Project, ReleaseImage, odoo_service, run};
 
 use super::Stack;
@@ -75,13 +76,6 @@ impl<'s> Compose<'s> {
     /// `docker compose up -d odoo` as the operator would.
     pub fn start_odoo(&self) {
         self.project.compose(&["up", "-d", "odoo"]).unwrap();
-    }
-
-    pub fn image_id(&self, reference: &str) -> String {
-        run(Command::new("docker").args(["image", "inspect", "--format", "{{.Id}}", reference]))
-            .unwrap()
-            .trim()
-            .to_owned()
     }
 
     /// The image id Odoo's container runs; None when it has no running container.
