@@ -8,7 +8,7 @@ use common::{free_port, sandbox_bin};
 use vigia_core::ports::runtime::Service;
 use vigia_core::{ConfigSource, ErrorKind, Outcome as _};
 use vigia_deploy::DeployJob;
-use vigia_sandbox::engine::{Engine, Project, ReleaseImage, image_id, odoo_service};
+use vigia_sandbox::engine::{Engine, Project, image_id, odoo_service};
 use vigia_sandbox::odoo::create_odoo_database;
 use vigia_sandbox::postgres::PgCluster;
 
@@ -64,28 +64,9 @@ async fn compose_site() -> ComposeSite {
     let engine = Engine::get().unwrap_or_else(|e| panic!("{e}"));
     let cluster = PgCluster::start().unwrap();
     create_odoo_database(&cluster, "odoo").unwrap();
-    let base = engine
-        .base_image(&sandbox_bin(), cluster.bin_dir())
+    let images = engine
+        .stack_images(&sandbox_bin(), cluster.bin_dir(), "pass")
         .unwrap();
-    let images: Vec<String> = [
-        ("2.1.0", "SELECT 1;", "pass"),
-        ("2.2.0", "CREATE TABLE l10n_cr_v2 (id int);", "pass"),
-        ("2.3.0", "CREATE TABLE l10n_cr_v3 (id int);", "fail"),
-    ]
-    .into_iter()
-    .map(|(version, migrate, health)| {
-        engine
-            .release_image(
-                &base,
-                &ReleaseImage {
-                    version,
-                    migrate,
-                    health,
-                },
-            )
-            .unwrap()
-    })
-    .collect();
     let port = free_port();
     let compose = format!(
         "services:\n{}",

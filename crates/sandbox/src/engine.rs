@@ -119,6 +119,33 @@ impl Engine {
         Ok(tag)
     }
 
+    /// The three releases the compose tests deploy, on the base for `sandbox_bin`: v1
+    /// (l10n_cr_einvoice 2.1.0, the fixture database's; its health `v1_health`), v2 (2.2.0,
+    /// its upgrade makes table l10n_cr_v2) and v3 (2.3.0, makes l10n_cr_v3; health fails).
+    pub fn stack_images(
+        &self,
+        sandbox_bin: &Path,
+        pg_bin_dir: &Path,
+        v1_health: &str,
+    ) -> Result<Vec<String>, String> {
+        let base = self.base_image(sandbox_bin, pg_bin_dir)?;
+        [
+            ("2.1.0", "SELECT 1;", v1_health),
+            ("2.2.0", "CREATE TABLE l10n_cr_v2 (id int);", "pass"),
+            ("2.3.0", "CREATE TABLE l10n_cr_v3 (id int);", "fail"),
+        ]
+        .into_iter()
+        .map(|(version, migrate, health)| {
+            let release = ReleaseImage {
+                version,
+                migrate,
+                health,
+            };
+            self.release_image(&base, &release)
+        })
+        .collect()
+    }
+
     /// A release image `FROM base` (built once per content).
     pub fn release_image(&self, base: &str, release: &ReleaseImage<'_>) -> Result<String, String> {
         let manifest = format!(

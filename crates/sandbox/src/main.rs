@@ -11,14 +11,17 @@
 //! server (token, logout, recepcion) with one account, whose username, password (made for
 //! this run), URLs and CA file it announces.
 //! `vigia-sandbox serve webhook [--port N] [--status CODE]`: a Slack-compatible webhook that
-//! prints each POST's JSON body as one line on stdout, after the announcing line. For
-//! pytest, C tests, the local runtime's tests and benchmarks.
+//! prints each POST's JSON body as one line on stdout, after the announcing line.
+//! `vigia-sandbox images --pg-bin-dir DIR`: builds (once) the compose tests' release images
+//! on the engine DOCKER_HOST names and prints their references as JSON. For pytest, C
+//! tests, the local runtime's tests and benchmarks.
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use serde_json::json;
 use tokio::io::AsyncReadExt;
+use vigia_sandbox::engine::Engine;
 use vigia_sandbox::hacienda::{Accounts, HaciendaServer, Mode};
 use vigia_sandbox::nginx::{NginxServer, OdooSite};
 use vigia_sandbox::odoo_http::{Health, OdooServer};
@@ -34,7 +37,8 @@ const USAGE: &str = "usage: vigia-sandbox serve postgres | vigia-sandbox serve s
                      [--site normal|missing-asset|list-db] \
                      | vigia-sandbox serve site [--no-login-limit] \
                      | vigia-sandbox serve hacienda [--mode normal|refuse|unavailable] \
-                     | vigia-sandbox serve webhook [--port N] [--status CODE]";
+                     | vigia-sandbox serve webhook [--port N] [--status CODE] \
+                     | vigia-sandbox images --pg-bin-dir DIR";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -55,6 +59,7 @@ async fn main() -> ExitCode {
             _ => Err(USAGE.to_owned()),
         },
         ["serve", "site", "--no-login-limit"] => serve_site(true).await,
+        ["images", "--pg-bin-dir", dir] => images(dir),
         _ => Err(USAGE.to_owned()),
     };
     match result {
@@ -64,6 +69,14 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn images(pg_bin_dir: &str) -> Result<(), String> {
+    let engine = Engine::get()?;
+    let me = std::env::current_exe().map_err(|e| e.to_string())?;
+    let images = engine.stack_images(&me, std::path::Path::new(pg_bin_dir), "pass")?;
+    announce(&json!({ "kind": "images", "images": images }));
+    Ok(())
 }
 
 async fn serve_postgres() -> Result<(), String> {

@@ -5,7 +5,7 @@
 use std::process::Command;
 
 pub use vigia_sandbox::engine::image_id;
-use vigia_sandbox::engine::{Engine, Project, ReleaseImage, odoo_service, run};
+use vigia_sandbox::engine::{Engine, Project, odoo_service, run};
 
 use super::Stack;
 use super::releases::{free_port, sandbox_bin};
@@ -24,24 +24,9 @@ impl<'s> Compose<'s> {
     pub fn new(stack: &'s Stack, v1_health: &str) -> Self {
         let engine = Engine::get().unwrap_or_else(|e| panic!("{e}"));
         let cluster = stack.cluster.as_ref().unwrap();
-        let base = engine
-            .base_image(&sandbox_bin(), cluster.bin_dir())
+        let images = engine
+            .stack_images(&sandbox_bin(), cluster.bin_dir(), v1_health)
             .unwrap();
-        let images: Vec<String> = [
-            ("2.1.0", "SELECT 1;", v1_health),
-            ("2.2.0", "CREATE TABLE l10n_cr_v2 (id int);", "pass"),
-            ("2.3.0", "CREATE TABLE l10n_cr_v3 (id int);", "fail"),
-        ]
-        .into_iter()
-        .map(|(version, migrate, health)| {
-            let image = ReleaseImage {
-                version,
-                migrate,
-                health,
-            };
-            engine.release_image(&base, &image).unwrap()
-        })
-        .collect();
         let port = free_port();
         let compose = format!(
             "services:\n{}",
