@@ -88,11 +88,60 @@ fn deploy_and_rollback_move_the_env_line_and_the_running_image() {
     assert_eq!(c.named(), v2);
     assert_eq!(c.running(), Some(image_id(&v2)));
     assert_eq!(c.tables(), "l10n_cr_v2");
+    let pinned = out["data"]["from"].as_str().unwrap().to_owned();
 
+    // state-dir is not trusted: a journal that returns to another image is refused.
+    let deploys = s.dir.path().join("state/deploys");
+    let last = std::fs::read_to_string(deploys.join("last")).unwrap();
+    let journal = deploys.join(last.trim()).join("journal.jsonl");
+    let text = std::fs::read_to_string(&journal).unwrap();
+    let forged = text.replacen(&pinned, &c.images[2], 1);
+    assert_ne!(forged, text);
+    std::fs::write(&journal, forged).unwrap();
+    let (code, out) = s.json(&["rollback"]);
+    assert_eq!(code, Some(17), "{out}");
+    assert_eq!(c.named(), v2, "nothing touched");
+    assert_eq!(c.running(), Some(image_id(&v2)));
+    std::fs::write(&journal, text).unwrap();
+
+    // The pinned image pruned: refused before anything stops (never pulled from a registry).
+    let id_before = image_id(&pinned);
+    vigia_sandbox::engine::run(std::process::Command::new("docker").args(["rmi", &pinned]))
+        .unwrap();
+    let (code, out) = s.json(&["rollback"]);
+    assert_eq!(code, Some(11), "{out}");
+    assert!(
+        out["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no longer"),
+        "{out}"
+    );
+    assert_eq!(c.running(), Some(image_id(&v2)), "nothing stopped");
+    vigia_sandbox::engine::run(
+        std::process::Command::new("docker").args(["tag", &id_before, &pinned]),
+    )
+    .unwrap();
+
+    // A one-off a killed vigia left (an upgrade still writing): removed by the rollback.
+    c.project
+        .compose(&[
+            "run",
+            "-d",
+            "--no-deps",
+            "--name",
+            "vigia-oneoff-left",
+            "odoo",
+            "sleep",
+            "600",
+        ])
+        .unwrap();
     let (code, out) = s.json(&["rollback"]);
     assert_eq!(code, Some(0), "{out}");
+    let left = c.project.compose(&["ps", "--all", "-q"]).unwrap();
+    assert_eq!(left.lines().count(), 1, "only Odoo's own container: {left}");
     assert!(
-        c.named().starts_with("vigia-rollback/odoo:"),
+        c.named().starts_with("localhost/vigia-rollback/odoo:"),
         "{}",
         c.named()
     );

@@ -203,15 +203,9 @@ impl DeployJob {
         // and leaves nothing); once steps run, a stop rolls back.
         let _signals = vigia_core::signals::DeferredSignals::defer(&self.cancel)?;
         let plan = self.ready_plan(&id, &to).await?;
-        // A rollback returns to what runs now, pinned (an image under a tag of its own).
-        let from = if plan.nothing_to_do {
-            plan.from.clone()
-        } else {
-            self.planner.source.pin(&plan.from, &id).await?
-        };
-        let header = Header {
+        let mut header = Header {
             id: id.clone(),
-            from,
+            from: plan.from.clone(),
             to: plan.to.clone(),
             database: self.planner.database.clone(),
             upgrade: plan.changes.upgrade.clone(),
@@ -230,6 +224,8 @@ impl DeployJob {
             let hide = self.hide.clone();
             hooks::pre(pre, &self.settings.root, &env, &log, &self.cancel, hide).await?;
         }
+        // A rollback returns to what runs now, pinned (an image under a tag of its own).
+        header.from = self.planner.source.pin(&plan.from, &id).await?;
         let steps = Steps {
             journal: Journal::create(&self.deploys_dir, &header)?,
             done: Vec::new(),

@@ -59,8 +59,9 @@ impl Planner {
                 self.source.missing_hint(&to)
             )));
         }
-        let from_modules = self.source.modules(&from).await?;
-        let to_modules = self.source.modules(&to).await?;
+        // Both at once: under compose each is a one-off container.
+        let (from_modules, to_modules) =
+            tokio::try_join!(self.source.modules(&from), self.source.modules(&to))?;
         let db = self.read_database().await?;
         plan(&PlanInput {
             id,

@@ -22,6 +22,11 @@ impl DeployJob {
         self.trust(&header)?;
         resumable(&recorded)?;
         self.same_as_planned(&header).await?;
+        self.planner
+            .source
+            .check_from(&header.id, &header.from)
+            .await?;
+        self.planner.runtime.end_one_offs().await?;
         let mut finished: BTreeSet<String> = recorded
             .ended
             .iter()
@@ -70,7 +75,6 @@ impl DeployJob {
             ))
         };
         let source = &self.planner.source;
-        source.parse(&header.from)?;
         let to = source.parse(&header.to)?;
         if !source.exists(&to).await? {
             return bad(&format!("names release {to}, which is not there"));

@@ -358,6 +358,11 @@ impl DeployJob {
         let (path, recorded) = self.newest_journal()?;
         let header = recorded.header.clone();
         self.trust(&header)?;
+        self.planner
+            .source
+            .check_from(&header.id, &header.from)
+            .await?;
+        self.planner.runtime.end_one_offs().await?;
         let mut reached = match recorded.outcome.as_deref() {
             // Killed, refused by the guard, or a rollback that failed: again from the journal.
             None | Some(REFUSED | "failed") => reached_from(&recorded),

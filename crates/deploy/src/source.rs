@@ -11,7 +11,7 @@ use vigia_core::config::RuntimeKind;
 use vigia_core::ports::runtime::Runtime;
 use vigia_core::task::blocking;
 use vigia_core::{CancelToken, Config, Error, ErrorKind, Result};
-use vigia_odoo::addons_listing::{self, MANIFESTS_MARK, MISSING_MARK};
+use vigia_odoo::addons_listing::{self, FAILED_MARK, MANIFESTS_MARK, MISSING_MARK};
 use vigia_runtime::ComposeRuntime;
 use vigia_runtime::releases::{ReleaseRef, Releases, shell_quote};
 
@@ -134,6 +134,33 @@ impl Source {
         }
     }
 
+    /// Before a rollback or a resume acts on a journal (state-dir is not trusted): the
+    /// release it returns to is what this deploy pinned, and it is still on the engine (a
+    /// rollback must never start an image from elsewhere).
+    pub async fn check_from(&self, id: &str, from: &str) -> Result<()> {
+        let Self::Images(compose) = self else {
+            return ReleaseRef::parse(from).map(drop);
+        };
+        let pinned = compose.pin_tag(id).await?;
+        if from != pinned {
+            return Err(Error::new(
+                ErrorKind::Integrity,
+                format!(
+                    "deploy {id}'s journal returns to {from}, not to the image it pinned                      ({pinned}): not acted on"
+                ),
+            ));
+        }
+        if compose.image_id(from).await?.is_none() {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "{from}, the image deploy {id} would return to, is no longer on the                      engine (removed by an image prune?): nothing was touched; switch                      [runtime] release-variable by hand"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Makes `release` when it is not there, before anything stops: a folder with
     /// `fetch-command` (if set); an image with `fetch-command` ({ref}: the image to make, run
     /// in `[deploy] root`), else pulled.
@@ -176,15 +203,75 @@ pub struct Fetch<'a> {
     pub hide: Vec<String>,
 }
 
-/// The one-off that lists an image's addons (vigia-odoo's addons_listing reads it).
+/// The one-off that lists an image's addons (vigia-odoo's addons_listing reads it): per
+/// module folder (a link to one followed, as on disk), its regular files' sha256, then the
+/// manifests. A find or sha256sum that fails marks the module, which is then left out.
 fn listing_script(paths: &[String]) -> String {
-    let quoted: Vec<String> = paths.iter().map(|p| shell_quote(p)).collect();
+    let quoted: Vec<String> = paths
+        .iter()
+        .map(|p| shell_quote(p.trim_end_matches('/')))
+        .collect();
     let paths = quoted.join(" ");
     format!(
         "for p in {paths}; do [ -d \"$p\" ] || {{ printf '{MISSING_MARK}%s\\n' \"$p\"; continue; }}; \
-         find \"$p\" -type f ! -name '*.pyc' ! -path '*/__pycache__/*' -exec sha256sum {{}} +; \
-         done; printf '\\n{MANIFESTS_MARK}\\n'; for p in {paths}; do for m in \
-         \"$p\"/*/__manifest__.py; do [ -f \"$m\" ] || continue; printf '\\0%s\\0' \"$m\"; \
-         cat \"$m\"; done; done"
+         for d in \"$p\"/*/; do d=\"${{d%/}}\"; [ -f \"$d/__manifest__.py\" ] || continue; \
+         find -H \"$d\" -type f ! -name '*.pyc' ! -path '*/__pycache__/*' -exec sha256sum {{}} + \
+         || printf '{FAILED_MARK}%s\\n' \"$d\"; done; done; printf '\\n{MANIFESTS_MARK}\\n'; \
+         for p in {paths}; do for m in \"$p\"/*/__manifest__.py; do [ -f \"$m\" ] || continue; \
+         printf '\\0%s\\0' \"$m\"; cat \"$m\"; done; done"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use vigia_odoo::addons::addon_hashes;
+
+    /// The one-off's script run here, on folders: what it lists folds to what the folder
+    /// algorithm computes, links to modules and to addons paths and trailing slashes alike.
+    #[test]
+    fn the_listing_script_agrees_with_the_folder_algorithm() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b, elsewhere) = (
+            dir.path().join("addons"),
+            dir.path().join("oca-real"),
+            dir.path().join("elsewhere"),
+        );
+        for (root, module, code) in [
+            (&a, "l10n_cr_einvoice", "x = 1"),
+            (&b, "sale_cr", "y = 2"),
+            (&elsewhere, "linked_mod", "z = 3"),
+        ] {
+            let m = root.join(module);
+            std::fs::create_dir_all(m.join("models/__pycache__")).unwrap();
+            std::fs::write(
+                m.join("__manifest__.py"),
+                format!("{{'version': '1.{code}'}}"),
+            )
+            .unwrap();
+            std::fs::write(m.join("models/x.py"), code).unwrap();
+            std::fs::write(m.join("models/__pycache__/x.pyc"), "bytecode").unwrap();
+        }
+        std::os::unix::fs::symlink(elsewhere.join("linked_mod"), a.join("linked_mod")).unwrap();
+        let b_link = dir.path().join("oca");
+        std::os::unix::fs::symlink(&b, &b_link).unwrap();
+        let paths = vec![
+            format!("{}/", a.display()),
+            b_link.to_string_lossy().into_owned(),
+            dir.path().join("missing").to_string_lossy().into_owned(),
+        ];
+        let out = std::process::Command::new("sh")
+            .args(["-c", &listing_script(&paths)])
+            .output()
+            .unwrap();
+        let listed: ReleaseModules = addons_listing::parse(&paths, &out.stdout).into();
+        let folders: Vec<PathBuf> = vec![a.clone(), b_link.clone()];
+        let on_disk = ReleaseModules::read(&folders);
+        assert_eq!(listed.hashes, on_disk.hashes);
+        assert_eq!(listed.versions, on_disk.versions);
+        assert_eq!(addon_hashes(&folders).0.len(), 3);
+        assert_eq!(listed.problems.len(), 1, "{:?}", listed.problems);
+    }
 }

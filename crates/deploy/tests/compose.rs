@@ -97,7 +97,7 @@ async fn images_are_deployed_with_an_upgrade_and_rolled_back_to_the_pinned_image
     assert!(report.failure().is_none(), "{report:?}");
     assert_eq!(report.upgraded, ["l10n_cr_einvoice"]);
     assert!(
-        report.from.starts_with("vigia-rollback/odoo:"),
+        report.from.starts_with("localhost/vigia-rollback/odoo:"),
         "{}",
         report.from
     );

@@ -1,11 +1,14 @@
-//! Addon hashes of a container image, from what a one-off printed inside it: `sha256sum` of
-//! every regular file under each addons path (`find -type f`, `__pycache__` and `.pyc` left
-//! out), a line `VIGIA-MANIFESTS`, then each module's `__manifest__.py` as `\0<path>\0<text>`.
-//! Folded with [`crate::addons::fold`], so an image and a release folder of the same code
-//! get the same hashes. The output is the image's: read as untrusted (sizes capped, a name
-//! `sha256sum` had to escape refused as on disk).
+//! Addon hashes of a container image, from what a one-off printed inside it: per module
+//! folder, `sha256sum` of its regular files (`find -H -type f`, `__pycache__` and `.pyc` left
+//! out; `VIGIA-FAILED <dir>` when that failed), a line `VIGIA-MANIFESTS`, then each module's
+//! `__manifest__.py` as `\0<path>\0<text>`. Folded with [`crate::addons::fold`], so an
+//! image and a release folder of the same code get the same hashes. The output is the
+//! image's: read as untrusted bytes (a name `sha256sum` had to escape refused as on disk, a
+//! manifest's text used only when its sha256 is the one listed).
 
 use std::collections::BTreeMap;
+
+use sha2::{Digest, Sha256};
 
 use crate::addons::fold;
 
@@ -13,6 +16,7 @@ use crate::addons::fold;
 const MAX_MANIFEST: usize = 1 << 20;
 pub const MANIFESTS_MARK: &str = "VIGIA-MANIFESTS";
 pub const MISSING_MARK: &str = "VIGIA-MISSING ";
+pub const FAILED_MARK: &str = "VIGIA-FAILED ";
 
 /// One module's files: (path inside it, hex sha256).
 type Listing = Vec<(Vec<u8>, String)>;
@@ -33,20 +37,38 @@ pub fn parse(paths: &[String], output: &[u8]) -> ImageAddons {
         Some(at) => (&output[..=at], &output[at + mark.len()..]),
         None => (output, &b""[..]),
     };
-    let roots: Vec<&str> = paths.iter().map(|p| p.trim_end_matches('/')).collect();
+    let roots: Vec<&[u8]> = paths
+        .iter()
+        .map(|p| p.trim_end_matches('/').as_bytes())
+        .collect();
     let mut problems = Vec::new();
-    // (root index, module) -> files; modules refused for a name sha256sum escaped.
     let mut files: BTreeMap<(usize, String), Listing> = BTreeMap::new();
+    // Modules left out: a name sha256sum escaped, a file it could not read.
     let mut refused: Vec<(usize, String)> = Vec::new();
-    for line in String::from_utf8_lossy(listing).lines() {
-        if let Some(path) = line.strip_prefix(MISSING_MARK) {
+    for line in listing.split(|b| *b == b'\n') {
+        if let Some(path) = line.strip_prefix(MISSING_MARK.as_bytes()) {
+            let path = String::from_utf8_lossy(path);
             problems.push(format!("addons path {path}: not in the image"));
             continue;
         }
-        let escaped = line.starts_with('\\');
-        let Some((hash, path)) = line.trim_start_matches('\\').split_once("  ") else {
+        if let Some(dir) = line.strip_prefix(FAILED_MARK.as_bytes()) {
+            let mut with_file = dir.to_vec();
+            with_file.extend(b"/x");
+            if let Some((root, module, _)) = locate(&roots, &with_file) {
+                problems.push(format!("addon {module}: a file could not be read"));
+                refused.push((root, module));
+            }
             continue;
-        };
+        }
+        let escaped = line.first() == Some(&b'\\');
+        let body = if escaped { &line[1..] } else { line };
+        if body.len() < 67 || &body[64..66] != b"  " {
+            continue;
+        }
+        let (hash, path) = (&body[..64], &body[66..]);
+        if !hash.iter().all(u8::is_ascii_hexdigit) {
+            continue;
+        }
         let Some((root, module, file)) = locate(&roots, path) else {
             continue;
         };
@@ -57,13 +79,11 @@ pub fn parse(paths: &[String], output: &[u8]) -> ImageAddons {
             refused.push((root, module));
             continue;
         }
-        let hex = hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit());
-        if hex {
-            files
-                .entry((root, module))
-                .or_default()
-                .push((file.as_bytes().to_vec(), hash.to_ascii_lowercase()));
-        }
+        let hash = String::from_utf8_lossy(hash).to_ascii_lowercase();
+        files
+            .entry((root, module))
+            .or_default()
+            .push((file.to_vec(), hash));
     }
     let texts = manifest_texts(&roots, manifests, &mut problems);
     let mut out = ImageAddons {
@@ -71,16 +91,29 @@ pub fn parse(paths: &[String], output: &[u8]) -> ImageAddons {
         ..ImageAddons::default()
     };
     for ((root, module), listing) in files {
-        let is_module = listing.iter().any(|(f, _)| f == b"__manifest__.py");
-        if !is_module || refused.contains(&(root, module.clone())) {
+        let Some(manifest_hash) = listing
+            .iter()
+            .find(|(f, _)| f == b"__manifest__.py")
+            .map(|(_, h)| h.clone())
+        else {
+            continue;
+        };
+        if refused.contains(&(root, module.clone())) {
             continue;
         }
         // BTreeMap order: root 0 first, so the first path that has a module wins.
         if out.hashes.contains_key(&module) {
             continue;
         }
-        if let Some(text) = texts.get(&(root, module.clone())) {
-            out.manifests.insert(module.clone(), text.clone());
+        // The manifest's text counts only when it is the file the listing hashed.
+        match texts.get(&(root, module.clone())) {
+            Some(text) if hex::encode(Sha256::digest(text.as_bytes())) == manifest_hash => {
+                out.manifests.insert(module.clone(), text.clone());
+            }
+            Some(_) => out.problems.push(format!(
+                "addon {module}: its manifest's text is not the file listed"
+            )),
+            None => {}
         }
         out.hashes.insert(module, fold(listing));
     }
@@ -88,28 +121,31 @@ pub fn parse(paths: &[String], output: &[u8]) -> ImageAddons {
 }
 
 /// `(root index, module, path inside the module)` of a listed path.
-fn locate<'p>(roots: &[&str], path: &'p str) -> Option<(usize, String, &'p str)> {
+fn locate<'p>(roots: &[&[u8]], path: &'p [u8]) -> Option<(usize, String, &'p [u8])> {
     roots.iter().enumerate().find_map(|(i, root)| {
-        let rest = path.strip_prefix(root)?.strip_prefix('/')?;
-        let (module, file) = rest.split_once('/')?;
+        let rest = path.strip_prefix(*root)?.strip_prefix(b"/")?;
+        let slash = rest.iter().position(|b| *b == b'/')?;
+        let (module, file) = (&rest[..slash], &rest[slash + 1..]);
+        let module = std::str::from_utf8(module).ok()?;
         (!module.is_empty() && !file.is_empty()).then(|| (i, module.to_owned(), file))
     })
 }
 
 fn manifest_texts(
-    roots: &[&str],
+    roots: &[&[u8]],
     section: &[u8],
     problems: &mut Vec<String>,
 ) -> BTreeMap<(usize, String), String> {
     let mut texts = BTreeMap::new();
     let mut parts = section.split(|b| *b == 0).skip(1);
     while let (Some(path), Some(text)) = (parts.next(), parts.next()) {
-        let path = String::from_utf8_lossy(path);
-        let Some((root, module, "__manifest__.py")) = locate(roots, &path) else {
+        let Some((root, module, b"__manifest__.py")) = locate(roots, path) else {
             continue;
         };
         if text.len() > MAX_MANIFEST {
-            problems.push(format!("{path}: larger than 1 MiB, not read"));
+            problems.push(format!(
+                "addon {module}: a manifest larger than 1 MiB, not read"
+            ));
             continue;
         }
         texts.insert((root, module), String::from_utf8_lossy(text).into_owned());
@@ -220,5 +256,22 @@ mod tests {
         let parsed = parse(&paths, odd);
         assert!(parsed.hashes.is_empty(), "{parsed:?}");
         assert!(parsed.manifests.is_empty());
+
+        // A manifest whose text is not the file the listing hashed is not read.
+        let real = "{'version': '1.0'}";
+        let listed = format!(
+            "{}  /addons/m/__manifest__.py\n\n{MANIFESTS_MARK}\n",
+            hex::encode(Sha256::digest(real))
+        );
+        for (text, read) in [(real, true), ("{'version': '9.0'}", false)] {
+            let mut output = listed.clone().into_bytes();
+            output.extend(format!("\0/addons/m/__manifest__.py\0{text}").as_bytes());
+            let parsed = parse(&paths, &output);
+            assert!(parsed.hashes.contains_key("m"));
+            assert_eq!(parsed.manifests.contains_key("m"), read, "{text}");
+        }
+        // A module whose find failed is left out.
+        let failed = listed.replacen('\n', &format!("\n{FAILED_MARK}/addons/m\n"), 1);
+        assert!(parse(&paths, failed.as_bytes()).hashes.is_empty());
     }
 }

@@ -75,6 +75,11 @@ pub trait Runtime: Send + Sync {
     async fn switch(&self, _release: &str, _id: &str) -> Result<()> {
         Err(no_releases(self.kind()))
     }
+    /// Ends what one-offs a killed vigia left running (a container outlives its client);
+    /// a runtime whose one-offs die with vigia has nothing to do.
+    async fn end_one_offs(&self) -> Result<()> {
+        Ok(())
+    }
     /// Runs `command` once in `release` (`{release}` filled in), as the upgrade is run.
     async fn run(&self, _command: &str, _release: &str, _limits: &OneOff) -> Result<OneOffExit> {
         Err(no_releases(self.kind()))

@@ -35,19 +35,9 @@ impl ComposeRuntime {
     }
 
     /// Tags the image Odoo's container runs (else the one the release variable names)
-    /// `vigia-rollback/<service>:<id>`, and returns that tag.
+    /// `localhost/vigia-rollback/<service>:<id>`, and returns that tag.
     pub async fn pin_running(&self, id: &str) -> Result<String> {
-        let tag_id: String = id
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .take(120)
-            .collect();
+        let tag = self.pin_tag(id).await?;
         let service = self.odoo().await?;
         let image = if let Some(container) = self.container_of(&service).await? {
             let args = ["inspect", "--format", "{{.Image}}", &container];
@@ -64,7 +54,6 @@ impl ComposeRuntime {
                 ))
             })?
         };
-        let tag = format!("vigia-rollback/{service}:{tag_id}");
         let image = image.trim_start_matches("sha256:");
         if image.is_empty() || !image.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(Error::new(
@@ -76,6 +65,16 @@ impl ComposeRuntime {
             .call(&["tag", image, &tag], &[], INSPECT_LIMIT)
             .await?;
         Ok(tag)
+    }
+
+    /// The tag deploy `id` pins what ran before it under: `localhost/` (never looked up in
+    /// a registry), the service, the id.
+    pub async fn pin_tag(&self, id: &str) -> Result<String> {
+        super::runtime::check_id(id)?;
+        Ok(format!(
+            "localhost/vigia-rollback/{}:{id}",
+            self.odoo().await?
+        ))
     }
 
     /// The id of the service's own container (not a one-off), running or not.

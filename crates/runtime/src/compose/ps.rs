@@ -18,6 +18,8 @@ pub struct Container {
     pub state: String,
     #[serde(rename = "ID", default)]
     pub id: String,
+    #[serde(rename = "Name", default)]
+    pub name: String,
     /// `k=v,k=v` since 2.21, an object before.
     #[serde(rename = "Labels", default)]
     pub labels: serde_json::Value,

@@ -100,7 +100,9 @@ impl ComposeRuntime {
             .get_or_try_init(|| async {
                 let words: Vec<String> = match &self.compose_command {
                     Some(line) => line.split_whitespace().map(str::to_owned).collect(),
-                    None if plugin_answers().await => vec!["docker".into(), "compose".into()],
+                    None if plugin_answers(&self.hide).await => {
+                        vec!["docker".into(), "compose".into()]
+                    }
                     None => vec!["docker-compose".into()],
                 };
                 if words.is_empty() {
@@ -218,6 +220,13 @@ impl ComposeRuntime {
 
     fn read_env(&self) -> Result<String> {
         let path = self.env_path();
+        if std::fs::symlink_metadata(&path).is_ok_and(|m| !m.is_file()) {
+            return Err(Error::config(format!(
+                "{} is not a regular file (a link?): vigia rewrites only a file of its own",
+                path.display()
+            ))
+            .with_key("runtime.release-variable"));
+        }
         std::fs::read_to_string(&path).map_err(|e| {
             Error::config(format!(
                 "cannot read {} ({e}): the release variable lives there",
@@ -246,6 +255,7 @@ impl ComposeRuntime {
     /// time for that id). A value Compose refuses leaves `.env` as it was.
     async fn switch_env(&self, release: &str, id: &str) -> Result<()> {
         env_file::check_image(release)?;
+        check_id(id)?;
         let var = self.variable()?;
         let path = self.env_path();
         let before = self.read_env()?;
@@ -260,14 +270,31 @@ impl ComposeRuntime {
             let _ = std::fs::remove_file(&candidate);
             return Err(e);
         }
+        // The first switch of this deploy keeps the file before it; a link planted at the
+        // name is replaced, never taken for that copy.
         let kept = dir.join(format!(".env.vigia-{id}"));
-        if !kept.exists() {
-            write_new(&kept, before.as_bytes(), mode)?;
+        if !std::fs::symlink_metadata(&kept).is_ok_and(|m| m.is_file())
+            && let Err(e) = write_new(&kept, before.as_bytes(), mode)
+        {
+            let _ = std::fs::remove_file(&candidate);
+            return Err(e);
         }
         std::fs::rename(&candidate, &path)
             .and_then(|()| std::fs::File::open(&dir)?.sync_all())
             .map_err(|e| Error::io("replace", &path, e))
     }
+}
+
+/// A deploy id as file and tag names hold it: letters, digits and `-`.
+pub(super) fn check_id(id: &str) -> Result<()> {
+    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
+        return Err(Error::invalid_input(format!(
+            "`{}` is not a deploy id",
+            id.escape_default()
+        )));
+    }
+    Ok(())
 }
 
 /// A new file holding `bytes` with `mode`, synced; never through a name planted there.
@@ -284,8 +311,12 @@ fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
         .map_err(|e| Error::io("write", path, e))
 }
 
-async fn plugin_answers() -> bool {
-    tokio::process::Command::new("docker")
+async fn plugin_answers(hide: &[String]) -> bool {
+    let mut command = tokio::process::Command::new("docker");
+    for name in hide {
+        command.env_remove(name);
+    }
+    command
         .args(["compose", "version"])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
@@ -332,8 +363,14 @@ impl Runtime for ComposeRuntime {
             });
         };
         let limit = self.stop_timeout + Duration::from_mins(5);
-        self.call(&["up", "-d", "--no-deps", &name], None, limit)
-            .await?;
+        // Never pulled here: a release is fetched before a deploy stops anything, and a name
+        // missing locally must not be looked up in a registry (a rollback tag on Docker Hub).
+        self.call(
+            &["up", "-d", "--no-deps", "--pull", "never", &name],
+            None,
+            limit,
+        )
+        .await?;
         Ok(RuntimeAction::Done)
     }
 
@@ -394,14 +431,31 @@ impl Runtime for ComposeRuntime {
         self.switch_env(release, id).await
     }
 
+    /// One-offs a killed vigia left running (an upgrade): removed, so that nothing goes on
+    /// writing to the database a rollback swaps back.
+    async fn end_one_offs(&self) -> Result<()> {
+        let Some(service) = self.service(Service::Odoo).await? else {
+            return Ok(());
+        };
+        let out = self
+            .call(&["ps", "--all", "--format", "json"], None, READ_LIMIT)
+            .await?;
+        let containers = ps::parse(&String::from_utf8_lossy(&out.stdout))
+            .map_err(|e| Error::new(ErrorKind::Io, e))?;
+        for c in containers {
+            if c.service == service && c.is_one_off() && c.name.starts_with(ONE_OFF_PREFIX) {
+                tracing::warn!("removing {}, a one-off a killed vigia left", c.name);
+                self.remove_container(&c.name).await;
+            }
+        }
+        Ok(())
+    }
+
     async fn run(&self, command: &str, release: &str, limits: &OneOff) -> Result<OneOffExit> {
         env_file::check_image(release)?;
         let var = self.variable()?.to_owned();
         let service = self.odoo().await?;
-        let name = format!(
-            "vigia-oneoff-{}",
-            hex::encode(vigia_core::random_bytes::<6>())
-        );
+        let name = one_off_name();
         let filled = command.replace("{release}", &shell_quote(release));
         let mut line: Vec<String> = self.compose().await?.argv.clone();
         line.extend(
@@ -429,10 +483,7 @@ impl ComposeRuntime {
     ) -> Result<Output> {
         env_file::check_image(release)?;
         let service = self.odoo().await?;
-        let name = format!(
-            "vigia-oneoff-{}",
-            hex::encode(vigia_core::random_bytes::<6>())
-        );
+        let name = one_off_name();
         let out = self
             .call(&one_off_args(&name, &service, script), Some(release), limit)
             .await;
@@ -445,6 +496,15 @@ impl ComposeRuntime {
             tracing::warn!("the one-off container {name} was not removed: {e}");
         }
     }
+}
+
+const ONE_OFF_PREFIX: &str = "vigia-oneoff-";
+
+fn one_off_name() -> String {
+    format!(
+        "{ONE_OFF_PREFIX}{}",
+        hex::encode(vigia_core::random_bytes::<6>())
+    )
 }
 
 /// `run` of `sh -c command` in a container named `name`, kept after it exits: podman's

@@ -10,6 +10,9 @@ use std::time::Duration;
 
 use vigia_core::{Error, ErrorKind, Result};
 
+/// The most a call may print on stdout (a listing of every addon file is a few MiB).
+pub const MAX_OUTPUT: u64 = 64 << 20;
+
 /// A command line (program and its first words) and what every call of it shares.
 #[derive(Debug)]
 pub struct Tool {
@@ -42,13 +45,17 @@ impl Tool {
             .join(" ")
     }
 
-    /// Runs `args` after the tool's words, `env` added; its output once it exits 0.
+    /// Runs `args` after the tool's words, `env` added; its output once it exits 0. It runs
+    /// in a process group of its own, killed whole at `limit` (the Compose plugin is a child
+    /// of `docker`); what it prints beyond [`MAX_OUTPUT`] fails the call (a one-off prints
+    /// what an image makes it print).
     pub async fn call(
         &self,
         args: &[&str],
         env: &[(&str, &str)],
         limit: Duration,
     ) -> Result<Output> {
+        use tokio::io::AsyncReadExt;
         self.calls.fetch_add(1, Ordering::Relaxed);
         let mut command = tokio::process::Command::new(&self.argv[0]);
         command
@@ -58,29 +65,68 @@ impl Tool {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
+            .process_group(0)
             .kill_on_drop(true);
         for name in &self.hide {
             command.env_remove(name);
         }
         let words = format!("{} {}", self.name(), args.first().copied().unwrap_or(""));
-        let child = command.spawn().map_err(|e| self.spawn_error(e))?;
-        let output = tokio::time::timeout(limit, child.wait_with_output())
-            .await
-            .map_err(|_| {
-                Error::new(
+        let mut child = command.spawn().map_err(|e| self.spawn_error(e))?;
+        let pid = child.id();
+        let (mut out, mut err) = (child.stdout.take(), child.stderr.take());
+        let run = async {
+            let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+            let read_out = async {
+                match out.as_mut() {
+                    Some(o) => o.take(MAX_OUTPUT + 1).read_to_end(&mut stdout).await,
+                    None => Ok(0),
+                }
+            };
+            let read_err = async {
+                match err.as_mut() {
+                    Some(e) => e.take(MAX_OUTPUT).read_to_end(&mut stderr).await,
+                    None => Ok(0),
+                }
+            };
+            let (o, e) = tokio::join!(read_out, read_err);
+            o.and(e)?;
+            if stdout.len() as u64 > MAX_OUTPUT {
+                return Ok(None);
+            }
+            Ok::<_, std::io::Error>(Some((child.wait().await?, stdout, stderr)))
+        };
+        let finished = tokio::time::timeout(limit, run).await;
+        let kill = || {
+            if let Some(pid) = pid {
+                let _ = vigia_core::process::signal_group(pid, libc::SIGKILL);
+            }
+        };
+        let (status, stdout, stderr) = match finished {
+            Err(_) => {
+                kill();
+                return Err(Error::new(
                     ErrorKind::Io,
                     format!("`{words}` did not answer within {}s", limit.as_secs()),
-                )
-            })?
-            .map_err(|e| Error::io("wait for", Path::new(&self.argv[0]), e))?;
-        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-        if output.status.success() {
-            return Ok(Output {
-                stdout: output.stdout,
-                stderr,
-            });
+                ));
+            }
+            Ok(Err(e)) => {
+                kill();
+                return Err(Error::io("read the output of", Path::new(&self.argv[0]), e));
+            }
+            Ok(Ok(None)) => {
+                kill();
+                return Err(Error::new(
+                    ErrorKind::Io,
+                    format!("`{words}` printed more than {} MiB", MAX_OUTPUT >> 20),
+                ));
+            }
+            Ok(Ok(Some(done))) => done,
+        };
+        let stderr = String::from_utf8_lossy(&stderr).into_owned();
+        if status.success() {
+            return Ok(Output { stdout, stderr });
         }
-        Err(failure(&words, output.status, &stderr))
+        Err(failure(&words, status, &stderr))
     }
 
     fn spawn_error(&self, e: std::io::Error) -> Error {
@@ -165,6 +211,35 @@ mod tests {
             Some("runtime.compose-command")
         );
         assert!(err.message().contains("docker-compose package"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_time_limit_kills_the_whole_group_and_output_is_capped() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("child.pid");
+        let script = format!("sleep 300 & echo $! > {}; wait", pid_file.display());
+        let err = tool("sh")
+            .call(&["-c", &script], &[], Duration::from_secs(1))
+            .await
+            .unwrap_err();
+        assert!(err.message().contains("did not answer within 1s"), "{err}");
+        let child: u32 = std::fs::read_to_string(&pid_file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(
+            !vigia_core::process::is_running(child),
+            "the child died with it"
+        );
+
+        let flood = format!("head -c {} /dev/zero", MAX_OUTPUT + 10);
+        let err = tool("sh")
+            .call(&["-c", &flood], &[], Duration::from_mins(1))
+            .await
+            .unwrap_err();
+        assert!(err.message().contains("printed more than 64 MiB"), "{err}");
     }
 
     #[tokio::test]
