@@ -72,10 +72,11 @@ impl DeployJob {
         reached.switched = true;
         steps
             .once("start", async {
-                if !reached.stopped {
-                    runtime.stop(Service::Odoo).await?;
+                if reached.stopped {
+                    runtime.start(Service::Odoo).await.map(drop)
+                } else {
+                    runtime.restart(Service::Odoo).await.map(drop)
                 }
-                runtime.start(Service::Odoo).await.map(drop)
             })
             .await?;
         reached.stopped = false;

@@ -13,6 +13,7 @@ use vigia_pg::PgTarget;
 use vigia_runtime::releases::ReleaseRef;
 
 use crate::plan::{DeployPlan, PlanInput, plan};
+use crate::release::ReleaseModules;
 use crate::source::Source;
 
 /// What a deploy of this config reads to plan.
@@ -59,10 +60,14 @@ impl Planner {
                 self.source.missing_hint(&to)
             )));
         }
-        // Both at once: under compose each is a one-off container.
-        let (from_modules, to_modules) =
-            tokio::try_join!(self.source.modules(&from), self.source.modules(&to))?;
         let db = self.read_database().await?;
+        // The running release's modules stand in for the hashes the database never recorded;
+        // when it did, they are not read (under compose, each read is a one-off container).
+        let (from_modules, to_modules) = if db.applied.is_some() {
+            (ReleaseModules::default(), self.source.modules(&to).await?)
+        } else {
+            tokio::try_join!(self.source.modules(&from), self.source.modules(&to))?
+        };
         plan(&PlanInput {
             id,
             from: &from,

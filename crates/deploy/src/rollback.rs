@@ -95,8 +95,7 @@ impl DeployJob {
         if reached.switched || reached.stopped {
             steps
                 .run("rollback.start", async {
-                    runtime.stop(Service::Odoo).await?;
-                    runtime.start(Service::Odoo).await.map(drop)
+                    runtime.restart(Service::Odoo).await.map(drop)
                 })
                 .await?;
             self.gate_back(steps, reached).await?;

@@ -58,6 +58,11 @@ pub trait Runtime: Send + Sync {
     async fn status(&self, service: Service) -> Result<ServiceState>;
     async fn start(&self, service: Service) -> Result<RuntimeAction>;
     async fn stop(&self, service: Service) -> Result<RuntimeAction>;
+    /// Stops and starts `service` (a deploy's switch without an upgrade).
+    async fn restart(&self, service: Service) -> Result<RuntimeAction> {
+        self.stop(service).await?;
+        self.start(service).await
+    }
     /// The last `lines` lines of the service's log.
     async fn logs(&self, service: Service, lines: usize) -> Result<Vec<String>>;
     /// The pid of the service's main process, which leads its process group (Odoo's workers

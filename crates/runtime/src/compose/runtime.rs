@@ -387,6 +387,31 @@ impl Runtime for ComposeRuntime {
         Ok(RuntimeAction::Done)
     }
 
+    /// One `up --force-recreate`: Compose stops the old container (within stop-timeout)
+    /// and starts the new one, as a separate stop and up would, in one call.
+    async fn restart(&self, service: Service) -> Result<RuntimeAction> {
+        let Some(name) = self.service(service).await? else {
+            return Ok(RuntimeAction::Skipped {
+                reason: not_managed(service),
+            });
+        };
+        let seconds = self.stop_timeout.as_secs().to_string();
+        let limit = self.stop_timeout + Duration::from_mins(5);
+        let args = [
+            "up",
+            "-d",
+            "--no-deps",
+            "--pull",
+            "never",
+            "--force-recreate",
+            "--timeout",
+            &seconds,
+            &name,
+        ];
+        self.call(&args, None, limit).await?;
+        Ok(RuntimeAction::Done)
+    }
+
     async fn logs(&self, service: Service, lines: usize) -> Result<Vec<String>> {
         let Some(name) = self.service(service).await? else {
             return Err(Error::config(not_managed(service)).with_key("runtime.services"));
