@@ -65,6 +65,10 @@ CONF
 }
 
 stop_container_engine() {
+  # The images the tests and benchmarks built (each build of the sandbox makes new ones).
+  podman images --format '{{.Repository}}:{{.Tag}}' 2>/dev/null \
+    | grep -E '^(localhost|docker.io)/vigia-(base|odoo|bench|rollback)' \
+    | xargs -r podman rmi -f >/dev/null 2>&1 || true
   if [ -n "${VIGIA_ENGINE_PID:-}" ]; then
     kill "$VIGIA_ENGINE_PID" 2>/dev/null || true
     wait "$VIGIA_ENGINE_PID" 2>/dev/null || true

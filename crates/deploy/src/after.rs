@@ -55,7 +55,17 @@ impl DeployJob {
         }
         warnings.extend(self.announce(report).await);
         if report.outcome == "deployed" {
-            warnings.extend(self.prune(report));
+            warnings.extend(match &self.planner.source {
+                crate::source::Source::Images(compose) => {
+                    let keep = self.settings.keep_releases;
+                    compose
+                        .prune_pins(keep, &report.from)
+                        .await
+                        .err()
+                        .map(|e| format!("old rollback tags were not removed: {e}"))
+                }
+                crate::source::Source::Folders(_) => self.prune(report),
+            });
         }
         warnings
     }
@@ -109,7 +119,6 @@ impl DeployJob {
     }
 
     /// Releases beyond `[deploy] keep-releases`, never the one deployed or the one before.
-    /// Images are the engine's to keep (`docker image prune`).
     fn prune(&self, report: &DeployReport) -> Option<String> {
         let (Ok(to), Ok(from)) = (
             ReleaseRef::parse(&report.to),

@@ -30,7 +30,7 @@ impl ComposeSite {
              upgrade-command = \"/release/upgrade {{database}}\"\n\
              [postgres]\nhost = \"{host}\"\nport = {pgport}\nuser = \"{user}\"\nbin-dir = \"{bin}\"\n\
              {runtime}[deploy]\nroot = \"{root}\"\ngate = [\"odoo.internal\", \"postgres\"]\n\
-             gate-timeout = \"8s\"\nobserve = \"0s\"\n",
+             gate-timeout = \"8s\"\nobserve = \"0s\"\nkeep-releases = 2\n",
             state = self.dir.path().join("state").display(),
             port = self.port,
             data = self.dir.path().join("data").display(),
@@ -95,6 +95,7 @@ async fn images_are_deployed_with_an_upgrade_and_rolled_back_to_the_pinned_image
     // upgraded by a one-off of v2 before .env names it.
     let report = job.run(v2).await.unwrap();
     assert!(report.failure().is_none(), "{report:?}");
+    let first_pin = report.from.clone();
     assert_eq!(report.upgraded, ["l10n_cr_einvoice"]);
     assert!(
         report.from.starts_with("localhost/vigia-rollback/odoo:"),
@@ -138,4 +139,24 @@ async fn images_are_deployed_with_an_upgrade_and_rolled_back_to_the_pinned_image
     assert!(err.message().contains("vigia-none"), "{err}");
     assert_eq!(site.project.env(), before);
     assert_eq!(site.project.running_image("odoo").unwrap(), image_id(v2));
+
+    // v2 by its own name again (no upgrade: same code): deployed, and the rollback tags of
+    // all but the last two deploys (keep-releases = 2) removed, so the engine can prune them.
+    let report = job.run(v2).await.unwrap();
+    assert_eq!(report.outcome, "deployed", "{report:?}");
+    assert!(report.upgraded.is_empty(), "{report:?}");
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+    let tags = vigia_sandbox::engine::run(std::process::Command::new("docker").args([
+        "images",
+        "--format",
+        "{{.Repository}}:{{.Tag}}",
+        "localhost/vigia-rollback/odoo",
+    ]))
+    .unwrap();
+    let mut ours: Vec<&str> = tags
+        .lines()
+        .filter(|t| [report.from.as_str(), pinned, first_pin.as_str()].contains(t))
+        .collect();
+    ours.sort_unstable();
+    assert_eq!(ours, [pinned, report.from.as_str()], "{tags}");
 }

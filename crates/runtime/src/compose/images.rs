@@ -77,6 +77,51 @@ impl ComposeRuntime {
         ))
     }
 
+    /// Removes the rollback tags of all but the newest `keep` deploys, never `protect` (what
+    /// the last deploy returns to): old images can then be pruned by the engine. Deploy ids
+    /// start with their UTC time, so the newest sort last.
+    pub async fn prune_pins(&self, keep: usize, protect: &str) -> Result<Vec<String>> {
+        let repository = format!("localhost/vigia-rollback/{}", self.odoo().await?);
+        let format = "{{.Repository}}:{{.Tag}}";
+        let out = self
+            .docker
+            .call(
+                &["images", "--format", format, &repository],
+                &[],
+                INSPECT_LIMIT,
+            )
+            .await?;
+        let prefix = format!("{repository}:");
+        let mut tags: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::trim)
+            .filter(|t| {
+                t.strip_prefix(&prefix)
+                    .is_some_and(|id| super::runtime::check_id(id).is_ok())
+            })
+            .map(str::to_owned)
+            .collect();
+        tags.sort();
+        tags.dedup();
+        let old = tags.len().saturating_sub(keep);
+        let mut removed = Vec::new();
+        let mut failed = Vec::new();
+        for tag in tags.into_iter().take(old).filter(|t| t != protect) {
+            // A tag only: the image itself goes when nothing else names it.
+            match self.docker.call(&["rmi", &tag], &[], INSPECT_LIMIT).await {
+                Ok(_) => removed.push(tag),
+                Err(e) => failed.push(format!("{tag}: {}", e.message())),
+            }
+        }
+        if !failed.is_empty() {
+            return Err(Error::new(ErrorKind::Io, failed.join("; ")));
+        }
+        if !removed.is_empty() {
+            tracing::info!("removed old rollback tags: {}", removed.join(", "));
+        }
+        Ok(removed)
+    }
+
     /// The id of the service's own container (not a one-off), running or not.
     async fn container_of(&self, service: &str) -> Result<Option<String>> {
         let out = self
