@@ -65,11 +65,12 @@ CONF
 }
 
 stop_container_engine() {
-  # The images the tests and benchmarks built (each build of the sandbox makes new ones).
-  podman images --format '{{.Repository}}:{{.Tag}}' 2>/dev/null \
-    | grep -E '^(localhost|docker.io)/vigia-(base|odoo|bench|rollback)' \
-    | xargs -r podman rmi -f >/dev/null 2>&1 || true
   if [ -n "${VIGIA_ENGINE_PID:-}" ]; then
+    # The images this run's tests or benchmarks built (each sandbox build makes new ones);
+    # one another run still uses is left (no -f).
+    podman images --format '{{.Repository}}:{{.Tag}}' 2>/dev/null \
+      | grep -E '^localhost/vigia-(base|odoo|bench|rollback)' \
+      | xargs -r podman rmi >/dev/null 2>&1 || true
     kill "$VIGIA_ENGINE_PID" 2>/dev/null || true
     wait "$VIGIA_ENGINE_PID" 2>/dev/null || true
     rm -rf "$VIGIA_ENGINE_DIR"

@@ -816,7 +816,10 @@ fn a_compose_deploy_killed_after_the_env_rewrite_ends_consistent() {
     let (code, out) = s.json(&["rollback"]);
     assert_eq!(code, Some(0), "{out}");
     assert!(
-        c.named().starts_with("localhost/vigia-rollback/odoo:"),
+        c.named().starts_with(&format!(
+            "localhost/vigia-rollback/{}/odoo:",
+            c.project.name
+        )),
         "{}",
         c.named()
     );

@@ -141,7 +141,10 @@ fn deploy_and_rollback_move_the_env_line_and_the_running_image() {
     let left = c.project.compose(&["ps", "--all", "-q"]).unwrap();
     assert_eq!(left.lines().count(), 1, "only Odoo's own container: {left}");
     assert!(
-        c.named().starts_with("localhost/vigia-rollback/odoo:"),
+        c.named().starts_with(&format!(
+            "localhost/vigia-rollback/{}/odoo:",
+            c.project.name
+        )),
         "{}",
         c.named()
     );

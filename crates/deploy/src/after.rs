@@ -59,7 +59,7 @@ impl DeployJob {
                 crate::source::Source::Images(compose) => {
                     let keep = self.settings.keep_releases;
                     compose
-                        .prune_pins(keep, &report.from)
+                        .prune_pins(keep, &[&report.from, &report.to])
                         .await
                         .err()
                         .map(|e| format!("old rollback tags were not removed: {e}"))

@@ -58,10 +58,11 @@ pub fn module_changes(
             changes.not_installed.push(module.clone());
         }
     }
-    // Odoo's own modules live outside the release: only those the release used to carry.
+    // Odoo's own modules live outside the release: only those the releases carried (as the
+    // recorded hashes, else the running release, say).
     changes.missing = installed
         .iter()
-        .filter(|m| current.contains_key(*m) && !target.contains_key(*m))
+        .filter(|m| applied.contains_key(*m) && !target.contains_key(*m))
         .cloned()
         .collect();
     changes

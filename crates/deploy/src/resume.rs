@@ -20,13 +20,14 @@ impl DeployJob {
         let (path, recorded) = self.newest_journal()?;
         let header = recorded.header.clone();
         self.trust(&header)?;
+        // A one-off a killed vigia left (an upgrade) must not go on writing, whatever follows.
+        self.planner.runtime.end_one_offs().await?;
         resumable(&recorded)?;
         self.same_as_planned(&header).await?;
         self.planner
             .source
             .check_from(&header.id, &header.from)
             .await?;
-        self.planner.runtime.end_one_offs().await?;
         let mut finished: BTreeSet<String> = recorded
             .ended
             .iter()

@@ -357,10 +357,7 @@ impl DeployJob {
         let (path, recorded) = self.newest_journal()?;
         let header = recorded.header.clone();
         self.trust(&header)?;
-        self.planner
-            .source
-            .check_from(&header.id, &header.from)
-            .await?;
+        // A one-off a killed vigia left (an upgrade) must not go on writing, whatever follows.
         self.planner.runtime.end_one_offs().await?;
         let mut reached = match recorded.outcome.as_deref() {
             // Killed, refused by the guard, or a rollback that failed: again from the journal.
@@ -379,6 +376,10 @@ impl DeployJob {
                 )));
             }
         };
+        self.planner
+            .source
+            .check_from(&header.id, &header.from)
+            .await?;
         if recorded.outcome.as_deref() == Some("deployed") {
             self.live_unchanged(&header, &recorded).await?;
         }

@@ -146,7 +146,7 @@ impl Source {
             return Err(Error::new(
                 ErrorKind::Integrity,
                 format!(
-                    "deploy {id}'s journal returns to {from}, not to the image it pinned                      ({pinned}): not acted on"
+                    "deploy {id}'s journal returns to {from}, not to the image it pinned ({pinned}): not acted on"
                 ),
             ));
         }
@@ -154,7 +154,7 @@ impl Source {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
                 format!(
-                    "{from}, the image deploy {id} would return to, is no longer on the                      engine (removed by an image prune?): nothing was touched; switch                      [runtime] release-variable by hand"
+                    "{from}, the image deploy {id} would return to, is no longer on the engine (removed by an image prune?): nothing was touched; switch [runtime] release-variable by hand"
                 ),
             ));
         }

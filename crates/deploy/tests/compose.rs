@@ -98,7 +98,10 @@ async fn images_are_deployed_with_an_upgrade_and_rolled_back_to_the_pinned_image
     let first_pin = report.from.clone();
     assert_eq!(report.upgraded, ["l10n_cr_einvoice"]);
     assert!(
-        report.from.starts_with("localhost/vigia-rollback/odoo:"),
+        report.from.starts_with(&format!(
+            "localhost/vigia-rollback/{}/odoo:",
+            site.project.name
+        )),
         "{}",
         report.from
     );
@@ -150,7 +153,7 @@ async fn images_are_deployed_with_an_upgrade_and_rolled_back_to_the_pinned_image
         "images",
         "--format",
         "{{.Repository}}:{{.Tag}}",
-        "localhost/vigia-rollback/odoo",
+        &format!("localhost/vigia-rollback/{}/odoo", site.project.name),
     ]))
     .unwrap();
     let mut ours: Vec<&str> = tags

@@ -88,7 +88,8 @@ def test_health_deploy_and_rollback_under_compose(tmp_path, postgres, images):  
     assert stopped["data"]["checks"][0]["status"] == "critical", stopped
     assert running["ok"] and running["data"]["checks"][0]["status"] == "ok", running
     assert deployed["ok"] and deployed["data"]["outcome"] == "deployed", deployed
-    assert deployed["data"]["from"].startswith("localhost/vigia-rollback/odoo:"), deployed
+    assert deployed["data"]["from"].startswith(
+        f"localhost/vigia-rollback/{folder.name}/odoo:"), deployed
     assert env_after_deploy == f"ODOO_IMAGE={images[1]}\n"
     assert image_after_deploy == image_id(images[1])
     assert rolled["ok"] and rolled["data"]["rollback"]["swapped_back"], rolled

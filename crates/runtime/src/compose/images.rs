@@ -68,20 +68,28 @@ impl ComposeRuntime {
     }
 
     /// The tag deploy `id` pins what ran before it under: `localhost/` (never looked up in
-    /// a registry), the service, the id.
+    /// a registry), the project, the service, the id.
     pub async fn pin_tag(&self, id: &str) -> Result<String> {
         super::runtime::check_id(id)?;
+        Ok(format!("{}:{id}", self.pin_repository().await?))
+    }
+
+    /// `localhost/vigia-rollback/<project>/<service>`: one per stack, as several compose
+    /// projects may share an engine.
+    async fn pin_repository(&self) -> Result<String> {
         Ok(format!(
-            "localhost/vigia-rollback/{}:{id}",
+            "localhost/vigia-rollback/{}/{}",
+            self.project_name(),
             self.odoo().await?
         ))
     }
 
-    /// Removes the rollback tags of all but the newest `keep` deploys, never `protect` (what
-    /// the last deploy returns to): old images can then be pruned by the engine. Deploy ids
-    /// start with their UTC time, so the newest sort last.
-    pub async fn prune_pins(&self, keep: usize, protect: &str) -> Result<Vec<String>> {
-        let repository = format!("localhost/vigia-rollback/{}", self.odoo().await?);
+    /// Removes this stack's rollback tags of all but the newest `keep` deploys, never those
+    /// in `protect` (what the last deploy returns to, and what it deployed): old images can
+    /// then be pruned by the engine. Deploy ids start with their UTC time, so the newest
+    /// sort last.
+    pub async fn prune_pins(&self, keep: usize, protect: &[&str]) -> Result<Vec<String>> {
+        let repository = self.pin_repository().await?;
         let format = "{{.Repository}}:{{.Tag}}";
         let out = self
             .docker
@@ -106,7 +114,11 @@ impl ComposeRuntime {
         let old = tags.len().saturating_sub(keep);
         let mut removed = Vec::new();
         let mut failed = Vec::new();
-        for tag in tags.into_iter().take(old).filter(|t| t != protect) {
+        for tag in tags
+            .into_iter()
+            .take(old)
+            .filter(|t| !protect.contains(&t.as_str()))
+        {
             // A tag only: the image itself goes when nothing else names it.
             match self.docker.call(&["rmi", &tag], &[], INSPECT_LIMIT).await {
                 Ok(_) => removed.push(tag),

@@ -84,6 +84,31 @@ impl ComposeRuntime {
                 .map_or(0, |c| c.calls.load(Ordering::Relaxed))
     }
 
+    /// The project as an image name component: `[runtime] project`, else the compose
+    /// file's folder name; lowercase letters and digits, other runs as one `-`.
+    pub fn project_name(&self) -> String {
+        let raw = self.project.clone().unwrap_or_else(|| {
+            self.dir()
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        });
+        let mut name = String::new();
+        for c in raw.to_lowercase().chars() {
+            if c.is_ascii_alphanumeric() {
+                name.push(c);
+            } else if !name.is_empty() && !name.ends_with('-') {
+                name.push('-');
+            }
+        }
+        let name = name.trim_end_matches('-');
+        if name.is_empty() {
+            "default".to_owned()
+        } else {
+            name.to_owned()
+        }
+    }
+
     /// The folder of the compose file, where its `.env` is.
     pub fn dir(&self) -> &Path {
         self.file.parent().unwrap_or(Path::new("."))
@@ -470,7 +495,9 @@ impl Runtime for ComposeRuntime {
         for c in containers {
             if c.service == service && c.is_one_off() && c.name.starts_with(ONE_OFF_PREFIX) {
                 tracing::warn!("removing {}, a one-off a killed vigia left", c.name);
-                self.remove_container(&c.name).await;
+                self.docker
+                    .call(&["rm", "-f", &c.name], &[], READ_LIMIT)
+                    .await?;
             }
         }
         Ok(())

@@ -74,33 +74,44 @@ impl Tool {
         let mut child = command.spawn().map_err(|e| self.spawn_error(e))?;
         let pid = child.id();
         let (mut out, mut err) = (child.stdout.take(), child.stderr.take());
-        let run = async {
-            let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
-            let read_out = async {
-                match out.as_mut() {
-                    Some(o) => o.take(MAX_OUTPUT + 1).read_to_end(&mut stdout).await,
-                    None => Ok(0),
-                }
-            };
-            let read_err = async {
-                match err.as_mut() {
-                    Some(e) => e.take(MAX_OUTPUT).read_to_end(&mut stderr).await,
-                    None => Ok(0),
-                }
-            };
-            let (o, e) = tokio::join!(read_out, read_err);
-            o.and(e)?;
-            if stdout.len() as u64 > MAX_OUTPUT {
-                return Ok(None);
-            }
-            Ok::<_, std::io::Error>(Some((child.wait().await?, stdout, stderr)))
-        };
-        let finished = tokio::time::timeout(limit, run).await;
-        let kill = || {
+        let kill = move || {
             if let Some(pid) = pid {
                 let _ = vigia_core::process::signal_group(pid, libc::SIGKILL);
             }
         };
+        let run = async {
+            let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+            // A stream past its cap is not read further: the group is killed at once, or
+            // its writer would block on the full pipe until the time limit.
+            let read_out = async {
+                let read = match out.as_mut() {
+                    Some(o) => o.take(MAX_OUTPUT + 1).read_to_end(&mut stdout).await,
+                    None => Ok(0),
+                };
+                if stdout.len() as u64 > MAX_OUTPUT {
+                    kill();
+                }
+                read
+            };
+            let read_err = async {
+                let read = match err.as_mut() {
+                    Some(e) => e.take(MAX_OUTPUT).read_to_end(&mut stderr).await,
+                    None => Ok(0),
+                };
+                if stderr.len() as u64 >= MAX_OUTPUT {
+                    kill();
+                }
+                read
+            };
+            let (o, e) = tokio::join!(read_out, read_err);
+            o.and(e)?;
+            let status = child.wait().await?;
+            if stdout.len() as u64 > MAX_OUTPUT {
+                return Ok(None);
+            }
+            Ok::<_, std::io::Error>(Some((status, stdout, stderr)))
+        };
+        let finished = tokio::time::timeout(limit, run).await;
         let (status, stdout, stderr) = match finished {
             Err(_) => {
                 kill();
@@ -234,9 +245,10 @@ mod tests {
             "the child died with it"
         );
 
-        let flood = format!("head -c {} /dev/zero", MAX_OUTPUT + 10);
+        // A writer that never stops: the call fails at the cap, not at its time limit.
+        let flood = "cat /dev/zero";
         let err = tool("sh")
-            .call(&["-c", &flood], &[], Duration::from_mins(1))
+            .call(&["-c", flood], &[], Duration::from_mins(1))
             .await
             .unwrap_err();
         assert!(err.message().contains("printed more than 64 MiB"), "{err}");
