@@ -11,7 +11,17 @@ use vigia_core::{CancelToken, Error, ErrorKind, Result};
 use vigia_runtime::releases::{ReleaseRef, Releases, shell_quote};
 
 use crate::commands::Command;
-use crate::source::Fetch;
+
+/// How a fetch runs: its command, the deploy's id and folder, and the limits.
+#[derive(Debug)]
+pub struct Fetch<'a> {
+    pub command: Option<&'a str>,
+    pub id: &'a str,
+    pub root: &'a Path,
+    pub log: &'a Path,
+    pub cancel: &'a CancelToken,
+    pub hide: Vec<String>,
+}
 
 /// A fetch or a build that takes longer is killed.
 pub(crate) const PREPARE_TIMEOUT: Duration = Duration::from_mins(30);

@@ -44,6 +44,15 @@ impl ReleaseModules {
                 Err(e) => problems.push(format!("{}: {e}", manifest.display())),
             }
         }
+        Self::versioned(hashes, versions, problems)
+    }
+
+    /// A module whose manifest was not read is left out of both maps.
+    fn versioned(
+        hashes: BTreeMap<String, String>,
+        versions: BTreeMap<String, Option<String>>,
+        problems: Vec<String>,
+    ) -> Self {
         let hashes = hashes
             .into_iter()
             .filter(|(m, _)| versions.contains_key(m))
@@ -65,16 +74,7 @@ impl From<ImageAddons> for ReleaseModules {
             .iter()
             .map(|(module, text)| (module.clone(), manifest_version(text)))
             .collect();
-        let hashes = image
-            .hashes
-            .into_iter()
-            .filter(|(m, _)| versions.contains_key(m))
-            .collect();
-        Self {
-            hashes,
-            versions,
-            problems: image.problems,
-        }
+        Self::versioned(image.hashes, versions, image.problems)
     }
 }
 

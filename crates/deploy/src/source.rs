@@ -3,18 +3,18 @@
 //! what a deploy asks: parse a ref, is it there, fetch it, which modules it holds (the same
 //! hashes either way), where `{release}` points, and what a rollback returns to.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use vigia_core::config::RuntimeKind;
 use vigia_core::ports::runtime::Runtime;
 use vigia_core::task::blocking;
-use vigia_core::{CancelToken, Config, Error, ErrorKind, Result};
+use vigia_core::{Config, Error, ErrorKind, Result};
 use vigia_odoo::addons_listing::{self, FAILED_MARK, MANIFESTS_MARK, MISSING_MARK};
 use vigia_runtime::ComposeRuntime;
 use vigia_runtime::releases::{ReleaseRef, Releases, shell_quote};
 
+pub use crate::prepare::Fetch;
 use crate::release::ReleaseModules;
 
 /// Listing the addons of an image (a one-off that hashes every file).
@@ -190,17 +190,6 @@ impl Source {
             }
         }
     }
-}
-
-/// How a fetch runs: its command, the deploy's id and folder, and the limits.
-#[derive(Debug)]
-pub struct Fetch<'a> {
-    pub command: Option<&'a str>,
-    pub id: &'a str,
-    pub root: &'a Path,
-    pub log: &'a Path,
-    pub cancel: &'a CancelToken,
-    pub hide: Vec<String>,
 }
 
 /// The one-off that lists an image's addons (vigia-odoo's addons_listing reads it): per

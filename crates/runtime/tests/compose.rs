@@ -2,7 +2,7 @@
 //! running, stopped and missing services, logs, one-offs in a given image, and the release
 //! switch through `.env`. No engine fails these tests naming what to install.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,23 +12,6 @@ use vigia_core::{CancelToken, ErrorKind};
 use vigia_runtime::ComposeRuntime;
 use vigia_sandbox::engine::{Engine, Project, ReleaseImage, idle_service, odoo_service};
 use vigia_sandbox::postgres::PgCluster;
-
-/// The sandbox binary, built beside the tests.
-fn sandbox_bin() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let path = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("vigia-sandbox");
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build --workspace --all-features`",
-        path.display()
-    );
-    path
-}
 
 struct Stack {
     project: Project,
@@ -54,7 +37,7 @@ fn stack(extra_runtime: &str) -> Stack {
     let engine = Engine::get().unwrap_or_else(|e| panic!("{e}"));
     let cluster = PgCluster::start().unwrap();
     let base = engine
-        .base_image(&sandbox_bin(), cluster.bin_dir())
+        .base_image(&vigia_sandbox::sandbox_beside_tests(), cluster.bin_dir())
         .unwrap();
     let v1 = engine
         .release_image(

@@ -48,3 +48,20 @@ pub mod smtp;
 pub mod tls;
 #[cfg(feature = "web")]
 pub mod webhook;
+
+/// The vigia-sandbox binary beside the running test's executable (`target/<profile>/`, the
+/// test being in `deps/`): built by `cargo build --workspace --all-features`.
+pub fn sandbox_beside_tests() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("the test's own path");
+    let path = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("target/<profile>/deps")
+        .join("vigia-sandbox");
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --all-features`",
+        path.display()
+    );
+    path
+}

@@ -12,18 +12,7 @@ use vigia_sandbox::postgres::PgCluster;
 
 /// The sandbox binary, built beside the tests (`cargo build --workspace --all-features`).
 pub fn sandbox_bin() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let path = exe
-        .parent()
-        .and_then(Path::parent)
-        .unwrap()
-        .join("vigia-sandbox");
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build --workspace --all-features`",
-        path.display()
-    );
-    path
+    vigia_sandbox::sandbox_beside_tests()
 }
 
 pub fn free_port() -> u16 {

@@ -11,7 +11,7 @@ import subprocess
 import pytest
 
 import vigia
-from test_backup import binary, postgres, psql  # noqa: F401 (pytest fixture)
+from test_backup import binary, config, postgres, psql  # noqa: F401 (pytest fixture)
 from test_deploy import free_port
 
 
@@ -44,14 +44,8 @@ def images(postgres):  # noqa: F811
     return json.loads(out.stdout)["images"]
 
 
-def test_health_deploy_and_rollback_under_compose(tmp_path, postgres, images):  # noqa: F811
-    psql(postgres, "odoo",
-         "CREATE TABLE ir_module_module (name varchar UNIQUE, state varchar, "
-         "latest_version varchar); INSERT INTO ir_module_module VALUES "
-         "('base', 'installed', '19.0.1.3'), "
-         "('l10n_cr_einvoice', 'installed', '19.0.2.1.0'); "
-         "CREATE TABLE ir_config_parameter (key varchar UNIQUE, value text)")
-    port = free_port()
+def compose_folder(tmp_path, postgres, port, image):  # noqa: F811
+    """A compose project whose Odoo is the sandbox's server in ``image`` on ``port``."""
     folder = tmp_path / f"vigia-py-{port}"
     folder.mkdir()
     (folder / "docker-compose.yml").write_text(
@@ -60,16 +54,61 @@ def test_health_deploy_and_rollback_under_compose(tmp_path, postgres, images):  
         f"      ODOO_PORT: \"{port}\"\n      PG_SOCKET: /pg/.s.PGSQL.{postgres['port']}\n"
         f"      PGHOST: /pg\n      PGPORT: \"{postgres['port']}\"\n"
         f"      PGUSER: {postgres['user']}\n    volumes:\n      - {postgres['host']}:/pg\n")
-    (folder / ".env").write_text(f"ODOO_IMAGE={images[0]}\n")
+    (folder / ".env").write_text(f"ODOO_IMAGE={image}\n")
+    return folder
+
+
+def runtime_section(folder):
+    return (f'[runtime]\nkind = "compose"\ncompose-file = "{folder / "docker-compose.yml"}"\n'
+            f'project = "{folder.name}"\nrelease-variable = "ODOO_IMAGE"\n'
+            'stop-timeout = "2s"\nimage-addons = ["/addons"]\n')
+
+
+def started_at(folder):
+    ids = compose(folder, "ps", "-q", "odoo").split()
+    return subprocess.run(["docker", "inspect", "--format", "{{.State.StartedAt}}", ids[0]],
+                          check=True, capture_output=True, text=True).stdout.strip()
+
+
+def test_restore_in_place_restarts_the_odoo_container(tmp_path, config, postgres, images):  # noqa: F811
+    port = free_port()
+    folder = compose_folder(tmp_path, postgres, port, images[0])
+    text = config.read_text().replace(
+        "[odoo]\n", f'[odoo]\ninternal-url = "http://127.0.0.1:{port}"\n', 1)
+    text += "\n" + runtime_section(folder)
+    try:
+        compose(folder, "up", "-d", "odoo")
+        with vigia.Context(text, base_dir=str(config.parent)) as ctx:
+            taken = ctx.backup()
+            before = started_at(folder)
+            psql(postgres, "odoo", "DELETE FROM res_partner WHERE id > 20")
+            swapped = ctx.restore(taken["data"]["id"])
+            after = started_at(folder)
+            image = running_image(folder)
+    finally:
+        compose(folder, "down", "-t", "0")
+    assert swapped["ok"] and swapped["data"]["swapped"], swapped
+    assert psql(postgres, "odoo", "SELECT count(*) FROM res_partner") == "30"
+    assert after != before, "stopped for the swap, then started"
+    assert image == image_id(images[0])
+
+
+def test_health_deploy_and_rollback_under_compose(tmp_path, postgres, images):  # noqa: F811
+    psql(postgres, "odoo",
+         "CREATE TABLE ir_module_module (name varchar UNIQUE, state varchar, "
+         "latest_version varchar); INSERT INTO ir_module_module VALUES "
+         "('base', 'installed', '19.0.1.3'), "
+         "('l10n_cr_einvoice', 'installed', '19.0.2.1.0'); "
+         "CREATE TABLE ir_config_parameter (key varchar UNIQUE, value text)")
+    port = free_port()
+    folder = compose_folder(tmp_path, postgres, port, images[0])
     (tmp_path / "srv").mkdir()
     text = (f'state-dir = "{tmp_path / "state"}"\n[odoo]\ndatabase = "odoo"\n'
             f'internal-url = "http://127.0.0.1:{port}"\n'
             'upgrade-command = "/release/upgrade {database}"\n'
             f'[postgres]\nhost = "{postgres["host"]}"\nport = {postgres["port"]}\n'
             f'user = "{postgres["user"]}"\nbin-dir = "{postgres["bin_dir"]}"\n'
-            f'[runtime]\nkind = "compose"\ncompose-file = "{folder / "docker-compose.yml"}"\n'
-            f'project = "{folder.name}"\nrelease-variable = "ODOO_IMAGE"\n'
-            'stop-timeout = "2s"\nimage-addons = ["/addons"]\n'
+            + runtime_section(folder) +
             f'[deploy]\nroot = "{tmp_path / "srv"}"\ngate = ["odoo.internal"]\n'
             'gate-timeout = "10s"\nobserve = "0s"\n')
     try:
