@@ -201,3 +201,59 @@ fn readme_exit_code_table_matches_the_error_kinds() {
         assert!(readme.contains(&row), "README lacks the row `{row}`");
     }
 }
+
+#[test]
+fn completion_scripts_are_made_for_each_shell_and_bash_reads_them() {
+    let dir = tempfile::tempdir().unwrap();
+    for shell in ["bash", "zsh", "fish"] {
+        let out = vigia(&["completions", shell]);
+        assert!(out.status.success(), "{shell}");
+        let script = stdout(&out);
+        assert!(
+            script.contains("deploy") && script.contains("rollback"),
+            "{shell}"
+        );
+        if shell == "bash" {
+            let path = dir.path().join("vigia.bash");
+            std::fs::write(&path, &script).unwrap();
+            let checked = Command::new("bash").arg("-n").arg(&path).output().unwrap();
+            assert!(checked.status.success(), "{checked:?}");
+        }
+    }
+    let out = vigia(&["completions", "tcsh"]);
+    assert_eq!(
+        out.status.code(),
+        Some(11),
+        "an unknown shell is a usage error"
+    );
+    let out = vigia(&["--json", "completions", "bash"]);
+    let envelope: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(envelope["data"]["shell"], "bash");
+}
+
+#[test]
+fn man_writes_one_page_per_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let pages = dir.path().join("man1");
+    let out = vigia(&["--json", "man", "--dir", pages.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    let envelope: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let listed: Vec<&str> = envelope["data"]["pages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    for page in [
+        "vigia.1",
+        "vigia-deploy.1",
+        "vigia-deploy-lock.1",
+        "vigia-backup-list.1",
+    ] {
+        assert!(listed.contains(&page), "{page} in {listed:?}");
+    }
+    let text = std::fs::read_to_string(pages.join("vigia-backup-list.1")).unwrap();
+    assert!(text.contains(".TH vigia-backup-list 1"), "{text}");
+    assert!(text.contains("The backups in the store"), "{text}");
+    assert_eq!(std::fs::read_dir(&pages).unwrap().count(), listed.len());
+}

@@ -65,12 +65,25 @@ pub enum Command {
     Deploy(DeployArgs),
     /// Undo the last deploy, or one that was killed midway, from its journal
     Rollback(RollbackArgs),
+    /// Print the shell completion script for SHELL (e.g. `vigia completions bash >
+    /// /etc/bash_completion.d/vigia`)
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages, one per command (vigia.1, vigia-backup.1, ...), into a folder
+    Man {
+        /// The folder (made if missing; pages already there are replaced)
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct DeployArgs {
-    /// The release to deploy: a folder under [deploy] root/releases
+    /// The release to deploy: a folder under [deploy] root/releases, or under compose an
+    /// image reference
     #[arg(long, value_name = "REF", required_unless_present = "resume")]
     pub release: Option<String>,
     /// Show the plan (modules to upgrade, steps, commands, what undoes them); touch nothing
@@ -289,6 +302,8 @@ impl Command {
     pub fn name(&self) -> &'static str {
         match self {
             Self::Init(_) => "init",
+            Self::Completions { .. } => "completions",
+            Self::Man { .. } => "man",
             Self::Config(ConfigCommand::Check { .. }) => "config check",
             Self::Config(ConfigCommand::Show) => "config show",
             Self::Demo(_) => "demo",

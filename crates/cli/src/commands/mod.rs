@@ -5,6 +5,7 @@ mod backup;
 mod config;
 mod demo;
 mod deploy;
+mod docs;
 mod health;
 mod init;
 mod prune;
@@ -25,6 +26,8 @@ pub fn run(cli: &Cli) -> ExitCode {
     let name = cli.command.name();
     match &cli.command {
         Command::Init(args) => output::finish(cli, name, &init::run(args)),
+        Command::Completions { shell } => output::finish(cli, name, &docs::completions(*shell)),
+        Command::Man { dir } => output::finish(cli, name, &docs::man(dir)),
         Command::Config(ConfigCommand::Check { strict }) => {
             output::finish(cli, name, &config::check(cli, *strict))
         }
