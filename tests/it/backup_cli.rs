@@ -426,6 +426,12 @@ fn demo_backs_up_drills_and_backs_up_again_with_nothing_configured() {
         "{text}"
     );
     assert!(text.contains(&dir.path().join("backups").display().to_string()));
+    // This binary is not on PATH: the "Try" lines name it.
+    let me = std::fs::canonicalize(env!("CARGO_BIN_EXE_vigia")).unwrap();
+    assert!(
+        text.contains(&format!("  {} --config ", me.display())),
+        "{text}"
+    );
 
     let config = dir.path().join("vigia.toml");
     let s = Stack {

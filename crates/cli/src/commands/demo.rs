@@ -54,9 +54,30 @@ impl Human for DemoReport {
             self.dir.display(),
             self.store.display()
         );
+        let binary = this_binary();
         for command in &self.next {
+            let command = command
+                .strip_prefix("vigia ")
+                .map_or_else(|| command.clone(), |rest| format!("{binary} {rest}"));
             let _ = writeln!(out, "  {command}");
         }
         out
+    }
+}
+
+/// How to run this binary again: `vigia` when that name on PATH is this binary, else its
+/// path (scripts/demo runs target/debug/vigia, which nothing put on PATH).
+fn this_binary() -> String {
+    let Ok(me) = std::env::current_exe().and_then(std::fs::canonicalize) else {
+        return "vigia".to_owned();
+    };
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("vigia"))
+            .find(|p| p.is_file())
+    });
+    match on_path.and_then(|p| std::fs::canonicalize(p).ok()) {
+        Some(found) if found == me => "vigia".to_owned(),
+        _ => me.display().to_string(),
     }
 }
