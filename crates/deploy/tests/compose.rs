@@ -22,6 +22,11 @@ struct ComposeSite {
 
 impl ComposeSite {
     fn config(&self) -> vigia_core::Config {
+        self.config_with("")
+    }
+
+    /// The config with more `[deploy]` keys.
+    fn config_with(&self, extra: &str) -> vigia_core::Config {
         let root = self.dir.path().join("srv");
         std::fs::create_dir_all(&root).unwrap();
         let text = format!(
@@ -30,7 +35,7 @@ impl ComposeSite {
              upgrade-command = \"/release/upgrade {{database}}\"\n\
              [postgres]\nhost = \"{host}\"\nport = {pgport}\nuser = \"{user}\"\nbin-dir = \"{bin}\"\n\
              {runtime}[deploy]\nroot = \"{root}\"\ngate = [\"odoo.internal\", \"postgres\"]\n\
-             gate-timeout = \"8s\"\nobserve = \"0s\"\nkeep-releases = 2\n",
+             gate-timeout = \"8s\"\nobserve = \"0s\"\nkeep-releases = 2\n{extra}",
             state = self.dir.path().join("state").display(),
             port = self.port,
             data = self.dir.path().join("data").display(),
@@ -162,4 +167,24 @@ async fn images_are_deployed_with_an_upgrade_and_rolled_back_to_the_pinned_image
         .collect();
     ours.sort_unstable();
     assert_eq!(ours, [pinned, report.from.as_str()], "{tags}");
+
+    // A release not on the engine is made by fetch-command ({ref}: the image to make), before
+    // anything stops; a fetch that fails refuses the deploy and leaves .env as it was.
+    let made = format!("localhost/vigia-fetched:{}", site.port);
+    let fetching = format!("fetch-command = \"docker tag {v2} {{ref}}\"\n");
+    let report = DeployJob::from_config(&site.config_with(&fetching))
+        .unwrap()
+        .run(&made)
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, "deployed", "{report:?}");
+    assert_eq!(site.project.env(), format!("ODOO_IMAGE={made}\n"));
+    let before = site.project.env();
+    let failing =
+        DeployJob::from_config(&site.config_with("fetch-command = \"false {ref}\"\n")).unwrap();
+    let missing = format!("localhost/vigia-unfetched:{}", site.port);
+    let err = failing.run(&missing).await.unwrap_err();
+    assert!(err.message().contains("fetch-command"), "{err}");
+    assert_eq!(site.project.env(), before);
+    assert_eq!(site.project.running_image("odoo").unwrap(), image_id(v2));
 }

@@ -334,3 +334,26 @@ fn deploy_addons_stay_inside_a_release_and_the_root_is_anchored() {
         assert_eq!(err.context().key.as_deref(), Some("deploy.addons"), "{bad}");
     }
 }
+
+#[test]
+fn a_fetch_command_names_a_folder_locally_and_an_image_under_compose() {
+    let deploy = |fetch: &str| format!("[deploy]\nroot = \"/srv\"\nfetch-command = \"{fetch}\"\n");
+    let local = format!("{MINIMAL}[runtime]\nkind = \"local\"\nodoo-command = \"x\"\n");
+    let compose =
+        format!("{MINIMAL}[runtime]\nkind = \"compose\"\ncompose-file = \"/srv/c.yml\"\n");
+    let key = |text: &str| source(text).load(None).unwrap_err().context().key.clone();
+    assert_eq!(
+        key(&format!("{local}{}", deploy("git clone r {ref}"))).as_deref(),
+        Some("deploy.fetch-command")
+    );
+    source(&format!("{local}{}", deploy("git clone r {dir}")))
+        .load(None)
+        .unwrap();
+    assert_eq!(
+        key(&format!("{compose}{}", deploy("docker pull x"))).as_deref(),
+        Some("deploy.fetch-command")
+    );
+    source(&format!("{compose}{}", deploy("docker build -t {ref} .")))
+        .load(None)
+        .unwrap();
+}

@@ -175,15 +175,25 @@ pub(crate) fn validate(s: &Settings) -> Vec<(String, String)> {
                 "must be at least 2 (the current release and the previous one)".into(),
             );
         }
+        // A folder release is fetched into {dir}; an image (compose) is made as {ref}.
+        let (needed, what) = if s.runtime.kind == RuntimeKind::Compose {
+            (
+                "{ref}",
+                "the image it makes (under compose a release is an image)",
+            )
+        } else {
+            (
+                "{dir}",
+                "the folder it fills (it becomes releases/<ref> once the command succeeds)",
+            )
+        };
         if d.fetch_command
             .as_deref()
-            .is_some_and(|c| !c.contains("{dir}"))
+            .is_some_and(|c| !c.contains(needed))
         {
             bad(
                 "deploy.fetch-command",
-                "must name {dir}, the folder it fills (it becomes releases/<ref> once the \
-                 command succeeds)"
-                    .into(),
+                format!("must name {needed}, {what}"),
             );
         }
         for addons in &d.addons {

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use vigia_core::{Error, ErrorKind, Result};
 
+use super::env_file;
 use super::runtime::ComposeRuntime;
-use super::{env_file, ps};
 
 const INSPECT_LIMIT: Duration = Duration::from_mins(1);
 /// A pull of a large image over a slow link.
@@ -136,12 +136,9 @@ impl ComposeRuntime {
 
     /// The id of the service's own container (not a one-off), running or not.
     async fn container_of(&self, service: &str) -> Result<Option<String>> {
-        let out = self
-            .call(&["ps", "--all", "--format", "json"], None, INSPECT_LIMIT)
-            .await?;
-        let containers = ps::parse(&String::from_utf8_lossy(&out.stdout))
-            .map_err(|e| Error::new(ErrorKind::Io, e))?;
-        Ok(containers
+        Ok(self
+            .containers()
+            .await?
             .into_iter()
             .find(|c| c.service == service && !c.is_one_off() && !c.id.is_empty())
             .map(|c| c.id))

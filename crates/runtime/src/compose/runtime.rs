@@ -222,6 +222,20 @@ impl ComposeRuntime {
         Ok(None)
     }
 
+    /// The project's containers as `ps --all` lists them; an answer of an unknown shape
+    /// is the error text (status reports it as unknown).
+    pub(super) async fn ps(&self) -> Result<std::result::Result<Vec<ps::Container>, String>> {
+        let out = self
+            .call(&["ps", "--all", "--format", "json"], None, READ_LIMIT)
+            .await?;
+        Ok(ps::parse(&String::from_utf8_lossy(&out.stdout)))
+    }
+
+    /// The project's containers; an answer of an unknown shape is an io error.
+    pub(super) async fn containers(&self) -> Result<Vec<ps::Container>> {
+        self.ps().await?.map_err(|e| Error::new(ErrorKind::Io, e))
+    }
+
     /// Odoo's service: deploys and one-offs need it.
     pub async fn odoo(&self) -> Result<String> {
         self.service(Service::Odoo).await?.ok_or_else(|| {
@@ -304,9 +318,14 @@ impl ComposeRuntime {
             let _ = std::fs::remove_file(&candidate);
             return Err(e);
         }
-        std::fs::rename(&candidate, &path)
-            .and_then(|()| std::fs::File::open(&dir)?.sync_all())
-            .map_err(|e| Error::io("replace", &path, e))
+        if let Err(e) = std::fs::rename(&candidate, &path) {
+            // It may hold the stack's passwords: not left beside .env.
+            let _ = std::fs::remove_file(&candidate);
+            return Err(Error::io("replace", &path, e));
+        }
+        std::fs::File::open(&dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| Error::io("sync", &dir, e))
     }
 }
 
@@ -351,6 +370,12 @@ async fn plugin_answers(hide: &[String]) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+fn skipped(service: Service) -> RuntimeAction {
+    RuntimeAction::Skipped {
+        reason: not_managed(service),
+    }
+}
+
 fn not_managed(service: Service) -> String {
     format!(
         "{} is not a service of this compose stack ([runtime.services])",
@@ -374,18 +399,12 @@ impl Runtime for ComposeRuntime {
                 reason: not_managed(service),
             });
         };
-        let out = self
-            .call(&["ps", "--all", "--format", "json"], None, READ_LIMIT)
-            .await?;
-        let answer = ps::parse(&String::from_utf8_lossy(&out.stdout));
-        Ok(ps::state_of(&answer, &name))
+        Ok(ps::state_of(&self.ps().await?, &name))
     }
 
     async fn start(&self, service: Service) -> Result<RuntimeAction> {
         let Some(name) = self.service(service).await? else {
-            return Ok(RuntimeAction::Skipped {
-                reason: not_managed(service),
-            });
+            return Ok(skipped(service));
         };
         let limit = self.stop_timeout + Duration::from_mins(5);
         // Never pulled here: a release is fetched before a deploy stops anything, and a name
@@ -401,9 +420,7 @@ impl Runtime for ComposeRuntime {
 
     async fn stop(&self, service: Service) -> Result<RuntimeAction> {
         let Some(name) = self.service(service).await? else {
-            return Ok(RuntimeAction::Skipped {
-                reason: not_managed(service),
-            });
+            return Ok(skipped(service));
         };
         let seconds = self.stop_timeout.as_secs().to_string();
         let limit = self.stop_timeout + Duration::from_mins(1);
@@ -416,9 +433,7 @@ impl Runtime for ComposeRuntime {
     /// and starts the new one, as a separate stop and up would, in one call.
     async fn restart(&self, service: Service) -> Result<RuntimeAction> {
         let Some(name) = self.service(service).await? else {
-            return Ok(RuntimeAction::Skipped {
-                reason: not_managed(service),
-            });
+            return Ok(skipped(service));
         };
         let seconds = self.stop_timeout.as_secs().to_string();
         let limit = self.stop_timeout + Duration::from_mins(5);
@@ -487,12 +502,7 @@ impl Runtime for ComposeRuntime {
         let Some(service) = self.service(Service::Odoo).await? else {
             return Ok(());
         };
-        let out = self
-            .call(&["ps", "--all", "--format", "json"], None, READ_LIMIT)
-            .await?;
-        let containers = ps::parse(&String::from_utf8_lossy(&out.stdout))
-            .map_err(|e| Error::new(ErrorKind::Io, e))?;
-        for c in containers {
+        for c in self.containers().await? {
             if c.service == service && c.is_one_off() && c.name.starts_with(ONE_OFF_PREFIX) {
                 tracing::warn!("removing {}, a one-off a killed vigia left", c.name);
                 self.docker
