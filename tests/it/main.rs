@@ -9,4 +9,5 @@ mod compose_cli;
 mod deploy_cli;
 mod durability;
 mod health_cli;
+mod package;
 mod restore_runtime;

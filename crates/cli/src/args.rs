@@ -272,7 +272,7 @@ pub enum BackupCommand {
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
-    /// Where to write vigia.toml, backup.agekey and name.key
+    /// Where to write vigia.toml, backup.agekey and name.key (with --systemd: the units)
     #[arg(
         long,
         value_name = "DIR",
@@ -283,6 +283,14 @@ pub struct InitArgs {
     /// Print the fully commented template (every key) instead of writing files
     #[arg(long)]
     pub print: bool,
+    /// Write systemd service and timer units for this config instead: nightly backup then
+    /// prune, weekly verify, health every 5 minutes (written, not enabled; never overwrites)
+    #[arg(long, conflicts_with = "print")]
+    pub systemd: bool,
+    /// With --systemd: the Debian package's units (/usr/bin/vigia, /etc/vigia/vigia.toml, the
+    /// template's folders), for scripts/package
+    #[arg(long, requires = "systemd", hide = true)]
+    pub packaged: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -55,14 +55,6 @@ pub fn init(dir: &Path) -> Result<InitReport> {
 pub fn init_with(dir: &Path, settings: &InitSettings) -> Result<InitReport> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
     let paths = [CONFIG_FILE, IDENTITY_FILE, NAME_KEY_FILE].map(|f| dir.join(f));
-    if let Some(existing) = paths.iter().find(|p| p.exists()) {
-        return Err(Error::invalid_input(format!(
-            "{} already exists; vigia init never overwrites (a replaced key makes old backups \
-             unreadable): choose another --dir or move it away",
-            existing.display()
-        ))
-        .with_file(existing));
-    }
     let identity = age::x25519::Identity::generate();
     let recipient = identity.to_public().to_string();
     let created = jiff::Timestamp::now();
@@ -74,24 +66,15 @@ pub fn init_with(dir: &Path, settings: &InitSettings) -> Result<InitReport> {
     let config_text = config_text(&recipient, settings);
 
     let [config, identity_path, name_key_path] = paths;
-    let mut written: Vec<&Path> = Vec::new();
-    let result = [
-        (&identity_path, identity_text.as_str()),
-        (&name_key_path, name_key.as_str()),
-        (&config, config_text.as_str()),
-    ]
-    .into_iter()
-    .try_for_each(|(path, text)| {
-        write_private(path, text)?;
-        written.push(path);
-        Ok(())
-    });
-    if let Err(e) = result {
-        for path in written {
-            let _ = std::fs::remove_file(path);
-        }
-        return Err(e);
-    }
+    write_new_files(
+        &[
+            (identity_path.clone(), identity_text.as_str()),
+            (name_key_path.clone(), name_key.as_str()),
+            (config.clone(), config_text.as_str()),
+        ],
+        0o600,
+        " (a replaced key makes old backups unreadable)",
+    )?;
     Ok(InitReport {
         config,
         identity: identity_path,
@@ -100,11 +83,35 @@ pub fn init_with(dir: &Path, settings: &InitSettings) -> Result<InitReport> {
     })
 }
 
-fn write_private(path: &Path, text: &str) -> Result<()> {
+/// Writes every file with `mode`, or none: refuses before writing when one exists (`why` says
+/// what an overwrite would lose), and removes those written when a later one fails.
+pub(crate) fn write_new_files(files: &[(PathBuf, &str)], mode: u32, why: &str) -> Result<()> {
+    if let Some((existing, _)) = files.iter().find(|(p, _)| p.exists()) {
+        return Err(Error::invalid_input(format!(
+            "{} already exists; vigia init never overwrites{why}: choose another --dir or move \
+             it away",
+            existing.display()
+        ))
+        .with_file(existing));
+    }
+    let mut written: Vec<&Path> = Vec::new();
+    for (path, text) in files {
+        if let Err(e) = write_new(path, text, mode) {
+            for path in written {
+                let _ = std::fs::remove_file(path);
+            }
+            return Err(e);
+        }
+        written.push(path);
+    }
+    Ok(())
+}
+
+fn write_new(path: &Path, text: &str, mode: u32) -> Result<()> {
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(0o600)
+        .mode(mode)
         .open(path)
         .map_err(|e| Error::io("create", path, e))?;
     file.write_all(text.as_bytes())

@@ -19,6 +19,7 @@ mod init;
 pub mod ports;
 pub mod process;
 pub mod signals;
+pub mod systemd;
 pub mod task;
 #[cfg(feature = "testing")]
 pub mod testing;

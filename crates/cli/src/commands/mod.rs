@@ -25,7 +25,7 @@ use crate::output;
 pub fn run(cli: &Cli) -> ExitCode {
     let name = cli.command.name();
     match &cli.command {
-        Command::Init(args) => output::finish(cli, name, &init::run(args)),
+        Command::Init(args) => output::finish(cli, name, &init::run(cli, args)),
         Command::Completions { shell } => output::finish(cli, name, &docs::completions(*shell)),
         Command::Man { dir } => output::finish(cli, name, &docs::man(dir)),
         Command::Config(ConfigCommand::Check { strict }) => {

@@ -1,7 +1,7 @@
 """Vigia from Python: ctypes over libvigia_ffi, no build step.
 
-The library is found through ``VIGIA_LIB``, else the workspace's ``target/debug`` then
-``target/release``. Every call returns the same envelope as ``vigia ... --json``, as a dict:
+The library is found through ``VIGIA_LIB``, else the copy ``pip install`` bundled beside this
+file, else the workspace's ``target/debug`` then ``target/release``. Every call returns the same envelope as ``vigia ... --json``, as a dict:
 ``{"ok": bool, "command": str, "data": ..., "error": None | {"kind", "code", "message", "context"}}``.
 
     import vigia
@@ -10,38 +10,64 @@ The library is found through ``VIGIA_LIB``, else the workspace's ``target/debug`
         print(result["error"]["message"])
 """
 
+from __future__ import annotations
+
 import ctypes
 import json
 import os
 import pathlib
+from typing import Any, Callable, Dict, Iterable, Optional, TypedDict, Union
 
-__all__ = ["Context", "VigiaError", "config_check", "library_path", "version"]
+__all__ = ["Context", "Envelope", "EnvelopeError", "VigiaError", "config_check", "demo",
+           "library_path", "version"]
 
-_WORKSPACE = pathlib.Path(__file__).resolve().parents[4]
+_HERE = pathlib.Path(__file__).resolve().parent
+# crates/ffi/python/vigia -> the workspace, when imported from a checkout.
+_WORKSPACE = _HERE.parents[3] if len(_HERE.parents) > 3 else _HERE
 _LIB_NAME = "libvigia_ffi.so"
+
+StrPath = Union[str, "os.PathLike[str]"]
+
+
+class EnvelopeError(TypedDict):
+    kind: str
+    code: int
+    message: str
+    context: Dict[str, Any]
+
+
+class Envelope(TypedDict):
+    """What every call returns, as ``vigia ... --json`` prints it."""
+
+    ok: bool
+    command: str
+    data: Any
+    error: Optional[EnvelopeError]
 
 
 class VigiaError(Exception):
     """A call that produced no envelope failed (creating a Context)."""
 
-    def __init__(self, code, message):
+    def __init__(self, code: int, message: str) -> None:
         super().__init__(f"{message} (status {code})")
         self.code = code
         self.message = message
 
 
-def library_path():
-    """Where libvigia_ffi is loaded from."""
+def library_path() -> str:
+    """Where libvigia_ffi is loaded from: ``VIGIA_LIB``, the bundled copy, then a checkout's
+    ``target/debug`` and ``target/release``."""
     explicit = os.environ.get("VIGIA_LIB")
     if explicit:
         return explicit
-    for profile in ("debug", "release"):
-        candidate = _WORKSPACE / "target" / profile / _LIB_NAME
-        if candidate.exists():
+    candidates = [_HERE / _LIB_NAME]
+    candidates += [_WORKSPACE / "target" / profile / _LIB_NAME for profile in ("debug", "release")]
+    for candidate in candidates:
+        if candidate.is_file():
             return str(candidate)
     raise OSError(
-        f"{_LIB_NAME} not found: set VIGIA_LIB, or build it with `cargo build -p vigia-ffi` "
-        f"in {_WORKSPACE}"
+        f"{_LIB_NAME} not found in {', '.join(str(c) for c in candidates)}: set VIGIA_LIB, "
+        f"install with `pip install ./crates/ffi/python`, or run `cargo build -p vigia-ffi`"
     )
 
 
@@ -49,7 +75,7 @@ _PROGRESS_CB = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_void_p)
 _lib = None
 
 
-def _library():
+def _library() -> ctypes.CDLL:
     global _lib
     if _lib is not None:
         return _lib
@@ -83,11 +109,11 @@ def _library():
     return lib
 
 
-def _encode(text):
+def _encode(text: Optional[object]) -> Optional[bytes]:
     return None if text is None else str(text).encode("utf-8")
 
 
-def _take_string(lib, ptr):
+def _take_string(lib: ctypes.CDLL, ptr: Optional[int]) -> Optional[str]:
     """Copies a library-owned string and frees it."""
     if not ptr:
         return None
@@ -97,7 +123,7 @@ def _take_string(lib, ptr):
         lib.vigia_string_free(ptr)
 
 
-def _envelope(call):
+def _envelope(call: Callable[[ctypes.CDLL, Any], Any]) -> Envelope:
     lib = _library()
     out = ctypes.c_void_p()
     call(lib, ctypes.byref(out))
@@ -107,19 +133,19 @@ def _envelope(call):
     return json.loads(text)
 
 
-def version():
+def version() -> str:
     """The library's version, e.g. "0.1.0"."""
     return _library().vigia_version().decode("utf-8")
 
 
-def config_check(text, env=None, strict=False):
+def config_check(text: str, env: Optional[str] = None, strict: bool = False) -> Envelope:
     """Validates a config given as TOML text, like ``vigia config check --json``."""
     return _envelope(
         lambda lib, out: lib.vigia_config_check(_encode(text), _encode(env), int(bool(strict)), out)
     )
 
 
-def demo(dir=None):
+def demo(dir: Optional[StrPath] = None) -> Envelope:
     """The main job end to end on a throwaway PostgreSQL, like ``vigia demo --json``."""
     args = json.dumps({"dir": str(dir)} if dir is not None else {})
     return _envelope(lambda lib, out: lib.vigia_demo(_encode(args), out))
@@ -134,7 +160,9 @@ class Context:
 
     _handle = None
 
-    def __init__(self, config_text, env=None, base_dir=None, progress=None):
+    def __init__(self, config_text: str, env: Optional[str] = None,
+                 base_dir: Optional[StrPath] = None,
+                 progress: Optional[Callable[[Dict[str, Any]], None]] = None) -> None:
         lib = _library()
         handle = ctypes.c_void_p()
         status = lib.vigia_ctx_new(
@@ -148,7 +176,7 @@ class Context:
         if progress is not None:
             self._set_progress(progress)
 
-    def _set_progress(self, progress):
+    def _set_progress(self, progress: Callable[[Dict[str, Any]], None]) -> None:
         def forward(event_json, _userdata):
             try:
                 progress(json.loads(event_json.decode("utf-8")))
@@ -159,45 +187,49 @@ class Context:
         self._callback = _PROGRESS_CB(forward)
         self._lib.vigia_ctx_set_progress(self._handle, self._callback, None)
 
-    def _call(self, function, args=None):
+    def _call(self, function: Any, args: Optional[Dict[str, Any]] = None) -> Envelope:
         if not self._handle:
             raise ValueError("this Context is closed")
         args_json = None if args is None else json.dumps(args)
         return _envelope(lambda lib, out: function(self._handle, _encode(args_json), out))
 
-    def config_show(self):
+    def config_show(self) -> Envelope:
         """The settings in force, secrets redacted, like ``vigia config show --json``."""
         return self._call(self._lib.vigia_config_show)
 
-    def backup(self, allow_missing_files=False):
+    def backup(self, allow_missing_files: bool = False) -> Envelope:
         """Takes a backup, like ``vigia backup --json``."""
         return self._call(self._lib.vigia_backup, {"allow_missing_files": bool(allow_missing_files)})
 
-    def backup_list(self):
+    def backup_list(self) -> Envelope:
         """The backups in the store, like ``vigia backup list --json``."""
         return self._call(self._lib.vigia_backup_list)
 
-    def backup_show(self, id):
+    def backup_show(self, id: str) -> Envelope:
         """One backup's index (and manifest with an identity), like ``vigia backup show ID --json``."""
         return self._call(self._lib.vigia_backup_show, {"id": id})
 
-    def verify(self, id=None, level=None, all=False):
+    def verify(self, id: Optional[str] = None, level: Optional[str] = None,
+               all: bool = False) -> Envelope:
         """Verifies the newest backup (or ``id``, or every one with ``all``) at ``level``
         (quick, full or drill), like ``vigia verify --json``; code 17 when one fails."""
-        args = {"all": bool(all)}
+        args: Dict[str, Any] = {"all": bool(all)}
         if id is not None:
             args["id"] = id
         if level is not None:
             args["level"] = level
         return self._call(self._lib.vigia_verify, args)
 
-    def prune(self, dry_run=False):
+    def prune(self, dry_run: bool = False) -> Envelope:
         """Applies retention (or only plans it with ``dry_run``), like ``vigia prune --json``."""
         return self._call(self._lib.vigia_prune, {"dry_run": bool(dry_run)})
 
-    def restore(self, id=None, target_db=None, confirm=None, accept_einvoice_loss=False,
-                neutralize=False, jobs=None, role=None, from_odoo_zip=None,
-                force_sessions=False, resume=False, trust_zip=False, dry_run=False):
+    def restore(self, id: Optional[str] = None, target_db: Optional[str] = None,
+                confirm: Optional[str] = None, accept_einvoice_loss: bool = False,
+                neutralize: bool = False, jobs: Optional[int] = None, role: Optional[str] = None,
+                from_odoo_zip: Optional[StrPath] = None, force_sessions: bool = False,
+                resume: bool = False, trust_zip: bool = False,
+                dry_run: bool = False) -> Envelope:
         """Restores backup ``id`` (or the zip of Odoo's database manager ``from_odoo_zip``),
         like ``vigia restore ID --json``: beside the live database into ``target_db``, or
         (without it) swapped in for the live one; ``neutralize`` makes the copy unable to
@@ -218,7 +250,7 @@ class Context:
         args = {k: v for k, v in args.items() if v is not None}
         return self._call(self._lib.vigia_restore, args)
 
-    def health(self, only=None, alert=False):
+    def health(self, only: Optional[Iterable[str]] = None, alert: bool = False) -> Envelope:
         """Runs the health checks (or only the names in ``only``), like ``vigia health
         --json``: ``data`` is ``{"status", "checks", "alerts", "silenced"}``; a critical or
         unknown run is ``ok: false`` with kind ``check_failed`` and its data kept. With
@@ -226,13 +258,14 @@ class Context:
         sent, like ``--alert``."""
         return self._call(self._lib.vigia_health, {"only": list(only or []), "alert": bool(alert)})
 
-    def smoke(self, url=None):
+    def smoke(self, url: Optional[str] = None) -> Envelope:
         """Smoke-tests the site through nginx (``url``, else ``[odoo] url``), like ``vigia
         smoke --json``: ``data`` is ``{"status", "checks", ...}`` as for ``health``; a critical
         or unknown run is ``ok: false`` with kind ``check_failed`` and its data kept."""
         return self._call(self._lib.vigia_smoke, {"url": url})
 
-    def deploy(self, release=None, dry_run=False, resume=False):
+    def deploy(self, release: Optional[StrPath] = None, dry_run: bool = False,
+               resume: bool = False) -> Envelope:
         """Deploys ``release`` (a folder under ``[deploy] root/releases``), like ``vigia deploy
         --release REF [--dry-run] --json``: with ``dry_run`` the plan, else the report; a
         deploy that failed and rolled back is ``ok: false`` with kind ``check_failed``. With
@@ -241,53 +274,53 @@ class Context:
             return self._call(self._lib.vigia_deploy, {"resume": True})
         return self._call(self._lib.vigia_deploy, {"release": str(release), "dry_run": bool(dry_run)})
 
-    def rollback(self, accept_einvoice_loss=False):
+    def rollback(self, accept_einvoice_loss: bool = False) -> Envelope:
         """Undoes the last deploy (or one killed midway) from its journal, like ``vigia
         rollback --json``."""
         return self._call(self._lib.vigia_rollback,
                           {"accept_einvoice_loss": bool(accept_einvoice_loss)})
 
-    def deploy_history(self):
+    def deploy_history(self) -> Envelope:
         """The deploys made, oldest first, like ``vigia deploy history --json``."""
         return self._call(self._lib.vigia_deploy_history)
 
-    def alert_test(self):
+    def alert_test(self) -> Envelope:
         """Sends a test message on every channel of ``[alerting]``, like ``vigia alert test
         --json``: code 10 when none is configured, 13 when one refused."""
         return self._call(self._lib.vigia_alert_test)
 
-    def alert_silence(self, for_, reason):
+    def alert_silence(self, for_: str, reason: str) -> Envelope:
         """Sends no alert for ``for_`` (``"2h"``), like ``vigia alert silence --for DUR
         --reason TEXT --json``; checks still run and count."""
         return self._call(self._lib.vigia_alert_silence, {"for": str(for_), "reason": str(reason)})
 
-    def alert_unsilence(self):
+    def alert_unsilence(self) -> Envelope:
         """Ends the silence in force, like ``vigia alert unsilence --json``."""
         return self._call(self._lib.vigia_alert_unsilence)
 
-    def restore_cleanup(self, apply=False, confirm=None):
+    def restore_cleanup(self, apply: bool = False, confirm: Optional[str] = None) -> Envelope:
         """Lists (and with ``apply`` removes) what restores left, like
         ``vigia restore --cleanup [--apply] --json``."""
-        args = {"apply": bool(apply)}
+        args: Dict[str, Any] = {"apply": bool(apply)}
         if confirm is not None:
             args["confirm"] = confirm
         return self._call(self._lib.vigia_restore_cleanup, args)
 
-    def cancel(self):
+    def cancel(self) -> None:
         """Asks the running call (from another thread) to stop; it ends with ``cancelled``."""
         if self._handle:
             self._lib.vigia_ctx_cancel(self._handle)
 
-    def close(self):
+    def close(self) -> None:
         if self._handle:
             self._lib.vigia_ctx_free(self._handle)
             self._handle = None
 
-    def __enter__(self):
+    def __enter__(self) -> "Context":
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def __del__(self):
+    def __del__(self) -> None:
         self.close()
