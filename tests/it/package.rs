@@ -1,7 +1,7 @@
 //! Shipping: the Debian package scripts/package builds from this build's binaries, unpacked
-//! into a scratch root and every part of it used (binary, man page, completion, units under
-//! `systemd-analyze verify`); and the units `vigia init --systemd` writes, each ExecStart run
-//! against a real stack as systemd would run it.
+//! into a scratch root and every part of it used: the binary, a man page, a completion, the
+//! units under `systemd-analyze verify`, and the units the packaged binary's `init --systemd`
+//! writes for a real stack, each ExecStart run as systemd would run it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -43,8 +43,8 @@ fn ok(command: &mut Command) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-#[test]
-fn the_debian_package_holds_everything_and_each_part_works_from_a_scratch_root() {
+#[tokio::test(flavor = "multi_thread")]
+async fn the_debian_package_holds_everything_and_each_part_works_from_a_scratch_root() {
     let bin_dir = Path::new(env!("CARGO_BIN_EXE_vigia")).parent().unwrap();
     assert!(
         bin_dir.join("libvigia_ffi.so").is_file(),
@@ -68,30 +68,7 @@ fn the_debian_package_holds_everything_and_each_part_works_from_a_scratch_root()
         )
     );
 
-    let listing = ok(tool("dpkg-deb", "dpkg").arg("-c").arg(&deb));
-    let mut expected = vec![
-        "./usr/bin/vigia".to_owned(),
-        "./usr/lib/libvigia_ffi.so".to_owned(),
-        "./usr/include/vigia.h".to_owned(),
-        "./usr/share/man/man1/vigia.1.gz".to_owned(),
-        "./usr/share/man/man1/vigia-backup-list.1.gz".to_owned(),
-        "./usr/share/bash-completion/completions/vigia".to_owned(),
-        "./usr/share/zsh/vendor-completions/_vigia".to_owned(),
-        "./usr/share/fish/vendor_completions.d/vigia.fish".to_owned(),
-        "./usr/share/doc/vigia/examples/vigia.toml".to_owned(),
-        "./usr/share/doc/vigia/copyright".to_owned(),
-    ];
-    expected.extend(UNITS.map(|u| format!("./usr/lib/systemd/system/{u}")));
-    for path in &expected {
-        assert!(
-            listing.lines().any(|l| l.ends_with(&format!(" {path}"))),
-            "{path} not in the package:\n{listing}"
-        );
-    }
-    assert!(
-        listing.lines().all(|l| l.contains(" root/root ")),
-        "{listing}"
-    );
+    holds_every_part(&deb);
     let version = ok(tool("dpkg-deb", "dpkg")
         .args(["-f"])
         .arg(&deb)
@@ -143,6 +120,9 @@ fn the_debian_package_holds_everything_and_each_part_works_from_a_scratch_root()
             .arg("verify")
             .args(UNITS),
     );
+    // The packaged binary writes units for a config of the operator's, and they run.
+    units_written_by(&vigia).await;
+
     // Without the binary the same check fails: it is not a check that cannot fail.
     std::fs::remove_file(&vigia).unwrap();
     let out = tool("systemd-analyze", "systemd")
@@ -152,6 +132,34 @@ fn the_debian_package_holds_everything_and_each_part_works_from_a_scratch_root()
         .output()
         .unwrap();
     assert!(!out.status.success(), "{out:?}");
+}
+
+/// `dpkg-deb -c`: every part is there, owned by root.
+fn holds_every_part(deb: &Path) {
+    let listing = ok(tool("dpkg-deb", "dpkg").arg("-c").arg(deb));
+    let mut expected = vec![
+        "./usr/bin/vigia".to_owned(),
+        "./usr/lib/libvigia_ffi.so".to_owned(),
+        "./usr/include/vigia.h".to_owned(),
+        "./usr/share/man/man1/vigia.1.gz".to_owned(),
+        "./usr/share/man/man1/vigia-backup-list.1.gz".to_owned(),
+        "./usr/share/bash-completion/completions/vigia".to_owned(),
+        "./usr/share/zsh/vendor-completions/_vigia".to_owned(),
+        "./usr/share/fish/vendor_completions.d/vigia.fish".to_owned(),
+        "./usr/share/doc/vigia/examples/vigia.toml".to_owned(),
+        "./usr/share/doc/vigia/copyright".to_owned(),
+    ];
+    expected.extend(UNITS.map(|u| format!("./usr/lib/systemd/system/{u}")));
+    for path in &expected {
+        assert!(
+            listing.lines().any(|l| l.ends_with(&format!(" {path}"))),
+            "{path} not in the package:\n{listing}"
+        );
+    }
+    assert!(
+        listing.lines().all(|l| l.contains(" root/root ")),
+        "{listing}"
+    );
 }
 
 /// `systemd-analyze verify ...`: an unknown key is only a warning, so any output fails.
@@ -169,8 +177,9 @@ fn analyze(command: &mut Command) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn init_systemd_units_verify_and_each_execstart_runs_against_the_stack() {
+/// `vigia init --systemd` run by `vigia` for a real stack: the units pass `systemd-analyze
+/// verify`, and each service's ExecStart runs as systemd would run it.
+async fn units_written_by(vigia: &Path) {
     let s = stack(0);
     let hook = vigia_sandbox::webhook::WebhookServer::start(0, 200)
         .await
@@ -188,14 +197,30 @@ async fn init_systemd_units_verify_and_each_execstart_runs_against_the_stack() {
     }
 
     let units = dir.join("units");
-    let (code, report) = s.json(&["init", "--systemd", "--dir", units.to_str().unwrap()]);
+    let init = || {
+        let out = Command::new(vigia)
+            .args([
+                "--json",
+                "--config",
+                &s.config,
+                "init",
+                "--systemd",
+                "--dir",
+            ])
+            .arg(&units)
+            .output()
+            .unwrap();
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (out.status.code(), report)
+    };
+    let (code, report) = init();
     assert_eq!(code, Some(0), "{report}");
     assert_eq!(report["data"]["notes"], serde_json::json!([]), "{report}");
     assert_eq!(
         report["data"]["commands"][1],
         "systemctl enable --now vigia-backup.timer vigia-verify.timer vigia-health.timer"
     );
-    let (code, again) = s.json(&["init", "--systemd", "--dir", units.to_str().unwrap()]);
+    let (code, again) = init();
     assert_eq!(code, Some(11), "never overwrites: {again}");
 
     let paths: Vec<PathBuf> = UNITS.iter().map(|u| units.join(u)).collect();
@@ -217,7 +242,7 @@ async fn init_systemd_units_verify_and_each_execstart_runs_against_the_stack() {
             "this test splits on spaces only: {exec}"
         );
         let words: Vec<&str> = exec.split(' ').collect();
-        assert_eq!(words[0], env!("CARGO_BIN_EXE_vigia"));
+        assert_eq!(Path::new(words[0]), vigia);
         assert_eq!(&words[1..3], ["--config", s.config.as_str()]);
         let mut command = Command::new(words[0]);
         command
