@@ -183,3 +183,43 @@ fn smoke_is_a_plugin_too_and_judges_the_site_it_is_given() {
     let usage = s.run(&["smoke", "--no-such-flag"], &[]);
     assert_eq!(usage.status.code(), Some(3));
 }
+
+#[test]
+fn a_run_whose_alert_reaches_nobody_is_unknown_whatever_the_checks_said() {
+    let s = stack(0);
+    // Nothing listens where the webhook points.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", closed.local_addr().unwrap());
+    drop(closed);
+    s.edit_config(|text| {
+        format!(
+            "{text}\n[alerting]\nwebhook-url = \"env:VIGIA_TEST_HOOK\"\nfailure-threshold = 1\n"
+        )
+    });
+    let env = [("VIGIA_TEST_HOOK", url.as_str())];
+    // No backup yet: backup.age is critical (2), and its alert is refused: unknown (3), so
+    // that a unit taking 1 and 2 as results still fails.
+    let out = s.run(&["health", "--only", "backup.age", "--alert"], &env);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(3), "{stdout}");
+    assert!(
+        stdout.starts_with("VIGIA UNKNOWN - backup.age; alerts not delivered: backup.age"),
+        "{stdout}"
+    );
+    // Alerting itself failing (its state cannot be written) is unknown too, even when every
+    // check is ok.
+    let alerts = std::path::Path::new(&s.config).with_file_name("state/alerts");
+    std::fs::remove_dir_all(&alerts).unwrap();
+    std::fs::write(&alerts, "not a folder").unwrap();
+    let (code, out) = s.json_with(&["health", "--only", "postgres", "--alert"], &env);
+    assert_eq!(code, Some(3), "{out}");
+    assert_eq!(out["data"]["status"], "ok", "{out}");
+    assert_eq!(out["ok"], false, "{out}");
+    assert!(
+        out["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("alerting failed"),
+        "{out}"
+    );
+}

@@ -52,7 +52,9 @@ async fn the_debian_package_holds_everything_and_each_part_works_from_a_scratch_
         bin_dir.display()
     );
     let out = tempfile::tempdir().unwrap();
+    // Under root's tightest umask too: dpkg-deb refuses a control folder others cannot read.
     let deb = ok(tool("bash", "bash")
+        .args(["-c", "umask 077 && exec \"$0\" \"$@\""])
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/package"))
         .args(["--fast", "--from"])
         .arg(bin_dir)
@@ -74,6 +76,14 @@ async fn the_debian_package_holds_everything_and_each_part_works_from_a_scratch_
         .arg(&deb)
         .arg("Version"));
     assert_eq!(version.trim(), env!("CARGO_PKG_VERSION"));
+    let depends = ok(tool("dpkg-deb", "dpkg")
+        .args(["-f"])
+        .arg(&deb)
+        .arg("Depends"));
+    assert!(
+        depends.starts_with("libc6 (>= 2.") && depends.contains("postgresql-client"),
+        "{depends}"
+    );
 
     let root = tempfile::tempdir().unwrap();
     let root = root.path();
@@ -148,6 +158,7 @@ fn holds_every_part(deb: &Path) {
         "./usr/share/fish/vendor_completions.d/vigia.fish".to_owned(),
         "./usr/share/doc/vigia/examples/vigia.toml".to_owned(),
         "./usr/share/doc/vigia/copyright".to_owned(),
+        "./usr/share/doc/vigia/changelog.Debian.gz".to_owned(),
     ];
     expected.extend(UNITS.map(|u| format!("./usr/lib/systemd/system/{u}")));
     for path in &expected {
@@ -215,7 +226,15 @@ async fn units_written_by(vigia: &Path) {
     };
     let (code, report) = init();
     assert_eq!(code, Some(0), "{report}");
-    assert_eq!(report["data"]["notes"], serde_json::json!([]), "{report}");
+    // The stack lives in /tmp, which PrivateTmp hides: said, and nothing else is.
+    let notes = report["data"]["notes"].as_array().unwrap();
+    assert!(!notes.is_empty(), "{report}");
+    for note in notes {
+        assert!(
+            note.as_str().unwrap().contains("under a temporary folder"),
+            "{report}"
+        );
+    }
     assert_eq!(
         report["data"]["commands"][1],
         "systemctl enable --now vigia-backup.timer vigia-verify.timer vigia-health.timer"
@@ -230,47 +249,13 @@ async fn units_written_by(vigia: &Path) {
             .args(&paths),
     );
 
+    odd_paths_read_back(vigia, &dir, &s.config);
+
     // Each service's command line as systemd would run it: its EnvironmentFile read, its
     // exit accepted only when the unit counts it a success. Backup first: the others need
     // one.
     for name in ["backup", "prune", "verify", "health"] {
-        let text = std::fs::read_to_string(units.join(format!("vigia-{name}.service"))).unwrap();
-        let unit = directives(&text);
-        let exec = &unit["ExecStart"];
-        assert!(
-            !exec.contains(['"', '%', '$']),
-            "this test splits on spaces only: {exec}"
-        );
-        let words: Vec<&str> = exec.split(' ').collect();
-        assert_eq!(Path::new(words[0]), vigia);
-        assert_eq!(&words[1..3], ["--config", s.config.as_str()]);
-        let mut command = Command::new(words[0]);
-        command
-            .args(&words[1..])
-            .env_clear()
-            .env("PATH", "/usr/bin:/bin");
-        let env_file = unit["EnvironmentFile"].trim_start_matches('-');
-        for line in std::fs::read_to_string(env_file).unwrap().lines() {
-            let (key, value) = line.split_once('=').unwrap();
-            command.env(key, value);
-        }
-        let out = command.output().unwrap();
-        let code = out.status.code().unwrap();
-        let accepted: Vec<i32> = unit
-            .get("SuccessExitStatus")
-            .map(|codes| codes.split(' ').map(|c| c.parse().unwrap()).collect())
-            .unwrap_or_default();
-        assert!(
-            code == 0 || accepted.contains(&code),
-            "{exec}: exit {code}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let words_expected: &[&str] = match name {
-            "verify" => &["verify", "--level", "drill"],
-            "health" => &["health", "--alert"],
-            other => &[other][..],
-        };
-        assert_eq!(&words[3..], words_expected, "{exec}");
+        run_service(&units, name, vigia, &s.config);
     }
     let (code, list) = s.json(&["backup", "list"]);
     assert_eq!(code, Some(0), "{list}");
@@ -284,6 +269,70 @@ async fn units_written_by(vigia: &Path) {
         (&verified["level"], &verified["ok"]),
         (&"drill".into(), &true.into()),
         "{list}"
+    );
+}
+
+/// Runs `vigia-<name>.service`'s ExecStart as systemd would: its EnvironmentFile read, its exit
+/// accepted only when the unit counts it a success.
+fn run_service(units: &Path, name: &str, vigia: &Path, config: &str) {
+    let text = std::fs::read_to_string(units.join(format!("vigia-{name}.service"))).unwrap();
+    let unit = directives(&text);
+    let exec = &unit["ExecStart"];
+    assert!(
+        !exec.contains(['"', '%', '$']),
+        "this test splits on spaces only: {exec}"
+    );
+    let words: Vec<&str> = exec.split(' ').collect();
+    assert_eq!(Path::new(words[0]), vigia);
+    assert_eq!(&words[1..3], ["--config", config]);
+    let mut command = Command::new(words[0]);
+    command
+        .args(&words[1..])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin");
+    let env_file = unit["EnvironmentFile"].trim_start_matches('-');
+    for line in std::fs::read_to_string(env_file).unwrap().lines() {
+        let (key, value) = line.split_once('=').unwrap();
+        command.env(key, value);
+    }
+    let out = command.output().unwrap();
+    let code = out.status.code().unwrap();
+    let accepted: Vec<i32> = unit
+        .get("SuccessExitStatus")
+        .map(|codes| codes.split(' ').map(|c| c.parse().unwrap()).collect())
+        .unwrap_or_default();
+    assert!(
+        code == 0 || accepted.contains(&code),
+        "{exec}: exit {code}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let words_expected: &[&str] = match name {
+        "verify" => &["verify", "--level", "drill"],
+        "health" => &["health", "--alert"],
+        other => &[other][..],
+    };
+    assert_eq!(&words[3..], words_expected, "{exec}");
+}
+
+/// A binary and a config whose paths hold a space, a specifier and a dollar: quoted and
+/// escaped so that systemd reads them back as written.
+fn odd_paths_read_back(vigia: &Path, dir: &Path, config: &str) {
+    let odd = dir.join("odd dir 100%$x");
+    std::fs::create_dir(&odd).unwrap();
+    std::fs::copy(vigia, odd.join("vigia")).unwrap();
+    std::fs::copy(config, odd.join("vigia.toml")).unwrap();
+    let out = Command::new(odd.join("vigia"))
+        .arg("--config")
+        .arg(odd.join("vigia.toml"))
+        .args(["init", "--systemd", "--dir"])
+        .arg(odd.join("units"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    analyze(
+        tool("systemd-analyze", "systemd")
+            .args(["verify", "--man=no"])
+            .args(UNITS.iter().map(|u| odd.join("units").join(u))),
     );
 }
 

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::config::{Config, StoreKind};
+use crate::config::{Config, RuntimeKind, StoreKind};
 use crate::error::{Error, Result};
 
 /// The system unit folders systemd reads (systemd.unit(5)).
@@ -73,7 +73,8 @@ struct Job {
     args: Vec<String>,
     /// Folders the command writes: made writable under `ProtectSystem=strict`.
     writes: Vec<PathBuf>,
-    timer: Option<(&'static str, Option<&'static str>)>,
+    /// OnCalendar= and RandomizedDelaySec= (with it, the timer is persistent).
+    timer: Option<(String, Option<&'static str>)>,
     extra_unit: &'static str,
     extra_service: &'static str,
 }
@@ -88,10 +89,10 @@ pub fn units(config: &Config, target: &UnitTarget) -> Result<Vec<UnitFile>> {
             text: service_text(&job, target)?,
             name: service.clone(),
         });
-        if let Some((on_calendar, delay)) = job.timer {
+        if let Some((on_calendar, delay)) = &job.timer {
             files.push(UnitFile {
                 name: format!("vigia-{}.timer", job.name),
-                text: timer_text(&job.description, on_calendar, delay),
+                text: timer_text(&job.description, on_calendar, *delay),
             });
         }
     }
@@ -106,7 +107,7 @@ pub fn schedule(config: &Config) -> Vec<Schedule> {
             job.timer.map(|(on_calendar, delay)| Schedule {
                 timer: format!("vigia-{}.timer", job.name),
                 service: format!("vigia-{}.service", job.name),
-                on_calendar: on_calendar.to_owned(),
+                on_calendar,
                 randomized_delay: delay.map(str::to_owned),
             })
         })
@@ -129,7 +130,7 @@ pub fn write_units(config: &Config, dir: &Path, target: &UnitTarget) -> Result<S
     let timers: Vec<&str> = schedule.iter().map(|s| s.timer.as_str()).collect();
     Ok(SystemdReport {
         commands: commands(&dir, &units, &timers),
-        notes: notes(config),
+        notes: notes(config, target, &dir),
         schedule,
         dir,
         units,
@@ -142,7 +143,10 @@ fn commands(dir: &Path, units: &[PathBuf], timers: &[&str]) -> Vec<String> {
     let first = if UNIT_DIRS.iter().any(|d| Path::new(d) == dir) {
         "systemctl daemon-reload".to_owned()
     } else {
-        let paths: Vec<String> = units.iter().map(|p| p.display().to_string()).collect();
+        let paths: Vec<String> = units
+            .iter()
+            .map(|p| shell_word(&p.display().to_string()))
+            .collect();
         format!("systemctl link {}", paths.join(" "))
     };
     vec![
@@ -151,18 +155,22 @@ fn commands(dir: &Path, units: &[PathBuf], timers: &[&str]) -> Vec<String> {
     ]
 }
 
-fn jobs(config: &Config) -> Vec<Job> {
-    let state = config.state_dir.clone();
-    let mut store_and_data = vec![state.clone()];
-    store_and_data.extend(config.odoo.data_dir.clone());
-    if config.backup.store == Some(StoreKind::Local) {
-        store_and_data.extend(config.backup.path.clone());
+/// `text` as one word for a POSIX shell (the printed commands are pasted into one).
+fn shell_word(text: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+@:,=".contains(c);
+    if !text.is_empty() && text.chars().all(plain) {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
     }
-    let drill = config
-        .backup
-        .encryption
-        .as_ref()
-        .is_some_and(|e| e.identity.is_some());
+}
+
+fn jobs(config: &Config) -> Vec<Job> {
+    // The config's zone, not the host's: "01:30" is Costa Rica's night on a server in UTC.
+    let zone = &config.timezone;
+    let state = config.state_dir.clone();
+    let store_and_data = written_dirs(config);
+    let drill = drills(config);
     let mut health = vec!["health".to_owned()];
     if config.alerting.is_some() {
         health.push("--alert".to_owned());
@@ -174,7 +182,7 @@ fn jobs(config: &Config) -> Vec<Job> {
             description: "Vigia: back up Odoo's database and filestore".into(),
             args: vec!["backup".into()],
             writes: store_and_data.clone(),
-            timer: Some(("*-*-* 01:30:00", Some("30min"))),
+            timer: Some((format!("*-*-* 01:30:00 {zone}"), Some("30min"))),
             extra_unit: "OnSuccess=vigia-prune.service\n",
             extra_service: "Nice=10\nIOSchedulingClass=best-effort\nIOSchedulingPriority=7\n",
         },
@@ -192,7 +200,7 @@ fn jobs(config: &Config) -> Vec<Job> {
             description: format!("Vigia: verify the newest backup ({level})"),
             args: vec!["verify".into(), "--level".into(), level.into()],
             writes: store_and_data,
-            timer: Some(("Sun *-*-* 04:00:00", Some("30min"))),
+            timer: Some((format!("Sun *-*-* 04:00:00 {zone}"), Some("30min"))),
             extra_unit: "",
             extra_service: "Nice=10\nIOSchedulingClass=best-effort\nIOSchedulingPriority=7\n",
         },
@@ -201,7 +209,7 @@ fn jobs(config: &Config) -> Vec<Job> {
             description: "Vigia: check the stack".into(),
             args: health,
             writes: vec![state],
-            timer: Some(("*:0/5", None)),
+            timer: Some(("*:0/5".to_owned(), None)),
             extra_unit: "",
             // A warning (1) or a critical (2) is a result the alerts carry, not a failure of
             // the unit; unknown (3) is. A run never overlaps the next one.
@@ -211,19 +219,20 @@ fn jobs(config: &Config) -> Vec<Job> {
 }
 
 fn service_text(job: &Job, target: &UnitTarget) -> Result<String> {
+    // systemd expands $VARIABLES in the arguments but not in the program's path.
     let mut command = vec![
-        exec_word(&target.binary, "the vigia binary")?,
+        quoted(checked(&target.binary, "the vigia binary")?),
         "--config".into(),
-        exec_word(&target.config, "the config file")?,
+        argument(&target.config, "the config file")?,
     ];
     if let Some(env) = &target.environment {
-        command.extend(["--env".to_owned(), exec_word(Path::new(env), "--env")?]);
+        command.extend(["--env".to_owned(), argument(Path::new(env), "--env")?]);
     }
     command.extend(job.args.iter().cloned());
     let writable = job
         .writes
         .iter()
-        .map(|p| Ok(format!("-{}", list_word(p, "a folder it writes")?)))
+        .map(|p| Ok(format!("-{}", quoted(checked(p, "a folder it writes")?))))
         .collect::<Result<Vec<_>>>()?;
     let environment_file = target.config.with_file_name("vigia.env");
     let mut text = String::new();
@@ -255,7 +264,7 @@ fn service_text(job: &Job, target: &UnitTarget) -> Result<String> {
         name = job.name,
         extra_unit = job.extra_unit,
         command = command.join(" "),
-        environment_file = list_word(&environment_file, "the environment file")?,
+        environment_file = whole_value(&environment_file, "the environment file")?,
         extra_service = job.extra_service,
         writable = writable.join(" "),
     );
@@ -279,7 +288,7 @@ fn timer_text(description: &str, on_calendar: &str, delay: Option<&str>) -> Stri
     )
 }
 
-fn notes(config: &Config) -> Vec<String> {
+fn notes(config: &Config, target: &UnitTarget, dir: &Path) -> Vec<String> {
     let mut notes = Vec::new();
     if config.alerting.is_none() {
         notes.push(
@@ -289,45 +298,107 @@ fn notes(config: &Config) -> Vec<String> {
                 .to_owned(),
         );
     }
-    let drill = config
-        .backup
-        .encryption
-        .as_ref()
-        .is_some_and(|e| e.identity.is_some());
-    if !drill {
+    if !drills(config) {
         notes.push(
             "no backup.encryption.identity: the weekly verify is quick (objects exist), not a \
              drill; a drill restores into a scratch database and needs the private key"
                 .to_owned(),
         );
     }
+    if config.runtime.kind == RuntimeKind::Compose {
+        notes.push(
+            "runtime compose: under ProtectSystem=strict `docker compose` reaches Docker's \
+             daemon through its socket; podman without a service writes its own state: add \
+             ReadWritePaths=-/var/lib/containers -/run/containers -/run/libpod in a drop-in"
+                .to_owned(),
+        );
+    }
+    let written = written_dirs(config);
+    for d in written.iter().filter(|d| !d.is_dir()) {
+        notes.push(format!(
+            "{} does not exist: create it before the first run (under ProtectSystem=strict a \
+             unit cannot create it)",
+            d.display()
+        ));
+    }
+    let mut used = vec![target.binary.clone(), target.config.clone(), dir.to_owned()];
+    used.extend(written);
+    for path in used
+        .iter()
+        .filter(|p| p.starts_with("/tmp") || p.starts_with("/var/tmp"))
+    {
+        notes.push(format!(
+            "{} is under a temporary folder: PrivateTmp=true gives each unit an empty one of \
+             its own, where it is not found; move it",
+            path.display()
+        ));
+    }
+    // What root runs must be changeable only by root: the binary, its folder, the config
+    // and the units.
+    let parent = target.binary.parent().map(Path::to_path_buf);
+    let guarded = [
+        Some(target.binary.clone()),
+        parent,
+        Some(target.config.clone()),
+        Some(dir.to_owned()),
+    ];
+    for path in guarded.into_iter().flatten() {
+        if let Some(why) = not_root_only(&path) {
+            notes.push(format!(
+                "{} {why}: whoever can change it controls what the units run as root; keep \
+                 the binary, the config and the units in root-owned folders (/usr/local/bin, \
+                 /etc/vigia, /etc/systemd/system)",
+                path.display()
+            ));
+        }
+    }
+    notes
+}
+
+/// Why somebody other than root can change `path`, if they can.
+fn not_root_only(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).ok()?;
+    if meta.uid() != 0 {
+        return Some(format!("is owned by uid {}", meta.uid()));
+    }
+    // A folder with the sticky bit (/tmp) lets others add files but not replace root's.
+    let sticky = meta.is_dir() && meta.mode() & 0o1000 != 0;
+    (meta.mode() & 0o022 != 0 && !sticky).then(|| "is writable by its group or others".to_owned())
+}
+
+/// The folders backup, prune and verify write (made writable under ProtectSystem=strict):
+/// state-dir, data-dir and a local store.
+fn written_dirs(config: &Config) -> Vec<PathBuf> {
     let mut dirs = vec![config.state_dir.clone()];
     dirs.extend(config.odoo.data_dir.clone());
     if config.backup.store == Some(StoreKind::Local) {
         dirs.extend(config.backup.path.clone());
     }
-    for dir in dirs.iter().filter(|d| !d.is_dir()) {
-        notes.push(format!(
-            "{} does not exist: create it before the first run (under ProtectSystem=strict a \
-             unit cannot create it)",
-            dir.display()
-        ));
-    }
-    notes
+    dirs
 }
 
-/// One ExecStart word: quoted when it holds a space or a quote; `%` (a specifier) and `$` (a
-/// variable) doubled so that systemd passes them through as written.
-fn exec_word(path: &Path, what: &str) -> Result<String> {
+fn drills(config: &Config) -> bool {
+    config
+        .backup
+        .encryption
+        .as_ref()
+        .is_some_and(|e| e.identity.is_some())
+}
+
+/// An ExecStart argument: [`quoted`], and `$` doubled so that systemd does not expand it.
+fn argument(path: &Path, what: &str) -> Result<String> {
     Ok(quoted(checked(path, what)?).replace('$', "$$"))
 }
 
-/// One word of a space-separated list setting such as ReadWritePaths=.
-fn list_word(path: &Path, what: &str) -> Result<String> {
-    Ok(quoted(checked(path, what)?))
+/// A setting whose whole value is one path (EnvironmentFile=): taken as written, quotes
+/// included, so only `%` (a specifier) is doubled.
+fn whole_value(path: &Path, what: &str) -> Result<String> {
+    Ok(checked(path, what)?.replace('%', "%%"))
 }
 
-/// Refuses what cannot be written into a unit file: a newline would start a new directive.
+/// Refuses what cannot be written into a unit file: a newline would start a new directive, and
+/// a trailing backslash would continue the line.
 fn checked<'a>(path: &'a Path, what: &str) -> Result<&'a str> {
     let text = path.to_str().ok_or_else(|| {
         Error::invalid_input(format!(
@@ -335,6 +406,12 @@ fn checked<'a>(path: &'a Path, what: &str) -> Result<&'a str> {
             path.display()
         ))
     })?;
+    if text.ends_with('\\') {
+        return Err(Error::invalid_input(format!(
+            "{what} {text:?} ends with a backslash, which a unit file reads as a line \
+             continuation; rename it"
+        )));
+    }
     if let Some(c) = text.chars().find(|c| c.is_control()) {
         return Err(Error::invalid_input(format!(
             "{what} {text:?} holds the control character {c:?}: a unit file cannot carry it; \
@@ -344,6 +421,8 @@ fn checked<'a>(path: &'a Path, what: &str) -> Result<&'a str> {
     Ok(text)
 }
 
+/// One word of ExecStart= or of a list setting (ReadWritePaths=): quoted when it holds a
+/// space, a quote, a backslash or `;`; `%` doubled.
 fn quoted(text: &str) -> String {
     let text = text.replace('%', "%%");
     if text.contains([' ', '"', '\'', '\\', ';']) {
@@ -399,7 +478,25 @@ mod tests {
             "{}",
             backup.text
         );
-        assert_eq!(exec_word(Path::new("/a$b"), "x").unwrap(), "/a$$b");
+        assert_eq!(argument(Path::new("/a$b"), "x").unwrap(), "/a$$b");
+        let mut odd = target();
+        odd.binary = "/opt/a$b/vigia".into();
+        odd.config = "/etc/cfg dir/vigia.toml".into();
+        let odd = super::units(&config(""), &odd).unwrap();
+        assert!(
+            odd[0]
+                .text
+                .contains("ExecStart=/opt/a$b/vigia --config \"/etc/cfg dir/vigia.toml\" --env"),
+            "the program's path is not expanded: {}",
+            odd[0].text
+        );
+        assert!(
+            odd[0]
+                .text
+                .contains("EnvironmentFile=-/etc/cfg dir/vigia.env\n"),
+            "{}",
+            odd[0].text
+        );
     }
 
     #[test]
@@ -459,6 +556,22 @@ mod tests {
         );
         assert_eq!(elsewhere[0], "systemctl link /srv/u/vigia-backup.timer");
         assert_eq!(elsewhere[1], "systemctl enable --now vigia-backup.timer");
+        let odd = commands(Path::new("/srv/my u"), &["/srv/my u/it's".into()], &timers);
+        assert_eq!(odd[0], r"systemctl link '/srv/my u/it'\''s'");
+    }
+
+    #[test]
+    fn the_units_as_written() {
+        let full = config(
+            "[backup]\nstore = \"local\"\npath = \"/var/backups/vigia\"\n\
+             [backup.encryption]\nrecipients = [\"age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p\"]\n\
+             identity = \"file:/k\"\n[alerting]\nwebhook-url = \"env:HOOK\"\n",
+        );
+        let mut text = String::new();
+        for unit in units(&full, &UnitTarget::packaged()).unwrap() {
+            let _ = write!(text, "==> {} <==\n{}\n", unit.name, unit.text);
+        }
+        insta::assert_snapshot!(text);
     }
 
     #[test]

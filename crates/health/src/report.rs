@@ -38,6 +38,31 @@ impl HealthReport {
         }
     }
 
+    /// Why alerts did not reach anybody: alerting itself failed, or every channel refused an
+    /// alert (it is retried next run). None when every alert reached a channel.
+    pub fn undelivered(&self) -> Option<String> {
+        if let Some(e) = &self.alert_error {
+            return Some(format!("alerting failed: {e}"));
+        }
+        let lost: Vec<String> = self
+            .alerts
+            .iter()
+            .filter(|a| !a.channels.is_empty() && a.channels.iter().all(|c| !c.ok))
+            .map(|a| format!("{} {}", a.check, a.event.as_str()))
+            .collect();
+        (!lost.is_empty()).then(|| format!("alerts not delivered: {}", lost.join(", ")))
+    }
+
+    /// The status a monitor or systemd sees: unknown when the run could not tell anybody,
+    /// whatever the checks said, so that a silent failure to alert is never a success.
+    pub fn plugin_status(&self) -> CheckStatus {
+        if self.undelivered().is_some() {
+            CheckStatus::Unknown
+        } else {
+            self.status
+        }
+    }
+
     /// The checks whose status is the run's, by name.
     pub fn worst(&self) -> Vec<&str> {
         self.checks
@@ -51,12 +76,14 @@ impl HealthReport {
 /// Like verify: a critical or unknown run is a failed command (`check_failed`, data kept).
 impl Outcome for HealthReport {
     fn failure(&self) -> Option<Error> {
-        matches!(self.status, CheckStatus::Critical | CheckStatus::Unknown).then(|| {
-            Error::new(
+        if matches!(self.status, CheckStatus::Critical | CheckStatus::Unknown) {
+            return Some(Error::new(
                 ErrorKind::CheckFailed,
                 format!("{}: {}", label(self.status), self.worst().join(", ")),
-            )
-        })
+            ));
+        }
+        self.undelivered()
+            .map(|why| Error::new(ErrorKind::CheckFailed, format!("UNKNOWN: {why}")))
     }
 }
 
@@ -77,18 +104,21 @@ pub fn plugin_line(report: &HealthReport) -> String {
         .iter()
         .filter(|c| c.status != CheckStatus::Skipped)
         .collect();
-    let what = if report.status == CheckStatus::Ok {
+    let mut what = if report.status == CheckStatus::Ok {
         format!("{} checks ok", ran.len())
     } else {
         report.worst().join(", ")
     };
+    if let Some(why) = report.undelivered() {
+        what = format!("{what}; {why}");
+    }
     let perf: Vec<String> = ran
         .iter()
         .map(|c| format!("'{}'={:.3}s", c.name, c.duration_ms as f64 / 1000.0))
         .collect();
     format!(
         "VIGIA {} - {what} | {}",
-        label(report.status),
+        label(report.plugin_status()),
         perf.join(" ")
     )
 }

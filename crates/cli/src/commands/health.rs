@@ -16,7 +16,9 @@ use crate::output::{self, Human};
 
 pub fn run(cli: &Cli, args: &HealthArgs) -> ExitCode {
     let report = check(cli, args);
-    output::finish_plugin(cli, "health", &report, args.legacy_exit, |r| r.status)
+    output::finish_plugin(cli, "health", &report, args.legacy_exit, |r| {
+        r.plugin_status()
+    })
 }
 
 fn check(cli: &Cli, args: &HealthArgs) -> Result<HealthReport> {

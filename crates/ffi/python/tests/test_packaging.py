@@ -43,6 +43,9 @@ def test_pip_install_bundles_the_library_and_import_needs_no_vigia_lib(tmp_path)
     assert site.is_relative_to(venv.resolve()), out["path"]
     assert site.name == "libvigia_ffi.so"
     assert (site.parent / "py.typed").is_file()
+    # Any Python 3 on this platform: the library does not use the Python ABI.
+    wheel = next(site.parent.parent.glob("vigia-*.dist-info")) / "WHEEL"
+    assert "Tag: py3-none-linux_" in wheel.read_text(), wheel.read_text()
     assert out["version"] == out["dist"]
     assert out["check"]["ok"] is True, out["check"]
     assert out["check"]["command"] == "config check"
