@@ -272,6 +272,11 @@ async fn units_written_by(vigia: &Path) {
     );
 }
 
+/// Makes `/` read-only, then each argument before `--` writable again, then runs the rest.
+const STRICT: &str = "set -e; mount --rbind / /; mount -o remount,bind,ro /; \
+    while [ \"$1\" != -- ]; do mount --bind \"$1\" \"$1\"; mount -o remount,bind,rw \"$1\"; shift; done; \
+    shift; exec \"$@\"";
+
 /// Runs `vigia-<name>.service`'s ExecStart as systemd would: its EnvironmentFile read, its exit
 /// accepted only when the unit counts it a success.
 fn run_service(units: &Path, name: &str, vigia: &Path, config: &str) {
@@ -285,9 +290,27 @@ fn run_service(units: &Path, name: &str, vigia: &Path, config: &str) {
     let words: Vec<&str> = exec.split(' ').collect();
     assert_eq!(Path::new(words[0]), vigia);
     assert_eq!(&words[1..3], ["--config", config]);
-    let mut command = Command::new(words[0]);
+    // ProtectSystem=strict as systemd makes it: the whole tree read-only in a mount namespace
+    // of the command's own, but for the unit's ReadWritePaths= (PrivateTmp is not made: the
+    // test's stack lives in /tmp).
+    let writable: Vec<&str> = unit["ReadWritePaths"]
+        .split(' ')
+        .map(|p| p.trim_start_matches('-'))
+        .collect();
+    let mut command = tool("unshare", "util-linux");
     command
-        .args(&words[1..])
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            STRICT,
+            "sh",
+        ])
+        .args(&writable)
+        .arg("--")
+        .args(&words)
         .env_clear()
         .env("PATH", "/usr/bin:/bin");
     let env_file = unit["EnvironmentFile"].trim_start_matches('-');

@@ -47,13 +47,28 @@ pub(crate) fn ensure_free(dir: &Path, needed: u64, what: &str) -> Result<()> {
     ))
 }
 
-/// ANALYZE (Odoo's own restore skips it), then the exact row counts, as `target` (the
-/// copy's owner until it is handed back) in a guarded session.
+/// ANALYZE (Odoo's own restore skips it) and the exact row counts, as `target` (the copy's
+/// owner until it is handed back) in two guarded sessions side by side: each scans on a core
+/// of its own.
 pub(crate) async fn analyze(target: &PgTarget, database: &str) -> Result<BTreeMap<String, u64>> {
-    let client = target.connect_guarded(database).await?;
-    client
-        .batch_execute("ANALYZE")
-        .await
-        .map_err(|e| db_error(&format!("ANALYZE of {database} failed"), &e))?;
-    row_counts(&client).await
+    // Boxed: two sessions side by side would make every caller's future large.
+    Box::pin(analyze_and_count(target, database)).await
+}
+
+async fn analyze_and_count(target: &PgTarget, database: &str) -> Result<BTreeMap<String, u64>> {
+    let (analyzing, counting) = tokio::try_join!(
+        target.connect_guarded(database),
+        target.connect_guarded(database)
+    )?;
+    let analyzed = async {
+        analyzing
+            .batch_execute("ANALYZE")
+            .await
+            .map_err(|e| db_error(&format!("ANALYZE of {database} failed"), &e))
+    };
+    // Boxed: two sessions' futures side by side would make every caller's future large.
+    let (analyzed, counts) =
+        Box::pin(async { tokio::join!(analyzed, row_counts(&counting)) }).await;
+    analyzed?;
+    counts
 }
