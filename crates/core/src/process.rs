@@ -3,6 +3,17 @@
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
+/// `text` as one word for `sh` (a command line vigia fills in, or prints for the operator to
+/// paste).
+pub fn shell_quote(text: &str) -> String {
+    let plain = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'_' | b'-');
+    if !text.is_empty() && text.bytes().all(plain) {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
+}
+
 /// Makes the child get SIGKILL when the thread that spawns it exits, so a killed vigia
 /// leaves no orphan pg_dump or server. Spawn from a thread that lives as long as the child
 /// (not tokio's blocking pool, whose idle threads retire).
@@ -227,6 +238,17 @@ pub fn start_ticks(pid: u32) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn words_are_quoted_for_the_shell() {
+        assert_eq!(
+            shell_quote("/srv/odoo/releases/v1"),
+            "/srv/odoo/releases/v1"
+        );
+        assert_eq!(shell_quote("/srv/my odoo"), "'/srv/my odoo'");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+        assert_eq!(shell_quote(""), "''");
+    }
 
     #[test]
     fn a_process_groups_memory_is_the_sum_of_its_members() {

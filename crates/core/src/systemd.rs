@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::config::{Config, RuntimeKind, StoreKind};
 use crate::error::{Error, Result};
+use crate::process::shell_quote;
 
 /// The system unit folders systemd reads (systemd.unit(5)).
 const UNIT_DIRS: [&str; 5] = [
@@ -145,7 +146,7 @@ fn commands(dir: &Path, units: &[PathBuf], timers: &[&str]) -> Vec<String> {
     } else {
         let paths: Vec<String> = units
             .iter()
-            .map(|p| shell_word(&p.display().to_string()))
+            .map(|p| shell_quote(&p.display().to_string()))
             .collect();
         format!("systemctl link {}", paths.join(" "))
     };
@@ -153,16 +154,6 @@ fn commands(dir: &Path, units: &[PathBuf], timers: &[&str]) -> Vec<String> {
         first,
         format!("systemctl enable --now {}", timers.join(" ")),
     ]
-}
-
-/// `text` as one word for a POSIX shell (the printed commands are pasted into one).
-fn shell_word(text: &str) -> String {
-    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+@:,=".contains(c);
-    if !text.is_empty() && text.chars().all(plain) {
-        text.to_owned()
-    } else {
-        format!("'{}'", text.replace('\'', r"'\''"))
-    }
 }
 
 fn jobs(config: &Config) -> Vec<Job> {
@@ -505,6 +496,9 @@ mod tests {
         target.config = "/etc/vigia\nExecStartPre=/bin/evil/vigia.toml".into();
         let err = units(&config(""), &target).unwrap_err();
         assert!(err.to_string().contains("control character"), "{err}");
+        target.config = "/etc/vigia\\".into();
+        let err = units(&config(""), &target).unwrap_err();
+        assert!(err.to_string().contains("ends with a backslash"), "{err}");
     }
 
     #[test]

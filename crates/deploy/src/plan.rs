@@ -4,9 +4,10 @@
 //! cannot make it.
 
 use serde::Serialize;
+use vigia_core::process::shell_quote;
 use vigia_core::{Error, Result};
 use vigia_pg::quote_ident;
-use vigia_runtime::releases::{ReleaseRef, shell_quote};
+use vigia_runtime::releases::ReleaseRef;
 
 use crate::changes::{ModuleChanges, downgrades, module_changes};
 use crate::release::ReleaseModules;

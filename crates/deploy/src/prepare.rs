@@ -7,8 +7,9 @@
 use std::path::Path;
 use std::time::Duration;
 
+use vigia_core::process::shell_quote;
 use vigia_core::{CancelToken, Error, ErrorKind, Result};
-use vigia_runtime::releases::{ReleaseRef, Releases, shell_quote};
+use vigia_runtime::releases::{ReleaseRef, Releases};
 
 use crate::commands::Command;
 

@@ -8,11 +8,12 @@ use std::time::Duration;
 
 use vigia_core::config::RuntimeKind;
 use vigia_core::ports::runtime::Runtime;
+use vigia_core::process::shell_quote;
 use vigia_core::task::blocking;
 use vigia_core::{Config, Error, ErrorKind, Result};
 use vigia_odoo::addons_listing::{self, FAILED_MARK, MANIFESTS_MARK, MISSING_MARK};
 use vigia_runtime::ComposeRuntime;
-use vigia_runtime::releases::{ReleaseRef, Releases, shell_quote};
+use vigia_runtime::releases::{ReleaseRef, Releases};
 
 pub use crate::prepare::Fetch;
 use crate::release::ReleaseModules;

@@ -18,8 +18,9 @@ use vigia_core::ports::runtime::{
 };
 use vigia_core::process::{is_running, signal_group};
 
-use crate::releases::{ReleaseRef, Releases, shell_quote};
+use crate::releases::{ReleaseRef, Releases};
 use crate::shell::run_shell;
+use vigia_core::process::shell_quote;
 use vigia_core::task::blocking;
 use vigia_core::{Config, Error, ErrorKind, Result};
 

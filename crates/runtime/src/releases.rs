@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
+use vigia_core::process::shell_quote;
 use vigia_core::{Config, Error, Result};
 
 /// A release's name, checked.
@@ -232,16 +233,6 @@ impl Releases {
     }
 }
 
-/// `text` as one word for `sh`.
-pub fn shell_quote(text: &str) -> String {
-    let plain = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'_' | b'-');
-    if !text.is_empty() && text.bytes().all(plain) {
-        text.to_owned()
-    } else {
-        format!("'{}'", text.replace('\'', "'\\''"))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -369,16 +360,5 @@ mod tests {
         // A release that is a link to a folder elsewhere is not a release.
         std::os::unix::fs::symlink("/etc", root.path().join("releases/v9")).unwrap();
         assert!(!r.exists(&ReleaseRef::parse("v9").unwrap()));
-    }
-
-    #[test]
-    fn words_are_quoted_for_the_shell() {
-        assert_eq!(
-            shell_quote("/srv/odoo/releases/v1"),
-            "/srv/odoo/releases/v1"
-        );
-        assert_eq!(shell_quote("/srv/my odoo"), "'/srv/my odoo'");
-        assert_eq!(shell_quote("it's"), "'it'\\''s'");
-        assert_eq!(shell_quote(""), "''");
     }
 }

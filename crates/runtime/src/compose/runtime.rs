@@ -19,7 +19,7 @@ use vigia_core::{Config, Error, ErrorKind, Result};
 use super::env_file;
 use super::ps;
 use super::tool::{Output, Tool};
-use crate::releases::shell_quote;
+use vigia_core::process::shell_quote;
 
 /// `ps`, `config`, `logs`: quick, engine-side reads.
 const READ_LIMIT: Duration = Duration::from_mins(1);
