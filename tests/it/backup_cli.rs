@@ -62,17 +62,20 @@ fn backup_twice_then_list_and_show() {
     assert_eq!(show["data"]["manifest"]["modules"]["base"], "19.0.1.3");
     assert!(Path::new(&s.dir.path().join("backups/keys/name-key.age")).exists());
 
-    // Without vigia: the Go age CLI, zstd and pg_restore read the stored dump.
-    let dump = s.dir.path().join(format!("backups/backups/{id}/dump.age"));
+    // Without vigia: the Go age CLI, zstd and pg_restore read the stored dump (format 1: one
+    // archive; format 2: the schema and each data stream, archives of their own).
+    let folder = s.dir.path().join(format!("backups/backups/{id}"));
     let pg_restore = s.cluster.as_ref().unwrap().bin_dir().join("pg_restore");
     let out = Command::new("bash")
         .arg("-c")
         // Through a file: pg_restore --list stops reading after the TOC, and the SIGPIPE that
         // would give zstd fails the pipe.
         .arg(format!(
-            "set -o pipefail; age -d -i '{0}' '{1}' | zstd -d -c > '{2}' && '{3}' --list '{2}'",
+            "set -o pipefail; shopt -s nullglob; cd '{0}'; \
+             for f in dump.age schema.age data-*.age; do [ -e \"$f\" ] || continue; \
+             age -d -i '{1}' \"$f\" | zstd -d -c > '{2}' && '{3}' --list '{2}' || exit 1; done",
+            folder.display(),
             s.dir.path().join("backup.agekey").display(),
-            dump.display(),
             s.dir.path().join("plain.dump").display(),
             pg_restore.display()
         ))
@@ -80,7 +83,9 @@ fn backup_twice_then_list_and_show() {
         .unwrap();
     let toc = String::from_utf8_lossy(&out.stdout);
     assert!(
-        out.status.success() && toc.contains("TABLE DATA public res_partner"),
+        out.status.success()
+            && toc.contains("TABLE public res_partner")
+            && toc.contains("TABLE DATA public res_partner"),
         "age | zstd -d | pg_restore --list (Debian packages age, zstd): {toc}{}",
         String::from_utf8_lossy(&out.stderr)
     );

@@ -1,5 +1,6 @@
-//! Taking a backup: one snapshot for the dump, the filestore list and the row counts; dump and
-//! filestore streamed concurrently; the manifest, then the index last (the commit point).
+//! Taking a backup: one snapshot for the dump, the filestore list and the row counts; the
+//! dump (one archive, or the schema and the data streams side by side) and the filestore
+//! streamed concurrently; the manifest, then the index last (the commit point).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Read;
@@ -18,11 +19,12 @@ use vigia_core::{Config, Error, ErrorKind, Result, VERSION};
 use crate::access::StoreAccess;
 use crate::catalog::Catalog;
 use crate::dead_runs::sweep_dead_runs;
+use crate::dump_plan::{DumpLayout, plan_streams};
 use crate::extra::{ExtraFile, bundle, extra_files};
 use crate::filestore::{FilestoreBackup, FilestoreReport};
 use crate::format::{
-    BackupId, BackupIndex, BackupManifest, FORMAT, NAME_KEY_KEY, NameKey, dump_key, extra_key,
-    index_key, manifest_key,
+    BackupId, BackupIndex, BackupManifest, NAME_KEY_KEY, NameKey, data_key, dump_key, extra_key,
+    index_key, manifest_key, schema_key,
 };
 use crate::format::{ExtraEntry, SealedObject};
 use crate::keys::Recipients;
@@ -31,7 +33,7 @@ use crate::metrics::{ping_heartbeat, write_backup_metrics};
 use crate::requests::BackupRequest;
 use crate::seal::put_sealed;
 use vigia_odoo::addons::addon_hashes;
-use vigia_pg::{PgDump, PgTarget, SnapshotSession};
+use vigia_pg::{DumpScope, PgDump, PgTarget, SnapshotSession, table_sizes};
 
 /// The phase the dump streams in; its bytes are reported as they are read from pg_dump.
 const DUMP_PHASE: &str = "dump and filestore";
@@ -48,6 +50,8 @@ pub struct BackupJob {
     /// `<data-dir>/filestore/<database>`; None when `[odoo] data-dir` is not set.
     pub filestore_dir: Option<PathBuf>,
     pub allow_missing_files: bool,
+    /// One archive (format 1) or the schema and data streams (format 2).
+    pub layout: DumpLayout,
     /// How long to wait for a busy store lock.
     pub lock_wait: Duration,
     /// The local store's directory, locked with an OS lock too; None for S3.
@@ -106,6 +110,7 @@ impl BackupJob {
             database: config.odoo.database.clone(),
             filestore_dir: config.odoo.filestore_dir(),
             allow_missing_files: request.allow_missing_files,
+            layout: DumpLayout::from_config(&config.backup),
             lock_wait: config.backup.lock_wait.0,
             os_lock_dir: os_lock_dir(config),
             clock: Arc::new(SystemClock),
@@ -188,11 +193,12 @@ impl BackupJob {
             }
         };
         let modules = vigia_odoo::schema::module_versions(session.client()).await?;
+        let parts = self.dump_parts(&id, &session).await?;
         vigia_core::failpoint::hit("backup.snapshot")?;
         self.cancel.check()?;
         self.phase(DUMP_PHASE);
 
-        let dump = self.dump(&id, &session);
+        let dump = self.dump(parts, &session);
         let filestore = async {
             match &filestore_dir {
                 Some(dir) => {
@@ -225,7 +231,7 @@ impl BackupJob {
         let mut warnings = Vec::new();
         let (extra_object, extra, addons) = self.extras(&id, &mut warnings).await?;
         let manifest = BackupManifest {
-            format: FORMAT,
+            format: self.layout.format(),
             id: id.clone(),
             database: self.database.clone(),
             started_at,
@@ -238,7 +244,7 @@ impl BackupJob {
             filestore_problems: filestore.problems.clone(),
             addons,
             extra,
-            dump_bytes: dump.plain_bytes,
+            dump_bytes: dump.iter().map(|o| o.plain_bytes).sum(),
         };
         let manifest = self
             .put_sealed_bytes(&manifest_key(&id), self.name_key.seal(&manifest)?)
@@ -246,7 +252,9 @@ impl BackupJob {
         self.ensure_name_key_copy().await?;
         vigia_core::failpoint::hit("backup.manifest")?;
 
-        let mut objects = vec![dump, manifest, extra_object];
+        // The dump's objects first and together: data-0, data-1, ... as DumpObjects reads them.
+        let mut objects = dump;
+        objects.extend([manifest, extra_object]);
         let uploaded_bytes =
             objects.iter().map(|o| o.size_bytes).sum::<u64>() + filestore.new_bytes;
         objects.extend(filestore.objects.iter().cloned());
@@ -293,7 +301,7 @@ impl BackupJob {
         objects: Vec<SealedObject>,
     ) -> Result<BackupIndex> {
         let index = BackupIndex {
-            format: FORMAT,
+            format: self.layout.format(),
             id: id.clone(),
             database: self.database.clone(),
             started_at,
@@ -320,22 +328,48 @@ impl BackupJob {
         });
     }
 
-    async fn dump(&self, id: &BackupId, session: &SnapshotSession) -> Result<SealedObject> {
-        let target = self.target.clone();
-        let database = self.database.clone();
+    /// The objects the database goes into, and what each holds: one archive, or the schema
+    /// and the tables shared among the data streams by size (read in the snapshot).
+    async fn dump_parts(
+        &self,
+        id: &BackupId,
+        session: &SnapshotSession,
+    ) -> Result<Vec<(String, DumpScope)>> {
+        Ok(match self.layout {
+            DumpLayout::OneArchive => vec![(dump_key(id), DumpScope::Whole)],
+            DumpLayout::Parts { streams } => {
+                let tables = table_sizes(session.client()).await?;
+                let data = plan_streams(&tables, streams)
+                    .into_iter()
+                    .enumerate()
+                    .map(|(n, scope)| (data_key(id, n), scope));
+                std::iter::once((schema_key(id), DumpScope::Schema))
+                    .chain(data)
+                    .collect()
+            }
+        })
+    }
+
+    /// Every part dumped and stored side by side, each by its own `pg_dump` in the snapshot.
+    async fn dump(
+        &self,
+        parts: Vec<(String, DumpScope)>,
+        session: &SnapshotSession,
+    ) -> Result<Vec<SealedObject>> {
         let snapshot = session.snapshot_id().to_owned();
-        let progress = Arc::clone(&self.progress);
-        put_sealed(
-            self.store.as_ref(),
-            &dump_key(id),
-            &self.recipients,
-            move || {
-                PgDump::spawn(&target, &database, Some(&snapshot)).map(|d| {
-                    Box::new(ProgressReader::new(d, progress, DUMP_PHASE)) as Box<dyn Read>
-                })
-            },
-        )
-        .await
+        let dumps = parts.into_iter().map(|(key, scope)| {
+            let (target, database) = (self.target.clone(), self.database.clone());
+            let (snapshot, progress) = (snapshot.clone(), Arc::clone(&self.progress));
+            async move {
+                let open = move || {
+                    PgDump::spawn(&target, &database, Some(&snapshot), &scope).map(|d| {
+                        Box::new(ProgressReader::new(d, progress, DUMP_PHASE)) as Box<dyn Read>
+                    })
+                };
+                put_sealed(self.store.as_ref(), &key, &self.recipients, open).await
+            }
+        });
+        futures::future::try_join_all(dumps).await
     }
 
     async fn put_sealed_bytes(&self, key: &str, bytes: Vec<u8>) -> Result<SealedObject> {

@@ -37,6 +37,7 @@ mod copy_records;
 mod dead_runs;
 #[cfg(feature = "demo")]
 mod demo;
+mod dump_plan;
 mod extra;
 mod filestore;
 pub mod format;
@@ -45,6 +46,7 @@ mod keys;
 mod lock;
 mod metrics;
 
+mod proven_dump;
 mod prune;
 mod requests;
 mod seal;
@@ -59,6 +61,7 @@ pub use catalog::{
 pub use copy_records::{CopyKind, CopyRecord, CopyRecords};
 #[cfg(feature = "demo")]
 pub use demo::{DemoReport, run_demo};
+pub use dump_plan::DumpLayout;
 pub use extra::{ExtraFile, ExtraSource};
 pub use filestore::{FilestoreBackup, FilestoreReport};
 pub use format::{
@@ -69,6 +72,7 @@ pub use freshness::Freshness;
 pub use keys::{Identity, Recipients};
 pub use lock::{LockRecord, LockRequest, ReadLock, StoreLock, os_lock_dir};
 pub use metrics::{BACKUP_METRICS_FILE, VERIFY_METRICS_FILE};
+pub use proven_dump::ProvenDump;
 pub use prune::{PruneJob, PrunePlan, PruneReport, Reasons};
 pub use requests::{BackupRequest, PruneRequest, Selection, VerifyRequest};
 pub use seal::{ZSTD_LEVEL, open_sealed, put_sealed, read_back};

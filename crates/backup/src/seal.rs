@@ -332,6 +332,11 @@ impl ProvenSpool {
         .map_err(|e| Error::internal(format!("the spooling task failed: {e}")))?
     }
 
+    /// The object's key.
+    pub fn key(&self) -> &str {
+        &self.object.key
+    }
+
     /// Decrypts and decompresses the spooled bytes into `consume`, like [`read_back`].
     pub async fn read<T, F>(
         self,

@@ -16,11 +16,13 @@ mod tls;
 
 pub use admin::{DatabaseRow, MAINTENANCE_DB, PgAdmin};
 pub use client::{ClientChild, collect_stderr, tail};
-pub use dump::PgDump;
-pub use pg_restore::{RestoreMode, RestoreOptions, pg_restore_file, pg_restore_stream};
+pub use dump::{DumpScope, PgDump};
+pub use pg_restore::{
+    Archive, RestoreMode, RestoreOptions, Section, pg_restore_file, pg_restore_stream,
+};
 pub use role::{
     THROWAWAY_PREFIX, ThrowawayRole, can_create_roles, drop_abandoned_role, role_exists,
 };
-pub use rows::{has_table, row_counts};
+pub use rows::{TableName, has_table, row_counts, table_sizes};
 pub use snapshot::SnapshotSession;
 pub use target::{PgTarget, db_error, quote_ident};

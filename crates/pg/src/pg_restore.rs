@@ -1,10 +1,11 @@
 //! `pg_restore`, the one way a dump goes back into PostgreSQL: from a stream on its stdin
-//! (`--list` to check an archive, or a sequential restore into the drill's scratch database)
-//! or from a spooled `-Fc` file with `-j` (a restore). Every error is fatal.
+//! (`--list` to check an archive, or a sequential restore of one archive or of one section)
+//! or from a seekable `-Fc` file with `-j` (a restore). Every error is fatal.
 
+use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::Path;
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 
 use vigia_core::{Error, ErrorKind, Result};
 
@@ -16,8 +17,35 @@ use crate::client::{collect_stderr, tail};
 pub enum RestoreMode {
     /// `pg_restore --list`: the archive's table of contents must read.
     List,
-    /// Restore into this (existing, empty) database; every error is fatal.
-    Into { database: String },
+    /// Restore `section` into this existing database; every error is fatal.
+    Into {
+        database: String,
+        section: Section,
+        options: RestoreOptions,
+    },
+}
+
+/// Which part of an archive `pg_restore` restores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    All,
+    /// Tables, types, functions: what the rows go into.
+    PreData,
+    /// The rows (and sequence values, large objects).
+    Data,
+    /// Indexes, constraints, triggers: built once the rows are in.
+    PostData,
+}
+
+impl Section {
+    fn arg(self) -> Option<&'static str> {
+        match self {
+            Self::All => None,
+            Self::PreData => Some("--section=pre-data"),
+            Self::Data => Some("--section=data"),
+            Self::PostData => Some("--section=post-data"),
+        }
+    }
 }
 
 /// Feeds `dump` to `pg_restore`; Ok(stdout) when it exited 0. Reads `dump` to its end even
@@ -33,11 +61,11 @@ pub fn pg_restore_stream(
         RestoreMode::List => {
             command.arg("--list");
         }
-        RestoreMode::Into { database } => {
-            command
-                .args(["--exit-on-error", "--no-owner", "--no-privileges"])
-                .arg(format!("--dbname={database}"));
-        }
+        RestoreMode::Into {
+            database,
+            section,
+            options,
+        } => restore_args(&mut command, database, *section, options),
     }
     command
         .stdin(Stdio::piped())
@@ -81,36 +109,75 @@ pub fn pg_restore_stream(
 }
 
 /// How `pg_restore` restores: `[restore]` in config, overridable by flags.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RestoreOptions {
+    /// `--jobs`, for a seekable archive (a stream is restored by one process).
     pub jobs: u32,
     pub no_owner: bool,
     /// `--role`: restore as this role (production into staging under another user).
     pub role: Option<String>,
 }
 
-/// Restores `dump` (a `-Fc` file) into the existing, empty `database`. Blocking.
-pub fn pg_restore_file(
-    target: &PgTarget,
-    database: &str,
-    dump: &Path,
-    options: &RestoreOptions,
-) -> Result<()> {
-    let mut command = target.client_command("pg_restore", "vigia-restore");
+impl RestoreOptions {
+    /// What a drill or a copy of a dump vigia does not trust restores with: no owners, no
+    /// role switch.
+    pub fn untrusted(jobs: u32) -> Self {
+        Self {
+            jobs,
+            no_owner: true,
+            role: None,
+        }
+    }
+}
+
+fn restore_args(command: &mut Command, database: &str, section: Section, options: &RestoreOptions) {
     command
         .args(["--exit-on-error", "--no-privileges"])
-        .arg(format!("--jobs={}", options.jobs.max(1)))
-        .arg(format!("--dbname={database}"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+        .arg(format!("--dbname={database}"));
+    command.args(section.arg());
     if options.no_owner {
         command.arg("--no-owner");
     }
     if let Some(role) = &options.role {
         command.arg(format!("--role={role}"));
     }
-    command.arg(dump);
+}
+
+/// A seekable `-Fc` archive for [`pg_restore_file`].
+#[derive(Debug, Clone, Copy)]
+pub enum Archive<'a> {
+    /// A file pg_restore opens by its name.
+    Path(&'a Path),
+    /// An open file (a memfd: the bytes never touch a disk), given to pg_restore as its stdin
+    /// and opened as `/dev/stdin`, which each of its `-j` workers reopens with its own offset.
+    Open(&'a File),
+}
+
+/// Restores `section` of `archive` into the existing `database`, with `--jobs`. Blocking.
+pub fn pg_restore_file(
+    target: &PgTarget,
+    database: &str,
+    archive: Archive<'_>,
+    section: Section,
+    options: &RestoreOptions,
+) -> Result<()> {
+    let mut command = target.client_command("pg_restore", "vigia-restore");
+    restore_args(&mut command, database, section, options);
+    command
+        .arg(format!("--jobs={}", options.jobs.max(1)))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    match archive {
+        Archive::Path(path) => {
+            command.stdin(Stdio::null()).arg(path);
+        }
+        Archive::Open(file) => {
+            let stdin = file
+                .try_clone()
+                .map_err(|e| Error::io("duplicate", Path::new("the archive"), e))?;
+            command.stdin(stdin).arg("/dev/stdin");
+        }
+    }
     let mut child = target
         .spawn_client(&mut command, "pg_restore")
         .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;

@@ -1,7 +1,8 @@
 //! A Vigia backup into a new database: every object present and the manifest authenticated
-//! before anything is created, the e-invoice guard, the dump decrypted to a spool file (free
-//! space checked first; `pg_restore -j` cannot read a pipe) and restored while the filestore
-//! is written, then ANALYZE and the manifest's row counts.
+//! before anything is created, the e-invoice guard, the dump proven (format 2: the data
+//! streams spooled still encrypted, the schema in memory; format 1: the archive decrypted to
+//! a spool file, as `pg_restore -j` cannot read a pipe; free space checked first) and
+//! restored while the filestore is written, then ANALYZE and the manifest's row counts.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -12,13 +13,20 @@ use super::phases::Phases;
 use super::{Names, RestoreJob, Restored, compare, files};
 use crate::copy::CopySpec;
 use crate::untrusted::CopyOwner;
-use vigia_backup::Identity;
-use vigia_backup::format::{BackupId, BackupIndex, BackupManifest, dump_key};
-use vigia_backup::quick_problems;
+use vigia_backup::format::{BackupId, BackupIndex, BackupManifest, DumpObjects, SealedObject};
 use vigia_backup::read_back;
 use vigia_backup::read_manifest;
+use vigia_backup::{Identity, ProvenDump, quick_problems};
 use vigia_core::task::blocking;
-use vigia_pg::{RestoreOptions, pg_restore_file};
+use vigia_pg::{Archive, RestoreOptions, Section, pg_restore_file};
+
+/// The dump, ready for pg_restore.
+enum Spooled {
+    /// Format 1: the archive decrypted to a spool file.
+    Plain(tempfile::NamedTempFile),
+    /// Format 2: proven, nothing decrypted on disk.
+    Proven(ProvenDump),
+}
 
 /// When the manifest predates `dump_bytes`: spool room as a multiple of the stored dump.
 const SPOOL_ESTIMATE_FACTOR: u64 = 6;
@@ -60,7 +68,14 @@ impl RestoreJob {
         // The dump is read back (and its sha256 checked) before anything is created; then
         // the filestore is written while pg_restore runs.
         phases.start("spool the dump");
-        let spool = self.spool(id, &index, &manifest, identity).await?;
+        let spool = match DumpObjects::of(&index).expect("checked by quick_problems") {
+            DumpObjects::OneArchive(dump) => {
+                Spooled::Plain(self.spool(id, dump, &manifest, identity).await?)
+            }
+            parts @ DumpObjects::Parts { .. } => {
+                Spooled::Proven(self.prove(id, parts, &manifest, identity).await?)
+            }
+        };
         self.cancel.check()?;
         let spec = CopySpec {
             names,
@@ -70,23 +85,32 @@ impl RestoreJob {
             check_phase: "analyze and compare row counts",
         };
         let database = async move |owner: &CopyOwner| {
-            let (target, db, path) = (
-                owner.target().clone(),
-                names.restored.clone(),
-                spool.path().to_path_buf(),
-            );
+            let (target, db) = (owner.target().clone(), names.restored.clone());
             // The throwaway role owns what it restores; `--role` only for a trusted dump.
             let options = RestoreOptions {
                 jobs: self.options.jobs,
                 no_owner: self.options.no_owner || !owner.trusted(),
                 role: self.options.role.clone().filter(|_| owner.trusted()),
             };
-            let restored = blocking("restore", move || {
-                pg_restore_file(&target, &db, &path, &options)
-            })
-            .await;
-            drop(spool);
-            restored
+            match spool {
+                Spooled::Plain(spool) => {
+                    blocking("restore", move || {
+                        let archive = Archive::Path(spool.path());
+                        pg_restore_file(&target, &db, archive, Section::All, &options)
+                    })
+                    .await
+                }
+                Spooled::Proven(dump) => dump
+                    .restore(&target, &db, &options, identity)
+                    .await?
+                    .map_err(|p| {
+                        Error::new(
+                            ErrorKind::Integrity,
+                            format!("backup {id} is damaged: {}: {}", p.object, p.problem),
+                        )
+                        .with_object(&p.object)
+                    }),
+            }
         };
         let filestore = async {
             let Some(dir) = &filestore_dir else {
@@ -151,20 +175,34 @@ impl RestoreJob {
         .map(|root| Some(root.join(database)))
     }
 
-    /// The dump decrypted to `spool_dir/<id>.dump`, its sha256 checked on the way; removed
-    /// when the returned guard drops.
+    /// Format 2: the data streams spooled still encrypted (room checked first) and the schema
+    /// read into memory, each proven against the index.
+    async fn prove(
+        &self,
+        id: &BackupId,
+        parts: DumpObjects<'_>,
+        manifest: &BackupManifest,
+        identity: &Identity,
+    ) -> Result<ProvenDump> {
+        std::fs::create_dir_all(&self.spool_dir)
+            .map_err(|e| Error::io("create", &self.spool_dir, e))?;
+        let needed = parts.all().iter().map(|o| o.size_bytes).sum();
+        super::ensure_free(&self.spool_dir, needed, "the dump's encrypted spool")?;
+        let store = self.access.store.as_ref();
+        ProvenDump::fetch(store, parts, identity, &self.spool_dir, manifest.dump_bytes)
+            .await?
+            .map_err(|p| damaged(id, &p.object, &p.problem))
+    }
+
+    /// Format 1: the dump decrypted to `spool_dir/<id>.dump`, its sha256 checked on the way;
+    /// removed when the returned guard drops.
     async fn spool(
         &self,
         id: &BackupId,
-        index: &BackupIndex,
+        dump: &SealedObject,
         manifest: &BackupManifest,
         identity: &Identity,
     ) -> Result<tempfile::NamedTempFile> {
-        let dump = index
-            .objects
-            .iter()
-            .find(|o| o.key == dump_key(id))
-            .expect("checked by quick_problems");
         std::fs::create_dir_all(&self.spool_dir)
             .map_err(|e| Error::io("create", &self.spool_dir, e))?;
         let needed = if manifest.dump_bytes > 0 {

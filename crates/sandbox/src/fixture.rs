@@ -62,7 +62,7 @@ impl OdooStack {
     pub fn checksums(&self, database: &str) -> Result<String> {
         let tables = self.cluster.psql(
             database,
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",
+            "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",
         )?;
         let mut lines = Vec::new();
         for t in tables.lines() {
@@ -70,7 +70,7 @@ impl OdooStack {
                 database,
                 &format!(
                     "SELECT md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '')) \
-                     FROM \"{t}\" t"
+                     FROM public.{t} t"
                 ),
             )?;
             lines.push(format!("{t} {}", sum.trim()));

@@ -50,6 +50,15 @@ pub fn stack_on(cluster: PgCluster, big_rows: u32) -> Stack {
     }
 }
 
+/// The store format the tests' configs write: 2, or 1 when `VIGIA_TEST_FORMAT=1`
+/// (scripts/test runs the backup and restore tests on both).
+pub fn store_format() -> u32 {
+    match std::env::var("VIGIA_TEST_FORMAT").as_deref() {
+        Ok("1") => 1,
+        _ => 2,
+    }
+}
+
 /// `vigia init --dir DIR`, then the config pointed at `cluster` and `DIR/data`.
 pub fn init_config(dir: &Path, cluster: &PgCluster) -> String {
     let out = vigia(&["init", "--dir", dir.to_str().unwrap()]);
@@ -63,6 +72,11 @@ pub fn init_config(dir: &Path, cluster: &PgCluster) -> String {
             &format!("host = \"{}\"", cluster.socket_dir().display()),
         )
         .replace("port = 5432", &format!("port = {}", cluster.port()))
+        // scripts/test runs the backup and restore tests on both store formats.
+        .replace(
+            "\n[backup]\n",
+            &format!("\n[backup]\nformat = {}\n", store_format()),
+        )
         .replace(
             "user = \"odoo\"",
             &format!(

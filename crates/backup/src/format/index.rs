@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use super::BackupId;
 
-pub const FORMAT: u32 = 1;
+/// The format this vigia writes by default (`[backup] format`).
+pub const FORMAT: u32 = super::FORMAT_PARTS;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -1,6 +1,7 @@
 //! What the store holds and how it is named (DESIGN.md "Store layout and ids").
 
 pub mod db_names;
+mod dump_objects;
 mod entries;
 mod id;
 mod index;
@@ -8,6 +9,9 @@ mod manifest;
 mod name_key;
 mod verification;
 
+pub use dump_objects::{
+    DumpObjects, FORMAT_ONE_ARCHIVE, FORMAT_PARTS, data_key, dump_key, schema_key,
+};
 pub use entries::{ExtraEntry, FilestoreEntry, FilestoreProblem};
 pub(crate) use entries::{entries_problem, name_some};
 pub use id::{BackupId, compact_utc, parse_compact_utc};
@@ -24,11 +28,6 @@ pub fn index_key(id: &BackupId) -> String {
 /// `backups/<id>/manifest.age`: encrypted row counts, modules, filestore list.
 pub fn manifest_key(id: &BackupId) -> String {
     format!("backups/{id}/manifest.age")
-}
-
-/// `backups/<id>/dump.age`: encrypted zstd of `pg_dump -Fc`.
-pub fn dump_key(id: &BackupId) -> String {
-    format!("backups/{id}/dump.age")
 }
 
 /// `backups/<id>/extra.age`: encrypted certificates and config bundle.

@@ -27,7 +27,11 @@ use super::journal::{UploadEntry, UploadJournal};
 
 /// Parts are this big, so at most two of them (one uploading, one filling) are in memory.
 pub const PART_SIZE: usize = 8 * 1024 * 1024;
-const MAX_ATTEMPTS: u32 = 5;
+/// Attempts per request, backing off up to `MAX_BACKOFF` (with jitter) between them: a format
+/// 2 backup uploads several objects at once, so a server shedding load (503 SlowDown) can
+/// refuse one request several times in a row; 8 attempts ride that out in about 10 s.
+const MAX_ATTEMPTS: u32 = 8;
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
 /// Where and how to reach the bucket.
 #[derive(Debug, Clone)]
@@ -83,7 +87,8 @@ impl S3Store {
     pub async fn connect(options: S3Options) -> Self {
         let retry = RetryConfig::standard()
             .with_max_attempts(MAX_ATTEMPTS)
-            .with_initial_backoff(Duration::from_millis(200));
+            .with_initial_backoff(Duration::from_millis(200))
+            .with_max_backoff(MAX_BACKOFF);
         let timeouts = TimeoutConfig::builder()
             .connect_timeout(Duration::from_secs(10))
             .read_timeout(Duration::from_mins(2))

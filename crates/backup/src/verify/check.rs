@@ -15,12 +15,16 @@ use crate::catalog::read_manifest;
 use crate::copy_records::CopyRecords;
 use crate::extra::extra_entries;
 use crate::format::{
-    BackupIndex, BackupManifest, NAME_KEY_KEY, Problem, SealedObject, VerifyLevel, dump_key,
+    BackupIndex, BackupManifest, DumpObjects, NAME_KEY_KEY, Problem, SealedObject, VerifyLevel,
     extra_key, manifest_key,
 };
 use crate::keys::Identity;
-use crate::seal::{ProvenSpool, read_back, read_small};
+use crate::proven_dump::ProvenDump;
+use crate::seal::{read_back, read_small};
 use vigia_pg::{PgTarget, RestoreMode, pg_restore_stream};
+
+/// A drill's `pg_restore -j` for indexes and constraints: the two cores of a small server.
+const DRILL_JOBS: u32 = 2;
 
 pub(super) struct Checker<'j> {
     job: &'j VerifyJob,
@@ -87,27 +91,27 @@ impl<'j> Checker<'j> {
     async fn full(&self, index: &BackupIndex) -> Result<Vec<Problem>> {
         let find = |key: String| index.objects.iter().find(|o| o.key == key);
         let manifest_object = find(manifest_key(&index.id)).expect("checked by quick");
-        let dump_object = find(dump_key(&index.id)).expect("checked by quick");
+        let dump = DumpObjects::of(index).expect("checked by quick");
 
         let manifest = match self.read_manifest(index).await? {
             Ok(manifest) => manifest,
             Err(problem) => return Ok(vec![problem]),
         };
-        let dump = async {
+        let dump_problems = async {
             if self.level == VerifyLevel::Drill {
-                self.drill(dump_object, &manifest).await
+                self.drill(dump, &manifest).await
             } else {
-                self.list_dump(dump_object).await
+                let lists = dump.all().into_iter().map(|object| self.list_dump(object));
+                let listed = futures::future::try_join_all(lists).await?;
+                Ok(listed.into_iter().flatten().collect())
             }
         };
         let files = self.read_files(index, &manifest);
-        let (dump, files) = tokio::join!(dump, files);
-        let mut problems = dump?;
+        let (dump_problems, files) = tokio::join!(dump_problems, files);
+        let mut problems = dump_problems?;
         problems.extend(files?);
         for object in index.objects.iter().filter(|o| {
-            o.key != manifest_object.key
-                && o.key != dump_object.key
-                && !o.key.starts_with("objects/")
+            o.key != manifest_object.key && !dump.holds(&o.key) && !o.key.starts_with("objects/")
         }) {
             problems.extend(self.read_other(object, &manifest).await?);
         }
@@ -142,18 +146,27 @@ impl<'j> Checker<'j> {
             .collect())
     }
 
-    /// The drill: the stored dump spooled (still encrypted) and its size and sha256 proven
-    /// against the index before pg_restore reads a byte of it, then restored into a scratch
-    /// database and its row counts compared with the manifest's.
+    /// The drill: the stored dump's objects proven against the index before pg_restore reads
+    /// a byte of them (spooled still encrypted; the schema decrypted into memory), then
+    /// restored into a scratch database and its row counts compared with the manifest's.
     async fn drill(
         &self,
-        object: &SealedObject,
+        objects: DumpObjects<'_>,
         manifest: &BackupManifest,
     ) -> Result<Vec<Problem>> {
-        let spool = match ProvenSpool::fetch(self.store(), object, &self.spool_dir()).await? {
-            Ok(spool) => spool,
-            Err(damage) => return Ok(vec![Problem::new(&object.key, damage)]),
+        let fetched = ProvenDump::fetch(
+            self.store(),
+            objects,
+            self.identity(),
+            &self.spool_dir(),
+            manifest.dump_bytes,
+        )
+        .await?;
+        let dump = match fetched {
+            Ok(dump) => dump,
+            Err(problem) => return Ok(vec![problem]),
         };
+        let first_key = objects.all()[0].key.clone();
         let records = self.job.state_dir.as_ref().map(|dir| {
             CopyRecords::new(
                 &dir.join("restores"),
@@ -165,7 +178,7 @@ impl<'j> Checker<'j> {
         // A kill here leaves the scratch database and role for `restore --cleanup`.
         vigia_core::failpoint::hit("verify.drill")?;
         let problems = drill
-            .run(spool, self.identity(), manifest, &object.key)
+            .run(dump, self.identity(), manifest, &first_key, DRILL_JOBS)
             .await;
         drill.finish().await;
         problems
@@ -316,17 +329,19 @@ impl<'j> Checker<'j> {
     }
 }
 
-/// Every object the index names exists with its size, and the index names a dump and a
-/// manifest. (The index's own mac was checked when the catalog was read.)
+/// Every object the index names exists with its size, and the index names a manifest and the
+/// dump's objects for its format. (The index's own mac was checked when the catalog was read.)
 pub fn quick_problems<S: std::hash::BuildHasher>(
     index: &BackupIndex,
     listing: &HashMap<String, u64, S>,
 ) -> Vec<Problem> {
     let mut problems = Vec::new();
-    for required in [dump_key(&index.id), manifest_key(&index.id)] {
-        if !index.objects.iter().any(|o| o.key == required) {
-            problems.push(Problem::new(&required, "the index does not list it"));
-        }
+    if let Err(problem) = DumpObjects::of(index) {
+        problems.push(problem);
+    }
+    let manifest = manifest_key(&index.id);
+    if !index.objects.iter().any(|o| o.key == manifest) {
+        problems.push(Problem::new(&manifest, "the index does not list it"));
     }
     for object in &index.objects {
         match listing.get(&object.key) {

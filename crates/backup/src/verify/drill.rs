@@ -1,4 +1,5 @@
-//! The drill: the dump, proven to be the one the index vouches for, restored into a scratch
+//! The drill: the dump (every object of it), proven to be the one the index vouches for,
+//! restored into a scratch
 //! database on the configured server by a throwaway role that owns only that database (so the
 //! dump's SQL reaches no role and no other database), its row counts compared with the
 //! manifest's, the scratch database and the role dropped whatever happened.
@@ -6,16 +7,16 @@
 use std::path::PathBuf;
 use vigia_core::ports::database::Database as _;
 
-use vigia_core::Result;
+use vigia_core::{ErrorKind, Result};
 
 use crate::copy_records::{CopyKind, CopyRecords};
 use crate::format::Problem;
 use crate::format::{BackupId, BackupManifest, count_differences, db_names};
 use crate::keys::Identity;
-use crate::seal::ProvenSpool;
+use crate::proven_dump::ProvenDump;
 use vigia_pg::{
-    PgAdmin, PgTarget, RestoreMode, THROWAWAY_PREFIX, ThrowawayRole, drop_abandoned_role,
-    pg_restore_stream, row_counts,
+    PgAdmin, PgTarget, RestoreOptions, THROWAWAY_PREFIX, ThrowawayRole, drop_abandoned_role,
+    row_counts,
 };
 
 pub(super) struct Drill {
@@ -66,26 +67,28 @@ impl Drill {
         self.role.own_database(&self.database).await
     }
 
-    /// Restores `dump` and compares its row counts with the manifest's: the problems found.
+    /// Restores `dump` (`jobs` at once where it can) and compares its row counts with the
+    /// manifest's: the problems found. A dump that PostgreSQL refuses is one of them.
     pub async fn run(
         &self,
-        dump: ProvenSpool,
+        dump: ProvenDump,
         identity: &Identity,
         manifest: &BackupManifest,
         dump_key: &str,
+        jobs: u32,
     ) -> Result<Vec<Problem>> {
-        let target = self.role.target();
-        let mode = RestoreMode::Into {
-            database: self.database.clone(),
-        };
+        let options = RestoreOptions::untrusted(jobs);
         let restored = dump
-            .read(identity, move |plain| {
-                pg_restore_stream(&target, &mode, plain).map(drop)
-            })
-            .await?;
+            .restore(&self.role.target(), &self.database, &options, identity)
+            .await;
         Ok(match restored {
-            Ok(()) => self.compare(manifest, dump_key).await,
-            Err(damage) => vec![Problem::new(dump_key, damage)],
+            Ok(Ok(())) => self.compare(manifest, dump_key).await,
+            Ok(Err(problem)) => vec![problem],
+            Err(e) if e.kind() == ErrorKind::Database => {
+                let object = e.context().object.as_deref().unwrap_or(dump_key);
+                vec![Problem::new(object, e.message())]
+            }
+            Err(e) => return Err(e),
         })
     }
 

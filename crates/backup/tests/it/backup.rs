@@ -6,8 +6,10 @@ use std::sync::Arc;
 
 use crate::common::odoo::{SECRET_FILE, SECRET_ROW, attach, read_all, stack};
 use crate::common::{Fixture, odoo_file};
-use vigia_backup::format::{BackupManifest, NAME_KEY_KEY, index_key, manifest_key};
-use vigia_backup::{Catalog, Selection, VerifyLevel};
+use vigia_backup::format::{
+    BackupManifest, DumpObjects, NAME_KEY_KEY, SealedObject, index_key, manifest_key,
+};
+use vigia_backup::{Catalog, DumpLayout, Selection, VerifyLevel};
 use vigia_sandbox::s3::{Fault, FaultPlan};
 
 async fn backup_round(fixture: Fixture) {
@@ -21,12 +23,15 @@ async fn backup_round(fixture: Fixture) {
     assert_eq!(catalog.backups.len(), 1);
     let index = &catalog.backups[0];
     assert_eq!(index.id, first.id);
+    assert_eq!(index.format, s.job.layout.format());
+    let dump = DumpObjects::of(index).unwrap().all();
     assert_eq!(
         index.objects.len(),
-        3 + 31,
-        "dump, manifest, extra and every filestore object"
+        dump.len() + 2 + 31,
+        "the dump's objects, manifest, extra and every filestore object"
     );
     assert_eq!(index.size_bytes(), first.size_bytes);
+    dump_holds_rows_where_its_format_says(&fixture, &s, &dump).await;
 
     let manifest: BackupManifest = s
         .job
@@ -80,6 +85,42 @@ async fn backup_round(fixture: Fixture) {
             meta.key
         );
     }
+}
+
+/// Format 1: the one archive holds the rows; format 2: the schema holds none and exactly one
+/// data stream holds the secret row (its table's rows are in one stream only).
+async fn dump_holds_rows_where_its_format_says(
+    fixture: &Fixture,
+    s: &crate::common::odoo::Stack,
+    dump: &[&SealedObject],
+) {
+    let mut holding = Vec::new();
+    for object in dump {
+        let plain = read_all(fixture, &object.key, &s.identity).await;
+        assert!(
+            plain.starts_with(b"PGDMP"),
+            "{}: a pg_dump archive",
+            object.key
+        );
+        if contains(&plain, SECRET_ROW.as_bytes()) {
+            holding.push(object.key.clone());
+        }
+    }
+    let expected = match s.job.layout {
+        DumpLayout::OneArchive => vec![dump[0].key.clone()],
+        DumpLayout::Parts { streams } => {
+            assert_eq!(
+                dump.len(),
+                1 + streams,
+                "the schema and {streams} data streams"
+            );
+            assert!(dump[0].key.ends_with("/schema.age"));
+            assert_eq!(holding.len(), 1, "{holding:?}");
+            vec![holding[0].clone()]
+        }
+    };
+    assert_eq!(holding, expected);
+    assert!(!holding[0].ends_with("/schema.age"));
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {

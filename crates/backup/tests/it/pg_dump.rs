@@ -7,7 +7,7 @@ use std::process::Command;
 use crate::common::Fixture;
 use vigia_backup::{Identity, open_sealed, put_sealed};
 use vigia_core::config::SslMode;
-use vigia_pg::{PgDump, PgTarget, SnapshotSession};
+use vigia_pg::{DumpScope, PgDump, PgTarget, SnapshotSession};
 use vigia_sandbox::postgres::PgCluster;
 
 fn odoo_cluster() -> (PgCluster, PgTarget) {
@@ -64,7 +64,7 @@ async fn dump_filestore_list_and_counts_are_one_point_in_time() {
         "backups/x/dump.age",
         &identity.recipients(),
         move || {
-            PgDump::spawn(&dump_target, "odoo", Some(&snapshot))
+            PgDump::spawn(&dump_target, "odoo", Some(&snapshot), &DumpScope::Whole)
                 .map(|d| Box::new(d) as Box<dyn Read>)
         },
     )
@@ -122,7 +122,10 @@ async fn a_failing_pg_dump_stores_nothing_and_says_why() {
         fixture.store(),
         "backups/x/dump.age",
         &Identity::generate().recipients(),
-        move || PgDump::spawn(&target, "no_such_db", None).map(|d| Box::new(d) as Box<dyn Read>),
+        move || {
+            PgDump::spawn(&target, "no_such_db", None, &DumpScope::Whole)
+                .map(|d| Box::new(d) as Box<dyn Read>)
+        },
     )
     .await
     .unwrap_err();
@@ -239,6 +242,8 @@ fn pg_restore_is_killed_and_reaped_when_the_dump_breaks() {
     };
     let into = vigia_pg::RestoreMode::Into {
         database: "scratch".into(),
+        section: vigia_pg::Section::All,
+        options: vigia_pg::RestoreOptions::untrusted(1),
     };
     let err = vigia_pg::pg_restore_stream(&target, &into, &mut broken).unwrap_err();
     assert!(err.to_string().contains("the store broke"), "{err}");

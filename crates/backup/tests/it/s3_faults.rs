@@ -67,7 +67,7 @@ async fn a_server_that_keeps_failing_gives_a_clear_error_and_no_object() {
         "{err:?}"
     );
     assert!(err.to_string().contains("SlowDown"), "{err}");
-    assert_eq!(server.faults_injected(), 5, "five attempts, then give up");
+    assert_eq!(server.faults_injected(), 8, "eight attempts, then give up");
     server.set_faults(None);
     assert!(
         fixture

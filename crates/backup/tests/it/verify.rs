@@ -4,7 +4,6 @@
 
 use crate::common::Fixture;
 use crate::common::odoo::{Stack, stack};
-use vigia_backup::format::dump_key;
 use vigia_backup::{BackupList, Selection, VerifyLevel, VerifyReport};
 use vigia_core::{ErrorKind, Outcome};
 
@@ -134,7 +133,8 @@ async fn a_truncated_dump_fails_full() {
     let fixture = Fixture::local();
     let s = stack(&fixture);
     let backup = s.job.run().await.unwrap();
-    let path = local_path(&fixture, &dump_key(&backup.id));
+    let rows = s.rows_key(&backup.id).await;
+    let path = local_path(&fixture, &rows);
     let len = std::fs::metadata(&path).unwrap().len();
     std::fs::OpenOptions::new()
         .write(true)
@@ -143,7 +143,7 @@ async fn a_truncated_dump_fails_full() {
         .set_len(len - 100)
         .unwrap();
     let (key, problem) = failure(&s, VerifyLevel::Full).await;
-    assert_eq!(key, dump_key(&backup.id));
+    assert_eq!(key, rows);
     assert!(problem.starts_with("size:"), "{problem}");
 }
 
@@ -161,7 +161,7 @@ async fn a_drill_catches_row_counts_that_do_not_match() {
 
     assert!(verify(&s, VerifyLevel::Full).await.results[0].ok);
     let (object, problem) = failure(&s, VerifyLevel::Drill).await;
-    assert_eq!(object, dump_key(&backup.id));
+    assert_eq!(object, s.dump_keys(&backup.id).await[0]);
     assert_eq!(
         problem,
         "table public.res_partner: 51 rows restored, the manifest says 52"

@@ -265,6 +265,13 @@ pub struct BackupConfig {
     pub grace_period: HumanDuration,
     #[serde(default = "default_lock_wait")]
     pub lock_wait: HumanDuration,
+    /// The store format new backups are written in: 2 (the schema and `jobs` data streams,
+    /// restored without a plaintext spool) or 1 (one `pg_dump` archive).
+    #[serde(default = "default_backup_format")]
+    pub format: u32,
+    /// Format 2: how many `pg_dump` processes stream the table data at once.
+    #[serde(default = "default_jobs")]
+    pub jobs: u32,
     pub s3: Option<S3Config>,
     pub encryption: Option<EncryptionConfig>,
     #[serde(default)]
@@ -279,6 +286,10 @@ const fn default_lock_wait() -> HumanDuration {
     HumanDuration::from_secs(0)
 }
 
+const fn default_backup_format() -> u32 {
+    2
+}
+
 impl Default for BackupConfig {
     fn default() -> Self {
         Self {
@@ -288,6 +299,8 @@ impl Default for BackupConfig {
             heartbeat_url: None,
             grace_period: default_grace_period(),
             lock_wait: default_lock_wait(),
+            format: default_backup_format(),
+            jobs: default_jobs(),
             s3: None,
             encryption: None,
             retention: RetentionConfig::default(),

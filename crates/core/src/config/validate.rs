@@ -226,6 +226,15 @@ pub(crate) fn validate(s: &Settings) -> Vec<(String, String)> {
     if s.health.timeout.0.is_zero() {
         bad("health.timeout", "must be more than 0s".into());
     }
+    if !(1..=2).contains(&s.backup.format) {
+        bad(
+            "backup.format",
+            format!("`{}` is not a store format: 1 or 2", s.backup.format),
+        );
+    }
+    if !(1..=16).contains(&s.backup.jobs) {
+        bad("backup.jobs", "must be 1 to 16".into());
+    }
     if s.restore.jobs == 0 {
         bad("restore.jobs", "must be at least 1".into());
     }

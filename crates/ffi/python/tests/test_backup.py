@@ -104,7 +104,8 @@ def test_verify_at_every_level_and_a_corrupt_object(config):
             assert result["data"]["results"][0]["level"] == level
             assert result["data"]["results"][0]["id"] == taken["data"]["id"]
         assert ctx.backup_list()["data"]["backups"][0]["verified"]["level"] == "drill"
-        dump = config.parent / "backups" / "backups" / taken["data"]["id"] / "dump.age"
+        # Format 2 (the default): the first data stream holds rows.
+        dump = config.parent / "backups" / "backups" / taken["data"]["id"] / "data-0.age"
         data = bytearray(dump.read_bytes())
         data[len(data) // 2] ^= 1
         dump.write_bytes(bytes(data))
@@ -113,7 +114,7 @@ def test_verify_at_every_level_and_a_corrupt_object(config):
     assert failed["ok"] is False
     assert failed["error"]["code"] == 17
     problem = failed["data"]["results"][0]["problems"][0]
-    assert problem["object"] == f"backups/{taken['data']['id']}/dump.age"
+    assert problem["object"] == f"backups/{taken['data']['id']}/data-0.age"
     assert problem["problem"].startswith("sha256 mismatch")
     from_cli = cli(config, "verify", taken["data"]["id"])
     assert from_cli["error"]["code"] == 17

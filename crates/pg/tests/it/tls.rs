@@ -66,7 +66,7 @@ async fn session_uses_tls(target: &PgTarget) -> vigia_core::Result<bool> {
 async fn dump(target: &PgTarget) -> std::io::Result<Vec<u8>> {
     let target = target.clone();
     tokio::task::spawn_blocking(move || {
-        let mut dump = PgDump::spawn(&target, "postgres", None)?;
+        let mut dump = PgDump::spawn(&target, "postgres", None, &vigia_pg::DumpScope::Whole)?;
         let mut bytes = Vec::new();
         dump.read_to_end(&mut bytes)?;
         Ok(bytes)

@@ -9,5 +9,6 @@ mod filestore_links;
 mod hostile_store;
 mod neutralize;
 mod odoo_zip;
+mod parts;
 mod restore;
 mod swap;

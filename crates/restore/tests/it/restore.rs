@@ -6,7 +6,6 @@
 use crate::common::Fixture;
 use crate::common::Restores;
 use crate::common::odoo::{checksums, databases, sha1_set, stack};
-use vigia_backup::format::dump_key;
 use vigia_core::ErrorKind;
 
 async fn restores_what_was_backed_up(fixture: Fixture) {
@@ -88,8 +87,9 @@ async fn a_damaged_backup_is_refused_before_anything_is_created() {
     let fixture = Fixture::local();
     let s = stack(&fixture);
     let backup = s.job.run().await.unwrap();
+    let rows = s.rows_key(&backup.id).await;
     let path = match &fixture {
-        Fixture::Local(dir, _) => dir.path().join("store").join(dump_key(&backup.id)),
+        Fixture::Local(dir, _) => dir.path().join("store").join(&rows),
         Fixture::S3(..) => unreachable!(),
     };
     let mut bytes = std::fs::read(&path).unwrap();
@@ -105,11 +105,7 @@ async fn a_damaged_backup_is_refused_before_anything_is_created() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Integrity);
-    assert!(
-        err.message().contains(&dump_key(&backup.id)),
-        "{}",
-        err.message()
-    );
+    assert!(err.message().contains(&rows), "{}", err.message());
     assert!(
         err.message().contains("sha256 mismatch"),
         "{}",

@@ -5,7 +5,9 @@
 use std::io::Read;
 
 use vigia_backup::SealedObject;
-use vigia_backup::format::{BackupId, BackupIndex, BackupManifest, index_key, manifest_key};
+use vigia_backup::format::{
+    BackupId, BackupIndex, BackupManifest, DumpObjects, index_key, manifest_key,
+};
 use vigia_backup::put_sealed;
 
 use super::odoo::Stack;
@@ -45,6 +47,49 @@ impl Stack {
             *o = object.clone();
         }
         self.put_index(&index_key(id), &index).await;
+    }
+
+    /// The keys of the objects holding backup `id`'s database: the archive (format 1), or the
+    /// schema and the data streams (format 2).
+    pub async fn dump_keys(&self, id: &BackupId) -> Vec<String> {
+        let index = self.index(id).await;
+        let objects = DumpObjects::of(&index).unwrap().all();
+        objects.iter().map(|o| o.key.clone()).collect()
+    }
+
+    /// An object holding rows: the archive, or the first data stream.
+    pub async fn rows_key(&self, id: &BackupId) -> String {
+        self.dump_keys(id).await.last().unwrap().clone()
+    }
+
+    /// Backup `id`'s database replaced, with the index vouching for it, by `database` of the
+    /// cluster, dumped as the backup's format writes it: one archive, or its schema in place
+    /// of the schema and its rows in place of every data stream.
+    pub async fn replace_dump_vouched(&self, id: &BackupId, database: &str) {
+        let dump = |sections: &[&str]| {
+            let out = std::process::Command::new(self.cluster.bin_dir().join("pg_dump"))
+                .args(["-Fc", "-Z0", "-d"])
+                .arg(self.cluster.conninfo(database))
+                .args(sections)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            out.stdout
+        };
+        let keys = self.dump_keys(id).await;
+        if keys.len() == 1 {
+            return self.replace_vouched(id, &keys[0], dump(&[])).await;
+        }
+        let schema = dump(&["--section=pre-data", "--section=post-data"]);
+        self.replace_vouched(id, &keys[0], schema).await;
+        for key in &keys[1..] {
+            self.replace_vouched(id, key, dump(&["--section=data"]))
+                .await;
+        }
     }
 
     /// Backup `id`'s manifest changed by `change`, re-sealed with the name key, encrypted to

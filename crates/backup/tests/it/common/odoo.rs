@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use vigia_backup::format::NameKey;
 use vigia_backup::{
-    BackupJob, Identity, PruneJob, Selection, StoreAccess, VerifyJob, VerifyLevel, open_sealed,
+    BackupJob, DumpLayout, Identity, PruneJob, Selection, StoreAccess, VerifyJob, VerifyLevel,
+    open_sealed,
 };
 use vigia_core::config::{RetentionConfig, Secret, SecretRef};
 use vigia_core::ports::clock::SystemClock;
@@ -42,6 +43,15 @@ pub fn attach(cluster: &PgCluster, files: &[String]) {
     vigia_sandbox::odoo::attach(cluster, "odoo", files).unwrap();
 }
 
+/// The format these tests' backups are written in: 2 (two data streams), or 1 when
+/// `VIGIA_TEST_FORMAT=1` (scripts/test runs the backup and restore tests in both).
+pub fn layout() -> DumpLayout {
+    match std::env::var("VIGIA_TEST_FORMAT").as_deref() {
+        Ok("1") => DumpLayout::OneArchive,
+        _ => DumpLayout::Parts { streams: 2 },
+    }
+}
+
 pub struct Stack {
     /// The cluster, the filestore and its files.
     pub odoo: OdooStack,
@@ -67,6 +77,7 @@ pub fn stack(fixture: &Fixture) -> Stack {
         database: "odoo".into(),
         filestore_dir: Some(odoo.filestore.path().to_path_buf()),
         allow_missing_files: false,
+        layout: layout(),
         lock_wait: std::time::Duration::ZERO,
         os_lock_dir: match fixture {
             Fixture::Local(dir, _) => Some(dir.path().join("store")),
