@@ -245,6 +245,7 @@ impl BackupJob {
             addons,
             extra,
             dump_bytes: dump.iter().map(|o| o.plain_bytes).sum(),
+            schema_bytes: plain_bytes(&dump, &schema_key(&id)),
         };
         let manifest = self
             .put_sealed_bytes(&manifest_key(&id), self.name_key.seal(&manifest)?)
@@ -396,6 +397,14 @@ impl BackupJob {
 }
 
 impl vigia_core::Outcome for BackupReport {}
+
+/// The plain size of object `key` of `objects`; 0 when there is none.
+fn plain_bytes(objects: &[SealedObject], key: &str) -> u64 {
+    objects
+        .iter()
+        .find(|o| o.key == key)
+        .map_or(0, |o| o.plain_bytes)
+}
 
 /// Fails unless every object an index is about to name is in the store with its size: the
 /// filestore objects reused from earlier backups were listed when the run began, and on a

@@ -18,7 +18,9 @@ use vigia_pg::{
     Archive, PgTarget, RestoreMode, RestoreOptions, Section, pg_restore_file, pg_restore_stream,
 };
 
-use crate::format::{DumpObjects, Problem, SealedObject};
+use futures::StreamExt;
+
+use crate::format::{BackupId, BackupManifest, DumpObjects, Problem, SealedObject};
 use crate::keys::Identity;
 use crate::seal::{Damage, ProvenSpool, read_back};
 
@@ -26,7 +28,12 @@ use crate::seal::{Damage, ProvenSpool, read_back};
 #[derive(Debug)]
 pub struct ProvenDump {
     kind: Kind,
+    /// No stream may decompress past the manifest's dump size.
+    max_plain: u64,
 }
+
+/// Objects fetched into the spool at once: a hostile index may list many.
+const FETCH_AT_ONCE: usize = 4;
 
 #[derive(Debug)]
 enum Kind {
@@ -40,16 +47,18 @@ enum Kind {
 
 impl ProvenDump {
     /// Fetches and proves every object of `objects`: the encrypted ones into unnamed files in
-    /// `spool_dir`, the schema decrypted into memory, at most `max_plain` bytes of it (the
-    /// manifest's dump size: a zstd bomb fails here). Outer `Err`: the store or the disk
-    /// failed; inner: an object is not the one the index vouches for.
+    /// `spool_dir`, the schema decrypted into memory, at most the manifest's `schema_bytes`
+    /// of it (refused first when that is more than half the memory available: a zstd bomb
+    /// fails here, not in the OOM killer). Outer `Err`: the store, the disk or the memory;
+    /// inner: an object is not the one the index vouches for.
     pub async fn fetch(
         store: &dyn ObjectStore,
         objects: DumpObjects<'_>,
         identity: &Identity,
         spool_dir: &Path,
-        max_plain: u64,
+        manifest: &BackupManifest,
     ) -> Result<std::result::Result<Self, Problem>> {
+        let max_plain = manifest.dump_bytes;
         let spool = async |object: &SealedObject| {
             let spooled = ProvenSpool::fetch(store, object, spool_dir).await?;
             Ok::<_, Error>(spooled.map_err(|damage| Problem::new(&object.key, damage)))
@@ -60,10 +69,20 @@ impl ProvenDump {
                 Err(problem) => return Ok(Err(problem)),
             },
             DumpObjects::Parts { schema, data } => {
-                let (schema_file, data) = tokio::try_join!(
-                    schema_in_memory(store, schema, identity, max_plain),
-                    futures::future::try_join_all(data.iter().map(spool)),
-                )?;
+                let max_schema = match manifest.schema_bytes {
+                    0 => max_plain,
+                    bytes => bytes,
+                };
+                ensure_memory(&manifest.id, max_schema)?;
+                let spools = futures::stream::iter(data.iter().map(spool))
+                    .buffered(FETCH_AT_ONCE)
+                    .collect::<Vec<_>>();
+                let (schema_file, data) = tokio::join!(
+                    schema_in_memory(store, schema, identity, max_schema),
+                    spools,
+                );
+                let schema_file = schema_file?;
+                let data = data.into_iter().collect::<Result<Vec<_>>>()?;
                 let schema_file = match schema_file {
                     Ok(file) => file,
                     Err(damage) => return Ok(Err(Problem::new(&schema.key, damage))),
@@ -78,7 +97,7 @@ impl ProvenDump {
                 }
             }
         };
-        Ok(Ok(Self { kind }))
+        Ok(Ok(Self { kind, max_plain }))
     }
 
     /// Restores the dump into the existing, empty `database` as `target`. Outer `Err`:
@@ -93,15 +112,8 @@ impl ProvenDump {
     ) -> Result<std::result::Result<(), Problem>> {
         let (schema, schema_key, data) = match self.kind {
             Kind::OneArchive(spool) => {
-                return restore_streams(
-                    vec![spool],
-                    target,
-                    database,
-                    Section::All,
-                    options,
-                    identity,
-                )
-                .await;
+                let streams = Streams::new(target, database, Section::All, options);
+                return streams.run(vec![spool], identity, self.max_plain).await;
             }
             Kind::Parts {
                 schema,
@@ -125,8 +137,8 @@ impl ProvenDump {
             }
         };
         schema_step(Section::PreData).await?;
-        let streamed = restore_streams(data, target, database, Section::Data, options, identity);
-        if let Err(problem) = streamed.await? {
+        let streams = Streams::new(target, database, Section::Data, options);
+        if let Err(problem) = streams.run(data, identity, self.max_plain).await? {
             return Ok(Err(problem));
         }
         schema_step(Section::PostData).await?;
@@ -134,57 +146,74 @@ impl ProvenDump {
     }
 }
 
-/// Each spool decrypted into its own pg_restore of `section`, side by side; the first failure
-/// stops the others.
-async fn restore_streams(
-    spools: Vec<ProvenSpool>,
-    target: &PgTarget,
-    database: &str,
-    section: Section,
-    options: &RestoreOptions,
-    identity: &Identity,
-) -> Result<std::result::Result<(), Problem>> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let mode = RestoreMode::Into {
-        database: database.to_owned(),
-        section,
-        options: options.clone(),
-    };
-    let streams = spools.into_iter().map(|spool| {
-        let key = spool.key().to_owned();
-        let run = stream_into(
-            spool,
-            target.clone(),
-            mode.clone(),
-            identity,
-            Arc::clone(&stop),
-        );
-        let stop = Arc::clone(&stop);
-        async move {
-            let end = run.await;
-            if !matches!(end, Ok(Ok(StreamEnd::Done))) {
-                stop.store(true, Ordering::Relaxed);
-            }
-            (key, end)
-        }
-    });
-    let ends = futures::future::join_all(streams).await;
-    // What went wrong first is what is reported; a stream stopped for it says nothing more.
-    let mut failed = None;
-    for (key, end) in ends {
-        match end? {
-            Err(damage) => return Ok(Err(Problem::new(&key, damage))),
-            Ok(StreamEnd::Failed(e)) => failed = failed.or(Some((key, e))),
-            Ok(StreamEnd::Done | StreamEnd::Stopped) => {}
+/// pg_restores of `section` of one archive each, from stdin.
+struct Streams {
+    target: PgTarget,
+    mode: RestoreMode,
+    /// How many run at once (`[restore] jobs`), whatever the index lists.
+    jobs: usize,
+}
+
+impl Streams {
+    fn new(target: &PgTarget, database: &str, section: Section, options: &RestoreOptions) -> Self {
+        Self {
+            target: target.clone(),
+            mode: RestoreMode::Into {
+                database: database.to_owned(),
+                section,
+                options: options.clone(),
+            },
+            jobs: usize::try_from(options.jobs).unwrap_or(1).max(1),
         }
     }
-    match failed {
-        Some((key, e)) => Err(Error::new(
-            ErrorKind::Database,
-            format!("{key}: restoring it into {database} failed: {e}"),
-        )
-        .with_object(&key)),
-        None => Ok(Ok(())),
+
+    /// Each spool decrypted (at most `max_plain` bytes) into its own pg_restore, `jobs` at a
+    /// time; the first failure stops the others.
+    async fn run(
+        &self,
+        spools: Vec<ProvenSpool>,
+        identity: &Identity,
+        max_plain: u64,
+    ) -> Result<std::result::Result<(), Problem>> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let streams = spools.into_iter().map(|spool| {
+            let key = spool.key().to_owned();
+            let (target, mode) = (self.target.clone(), self.mode.clone());
+            let stop = Arc::clone(&stop);
+            async move {
+                let end = stream_into(spool, target, mode, identity, max_plain, &stop).await;
+                if !matches!(end, Ok(Ok(StreamEnd::Done))) {
+                    stop.store(true, Ordering::Relaxed);
+                }
+                (key, end)
+            }
+        });
+        let ends: Vec<_> = futures::stream::iter(streams)
+            .buffer_unordered(self.jobs)
+            .collect()
+            .await;
+        // What went wrong first is what is reported; a stream stopped for it says nothing more.
+        let mut failed = None;
+        for (key, end) in ends {
+            match end? {
+                Err(damage) => return Ok(Err(Problem::new(&key, damage))),
+                Ok(StreamEnd::Failed(e)) => failed = failed.or(Some((key, e))),
+                Ok(StreamEnd::Done | StreamEnd::Stopped) => {}
+            }
+        }
+        match failed {
+            Some((key, e)) => {
+                let RestoreMode::Into { database, .. } = &self.mode else {
+                    unreachable!("streams restore")
+                };
+                Err(Error::new(
+                    ErrorKind::Database,
+                    format!("{key}: restoring it into {database} failed: {e}"),
+                )
+                .with_object(&key))
+            }
+            None => Ok(Ok(())),
+        }
     }
 }
 
@@ -194,12 +223,15 @@ async fn stream_into(
     target: PgTarget,
     mode: RestoreMode,
     identity: &Identity,
-    stop: Arc<AtomicBool>,
+    max_plain: u64,
+    stop: &Arc<AtomicBool>,
 ) -> Result<std::result::Result<StreamEnd, Damage>> {
+    let stop = Arc::clone(stop);
     spool
         .read(identity, move |plain| {
             let mut watched = Watched {
                 inner: plain,
+                left: max_plain,
                 unreadable: false,
                 stop: &stop,
             };
@@ -223,10 +255,13 @@ enum StreamEnd {
     Failed(String),
 }
 
-/// The plain bytes on their way to pg_restore: tells an object that does not read back
-/// (its fault) from pg_restore failing, and ends early when another stream failed.
+/// The plain bytes on their way to pg_restore: tells an object that does not read back or
+/// decompresses past the manifest's size (its fault) from pg_restore failing, and ends early
+/// when another stream failed.
 struct Watched<'r> {
     inner: &'r mut dyn Read,
+    /// Bytes it may still give.
+    left: u64,
     unreadable: bool,
     stop: &'r AtomicBool,
 }
@@ -236,7 +271,40 @@ impl Read for Watched<'_> {
         if self.stop.load(Ordering::Relaxed) {
             return Err(io::Error::other("stopped: another data stream failed"));
         }
-        self.inner.read(buf).inspect_err(|_| self.unreadable = true)
+        let n = self
+            .inner
+            .read(buf)
+            .inspect_err(|_| self.unreadable = true)?;
+        let Some(left) = self.left.checked_sub(n as u64) else {
+            self.unreadable = true;
+            return Err(io::Error::other(
+                "it decompresses to more than the dump size its manifest gives",
+            ));
+        };
+        self.left = left;
+        Ok(n)
+    }
+}
+
+/// Refuses a schema that could not be held in memory: more than half of what is available.
+fn ensure_memory(id: &BackupId, bytes: u64) -> Result<()> {
+    let available = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| {
+            let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+            let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kib.saturating_mul(1024))
+        });
+    match available {
+        Some(available) if bytes > available / 2 => Err(Error::new(
+            ErrorKind::Io,
+            format!(
+                "backup {id}: its schema is {bytes} bytes decrypted, more than half of the \
+                 {available} bytes of memory available, where a restore holds it: free memory or \
+                 restore on a larger host"
+            ),
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -253,7 +321,7 @@ async fn schema_in_memory(
             .map_err(|e| Error::io("create", Path::new("a memfd"), e.into()))?,
     );
     read_back(store, schema, identity, move |plain| {
-        let copied = io::copy(&mut plain.take(max_plain + 1), &mut file)?;
+        let copied = io::copy(&mut plain.take(max_plain.saturating_add(1)), &mut file)?;
         if copied > max_plain {
             return Err(io::Error::other(format!(
                 "it decompresses to more than the {max_plain} bytes its manifest gives"
@@ -263,4 +331,49 @@ async fn schema_in_memory(
         Ok(file)
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn watched<'r>(inner: &'r mut dyn Read, left: u64, stop: &'r AtomicBool) -> Watched<'r> {
+        Watched {
+            inner,
+            left,
+            unreadable: false,
+            stop,
+        }
+    }
+
+    #[test]
+    fn a_stream_past_the_manifest_size_is_the_objects_fault_and_ends_there() {
+        let stop = AtomicBool::new(false);
+        let mut bomb = io::repeat(0).take(1 << 20);
+        let mut reader = watched(&mut bomb, 1000, &stop);
+        let err = io::copy(&mut reader, &mut io::sink()).unwrap_err();
+        assert!(err.to_string().contains("more than the dump size"), "{err}");
+        assert!(reader.unreadable);
+
+        let mut fits = io::repeat(0).take(1000);
+        let mut reader = watched(&mut fits, 1000, &stop);
+        assert_eq!(io::copy(&mut reader, &mut io::sink()).unwrap(), 1000);
+    }
+
+    #[test]
+    fn a_stream_stops_when_another_failed_without_blaming_its_object() {
+        let stop = AtomicBool::new(true);
+        let mut fits = io::repeat(0).take(10);
+        let mut reader = watched(&mut fits, 10, &stop);
+        assert!(io::copy(&mut reader, &mut io::sink()).is_err());
+        assert!(!reader.unreadable);
+    }
+
+    #[test]
+    fn a_schema_larger_than_half_the_memory_is_refused_before_it_is_read() {
+        let id: BackupId = "20261128T021530Z-k3f9".parse().unwrap();
+        let err = ensure_memory(&id, u64::MAX).unwrap_err();
+        assert!(err.message().contains("free memory or restore on a larger host"));
+        ensure_memory(&id, 1 << 20).unwrap();
+    }
 }

@@ -246,17 +246,23 @@ where
     let identity = identity.clone();
     let expected = expected.clone();
     blocking("reading", move || {
-        read_back_blocking(bridge, &expected, &identity, consume)
+        read_back_blocking(bridge, &expected, &identity, consume, StoredBytes::Unproven)
     })
     .await
 }
 
+/// `Unproven` bytes are hashed to their end and checked against the index, and the plain
+/// bytes `consume` left are decrypted to the end too (age authenticates every chunk). A
+/// `Proven` spool skips both: its bytes were proven when it was fetched, and a consumer that
+/// stopped early (pg_restore failed) must not wait for the rest.
 fn read_back_blocking<T>(
     body: impl Read,
     expected: &SealedObject,
     identity: &Identity,
     consume: impl FnOnce(&mut dyn Read) -> io::Result<T>,
+    bytes: StoredBytes,
 ) -> Result<std::result::Result<T, Damage>> {
+    let proven = bytes == StoredBytes::Proven;
     let mut stored = HashingReader::new(body);
     let mut wrong_identity = None;
     let outcome = (|| {
@@ -273,19 +279,31 @@ fn read_back_blocking<T>(
         let mut decoder =
             zstd::Decoder::new(plain).map_err(|e| format!("cannot decompress: {e}"))?;
         let value = consume(&mut decoder).map_err(|e| format!("cannot read it back: {e}"))?;
-        io::copy(&mut decoder, &mut io::sink()).map_err(|e| format!("cannot read it back: {e}"))?;
+        if !proven {
+            io::copy(&mut decoder, &mut io::sink())
+                .map_err(|e| format!("cannot read it back: {e}"))?;
+        }
         Ok::<_, Damage>(value)
     })();
-    // The rest of the stored bytes, so that the checksum covers them all.
-    let _ = io::copy(&mut stored, &mut io::sink());
-    if let Some(damage) = stored.finish(expected)? {
-        return Ok(Err(damage));
+    if !proven {
+        // The rest of the stored bytes, so that the checksum covers them all.
+        let _ = io::copy(&mut stored, &mut io::sink());
+        if let Some(damage) = stored.finish(expected)? {
+            return Ok(Err(damage));
+        }
     }
     // Intact bytes that this key cannot open: the identity is wrong, not the object.
     if let Some(e) = wrong_identity {
         return Err(e);
     }
     Ok(outcome)
+}
+
+/// Whether the stored bytes read back were proven against the index already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StoredBytes {
+    Unproven,
+    Proven,
 }
 
 /// An object's stored bytes, still encrypted, in an unnamed temporary file (gone when dropped,
@@ -350,7 +368,7 @@ impl ProvenSpool {
         let identity = identity.clone();
         let file = io::BufReader::with_capacity(READ_BUFFER, self.file);
         tokio::task::spawn_blocking(move || {
-            read_back_blocking(file, &self.object, &identity, consume)
+            read_back_blocking(file, &self.object, &identity, consume, StoredBytes::Proven)
         })
         .await
         .map_err(|e| Error::internal(format!("the reading task failed: {e}")))?

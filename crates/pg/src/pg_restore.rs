@@ -48,9 +48,10 @@ impl Section {
     }
 }
 
-/// Feeds `dump` to `pg_restore`; Ok(stdout) when it exited 0. Reads `dump` to its end even
-/// when pg_restore stopped reading early (`--list` needs only the header), so the caller's
-/// checksum covers every byte. Blocking, and the child dies with the calling thread.
+/// Feeds `dump` to `pg_restore`; Ok(stdout) when it exited 0. `--list` reads `dump` to its end
+/// even when pg_restore stopped reading early (it needs only the header), so the caller's
+/// checksum covers every byte; a restore stops feeding a pg_restore that stopped reading (it
+/// failed). Blocking, and the child dies with the calling thread.
 pub fn pg_restore_stream(
     target: &PgTarget,
     mode: &RestoreMode,
@@ -92,6 +93,11 @@ pub fn pg_restore_stream(
                 return Err(e);
             }
             child_reading = false;
+            // A restore that stopped reading failed: its exit status says why, and the rest
+            // of the stream would only be decrypted for nothing.
+            if matches!(mode, RestoreMode::Into { .. }) {
+                break;
+            }
         }
     }
     drop(stdin);

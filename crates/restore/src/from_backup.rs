@@ -186,10 +186,14 @@ impl RestoreJob {
     ) -> Result<ProvenDump> {
         std::fs::create_dir_all(&self.spool_dir)
             .map_err(|e| Error::io("create", &self.spool_dir, e))?;
-        let needed = parts.all().iter().map(|o| o.size_bytes).sum();
+        // The sizes are the index's word: saturating, like BackupIndex::size_bytes.
+        let needed = parts
+            .all()
+            .iter()
+            .fold(0, |total: u64, o| total.saturating_add(o.size_bytes));
         super::ensure_free(&self.spool_dir, needed, "the dump's encrypted spool")?;
         let store = self.access.store.as_ref();
-        ProvenDump::fetch(store, parts, identity, &self.spool_dir, manifest.dump_bytes)
+        ProvenDump::fetch(store, parts, identity, &self.spool_dir, manifest)
             .await?
             .map_err(|p| damaged(id, &p.object, &p.problem))
     }
@@ -226,7 +230,10 @@ impl RestoreJob {
             .map_err(|e| Error::io("open", spool.path(), e))?;
         // Never more than was checked free: a zstd bomb fails here, not on a full disk.
         let written = read_back(self.access.store.as_ref(), dump, identity, move |plain| {
-            let copied = std::io::copy(&mut std::io::Read::take(plain, needed + 1), &mut file)?;
+            let copied = std::io::copy(
+                &mut std::io::Read::take(plain, needed.saturating_add(1)),
+                &mut file,
+            )?;
             if copied > needed {
                 return Err(std::io::Error::other(format!(
                     "it decompresses to more than the {needed} bytes its manifest gives"

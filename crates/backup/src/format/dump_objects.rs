@@ -94,6 +94,13 @@ fn data_streams(index: &BackupIndex) -> Result<&[SealedObject], Problem> {
         .enumerate()
         .take_while(|(n, o)| o.key == data_key(&index.id, *n))
         .count();
+    let most = vigia_core::config::MAX_DUMP_JOBS as usize;
+    if count > most {
+        return Err(Problem::new(
+            data_key(&index.id, most),
+            format!("the index lists {count} data streams: vigia writes at most {most}"),
+        ));
+    }
     let streams = start..start + count;
     let stray = index
         .objects
@@ -171,6 +178,10 @@ mod tests {
         assert_eq!(problem(2, &gap).object, data_key(&id, 2));
         let twice = [schema_key(&id), data_key(&id, 0), data_key(&id, 0)];
         assert_eq!(problem(2, &twice).object, data_key(&id, 0));
+        let many: Vec<String> = std::iter::once(schema_key(&id))
+            .chain((0..17).map(|n| data_key(&id, n)))
+            .collect();
+        assert_eq!(problem(2, &many).object, data_key(&id, 16));
         let unknown = problem(3, &[dump_key(&id)]);
         assert!(
             unknown.problem.contains("store format 3"),

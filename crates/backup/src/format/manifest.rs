@@ -36,9 +36,13 @@ pub struct BackupManifest {
     /// What `extra.age` holds.
     #[serde(default)]
     pub extra: Vec<ExtraEntry>,
-    /// The size of the dump before compression: what a restore must spool.
+    /// The size of the dump before compression (format 2: every stream's): what a format 1
+    /// restore must spool, and what no data stream may decompress past.
     #[serde(default)]
     pub dump_bytes: u64,
+    /// Format 2: the size of `schema.age` before compression, which a restore holds in memory.
+    #[serde(default)]
+    pub schema_bytes: u64,
 }
 
 /// A manifest's decrypted bytes, authenticated by its mac and checked to be `index`'s backup's,

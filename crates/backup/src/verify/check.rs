@@ -159,7 +159,7 @@ impl<'j> Checker<'j> {
             objects,
             self.identity(),
             &self.spool_dir(),
-            manifest.dump_bytes,
+            manifest,
         )
         .await?;
         let dump = match fetched {

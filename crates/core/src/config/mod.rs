@@ -25,6 +25,9 @@ pub use show::ConfigView;
 pub use template::TEMPLATE;
 pub use validate::check_database_name;
 
+/// The most `[backup] jobs` (data streams of a format 2 backup) vigia writes, and reads.
+pub const MAX_DUMP_JOBS: u32 = 16;
+
 use crate::error::{Error, Result};
 use document::Located;
 

@@ -232,8 +232,11 @@ pub(crate) fn validate(s: &Settings) -> Vec<(String, String)> {
             format!("`{}` is not a store format: 1 or 2", s.backup.format),
         );
     }
-    if !(1..=16).contains(&s.backup.jobs) {
-        bad("backup.jobs", "must be 1 to 16".into());
+    if !(1..=super::MAX_DUMP_JOBS).contains(&s.backup.jobs) {
+        bad(
+            "backup.jobs",
+            format!("must be 1 to {}", super::MAX_DUMP_JOBS),
+        );
     }
     if s.restore.jobs == 0 {
         bad("restore.jobs", "must be at least 1".into());

@@ -107,8 +107,9 @@ async fn a_format_2_restore_writes_no_plaintext_to_the_spool() {
 }
 
 /// Table names are `--table` patterns to pg_dump: unquoted, `res_partne?` would also match
-/// `res_partner`, whose rows two streams would then hold (the restore fails on its primary
-/// key). Quoted, each name matches its own table only.
+/// `res_partner` (two streams would hold its rows, or none), `RES_PARTNER` would fold to
+/// `res_partner`, and `we"ird.*` would match nothing (pg_dump fails). Quoted, each name
+/// matches its own table only; the checksums of every table tell.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tables_named_like_patterns_are_dumped_once_each() {
     let fixture = Fixture::local();

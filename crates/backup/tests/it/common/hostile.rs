@@ -57,7 +57,8 @@ impl Stack {
         objects.iter().map(|o| o.key.clone()).collect()
     }
 
-    /// An object holding rows: the archive, or the first data stream.
+    /// An object holding rows: the archive, or the last data stream (which holds rows
+    /// whatever the plan: it takes every table the others do not name).
     pub async fn rows_key(&self, id: &BackupId) -> String {
         self.dump_keys(id).await.last().unwrap().clone()
     }
