@@ -58,7 +58,12 @@ impl ProvenDump {
         spool_dir: &Path,
         manifest: &BackupManifest,
     ) -> Result<std::result::Result<Self, Problem>> {
-        let max_plain = manifest.dump_bytes;
+        // A manifest older than `dump_bytes` (format 1) gives no bound: its drill streams into
+        // pg_restore as it always did.
+        let max_plain = match manifest.dump_bytes {
+            0 => u64::MAX,
+            bytes => bytes,
+        };
         let spool = async |object: &SealedObject| {
             let spooled = ProvenSpool::fetch(store, object, spool_dir).await?;
             Ok::<_, Error>(spooled.map_err(|damage| Problem::new(&object.key, damage)))
@@ -373,7 +378,10 @@ mod tests {
     fn a_schema_larger_than_half_the_memory_is_refused_before_it_is_read() {
         let id: BackupId = "20261128T021530Z-k3f9".parse().unwrap();
         let err = ensure_memory(&id, u64::MAX).unwrap_err();
-        assert!(err.message().contains("free memory or restore on a larger host"));
+        assert!(
+            err.message()
+                .contains("free memory or restore on a larger host")
+        );
         ensure_memory(&id, 1 << 20).unwrap();
     }
 }

@@ -147,6 +147,19 @@ async fn a_truncated_dump_fails_full() {
     assert!(problem.starts_with("size:"), "{problem}");
 }
 
+/// Found by review of issue 17: format 1 manifests written before `dump_bytes` existed say 0
+/// there; a drill must not read that as "no byte may be restored".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drill_of_a_format_1_backup_older_than_dump_bytes_passes() {
+    let fixture = Fixture::local();
+    let mut s = stack(&fixture);
+    s.job.layout = vigia_backup::DumpLayout::OneArchive;
+    let backup = s.job.run().await.unwrap();
+    s.rewrite_manifest(&backup.id, |m| m.dump_bytes = 0).await;
+    let report = verify(&s, VerifyLevel::Drill).await;
+    assert!(report.results[0].ok, "{:?}", report.results[0]);
+}
+
 /// A manifest that claims one more partner than the dump holds, sealed and indexed as a real
 /// one would be: only the drill's restore can catch it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
