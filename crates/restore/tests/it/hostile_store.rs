@@ -142,19 +142,10 @@ async fn an_old_index_copied_over_the_newest_is_damaged_and_does_not_hide_it() {
 /// UNTIL '2000-01-01'` for every row restored: whoever restores it alters a role, if allowed.
 fn hostile_dump(s: &Stack) -> Vec<u8> {
     create_hostile(s);
-    let out = std::process::Command::new(s.cluster.bin_dir().join("pg_dump"))
-        .args(["-Fc", "-Z0", "-d"])
-        .arg(s.cluster.conninfo("hostile"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let dump = s.pg_dump("hostile", &[]);
     s.cluster.psql("postgres", "DROP DATABASE hostile").unwrap();
     assert!(victim_untouched(s));
-    out.stdout
+    dump
 }
 
 /// Backup `id`'s dump replaced by the hostile database's, in the backup's format, with the

@@ -63,24 +63,24 @@ impl Stack {
         self.dump_keys(id).await.last().unwrap().clone()
     }
 
+    /// `pg_dump -Fc -Z0` of `database` of the cluster, with `args` (sections).
+    pub fn pg_dump(&self, database: &str, args: &[&str]) -> Vec<u8> {
+        let out = std::process::Command::new(self.cluster.bin_dir().join("pg_dump"))
+            .args(["-Fc", "-Z0", "-d"])
+            .arg(self.cluster.conninfo(database))
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        out.stdout
+    }
+
     /// Backup `id`'s database replaced, with the index vouching for it, by `database` of the
     /// cluster, dumped as the backup's format writes it: one archive, or its schema in place
     /// of the schema and its rows in place of every data stream.
     pub async fn replace_dump_vouched(&self, id: &BackupId, database: &str) {
-        let dump = |sections: &[&str]| {
-            let out = std::process::Command::new(self.cluster.bin_dir().join("pg_dump"))
-                .args(["-Fc", "-Z0", "-d"])
-                .arg(self.cluster.conninfo(database))
-                .args(sections)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            out.stdout
-        };
+        let dump = |sections: &[&str]| self.pg_dump(database, sections);
         let keys = self.dump_keys(id).await;
         if keys.len() == 1 {
             return self.replace_vouched(id, &keys[0], dump(&[])).await;
