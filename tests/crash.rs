@@ -300,6 +300,38 @@ fn a_restore_killed_during_pg_restore_leaves_the_live_database_alone() {
     assert_eq!(code, Some(0), "{restored}");
 }
 
+/// SIGKILL while a format 2 restore's data streams load (each its own pg_restore, fed
+/// decrypted bytes): the live database is untouched, no pg_restore survives, nothing named is
+/// left in the spool (the streams were spooled encrypted, in unnamed files), and the copy is
+/// cleaned up like any other.
+#[test]
+fn a_restore_killed_while_its_data_streams_load_leaves_the_live_database_alone() {
+    let s = stack(BIG_ROWS / 4);
+    s.edit_config(|text| text.replace("\nformat = 1\n", "\nformat = 2\n"));
+    let (_, backup) = s.json(&["backup"]);
+    let id = backup["data"]["id"].as_str().unwrap().to_owned();
+    let out = s.run(
+        &["restore", &id],
+        &[("VIGIA_FAILPOINT", "restore.stream:kill")],
+    );
+    assert_eq!(out.status.signal(), Some(9), "{:?}", out.status);
+    assert_eq!(survivors(&s, "pg_restore"), Vec::<String>::new());
+    assert_eq!(s.partners("odoo"), "50", "the live database is untouched");
+
+    let (code, listed) = s.json(&["restore", "--cleanup", "--apply"]);
+    assert_eq!(code, Some(0), "{listed}");
+    let suffix = id.to_lowercase().replace('-', "_");
+    assert_eq!(
+        listed["data"]["databases"],
+        serde_json::json!([format!("vigia_restore_{suffix}")])
+    );
+    assert_eq!(listed["data"]["spool_files"], serde_json::json!([]));
+    assert!(restored_databases(&s).is_empty());
+    let (code, restored) = s.json(&["restore", &id]);
+    assert_eq!(code, Some(0), "{restored}");
+    assert_eq!(s.partners("odoo"), "50");
+}
+
 /// What the name `odoo` is after a kill at each statement of the swap, in order: what
 /// `Stack::partners` says of it (the live database has 40 partners, the backup 50).
 const SWAP_POINTS: [(&str, &str); 12] = [

@@ -239,6 +239,7 @@ async fn stream_into(
                 left: max_plain,
                 unreadable: false,
                 stop: &stop,
+                started: false,
             };
             match pg_restore_stream(&target, &mode, &mut watched) {
                 Ok(_) => Ok(StreamEnd::Done),
@@ -269,10 +270,16 @@ struct Watched<'r> {
     left: u64,
     unreadable: bool,
     stop: &'r AtomicBool,
+    /// pg_restore is running once it is asked for a byte: where a crash test kills vigia.
+    started: bool,
 }
 
 impl Read for Watched<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if !std::mem::replace(&mut self.started, true) {
+            vigia_core::failpoint::hit("restore.stream")
+                .map_err(|e| io::Error::other(e.message().to_owned()))?;
+        }
         if self.stop.load(Ordering::Relaxed) {
             return Err(io::Error::other("stopped: another data stream failed"));
         }
@@ -348,6 +355,7 @@ mod tests {
             left,
             unreadable: false,
             stop,
+            started: false,
         }
     }
 
