@@ -258,19 +258,24 @@ fn a_failure_after_the_swap_swaps_back() {
     assert_eq!(count, 12);
 }
 
+/// A backup, then a restore of it SIGKILLed at fail point `point`: it died of the signal, no
+/// pg_restore survives it, and the live database is untouched. The backup's id.
+fn restore_killed_at(s: &Stack, point: &str) -> String {
+    let (_, backup) = s.json(&["backup"]);
+    let id = backup["data"]["id"].as_str().unwrap().to_owned();
+    let failpoint = format!("{point}:kill");
+    let out = s.run(&["restore", &id], &[("VIGIA_FAILPOINT", &failpoint)]);
+    assert_eq!(out.status.signal(), Some(9), "{:?}", out.status);
+    assert_eq!(survivors(s, "pg_restore"), Vec::<String>::new());
+    assert_eq!(s.partners("odoo"), "50", "the live database is untouched");
+    id
+}
+
 /// SIGKILL while pg_restore runs: the live database is untouched and no pg_restore survives.
 #[test]
 fn a_restore_killed_during_pg_restore_leaves_the_live_database_alone() {
     let s = stack(BIG_ROWS / 4);
-    let (_, backup) = s.json(&["backup"]);
-    let id = backup["data"]["id"].as_str().unwrap().to_owned();
-    let out = s.run(
-        &["restore", &id],
-        &[("VIGIA_FAILPOINT", "restore.pg_restore:kill")],
-    );
-    assert_eq!(out.status.signal(), Some(9), "{:?}", out.status);
-    assert_eq!(survivors(&s, "pg_restore"), Vec::<String>::new());
-    assert_eq!(s.partners("odoo"), "50", "the live database is untouched");
+    let id = restore_killed_at(&s, "restore.pg_restore");
 
     // The half-restored copy and any spool file are listed, then removed with --apply.
     let (code, listed) = s.json(&["restore", "--cleanup"]);
@@ -308,15 +313,7 @@ fn a_restore_killed_during_pg_restore_leaves_the_live_database_alone() {
 fn a_restore_killed_while_its_data_streams_load_leaves_the_live_database_alone() {
     let s = stack(BIG_ROWS / 4);
     s.edit_config(|text| text.replace("\nformat = 1\n", "\nformat = 2\n"));
-    let (_, backup) = s.json(&["backup"]);
-    let id = backup["data"]["id"].as_str().unwrap().to_owned();
-    let out = s.run(
-        &["restore", &id],
-        &[("VIGIA_FAILPOINT", "restore.stream:kill")],
-    );
-    assert_eq!(out.status.signal(), Some(9), "{:?}", out.status);
-    assert_eq!(survivors(&s, "pg_restore"), Vec::<String>::new());
-    assert_eq!(s.partners("odoo"), "50", "the live database is untouched");
+    let id = restore_killed_at(&s, "restore.stream");
 
     let (code, listed) = s.json(&["restore", "--cleanup", "--apply"]);
     assert_eq!(code, Some(0), "{listed}");

@@ -11,6 +11,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use vigia_core::meminfo::Meminfo;
 use vigia_core::ports::store::ObjectStore;
 use vigia_core::task::blocking;
 use vigia_core::{Error, ErrorKind, Result};
@@ -154,6 +155,7 @@ impl ProvenDump {
 /// pg_restores of `section` of one archive each, from stdin.
 struct Streams {
     target: PgTarget,
+    database: String,
     mode: RestoreMode,
     /// How many run at once (`[restore] jobs`), whatever the index lists.
     jobs: usize,
@@ -163,6 +165,7 @@ impl Streams {
     fn new(target: &PgTarget, database: &str, section: Section, options: &RestoreOptions) -> Self {
         Self {
             target: target.clone(),
+            database: database.to_owned(),
             mode: RestoreMode::Into {
                 database: database.to_owned(),
                 section,
@@ -207,16 +210,11 @@ impl Streams {
             }
         }
         match failed {
-            Some((key, e)) => {
-                let RestoreMode::Into { database, .. } = &self.mode else {
-                    unreachable!("streams restore")
-                };
-                Err(Error::new(
-                    ErrorKind::Database,
-                    format!("{key}: restoring it into {database} failed: {e}"),
-                )
-                .with_object(&key))
-            }
+            Some((key, e)) => Err(Error::new(
+                ErrorKind::Database,
+                format!("{key}: restoring it into {} failed: {e}", self.database),
+            )
+            .with_object(&key)),
             None => Ok(Ok(())),
         }
     }
@@ -300,13 +298,9 @@ impl Read for Watched<'_> {
 
 /// Refuses a schema that could not be held in memory: more than half of what is available.
 fn ensure_memory(id: &BackupId, bytes: u64) -> Result<()> {
-    let available = std::fs::read_to_string("/proc/meminfo")
+    let available = Meminfo::read()
         .ok()
-        .and_then(|text| {
-            let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
-            let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-            Some(kib.saturating_mul(1024))
-        });
+        .map(|m| m.available.saturating_mul(1024));
     match available {
         Some(available) if bytes > available / 2 => Err(Error::new(
             ErrorKind::Io,

@@ -246,51 +246,29 @@ where
     let identity = identity.clone();
     let expected = expected.clone();
     blocking("reading", move || {
-        read_back_blocking(bridge, &expected, &identity, consume, StoredBytes::Unproven)
+        read_back_blocking(bridge, &expected, &identity, consume)
     })
     .await
 }
 
-/// `Unproven` bytes are hashed to their end and checked against the index, and the plain
-/// bytes `consume` left are decrypted to the end too (age authenticates every chunk). A
-/// `Proven` spool skips both: its bytes were proven when it was fetched, and a consumer that
-/// stopped early (pg_restore failed) must not wait for the rest.
+/// The stored bytes hashed to their end and checked against the index, and the plain bytes
+/// `consume` left decrypted to the end too (age authenticates every chunk).
 fn read_back_blocking<T>(
     body: impl Read,
     expected: &SealedObject,
     identity: &Identity,
     consume: impl FnOnce(&mut dyn Read) -> io::Result<T>,
-    bytes: StoredBytes,
 ) -> Result<std::result::Result<T, Damage>> {
-    let proven = bytes == StoredBytes::Proven;
     let mut stored = HashingReader::new(body);
-    let mut wrong_identity = None;
-    let outcome = (|| {
-        let decryptor =
-            age::Decryptor::new(&mut stored).map_err(|e| format!("cannot decrypt: {e}"))?;
-        let plain = decryptor
-            .decrypt(std::iter::once(identity.as_age()))
-            .map_err(|e| {
-                if matches!(e, age::DecryptError::NoMatchingKeys) {
-                    wrong_identity = Some(crypto_error(&expected.key, &e));
-                }
-                format!("cannot decrypt: {e}")
-            })?;
-        let mut decoder =
-            zstd::Decoder::new(plain).map_err(|e| format!("cannot decompress: {e}"))?;
-        let value = consume(&mut decoder).map_err(|e| format!("cannot read it back: {e}"))?;
-        if !proven {
-            io::copy(&mut decoder, &mut io::sink())
-                .map_err(|e| format!("cannot read it back: {e}"))?;
-        }
-        Ok::<_, Damage>(value)
-    })();
-    if !proven {
-        // The rest of the stored bytes, so that the checksum covers them all.
-        let _ = io::copy(&mut stored, &mut io::sink());
-        if let Some(damage) = stored.finish(expected)? {
-            return Ok(Err(damage));
-        }
+    let (outcome, wrong_identity) = decrypt_into(&mut stored, &expected.key, identity, |plain| {
+        let value = consume(plain)?;
+        io::copy(plain, &mut io::sink())?;
+        Ok(value)
+    });
+    // The rest of the stored bytes, so that the checksum covers them all.
+    let _ = io::copy(&mut stored, &mut io::sink());
+    if let Some(damage) = stored.finish(expected)? {
+        return Ok(Err(damage));
     }
     // Intact bytes that this key cannot open: the identity is wrong, not the object.
     if let Some(e) = wrong_identity {
@@ -299,11 +277,30 @@ fn read_back_blocking<T>(
     Ok(outcome)
 }
 
-/// Whether the stored bytes read back were proven against the index already.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum StoredBytes {
-    Unproven,
-    Proven,
+/// Decrypts and decompresses `stored` into `consume`: what it returned or how the bytes are
+/// damaged, and the crypto error when `identity` is not one of the recipients.
+fn decrypt_into<T>(
+    stored: impl Read,
+    key: &str,
+    identity: &Identity,
+    consume: impl FnOnce(&mut dyn Read) -> io::Result<T>,
+) -> (std::result::Result<T, Damage>, Option<Error>) {
+    let mut wrong_identity = None;
+    let outcome = (|| {
+        let decryptor = age::Decryptor::new(stored).map_err(|e| format!("cannot decrypt: {e}"))?;
+        let plain = decryptor
+            .decrypt(std::iter::once(identity.as_age()))
+            .map_err(|e| {
+                if matches!(e, age::DecryptError::NoMatchingKeys) {
+                    wrong_identity = Some(crypto_error(key, &e));
+                }
+                format!("cannot decrypt: {e}")
+            })?;
+        let mut decoder =
+            zstd::Decoder::new(plain).map_err(|e| format!("cannot decompress: {e}"))?;
+        consume(&mut decoder).map_err(|e| format!("cannot read it back: {e}"))
+    })();
+    (outcome, wrong_identity)
 }
 
 /// An object's stored bytes, still encrypted, in an unnamed temporary file (gone when dropped,
@@ -367,8 +364,15 @@ impl ProvenSpool {
     {
         let identity = identity.clone();
         let file = io::BufReader::with_capacity(READ_BUFFER, self.file);
+        // Proven when fetched: not hashed again, and a consumer that stopped early
+        // (pg_restore failed) does not wait for the rest to be decrypted.
         tokio::task::spawn_blocking(move || {
-            read_back_blocking(file, &self.object, &identity, consume, StoredBytes::Proven)
+            let (outcome, wrong_identity) =
+                decrypt_into(file, &self.object.key, &identity, consume);
+            match wrong_identity {
+                Some(e) => Err(e),
+                None => Ok(outcome),
+            }
         })
         .await
         .map_err(|e| Error::internal(format!("the reading task failed: {e}")))?

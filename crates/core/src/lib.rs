@@ -16,6 +16,7 @@ mod envelope;
 mod error;
 pub mod failpoint;
 mod init;
+pub mod meminfo;
 pub mod ports;
 pub mod process;
 pub mod signals;

@@ -186,9 +186,12 @@ impl RestoreJob {
     ) -> Result<ProvenDump> {
         std::fs::create_dir_all(&self.spool_dir)
             .map_err(|e| Error::io("create", &self.spool_dir, e))?;
-        // The sizes are the index's word: saturating, like BackupIndex::size_bytes.
-        let needed = parts
-            .all()
+        // The data streams are spooled (the schema is held in memory). The sizes are the
+        // index's word: saturating, like BackupIndex::size_bytes.
+        let DumpObjects::Parts { data, .. } = parts else {
+            unreachable!("format 2 only")
+        };
+        let needed = data
             .iter()
             .fold(0, |total: u64, o| total.saturating_add(o.size_bytes));
         super::ensure_free(&self.spool_dir, needed, "the dump's encrypted spool")?;

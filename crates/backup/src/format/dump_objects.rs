@@ -83,7 +83,7 @@ impl<'i> DumpObjects<'i> {
 /// numbered 0, 1, ... with no gap and nothing else named like them.
 fn data_streams(index: &BackupIndex) -> Result<&[SealedObject], Problem> {
     let first = data_key(&index.id, 0);
-    let prefix = first.trim_end_matches("0.age");
+    let prefix = format!("backups/{}/data-", index.id);
     let start = index
         .objects
         .iter()
@@ -106,7 +106,7 @@ fn data_streams(index: &BackupIndex) -> Result<&[SealedObject], Problem> {
         .objects
         .iter()
         .enumerate()
-        .find(|(i, o)| o.key.starts_with(prefix) && !streams.contains(i))
+        .find(|(i, o)| o.key.starts_with(&prefix) && !streams.contains(i))
         .map(|(_, o)| o);
     if let Some(stray) = stray {
         return Err(Problem::new(

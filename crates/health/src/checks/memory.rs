@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::json;
+use vigia_core::meminfo::Meminfo;
 use vigia_core::ports::check::{Check, CheckResult, CheckStatus};
 use vigia_core::ports::runtime::{Runtime, Service};
-use vigia_core::{Error, Result};
 
 use super::{result, unknown};
 
@@ -25,10 +25,7 @@ impl Check for Memory {
     }
 
     async fn run(&self) -> CheckResult {
-        let mut result = match std::fs::read_to_string("/proc/meminfo")
-            .map_err(|e| Error::io("read", std::path::Path::new("/proc/meminfo"), e))
-            .and_then(|text| Meminfo::parse(&text))
-        {
+        let mut result = match Meminfo::read() {
             Ok(m) => judge(&m),
             Err(e) => return unknown(NAME, &e),
         };
@@ -47,32 +44,6 @@ impl Check for Memory {
             result.evidence["odoo_rss_bytes"] = rss.into();
         }
         result
-    }
-}
-
-/// The fields of `/proc/meminfo` the check reads, in KiB.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Meminfo {
-    total: u64,
-    available: u64,
-    swap_total: u64,
-    swap_free: u64,
-}
-
-impl Meminfo {
-    fn parse(text: &str) -> Result<Self> {
-        let field = |name: &str| -> Result<u64> {
-            text.lines()
-                .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
-                .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
-                .ok_or_else(|| Error::internal(format!("/proc/meminfo has no {name}")))
-        };
-        Ok(Self {
-            total: field("MemTotal")?,
-            available: field("MemAvailable")?,
-            swap_total: field("SwapTotal")?,
-            swap_free: field("SwapFree")?,
-        })
     }
 }
 
@@ -129,17 +100,5 @@ mod tests {
         assert_eq!(judge(&info(99, 100)).status, CheckStatus::Warning);
         assert_eq!(judge(&info(49, 100)).status, CheckStatus::Critical);
         assert_eq!(judge(&info(500, 40)).status, CheckStatus::Warning);
-    }
-
-    #[test]
-    fn meminfo_parses_as_the_kernel_writes_it() {
-        let text = "MemTotal:       24576000 kB\nMemFree:  100 kB\nMemAvailable:   12000000 kB\n\
-                    SwapTotal:             0 kB\nSwapFree:              0 kB\n";
-        let m = Meminfo::parse(text).unwrap();
-        assert_eq!(
-            (m.total, m.available, m.swap_total),
-            (24_576_000, 12_000_000, 0)
-        );
-        assert!(Meminfo::parse("MemTotal: 1 kB\n").is_err());
     }
 }
