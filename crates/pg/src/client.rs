@@ -95,7 +95,14 @@ pub fn collect_stderr(child: &mut ClientChild) -> JoinHandle<String> {
 
 /// The last lines of a child's stderr, for an error message.
 pub fn tail(stderr: &str, lines: usize) -> String {
-    let tail: Vec<&str> = stderr.lines().rev().take(lines).collect();
+    let mut tail: Vec<&str> = stderr.lines().rev().take(lines).collect();
+    // With `-j`, workers dying after the first failure can push its ERROR line out of the
+    // tail: the cause comes first then.
+    if let Some(first) = stderr.lines().find(|l| l.contains("ERROR:"))
+        && !tail.iter().any(|l| l.contains("ERROR:"))
+    {
+        tail.push(first);
+    }
     tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
 }
 
@@ -116,4 +123,21 @@ fn low_priority(program: &Path) -> Command {
     }
     command.arg(program);
     command
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tail;
+
+    #[test]
+    fn the_first_error_stays_when_later_lines_push_it_out_of_the_tail() {
+        let stderr = "pg_restore: error: ERROR:  permission denied to alter role\nCONTEXT:  x\n\
+                      a\nb\npg_restore: error: a worker process died unexpectedly\n";
+        assert_eq!(
+            tail(stderr, 2),
+            "pg_restore: error: ERROR:  permission denied to alter role | b | \
+             pg_restore: error: a worker process died unexpectedly"
+        );
+        assert_eq!(tail("x\ny\nz", 2), "y | z");
+    }
 }
